@@ -1,0 +1,21 @@
+"""The HTTP API: thin views that parse, call one service and render.
+
+``setup_routes(app)`` wires every concern's routes; the composition root
+(``gateway.app``) calls it and puts the services in ``app[SERVICES]``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import codes, credentials, ops, tenants
+from .base import SERVICES, Services, error_middleware
+
+__all__ = ["SERVICES", "Services", "error_middleware", "setup_routes"]
+
+
+def setup_routes(app: web.Application) -> None:
+    ops.setup_routes(app)
+    tenants.setup_routes(app)
+    credentials.setup_routes(app)
+    codes.setup_routes(app)

@@ -1,0 +1,247 @@
+"""What every view shares: the services, the error middleware, auth and JSON helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from .. import ids
+from ..errors import (
+    BadInput,
+    Conflict,
+    Expired,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    RequestError,
+    TooLarge,
+    Unauthenticated,
+    VaultError,
+)
+from ..metrics import Metrics
+from ..services.codes import CodeService
+from ..services.credentials import CredentialService
+from ..services.tenants import ADMIN, TenantService
+from ..settings import Settings
+from ..store.db import Database
+
+log = logging.getLogger("otpgate.http")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    metrics: Metrics
+    tenants: TenantService
+    credentials: CredentialService
+    codes: CodeService
+
+
+SERVICES = web.AppKey("services", Services)
+
+_STATUS: dict[type[RequestError], int] = {
+    BadInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Expired: 410,
+    TooLarge: 413,
+    Invalid: 422,
+    RateLimited: 429,
+}
+
+_HTTP_CODES = {
+    400: "bad_input",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "expired",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+}
+
+
+def error_body(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def status_of(exc: RequestError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 400
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn every error into the contract's JSON body; never a stack trace."""
+    try:
+        response = await handler(request)
+    except RequestError as exc:
+        response = error_body(status_of(exc), exc.code, exc.message)
+        if isinstance(exc, Unauthenticated):
+            response.headers["WWW-Authenticate"] = "Bearer"
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _http_error(exc)
+    except VaultError:
+        log.error("a stored secret could not be opened", extra={"route": _route(request)})
+        response = error_body(500, "vault_error", "a stored secret could not be opened")
+    except Exception:
+        log.exception("unexpected error", extra={"route": _route(request)})
+        response = error_body(500, "internal_error", "the gateway failed to answer; see its log")
+    request.app[SERVICES].metrics.http_requests.inc(f"{response.status // 100}xx")
+    return response
+
+
+def _http_error(exc: web.HTTPException) -> web.Response:
+    status = exc.status
+    if status == 404:
+        message = "there is no such route"
+    elif status == 405:
+        message = "this route does not accept that method"
+    elif status == 413:
+        message = "the request body is too large"
+    else:
+        message = exc.reason
+    response = error_body(status, _HTTP_CODES.get(status, "http_error"), message)
+    if status == 405 and "Allow" in exc.headers:
+        response.headers["Allow"] = exc.headers["Allow"]
+    return response
+
+
+def _route(request: web.Request) -> str:
+    info = request.match_info
+    resource = info.route.resource if info.route is not None else None
+    return resource.canonical if resource is not None else "<unmatched>"
+
+
+# -- authentication -------------------------------------------------------------
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send the API key as 'Authorization: Bearer <key>'")
+    return token.strip()
+
+
+async def tenant_of(request: web.Request) -> str:
+    """The calling tenant's id; 401 without a valid key, 403 for the admin key."""
+    principal = await request.app[SERVICES].tenants.authenticate(_bearer(request))
+    if principal.tenant_id is None:
+        raise Forbidden("the admin key manages tenants; use a tenant's API key here")
+    return principal.tenant_id
+
+
+async def require_admin(request: web.Request) -> None:
+    principal = await request.app[SERVICES].tenants.authenticate(_bearer(request))
+    if principal.role != ADMIN:
+        raise Forbidden("this route needs the admin key")
+
+
+# -- input ------------------------------------------------------------------------
+
+
+async def json_body(request: web.Request, model: type[M]) -> M:
+    """Parse and validate a JSON object body; 400 for bad JSON, 422 for bad content."""
+    raw = await request.read()  # 413 past the app's client_max_size
+    if not raw.strip():
+        raise BadInput("the request needs a JSON object body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadInput("the request body must be a JSON object")
+    return validate(model, data)
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(describe_validation(exc)) from None
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """The first problem, naming the field and never repeating its value."""
+    err = exc.errors(include_input=False, include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    if err["type"] == "extra_forbidden":
+        return f"unknown field '{where}'"
+    if err["type"] == "missing":
+        return f"'{where}' is required"
+    message = str(err["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return f"'{where}': {message}"
+
+
+def object_id(request: web.Request, name: str = "id") -> str:
+    """A path id; anything that cannot be an id is simply not found."""
+    value = request.match_info[name]
+    if not ids.looks_like_id(value):
+        raise NotFound("no such object")
+    return value
+
+
+def query_number(
+    request: web.Request, name: str, *, default: float, low: float, high: float
+) -> float:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadInput(f"'{name}' must be a number") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise Invalid(f"'{name}' must be between {low:g} and {high:g}")
+    return value
+
+
+def query_time(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace(" ", "+"))
+    except ValueError:
+        raise BadInput(f"'{name}' must be an ISO 8601 time, such as 2026-01-02T03:04:05Z") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+# -- output -------------------------------------------------------------------------
+
+
+def iso(ts: float | None) -> str | None:
+    """UNIX seconds as ISO 8601 in UTC with milliseconds: ``2026-01-02T03:04:05.678Z``."""
+    if ts is None:
+        return None
+    whole = int(ts)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{int((ts - whole) * 1000):03d}Z"

@@ -1,0 +1,42 @@
+"""``GET /v1/credentials/{id}/code``: what an agent calls to get its code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import Invalid
+from ..services.codes import AUTHENTICATOR_SOURCES, RECEIVED_SOURCES
+from .base import SERVICES, iso, object_id, query_number, query_time, tenant_of
+
+MAX_WAIT = 300
+
+
+async def get_code(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    cred_id = object_id(request)
+    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    min_validity = int(query_number(request, "min_validity", default=0, low=0, high=MAX_WAIT))
+    since = query_time(request, "since")
+    source = request.query.get("source") or None
+    if source is not None and source not in AUTHENTICATOR_SOURCES + RECEIVED_SOURCES:
+        raise Invalid("'source' must be one of totp, hotp, email, sms, user")
+    services = request.app[SERVICES]
+    code = await services.codes.code(
+        tenant, cred_id, wait=wait, since=since, source=source, min_validity=min_validity
+    )
+    if code is None:
+        return web.Response(status=204)
+    services.metrics.codes_delivered.inc(code.source)
+    body: dict[str, Any] = {"code": code.code, "source": code.source}
+    if code.expires_at is not None:
+        body["expires_at"] = iso(code.expires_at)
+    if code.received_at is not None:
+        body["received_at"] = iso(code.received_at)
+        body["sender"] = code.sender
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/credentials/{id}/code", get_code, allow_head=False)

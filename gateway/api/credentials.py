@@ -1,0 +1,194 @@
+"""``/v1/credentials``: credential sets, their password, authenticator and phone."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+
+from .. import otp
+from ..errors import Invalid
+from ..services.credentials import AuthenticatorInfo, CredentialInfo
+from .base import SERVICES, iso, json_body, object_id, query_number, tenant_of
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Username = Annotated[str, StringConstraints(max_length=320)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class CredentialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: Name
+    username: Username | None = None
+    password: Password | None = None
+
+
+class CredentialPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: Name | None = None
+    username: Username | None = None
+    password: Password | None = None
+
+    @model_validator(mode="after")
+    def _name_not_null(self) -> CredentialPatch:
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be null")
+        return self
+
+
+class AuthenticatorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    otpauth_uri: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    secret: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    kind: Literal["totp", "hotp"] | None = None
+    digits: int | None = None
+    period: int | None = None
+    algorithm: str | None = None
+    counter: int | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> AuthenticatorIn:
+        if (self.otpauth_uri is None) == (self.secret is None):
+            raise ValueError("send either 'otpauth_uri' or 'secret' (with 'kind'), not both")
+        if self.otpauth_uri is not None and self.model_fields_set - {"otpauth_uri"}:
+            raise ValueError("'otpauth_uri' carries every parameter; send it alone")
+        if self.secret is not None and self.kind is None:
+            raise ValueError("'kind' (totp or hotp) is required with 'secret'")
+        return self
+
+
+class PhoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    phone_number: Annotated[str, StringConstraints(max_length=32)] | None
+
+
+def authenticator_json(info: AuthenticatorInfo) -> dict[str, Any]:
+    return {
+        "kind": info.kind,
+        "digits": info.digits,
+        "period": info.period,
+        "algorithm": info.algorithm,
+    }
+
+
+def credential_json(info: CredentialInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "name": info.name,
+        "username": info.username,
+        "inbox": info.inbox,
+        "phone_number": info.phone_number,
+        "has_password": info.has_password,
+        "authenticator": None
+        if info.authenticator is None
+        else authenticator_json(info.authenticator),
+        "created_at": iso(info.created_at),
+        "updated_at": iso(info.updated_at),
+    }
+
+
+async def create_credential(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    body = await json_body(request, CredentialIn)
+    info = await request.app[SERVICES].credentials.create(
+        tenant, name=body.name, username=body.username, password=body.password
+    )
+    return web.json_response(credential_json(info), status=201)
+
+
+async def list_credentials(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    limit = int(query_number(request, "limit", default=100, low=1, high=1000))
+    after = request.query.get("after") or None
+    items = await request.app[SERVICES].credentials.list(tenant, limit=limit, after=after)
+    return web.json_response(
+        {
+            "credentials": [credential_json(i) for i in items],
+            "next": items[-1].id if len(items) == limit else None,
+        }
+    )
+
+
+async def get_credential(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    info = await request.app[SERVICES].credentials.get(tenant, object_id(request))
+    return web.json_response(credential_json(info))
+
+
+async def patch_credential(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    cred_id = object_id(request)
+    body = await json_body(request, CredentialPatch)
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    info = await request.app[SERVICES].credentials.update(tenant, cred_id, **changes)
+    return web.json_response(credential_json(info))
+
+
+async def delete_credential(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    await request.app[SERVICES].credentials.delete(tenant, object_id(request))
+    return web.Response(status=204)
+
+
+async def get_password(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    password = await request.app[SERVICES].credentials.password(tenant, object_id(request))
+    return web.json_response({"password": password}, headers={"Cache-Control": "no-store"})
+
+
+async def put_authenticator(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    cred_id = object_id(request)
+    body = await json_body(request, AuthenticatorIn)
+    if body.otpauth_uri is not None:
+        auth = otp.parse_otpauth_uri(body.otpauth_uri)
+    else:
+        assert body.secret is not None
+        assert body.kind is not None
+        auth = otp.from_fields(
+            secret=body.secret,
+            kind=body.kind,
+            digits=body.digits,
+            period=body.period,
+            algorithm=body.algorithm,
+            counter=body.counter,
+        )
+    info = await request.app[SERVICES].credentials.set_authenticator(tenant, cred_id, auth)
+    return web.json_response(authenticator_json(info))
+
+
+async def delete_authenticator(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    await request.app[SERVICES].credentials.delete_authenticator(tenant, object_id(request))
+    return web.Response(status=204)
+
+
+async def put_phone(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    cred_id = object_id(request)
+    body = await json_body(request, PhoneIn)
+    if body.phone_number is None:
+        raise Invalid("'phone_number' is required; DELETE the phone route to remove a number")
+    info = await request.app[SERVICES].credentials.set_phone(tenant, cred_id, body.phone_number)
+    return web.json_response(credential_json(info))
+
+
+async def delete_phone(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    await request.app[SERVICES].credentials.set_phone(tenant, object_id(request), None)
+    return web.Response(status=204)
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/v1/credentials", create_credential)
+    r.add_get("/v1/credentials", list_credentials, allow_head=False)
+    r.add_get("/v1/credentials/{id}", get_credential, allow_head=False)
+    r.add_patch("/v1/credentials/{id}", patch_credential)
+    r.add_delete("/v1/credentials/{id}", delete_credential)
+    r.add_get("/v1/credentials/{id}/password", get_password, allow_head=False)
+    r.add_put("/v1/credentials/{id}/authenticator", put_authenticator)
+    r.add_delete("/v1/credentials/{id}/authenticator", delete_authenticator)
+    r.add_put("/v1/credentials/{id}/phone", put_phone)
+    r.add_delete("/v1/credentials/{id}/phone", delete_phone)

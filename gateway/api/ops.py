@@ -1,0 +1,44 @@
+"""Health, readiness, metrics and the OpenAPI document (no API key needed)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from .base import SERVICES
+from .openapi import document
+
+log = logging.getLogger("otpgate.http")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await request.app[SERVICES].db.ping()
+    except Exception as exc:  # any failure means "not ready", never a 500
+        log.warning("readiness check failed", extra={"error": type(exc).__name__})
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    text = request.app[SERVICES].metrics.render()
+    return web.Response(
+        body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(document(request.app[SERVICES].settings.public_url))
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/healthz", healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/metrics", metrics)
+    r.add_get("/openapi.json", openapi)

@@ -1,0 +1,222 @@
+"""The composition root: builds the gateway from a settings object.
+
+Everything with a lifetime (the key ring, the database, the HTTP site, and
+later the SMTP listener and workers) is opened here and handed to the modules
+that need it as arguments.  ``run`` serves until SIGTERM or SIGINT and then
+shuts down gracefully: it stops accepting, lets requests in flight finish and
+closes the database, so nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+
+from .api import SERVICES, Services, error_middleware, setup_routes
+from .errors import ConfigError
+from .metrics import Metrics
+from .services import keys
+from .services.codes import CodeService
+from .services.credentials import CredentialService
+from .services.tenants import TenantService
+from .settings import Address, Settings
+from .store.db import Database
+from .vault import KeyRing, Vault
+
+log = logging.getLogger("otpgate")
+
+#: Largest request body the API reads; no JSON call needs more.
+MAX_BODY = 64 * 1024
+#: Seconds in-flight requests get to finish on shutdown.
+SHUTDOWN_GRACE = 10.0
+
+
+@dataclass
+class Gateway:
+    """The opened parts of one running gateway."""
+
+    settings: Settings
+    keyring: KeyRing
+    db: Database
+    services: Services
+    created_key: bool
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+async def open_gateway(settings: Settings) -> Gateway:
+    """Open the key ring and the database (migrating it) and build the services."""
+    db = await Database.open(settings.database_url)
+    try:
+        keyring, created = await _open_keyring(settings, db)
+        vault = Vault(keyring)
+        services = Services(
+            settings=settings,
+            db=db,
+            metrics=Metrics(),
+            tenants=TenantService(db, keyring, settings.admin_key),
+            credentials=CredentialService(db, vault, settings.inbox_domain),
+            codes=CodeService(db, vault),
+        )
+    except BaseException:
+        await db.close()
+        raise
+    return Gateway(settings, keyring, db, services, created)
+
+
+async def _open_keyring(settings: Settings, db: Database) -> tuple[KeyRing, bool]:
+    """Load the key ring, or make one for a new store; refuse a ring that cannot work."""
+    path = settings.master_key_file
+    in_use = await keys.usage(db)
+    if not path.exists() and in_use:
+        raise ConfigError(
+            f"master key file {path} does not exist, but the database holds data sealed "
+            "with a master key; restore the key file (see deploy/README.md)"
+        )
+    ring, created = KeyRing.load_or_create(path)
+    missing = sorted(set(in_use) - set(ring.versions))
+    if missing:
+        raise ConfigError(
+            f"master key file {path} lacks version(s) {missing} that the database still uses"
+        )
+    return ring, created
+
+
+async def _watch_keyring(ring: KeyRing, every: float = 2.0) -> None:
+    """Pick up a version that ``otpgate keys rotate`` (here or on another replica) added.
+
+    Until it does, this process keeps wrapping new data keys under the previous
+    version, which stays valid; the rotation's rewrap pass and ``keys retire``'s
+    check take care of any key wrapped in that window.
+    """
+    last = ring.path.stat().st_mtime_ns
+    while True:
+        await asyncio.sleep(every)
+        try:
+            current = ring.path.stat().st_mtime_ns
+            if current != last:
+                ring.reload()
+                last = current
+                log.info("master key ring reloaded", extra={"active": ring.active_version})
+        except (OSError, ConfigError) as exc:
+            log.error("cannot reload the master key ring", extra={"error": str(exc)})
+
+
+def make_app(services: Services) -> web.Application:
+    """The aiohttp application for an opened gateway."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app[SERVICES] = services
+    setup_routes(app)
+    return app
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: method, route pattern (never the raw path), status, time.
+
+    Logging the route pattern rather than the path keeps tokens and ids that
+    appear in paths out of the log.
+    """
+
+    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        route = "<unmatched>"
+        info = getattr(request, "match_info", None)
+        if info is not None and info.route is not None and info.route.resource is not None:
+            route = info.route.resource.canonical
+        self.logger.info(
+            "%s %s %s %.1fms",
+            request.method,
+            route,
+            response.status,
+            time * 1000,
+        )
+
+
+def bind(address: Address, setting: str) -> socket.socket:
+    """Take a listening socket now, so a busy port stops the start before anything else."""
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    try:
+        sock = socket.create_server((address.host, address.port), family=family, backlog=512)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {address} ({setting}): {_reason(exc)}") from None
+    sock.setblocking(False)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def http_site(app: web.Application, sock: socket.socket) -> AsyncIterator[web.AppRunner]:
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("otpgate.access"),
+        shutdown_timeout=SHUTDOWN_GRACE,
+    )
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+        yield runner
+    finally:
+        await runner.cleanup()
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the address is already in use"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "no interface has this address"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges)"
+    return exc.strerror or str(exc)
+
+
+async def run(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    http_sock = bind(settings.http, "OTPGATE_HTTP")
+    try:
+        gateway = await open_gateway(settings)
+    except BaseException:
+        http_sock.close()
+        raise
+    try:
+        if gateway.created_key:
+            log.info("generated a new master key", extra={"path": str(settings.master_key_file)})
+        admin_key = await gateway.services.tenants.bootstrap_admin_key(settings.data_dir)
+        if admin_key is not None:
+            # Shown once, on standard output, never through the log.
+            print(
+                f"otpgate: created the admin API key (also saved to "
+                f"{settings.data_dir / 'admin.key'}, mode 0600):\n{admin_key}",
+                flush=True,
+            )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        app = make_app(gateway.services)
+        watcher = asyncio.create_task(_watch_keyring(gateway.keyring))
+        async with http_site(app, http_sock):
+            log.info(
+                "otpgate is serving",
+                extra={"http": str(settings.http), "database": gateway.db.dialect},
+            )
+            sys.stdout.flush()
+            await stop.wait()
+            log.info("shutting down")
+        watcher.cancel()
+    finally:
+        await gateway.close()
+    log.info("stopped")

@@ -1,0 +1,122 @@
+"""The ``otpgate`` command line.
+
+    otpgate serve                 run the gateway (HTTP API, and SMTP as it lands)
+    otpgate keys rotate           add a master key version and rewrap every data key
+    otpgate keys retire N         remove master key version N (refused while in use)
+    otpgate keys list             versions in the ring and how many data keys each wraps
+    otpgate migrate               bring the database schema up to date and exit
+    otpgate extract               JSON Lines in, one {"id", "code"} line out per input
+
+Configuration comes from the ``OTPGATE_*`` environment variables (see README).
+A configuration problem ends the command with one line on standard error and
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import ConfigError, OtpgateError
+from .settings import Settings, unknown_variables
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otpgate",
+        description="A self-hosted gateway that lets browser agents get through 2FA logins.",
+    )
+    parser.add_argument("--version", action="version", version=f"otpgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("serve", help="run the gateway")
+    keys = sub.add_parser("keys", help="manage the master key ring")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    rotate = keys_sub.add_parser(
+        "rotate", help="add a master key version and rewrap every data key"
+    )
+    rotate.add_argument(
+        "--rewrap-only",
+        action="store_true",
+        help="add no version; rewrap whatever is not under the active one yet",
+    )
+    retire = keys_sub.add_parser("retire", help="remove a master key version no longer in use")
+    retire.add_argument("version", type=int)
+    keys_sub.add_parser("list", help="show versions and how many data keys each wraps")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    sub.add_parser("extract", help="extract codes from JSON Lines on standard input")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "extract":
+            from .extract import run_jsonl
+
+            return run_jsonl(sys.stdin, sys.stdout)
+        settings = Settings.from_env()
+        from .logs import configure
+
+        configure(settings.log_format, settings.log_level)
+        for name in unknown_variables(os.environ):
+            print(f"otpgate: warning: {name} is not a known setting", file=sys.stderr)
+        if args.command == "serve":
+            from .app import run
+
+            os.umask(0o077)  # the database and key files are the gateway's alone
+            asyncio.run(run(settings))
+        elif args.command == "migrate":
+            asyncio.run(_migrate(settings))
+        elif args.command == "keys":
+            asyncio.run(_keys(settings, args))
+    except ConfigError as exc:
+        print(f"otpgate: {exc}", file=sys.stderr)
+        return 2
+    except OtpgateError as exc:
+        print(f"otpgate: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    from .store.db import Database
+
+    db = await Database.open(settings.database_url)
+    print(f"otpgate: database at revision {await db.revision()}")
+    await db.close()
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    from .services import keys
+    from .store.db import Database
+    from .vault import KeyRing
+
+    ring = KeyRing.load(settings.master_key_file)
+    db = await Database.open(settings.database_url)
+    try:
+        if args.keys_command == "rotate":
+            result = await keys.rotate(db, ring, add_version=not args.rewrap_only)
+            print(
+                f"otpgate: master key version {result.version} is active; "
+                f"rewrapped {result.rewrapped} data key(s)"
+            )
+        elif args.keys_command == "retire":
+            await keys.retire(db, ring, args.version)
+            print(f"otpgate: retired master key version {args.version}")
+        else:
+            usage = await keys.usage(db)
+            for version in ring.versions:
+                active = " (active)" if version == ring.active_version else ""
+                print(f"version {version}{active}: wraps {usage.get(version, 0)} data key(s)")
+    finally:
+        await db.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

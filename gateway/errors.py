@@ -1,0 +1,84 @@
+"""The domain's exceptions, in one place.
+
+Nothing here knows about HTTP or SMTP: the HTTP error middleware and the SMTP
+handler map these classes to their own status and reply codes.
+
+    OtpgateError
+    ├── ConfigError            bad settings or key file; the process stops
+    ├── VaultError             a blob does not open (wrong key, moved, tampered)
+    └── RequestError           something a client did; carries a stable ``code``
+        ├── BadInput           malformed input (syntax)
+        ├── Unauthenticated    no or unknown API key
+        ├── Forbidden          a valid key that may not do this
+        ├── NotFound           unknown object, or another tenant's
+        ├── Conflict           the object's state forbids it
+        ├── Expired            it existed but its time is over
+        ├── TooLarge           the input is over a size limit
+        ├── Invalid            well-formed but not acceptable
+        └── RateLimited        too many attempts
+"""
+
+from __future__ import annotations
+
+
+class OtpgateError(Exception):
+    """Base of every error otpgate raises on purpose."""
+
+
+class ConfigError(OtpgateError):
+    """The configuration cannot work; the message is one line for the operator."""
+
+
+class VaultError(OtpgateError):
+    """A sealed blob could not be opened or a key is unusable.
+
+    The message never holds key material or plaintext.
+    """
+
+
+class RequestError(OtpgateError):
+    """A client's mistake or a refusal, with a stable snake_case ``code``."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BadInput(RequestError):
+    code = "bad_input"
+
+
+class Unauthenticated(RequestError):
+    code = "unauthenticated"
+
+
+class Forbidden(RequestError):
+    code = "forbidden"
+
+
+class NotFound(RequestError):
+    code = "not_found"
+
+
+class Conflict(RequestError):
+    code = "conflict"
+
+
+class Expired(RequestError):
+    code = "expired"
+
+
+class TooLarge(RequestError):
+    code = "too_large"
+
+
+class Invalid(RequestError):
+    code = "invalid"
+
+
+class RateLimited(RequestError):
+    code = "rate_limited"

@@ -1,0 +1,121 @@
+"""Handing one-time codes to agents.
+
+A credential with an authenticator answers at once with a code computed from
+its vault-stored secret.  A TOTP code that would expire within
+``min_validity`` seconds is not handed out: the request waits (within
+``wait``) for the next time step instead.  An HOTP counter moves on by one in
+a committed transaction before its code is returned, so a crash may skip a
+value but never repeats one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import otp
+from ..errors import Invalid, NotFound
+from ..store import credentials as q
+from ..store.db import Database
+from ..vault import Vault
+
+AUTHENTICATOR_SOURCES = ("totp", "hotp")
+RECEIVED_SOURCES = ("email", "sms", "user")
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """A code on its way to an agent.  Its repr hides the code."""
+
+    code: str
+    source: str
+    expires_at: float | None = None
+    received_at: float | None = None
+    sender: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Code(source={self.source!r}, code=<{len(self.code)} characters>)"
+
+
+class CodeService:
+    def __init__(
+        self, db: Database, vault: Vault, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._db = db
+        self._vault = vault
+        self._clock = clock
+
+    async def code(
+        self,
+        tenant_id: str,
+        cred_id: str,
+        *,
+        wait: float = 0,
+        since: float | None = None,
+        source: str | None = None,
+        min_validity: int = 0,
+    ) -> Code | None:
+        """The code for an agent now, or None when none came within *wait* seconds."""
+        async with self._db.read() as conn:
+            row = await q.get_authenticator(conn, tenant_id, cred_id)
+        if row is None:
+            raise NotFound("no such credential")
+        use_authenticator = row.kind is not None and (
+            source is None or source in AUTHENTICATOR_SOURCES
+        )
+        if source in AUTHENTICATOR_SOURCES and row.kind != source:
+            raise Invalid(f"this credential has no {source} authenticator")
+        if use_authenticator:
+            if row.kind == "totp":
+                return await self._totp(tenant_id, cred_id, row, wait, min_validity)
+            return await self._hotp(tenant_id, cred_id)
+        # No code source other than authenticators exists yet: nothing arrives.
+        await asyncio.sleep(wait)
+        return None
+
+    def _authenticator(self, tenant_id: str, cred_id: str, row: Any) -> otp.Authenticator:
+        dek = self._vault.unwrap_data_key(row.data_key, tenant_id=tenant_id, credential_id=cred_id)
+        secret = self._vault.open_field(
+            dek, row.secret, tenant_id=tenant_id, credential_id=cred_id, field="authenticator"
+        )
+        return otp.Authenticator(
+            kind=row.kind,
+            secret=secret,
+            digits=row.digits,
+            period=row.period,
+            algorithm=row.algorithm,
+            counter=row.counter,
+            issuer=None,
+            label=None,
+        )
+
+    async def _totp(
+        self, tenant_id: str, cred_id: str, row: Any, wait: float, min_validity: int
+    ) -> Code | None:
+        auth = self._authenticator(tenant_id, cred_id, row)
+        if min_validity >= auth.period:
+            raise Invalid(
+                f"min_validity must be shorter than the authenticator's period ({auth.period} s)"
+            )
+        now = self._clock()
+        code, valid_until = otp.totp_window(auth, now)
+        if valid_until - now < min_validity:
+            pause = valid_until - now
+            if pause > wait:
+                return None
+            await asyncio.sleep(pause)
+            code, valid_until = otp.totp_window(auth, max(self._clock(), valid_until))
+        return Code(code, "totp", expires_at=valid_until)
+
+    async def _hotp(self, tenant_id: str, cred_id: str) -> Code:
+        async with self._db.write() as conn:
+            counter = await q.take_hotp_counter(conn, tenant_id, cred_id)
+            row = await q.get_authenticator(conn, tenant_id, cred_id)
+        if counter is None or row is None or row.kind != "hotp":
+            # The authenticator was replaced or removed between our two reads.
+            raise NotFound("this credential's authenticator changed; ask again")
+        auth = self._authenticator(tenant_id, cred_id, row)
+        return Code(otp.hotp_code(auth, counter), "hotp")

@@ -1,0 +1,235 @@
+"""Credential sets: one account an agent logs into.
+
+Each credential has its own data key, wrapped by the master key ring; its
+password and authenticator secret are sealed with that data key and bound to
+the tenant, the credential and the field they belong to.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from .. import ids, otp
+from ..errors import Conflict, Invalid, NotFound
+from ..store import credentials as q
+from ..store.db import Database
+from ..vault import Vault
+
+log = logging.getLogger("otpgate.credentials")
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatorInfo:
+    kind: str
+    digits: int
+    period: int
+    algorithm: str
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialInfo:
+    """What the API may show of a credential: never the password or a secret."""
+
+    id: str
+    name: str
+    username: str | None
+    inbox: str
+    phone_number: str | None
+    has_password: bool
+    authenticator: AuthenticatorInfo | None
+    created_at: float
+    updated_at: float
+
+
+class CredentialService:
+    def __init__(self, db: Database, vault: Vault, inbox_domain: str) -> None:
+        self._db = db
+        self._vault = vault
+        self._domain = inbox_domain
+
+    def _info(self, row: Any) -> CredentialInfo:
+        auth = (
+            None
+            if row.kind is None
+            else AuthenticatorInfo(row.kind, row.digits, row.period, row.algorithm)
+        )
+        return CredentialInfo(
+            id=row.id,
+            name=row.name,
+            username=row.username,
+            inbox=f"{row.inbox}@{self._domain}",
+            phone_number=row.phone_number,
+            has_password=bool(row.has_password),
+            authenticator=auth,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    async def create(
+        self, tenant_id: str, *, name: str, username: str | None, password: str | None
+    ) -> CredentialInfo:
+        cred_id = ids.new_id(ids.CREDENTIAL)
+        dek = self._vault.new_data_key()
+        wrapped = self._vault.wrap_data_key(dek, tenant_id=tenant_id, credential_id=cred_id)
+        sealed = None
+        if password is not None:
+            sealed = self._vault.seal_field(
+                dek, password.encode(), tenant_id=tenant_id, credential_id=cred_id, field="password"
+            )
+        at = ids.now()
+        async with self._db.write() as conn:
+            await q.insert_credential(
+                conn,
+                id=cred_id,
+                tenant_id=tenant_id,
+                name=name,
+                username=username,
+                inbox=ids.new_inbox_local(name),
+                phone_number=None,
+                data_key=wrapped,
+                key_version=self._vault.wrapped_version(wrapped),
+                password=sealed,
+                created_at=at,
+                updated_at=at,
+            )
+            row = await q.get_public(conn, tenant_id, cred_id)
+        log.info("credential created", extra={"tenant": tenant_id, "credential": cred_id})
+        return self._info(row)
+
+    async def get(self, tenant_id: str, cred_id: str) -> CredentialInfo:
+        async with self._db.read() as conn:
+            row = await q.get_public(conn, tenant_id, cred_id)
+        if row is None:
+            raise _not_found()
+        return self._info(row)
+
+    async def list(
+        self, tenant_id: str, *, limit: int = 100, after: str | None = None
+    ) -> list[CredentialInfo]:
+        async with self._db.read() as conn:
+            rows = await q.list_public(conn, tenant_id, limit=limit, after=after)
+        return [self._info(r) for r in rows]
+
+    async def update(
+        self,
+        tenant_id: str,
+        cred_id: str,
+        *,
+        name: str = _UNSET,
+        username: str | None = _UNSET,
+        password: str | None = _UNSET,
+    ) -> CredentialInfo:
+        values: dict[str, Any] = {}
+        if name is not _UNSET:
+            values["name"] = name
+        if username is not _UNSET:
+            values["username"] = username
+        async with self._db.write() as conn:
+            if password is not _UNSET:
+                sealed = await q.get_sealed(conn, tenant_id, cred_id)
+                if sealed is None:
+                    raise _not_found()
+                values["password"] = (
+                    None
+                    if password is None
+                    else self._seal(tenant_id, cred_id, sealed[0], "password", password.encode())
+                )
+            values["updated_at"] = ids.now()
+            if not await q.update_credential(conn, tenant_id, cred_id, **values):
+                raise _not_found()
+            row = await q.get_public(conn, tenant_id, cred_id)
+        return self._info(row)
+
+    async def delete(self, tenant_id: str, cred_id: str) -> None:
+        async with self._db.write() as conn:
+            if not await q.delete_credential(conn, tenant_id, cred_id):
+                raise _not_found()
+        log.info("credential deleted", extra={"tenant": tenant_id, "credential": cred_id})
+
+    async def password(self, tenant_id: str, cred_id: str) -> str | None:
+        async with self._db.read() as conn:
+            sealed = await q.get_sealed(conn, tenant_id, cred_id)
+        if sealed is None:
+            raise _not_found()
+        wrapped, blob = sealed
+        if blob is None:
+            return None
+        dek = self._vault.unwrap_data_key(wrapped, tenant_id=tenant_id, credential_id=cred_id)
+        return self._vault.open_field(
+            dek, blob, tenant_id=tenant_id, credential_id=cred_id, field="password"
+        ).decode()
+
+    async def set_authenticator(
+        self, tenant_id: str, cred_id: str, auth: otp.Authenticator
+    ) -> AuthenticatorInfo:
+        async with self._db.write() as conn:
+            sealed = await q.get_sealed(conn, tenant_id, cred_id)
+            if sealed is None:
+                raise _not_found()
+            secret = self._seal(tenant_id, cred_id, sealed[0], "authenticator", auth.secret)
+            await q.upsert_authenticator(
+                conn,
+                credential_id=cred_id,
+                tenant_id=tenant_id,
+                kind=auth.kind,
+                digits=auth.digits,
+                period=auth.period,
+                algorithm=auth.algorithm,
+                counter=auth.counter,
+                secret=secret,
+                issuer=auth.issuer,
+                label=auth.label,
+                created_at=ids.now(),
+            )
+            await q.update_credential(conn, tenant_id, cred_id, updated_at=ids.now())
+        log.info(
+            "authenticator set",
+            extra={"tenant": tenant_id, "credential": cred_id, "kind": auth.kind},
+        )
+        return AuthenticatorInfo(auth.kind, auth.digits, auth.period, auth.algorithm)
+
+    async def delete_authenticator(self, tenant_id: str, cred_id: str) -> None:
+        async with self._db.write() as conn:
+            if await q.get_sealed(conn, tenant_id, cred_id) is None:
+                raise _not_found()
+            if not await q.delete_authenticator(conn, tenant_id, cred_id):
+                raise NotFound("this credential has no authenticator")
+
+    async def set_phone(self, tenant_id: str, cred_id: str, phone: str | None) -> CredentialInfo:
+        if phone is not None and not _E164.match(phone):
+            raise Invalid("phone_number must be in E.164 form, such as +14155550100")
+        try:
+            async with self._db.write() as conn:
+                if phone is not None:
+                    owner = await q.phone_owner(conn, phone)
+                    if owner is not None and owner != cred_id:
+                        raise Conflict("this phone number already belongs to another credential")
+                if not await q.update_credential(
+                    conn, tenant_id, cred_id, phone_number=phone, updated_at=ids.now()
+                ):
+                    raise _not_found()
+                row = await q.get_public(conn, tenant_id, cred_id)
+        except IntegrityError:
+            # Another request took the number between our check and our write.
+            raise Conflict("this phone number already belongs to another credential") from None
+        return self._info(row)
+
+    def _seal(
+        self, tenant_id: str, cred_id: str, wrapped: bytes, field: str, value: bytes
+    ) -> bytes:
+        dek = self._vault.unwrap_data_key(wrapped, tenant_id=tenant_id, credential_id=cred_id)
+        return self._vault.seal_field(
+            dek, value, tenant_id=tenant_id, credential_id=cred_id, field=field
+        )
+
+
+def _not_found() -> NotFound:
+    return NotFound("no such credential")

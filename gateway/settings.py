@@ -1,0 +1,298 @@
+"""One typed settings object, read once from the ``OTPGATE_*`` variables.
+
+Every setting is declared in :data:`SETTINGS` with its default and a help line;
+the README's settings table is checked against that registry by a test.  A bad
+value raises :class:`~gateway.errors.ConfigError` with one line that names the
+variable, so ``otpgate serve`` can stop with a clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A host and port to listen on."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One environment variable: its name, default (as text) and help line."""
+
+    name: str
+    default: str | None
+    help: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "OTPGATE_DATA_DIR",
+        "./otpgate-data",
+        "where the embedded database and the generated master key live",
+    ),
+    Setting(
+        "OTPGATE_DATABASE_URL",
+        None,
+        "`sqlite:///PATH` or `postgresql://USER@HOST:PORT/DB`; "
+        "default: a SQLite file in the data dir",
+        secret=True,
+    ),
+    Setting("OTPGATE_HTTP", "127.0.0.1:8080", "HTTP listen address"),
+    Setting("OTPGATE_SMTP", "127.0.0.1:2525", "SMTP listen address"),
+    Setting(
+        "OTPGATE_INBOX_DOMAIN", "inbox.localhost", "domain of the per-credential inbox addresses"
+    ),
+    Setting(
+        "OTPGATE_MASTER_KEY_FILE", None, "key-encryption key ring; default: `<data dir>/master.key`"
+    ),
+    Setting(
+        "OTPGATE_ADMIN_KEY",
+        None,
+        "when set, this exact string is accepted as the admin API key",
+        secret=True,
+    ),
+    Setting(
+        "OTPGATE_PUBLIC_URL",
+        None,
+        "the external base URL, used to check Twilio signatures and to build links; default: `http://<OTPGATE_HTTP>`",
+    ),
+    Setting(
+        "OTPGATE_TWILIO_AUTH_TOKEN",
+        None,
+        "checks `X-Twilio-Signature`; without it the SMS webhook answers 503",
+        secret=True,
+    ),
+    Setting(
+        "OTPGATE_CODE_TTL",
+        "300",
+        "seconds an undelivered received code is kept before it is destroyed",
+    ),
+    Setting("OTPGATE_INTERACTION_TTL", "300", "seconds a user-driven code request stays open"),
+    Setting(
+        "OTPGATE_ALLOW_PRIVATE_TARGETS",
+        "0",
+        "`1` lets webhook and forwarding targets be loopback or private addresses",
+    ),
+    Setting(
+        "OTPGATE_SMTP_RELAY",
+        None,
+        "`smtp://HOST:PORT` (or `smtps://USER:PASS@HOST:PORT`) "
+        "through which email forwards are sent",
+        secret=True,
+    ),
+    Setting("OTPGATE_LOG_FORMAT", "text", "`text` for people, `json` for one JSON object per line"),
+    Setting("OTPGATE_LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`"),
+)
+
+_KNOWN = {s.name for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The gateway's configuration; build it with :meth:`from_env`."""
+
+    data_dir: Path = Path("./otpgate-data")
+    database_url: str = ""
+    http: Address = Address("127.0.0.1", 8080)
+    smtp: Address = Address("127.0.0.1", 2525)
+    inbox_domain: str = "inbox.localhost"
+    master_key_file: Path = Path("./otpgate-data/master.key")
+    admin_key: str | None = dataclasses.field(default=None, repr=False)
+    public_url: str = "http://127.0.0.1:8080"
+    twilio_auth_token: str | None = dataclasses.field(default=None, repr=False)
+    code_ttl: int = 300
+    interaction_ttl: int = 300
+    allow_private_targets: bool = False
+    smtp_relay: str | None = dataclasses.field(default=None, repr=False)
+    log_format: str = "text"
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every ``OTPGATE_*`` variable; raise ConfigError on the first bad one."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            if value is None or value.strip() == "":
+                spec = next(s for s in SETTINGS if s.name == name)
+                return spec.default
+            return value.strip()
+
+        data_dir = Path(get("OTPGATE_DATA_DIR") or "./otpgate-data")
+        http = parse_address("OTPGATE_HTTP", get("OTPGATE_HTTP") or "")
+        raw_db = get("OTPGATE_DATABASE_URL")
+        database_url = (
+            parse_database_url(raw_db)
+            if raw_db
+            else f"sqlite+aiosqlite:///{(data_dir / 'otpgate.db').resolve()}"
+        )
+        key_file = get("OTPGATE_MASTER_KEY_FILE")
+        public_url = get("OTPGATE_PUBLIC_URL") or f"http://{http}"
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            http=http,
+            smtp=parse_address("OTPGATE_SMTP", get("OTPGATE_SMTP") or ""),
+            inbox_domain=_parse(get, "OTPGATE_INBOX_DOMAIN", _domain),
+            master_key_file=Path(key_file) if key_file else data_dir / "master.key",
+            admin_key=_parse(get, "OTPGATE_ADMIN_KEY", _admin_key, optional=True),
+            public_url=_public_url(public_url),
+            twilio_auth_token=get("OTPGATE_TWILIO_AUTH_TOKEN"),
+            code_ttl=_parse(get, "OTPGATE_CODE_TTL", _seconds),
+            interaction_ttl=_parse(get, "OTPGATE_INTERACTION_TTL", _seconds),
+            allow_private_targets=_parse(get, "OTPGATE_ALLOW_PRIVATE_TARGETS", _flag),
+            smtp_relay=_parse(get, "OTPGATE_SMTP_RELAY", _relay, optional=True),
+            log_format=_parse(get, "OTPGATE_LOG_FORMAT", _choice("text", "json")),
+            log_level=_parse(
+                get, "OTPGATE_LOG_LEVEL", _choice("debug", "info", "warning", "error")
+            ),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """``OTPGATE_*`` names in *env* that no setting declares (likely typos)."""
+    return sorted(k for k in env if k.startswith("OTPGATE_") and k not in _KNOWN)
+
+
+def _parse(
+    get: Callable[[str], str | None],
+    name: str,
+    conv: Callable[[str], Any],
+    *,
+    optional: bool = False,
+) -> Any:
+    value = get(name)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{name} must be set")
+    try:
+        return conv(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def parse_address(name: str, value: str) -> Address:
+    """Parse ``HOST:PORT`` or ``[V6]:PORT``; raise ConfigError naming *name*."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"{name}: {value!r} is not HOST:PORT (for example 127.0.0.1:8080)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ConfigError(f"{name}: {host!r} is not an IPv6 address") from None
+    elif ":" in host:
+        raise ConfigError(f"{name}: write an IPv6 address in brackets, as [::1]:8080")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"{name}: port {port_text!r} is not a number from 1 to 65535")
+    if not all(c.isalnum() or c in ".-:" for c in host):
+        raise ConfigError(f"{name}: {host!r} is not a host name or IP address")
+    return Address(host, int(port_text))
+
+
+def parse_database_url(value: str) -> str:
+    """Turn the contract's database URL into SQLAlchemy's async form."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        raise ConfigError(f"OTPGATE_DATABASE_URL: {_redact_url(value)!r} is not a URL")
+    scheme = scheme.lower()
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        if not rest.startswith("/") or rest == "/":
+            raise ConfigError("OTPGATE_DATABASE_URL: write a SQLite URL as sqlite:///PATH")
+        return f"sqlite+aiosqlite://{rest}"
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        if not urlsplit(f"{scheme}://{rest}").hostname and "host=" not in rest:
+            raise ConfigError("OTPGATE_DATABASE_URL: the PostgreSQL URL has no host")
+        return f"postgresql+asyncpg://{rest}"
+    raise ConfigError(
+        f"OTPGATE_DATABASE_URL: unknown scheme {scheme!r}; use sqlite:///PATH "
+        "or postgresql://USER@HOST:PORT/DB"
+    )
+
+
+def _redact_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.password:
+        return value.replace(parts.password, "***")
+    return value
+
+
+def _domain(value: str) -> str:
+    value = value.lower().rstrip(".")
+    labels = value.split(".")
+    if len(value) > 253 or not all(
+        0 < len(lb) < 64 and lb.replace("-", "").isalnum() and lb.isascii() for lb in labels
+    ):
+        raise ValueError(f"{value!r} is not a domain name")
+    return value
+
+
+def _seconds(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 86400:
+        raise ValueError(f"{value!r} is not a number of seconds from 1 to 86400")
+    return int(value)
+
+
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not 0 or 1")
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def conv(value: str) -> str:
+        if value.lower() not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return value.lower()
+
+    return conv
+
+
+def _admin_key(value: str) -> str:
+    if len(value) < 24:
+        raise ValueError("the admin key must be at least 24 characters long")
+    return value
+
+
+def _public_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"OTPGATE_PUBLIC_URL: {value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def _relay(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("write the relay as smtp://HOST:PORT or smtps://USER:PASS@HOST:PORT")
+    try:
+        parts.port  # noqa: B018 - urlsplit validates the port lazily
+    except ValueError:
+        raise ValueError("the relay's port is not a number from 1 to 65535") from None
+    return value

@@ -1,0 +1,205 @@
+"""Queries on credentials and their authenticators.
+
+Every query that reads or changes a tenant's object takes the tenant id and
+puts it in the WHERE clause: another tenant's id simply matches nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlmodel import col
+
+from .db import Conn
+from .models import Authenticator, Credential
+
+_PUBLIC = (
+    col(Credential.id),
+    col(Credential.name),
+    col(Credential.username),
+    col(Credential.inbox),
+    col(Credential.phone_number),
+    (col(Credential.password).is_not(None)).label("has_password"),
+    col(Credential.created_at),
+    col(Credential.updated_at),
+    col(Authenticator.kind),
+    col(Authenticator.digits),
+    col(Authenticator.period),
+    col(Authenticator.algorithm),
+)
+
+
+def _public_select() -> Any:
+    return select(*_PUBLIC).outerjoin(
+        Authenticator, col(Authenticator.credential_id) == col(Credential.id)
+    )
+
+
+async def insert_credential(conn: Conn, **values: Any) -> None:
+    await conn.execute(insert(Credential).values(**values))
+
+
+async def get_public(conn: Conn, tenant_id: str, cred_id: str) -> Any:
+    stmt = _public_select().where(
+        col(Credential.tenant_id) == tenant_id, col(Credential.id) == cred_id
+    )
+    return (await conn.execute(stmt)).first()
+
+
+async def list_public(
+    conn: Conn, tenant_id: str, *, limit: int, after: str | None
+) -> Sequence[Any]:
+    stmt = _public_select().where(col(Credential.tenant_id) == tenant_id)
+    if after is not None:
+        stmt = stmt.where(col(Credential.id) > after)
+    stmt = stmt.order_by(col(Credential.id)).limit(limit)
+    return (await conn.execute(stmt)).all()
+
+
+async def get_sealed(conn: Conn, tenant_id: str, cred_id: str) -> tuple[bytes, bytes | None] | None:
+    """The wrapped data key and sealed password of one credential."""
+    row = (
+        await conn.execute(
+            select(col(Credential.data_key), col(Credential.password)).where(
+                col(Credential.tenant_id) == tenant_id, col(Credential.id) == cred_id
+            )
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def update_credential(conn: Conn, tenant_id: str, cred_id: str, **values: Any) -> bool:
+    result = await conn.execute(
+        update(Credential)
+        .where(col(Credential.tenant_id) == tenant_id, col(Credential.id) == cred_id)
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def delete_credential(conn: Conn, tenant_id: str, cred_id: str) -> bool:
+    await conn.execute(
+        delete(Authenticator).where(
+            col(Authenticator.tenant_id) == tenant_id, col(Authenticator.credential_id) == cred_id
+        )
+    )
+    result = await conn.execute(
+        delete(Credential).where(
+            col(Credential.tenant_id) == tenant_id, col(Credential.id) == cred_id
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def phone_owner(conn: Conn, phone: str) -> str | None:
+    return (
+        await conn.execute(select(col(Credential.id)).where(col(Credential.phone_number) == phone))
+    ).scalar_one_or_none()
+
+
+async def upsert_authenticator(conn: Conn, **values: Any) -> None:
+    await conn.execute(
+        delete(Authenticator).where(
+            col(Authenticator.credential_id) == values["credential_id"],
+            col(Authenticator.tenant_id) == values["tenant_id"],
+        )
+    )
+    await conn.execute(insert(Authenticator).values(**values))
+
+
+async def delete_authenticator(conn: Conn, tenant_id: str, cred_id: str) -> bool:
+    result = await conn.execute(
+        delete(Authenticator).where(
+            col(Authenticator.tenant_id) == tenant_id, col(Authenticator.credential_id) == cred_id
+        )
+    )
+    return bool(result.rowcount)
+
+
+_AUTH_COLUMNS = (
+    col(Credential.data_key),
+    col(Authenticator.kind),
+    col(Authenticator.digits),
+    col(Authenticator.period),
+    col(Authenticator.algorithm),
+    col(Authenticator.counter),
+    col(Authenticator.secret),
+)
+
+
+# Built once: this runs on every code request.
+_GET_AUTHENTICATOR = (
+    select(*_AUTH_COLUMNS)
+    .outerjoin(Authenticator, col(Authenticator.credential_id) == col(Credential.id))
+    .where(
+        col(Credential.tenant_id) == bindparam("tenant_id"),
+        col(Credential.id) == bindparam("cred_id"),
+    )
+)
+
+
+async def get_authenticator(conn: Conn, tenant_id: str, cred_id: str) -> Any:
+    """The credential's data key and authenticator columns, or None for an unknown credential.
+
+    A credential without an authenticator gives a row whose ``kind`` is None.
+    """
+    params = {"tenant_id": tenant_id, "cred_id": cred_id}
+    return (await conn.execute(_GET_AUTHENTICATOR, params)).first()
+
+
+async def take_hotp_counter(conn: Conn, tenant_id: str, cred_id: str) -> int | None:
+    """Move the HOTP counter on by one and return the value to use, atomically."""
+    result = await conn.execute(
+        update(Authenticator)
+        .where(
+            col(Authenticator.tenant_id) == tenant_id,
+            col(Authenticator.credential_id) == cred_id,
+            col(Authenticator.kind) == "hotp",
+        )
+        .values(counter=col(Authenticator.counter) + 1)
+        .returning(col(Authenticator.counter))
+    )
+    new = result.scalar_one_or_none()
+    return None if new is None else int(new) - 1
+
+
+# -- key rotation -------------------------------------------------------------
+
+
+async def data_keys_not_at(conn: Conn, version: int, *, limit: int) -> Sequence[Any]:
+    """A batch of ``(id, tenant_id, data_key, key_version)`` wrapped under other versions."""
+    stmt = (
+        select(
+            col(Credential.id),
+            col(Credential.tenant_id),
+            col(Credential.data_key),
+            col(Credential.key_version),
+        )
+        .where(col(Credential.key_version) != version)
+        .order_by(col(Credential.id))
+        .limit(limit)
+    )
+    return (await conn.execute(stmt)).all()
+
+
+async def replace_data_key(
+    conn: Conn, cred_id: str, *, old: bytes, new: bytes, version: int
+) -> bool:
+    """Swap a wrapped data key only if nobody changed it meanwhile."""
+    result = await conn.execute(
+        update(Credential)
+        .where(col(Credential.id) == cred_id, col(Credential.data_key) == old)
+        .values(data_key=new, key_version=version)
+    )
+    return bool(result.rowcount)
+
+
+async def count_by_key_version(conn: Conn) -> dict[int, int]:
+    rows = (
+        await conn.execute(
+            select(col(Credential.key_version), func.count()).group_by(col(Credential.key_version))
+        )
+    ).all()
+    return {int(v): int(n) for v, n in rows}

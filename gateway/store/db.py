@@ -1,0 +1,218 @@
+"""The database handle: engine, connections for reading and writing, migrations.
+
+SQLite (the default) runs in WAL mode with ``synchronous=FULL``, so a commit
+is on disk before the caller answers anyone; writes in this process are
+serialised by an asyncio lock and start with ``BEGIN IMMEDIATE`` so two
+writers never deadlock on a lock upgrade (another process, such as
+``otpgate keys rotate``, waits on SQLite's busy timeout).  PostgreSQL goes
+through the same code with asyncpg.
+
+Reads on SQLite skip the async driver: aiosqlite hands every call to a
+thread and back, which costs about a millisecond per small query, far more
+than the query itself.  Instead a query-only SQLite connection runs those
+reads inline on the event loop (an indexed lookup takes microseconds, and WAL
+readers never wait for writers).  Writes keep going through the async engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.base import Executable
+
+from ..errors import ConfigError
+
+log = logging.getLogger("otpgate.store")
+
+_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Any fixed number: replicas starting together take turns to migrate.
+_MIGRATION_LOCK = 0x6F7470676174
+
+
+class Database:
+    """One engine and the rules for using it; build with :meth:`open`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._write_lock = asyncio.Lock()
+        self._inline = _inline_reader(engine) if self.dialect == "sqlite" else None
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> Database:
+        """Connect, check the database is reachable and bring its schema up to date."""
+        engine = _make_engine(url)
+        db = cls(engine)
+        try:
+            if migrate:
+                await db.migrate()
+            else:
+                await db.ping()
+        except (SQLAlchemyError, OSError) as exc:
+            await engine.dispose()
+            raise ConfigError(f"cannot open the database: {_describe(exc)}") from None
+        return db
+
+    async def close(self) -> None:
+        if self._inline is not None:
+            self._inline.dispose()
+        await self.engine.dispose()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Conn]:
+        """A connection for queries that change nothing.
+
+        Consume each result before the next ``await``: on SQLite the
+        connection is shared by every reader on the loop.
+        """
+        if self._inline is not None:
+            with self._inline.connect() as sync_conn:
+                yield InlineConnection(sync_conn)
+        else:
+            async with self.engine.connect() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that is committed (durably) when the block ends without error."""
+        if self.is_sqlite:
+            async with self._write_lock, self.engine.connect() as conn:
+                conn = await conn.execution_options(otpgate_write=True)
+                async with conn.begin():
+                    yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def migrate(self) -> None:
+        """Upgrade the schema to the newest revision, one replica at a time."""
+        async with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(text(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})"))
+                await conn.commit()
+            try:
+                await conn.run_sync(_upgrade, "head")
+                await conn.commit()
+            finally:
+                if self.dialect == "postgresql":
+                    await conn.execute(text(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})"))
+                    await conn.commit()
+
+    async def migrate_to(self, revision: str) -> None:
+        """Upgrade to a given revision (tests use it to build an old schema)."""
+        async with self.engine.connect() as conn:
+            await conn.run_sync(_upgrade, revision)
+            await conn.commit()
+
+    async def revision(self) -> str | None:
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(
+                lambda c: MigrationContext.configure(c).get_current_revision()
+            )
+
+
+class InlineConnection:
+    """A synchronous SQLite connection behind the async ``execute`` the store calls."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Any:  # a CursorResult; typed loosely so it unions with AsyncConnection's
+        return self._conn.execute(statement, parameters)
+
+
+#: What the store's query functions take: an async connection or an inline reader.
+Conn = AsyncConnection | InlineConnection
+
+
+def _inline_reader(engine: AsyncEngine) -> Engine:
+    url = engine.url.set(drivername="sqlite")
+    inline = create_engine(url, poolclass=StaticPool, isolation_level="AUTOCOMMIT")
+
+    @event.listens_for(inline, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA query_only=ON")  # this connection can never write
+        cur.execute("PRAGMA busy_timeout=1000")
+        cur.close()
+
+    return inline
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(_alembic_config())
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def _upgrade(conn: Connection, revision: str) -> None:
+    cfg = _alembic_config()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
+
+
+def _make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1]
+        Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = create_async_engine(url, pool_size=8, max_overflow=0)
+        sync = engine.sync_engine
+
+        @event.listens_for(sync, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take transaction control from the driver so BEGIN is ours to choose.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+        @event.listens_for(sync, "begin")
+        def _on_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("otpgate_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line reason without the URL (it may hold a password)."""
+    orig = getattr(exc, "orig", None) or exc
+    return f"{type(orig).__name__}: {str(orig).splitlines()[0] if str(orig) else 'no detail'}"

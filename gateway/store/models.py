@@ -1,0 +1,84 @@
+"""The tables, declared with sqlmodel.
+
+Times are UNIX seconds (floats): the same on SQLite and PostgreSQL, cheap to
+compare and index.  Columns ending in a blob type hold vault ciphertext only;
+nothing secret is ever stored in clear.  The migrations under
+``gateway/migrations`` create these tables; a test checks that the models and
+the migrated schema agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, ForeignKey, LargeBinary, String
+from sqlmodel import Field, SQLModel
+
+
+class Tenant(SQLModel, table=True):
+    __tablename__ = "tenants"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    created_at: float
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key, kept only as a keyed hash.  ``tenant_id`` is null for admin keys."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str | None = Field(
+        default=None,
+        sa_column=Column(String(40), ForeignKey("tenants.id", ondelete="CASCADE"), index=True),
+    )
+    role: str = Field(max_length=16)
+    key_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True))
+    prefix: str = Field(max_length=24)
+    created_at: float
+
+
+class Credential(SQLModel, table=True):
+    """One account an agent logs into, with its own inbox and data key."""
+
+    __tablename__ = "credentials"
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    name: str = Field(max_length=200)
+    username: str | None = Field(default=None, max_length=320)
+    inbox: str = Field(max_length=64, unique=True)
+    phone_number: str | None = Field(default=None, max_length=16, unique=True)
+    data_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    key_version: int = Field(index=True)
+    password: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: float
+    updated_at: float
+
+
+class Authenticator(SQLModel, table=True):
+    """A TOTP or HOTP secret, sealed with its credential's data key."""
+
+    __tablename__ = "authenticators"
+
+    credential_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("credentials.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    tenant_id: str = Field(max_length=40)
+    kind: str = Field(max_length=8)
+    digits: int
+    period: int
+    algorithm: str = Field(max_length=8)
+    counter: int = Field(sa_column=Column(BigInteger, nullable=False))
+    secret: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    issuer: str | None = Field(default=None, max_length=200)
+    label: str | None = Field(default=None, max_length=200)
+    created_at: float
+
+
+metadata = SQLModel.metadata

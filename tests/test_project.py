@@ -1,0 +1,118 @@
+"""The project's promises about itself: documented settings, packaging, OpenAPI, quiet logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.api.openapi import document
+from gateway.logs import JsonFormatter, TextFormatter
+from gateway.settings import SETTINGS
+
+ROOT = Path(__file__).resolve().parents[1]
+Client = TestClient[Any, Any]
+
+
+def test_readme_documents_every_setting() -> None:
+    """README's settings table names every setting the code reads, and nothing else."""
+    readme = (ROOT / "README.md").read_text()
+    table = set(re.findall(r"^\| `(OTPGATE_[A-Z_]+)` \|", readme, flags=re.M))
+    assert table == {s.name for s in SETTINGS}
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    """The README's test command is the one `.ci/run` runs."""
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "-m pytest" in readme
+    commands = re.findall(r"^```sh\n(.+?)\n```", readme, flags=re.M | re.S)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command.split("&&")[-1].strip() in ci
+
+
+def test_no_other_distribution_ships_our_package_names() -> None:
+    """Only otpgate provides the top-level packages gateway, smtp and sms."""
+    ours = {"gateway", "smtp", "sms"}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name is None or name.lower() == "otpgate":
+            continue
+        top = set((dist.read_text("top_level.txt") or "").split())
+        for f in dist.files or []:
+            parts = Path(str(f)).parts
+            if len(parts) > 1 and parts[1] == "__init__.py":
+                top.add(parts[0])
+        assert not (top & ours), f"{name} also ships {top & ours}"
+
+
+async def test_openapi_describes_every_route(client: Client) -> None:
+    """/openapi.json is OpenAPI 3 and lists every method and path the app serves."""
+    resp = await client.get("/openapi.json")
+    assert resp.status == 200
+    doc = await resp.json()
+    assert doc["openapi"].startswith("3.")
+    served = {
+        (r.method.lower(), r.resource.canonical)
+        for r in client.app.router.routes()
+        if r.resource is not None and r.method not in ("HEAD", "*")
+    }
+    described = {
+        (m, path) for path, item in doc["paths"].items() for m in item if m != "parameters"
+    }
+    assert served == described
+    assert document("http://x")["servers"] == [{"url": "http://x"}]
+
+
+async def test_metrics_expose_the_contract_series(client: Client) -> None:
+    """/metrics is Prometheus text with the contract's series declared from the start."""
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    text = await resp.text()
+    assert 'otpgate_messages_total{channel="email",outcome="code"} 0' in text
+    assert 'otpgate_codes_delivered_total{source="totp"} 0' in text
+    assert "# TYPE otpgate_code_wait_seconds histogram" in text
+
+
+async def test_logs_hold_no_secrets(
+    client: Client, new_tenant: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A whole session at debug level logs no key, password, secret or code."""
+    caplog.set_level(logging.DEBUG)
+    tenant = await new_tenant()
+    h = tenant["headers"]
+    secret = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"
+    password = "pa55-word-that-must-not-leak"
+    cred = await (
+        await client.post("/v1/credentials", json={"name": "c", "password": password}, headers=h)
+    ).json()
+    url = f"/v1/credentials/{cred['id']}"
+    await client.put(f"{url}/authenticator", json={"secret": secret, "kind": "totp"}, headers=h)
+    bad = await client.put(
+        f"{url}/authenticator", json={"secret": secret[:10], "kind": "totp"}, headers=h
+    )
+    assert bad.status == 422
+    code = (await (await client.get(f"{url}/code", headers=h)).json())["code"]
+    await client.get(f"{url}/password", headers=h)
+    await client.get("/v1/credentials", headers={"Authorization": "Bearer otpg_wrong-key"})
+    assert caplog.records, "the session logged nothing at all"
+    rendered = [TextFormatter().format(r) + JsonFormatter().format(r) for r in caplog.records]
+    everything = "\n".join(rendered)
+    for needle in (tenant["api_key"], password, secret, secret[:10], f" {code}", "otpg_wrong"):
+        assert needle not in everything
+
+
+def test_json_log_lines_parse() -> None:
+    """OTPGATE_LOG_FORMAT=json gives one JSON object per record, extras included."""
+    record = logging.LogRecord("otpgate.x", logging.INFO, __file__, 1, "hello %s", ("you",), None)
+    record.credential = "cred_x"
+    doc = json.loads(JsonFormatter().format(record))
+    assert doc["msg"] == "hello you" and doc["credential"] == "cred_x"
+    assert doc["level"] == "info" and doc["ts"].endswith("Z")

@@ -1,0 +1,302 @@
+"""``otpgate serve`` as a real process: start-up, bad configuration, durability, live rotation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import free_port
+
+OTPGATE = [sys.executable, "-m", "gateway"]
+
+
+class Server:
+    """One ``otpgate serve`` process on free loopback ports."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+        self.base = f"http://{env['OTPGATE_HTTP']}"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> Server:
+        self.proc = subprocess.Popen(
+            [*OTPGATE, "serve"],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            try:
+                if self.call("GET", "/healthz")[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("serve did not come up")
+
+    def call(
+        self, method: str, path: str, body: Any = None, key: str | None = None
+    ) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if key:
+            req.add_header("Authorization", f"Bearer {key}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=20)
+        return self.proc.returncode, out, err
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
+    return {
+        **keep,
+        "OTPGATE_DATA_DIR": str(tmp_path / "data"),
+        "OTPGATE_HTTP": f"127.0.0.1:{free_port()}",
+        "OTPGATE_SMTP": f"127.0.0.1:{free_port()}",
+    }
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
+    srv = Server(env, tmp_path)
+    yield srv
+    if srv.proc is not None and srv.proc.poll() is None:
+        srv.proc.kill()
+        srv.proc.communicate()
+
+
+def run_cli(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*OTPGATE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_first_start_makes_keys_and_serves(server: Server, tmp_path: Path) -> None:
+    """A first start creates a 0600 master key and admin key, prints the admin key once, serves."""
+    server.start()
+    data = tmp_path / "data"
+    for name in ("master.key", "admin.key"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "otpgate.db").stat().st_mode) & 0o077 == 0
+    admin = (data / "admin.key").read_text().strip()
+    assert admin.startswith("otpgadm_")
+    status, tenant = server.call("POST", "/v1/tenants", {"name": "acme"}, admin)
+    assert status == 201
+    status, body = server.call("GET", "/readyz")
+    assert (status, body) == (200, {"status": "ready"})
+    code, out, err = server.stop()
+    assert code == 0
+    assert out.count(admin) == 1, "the admin key is printed exactly once, on stdout"
+    assert admin not in err and tenant["api_key"] not in err
+    # A second start prints no key: the store is no longer empty.
+    server.start()
+    code, out, _ = server.stop(signal.SIGINT)
+    assert code == 0 and "otpgadm_" not in out
+
+
+def test_kill_9_right_after_a_reply_loses_nothing(server: Server, env: dict[str, str]) -> None:
+    """Everything answered with a 2xx is still there after kill -9 and a restart."""
+    env["OTPGATE_ADMIN_KEY"] = "admin-key-for-this-test-0123456789"
+    server.start()
+    _, tenant = server.call("POST", "/v1/tenants", {"name": "t"}, env["OTPGATE_ADMIN_KEY"])
+    key = tenant["api_key"]
+    made = []
+    for i in range(20):
+        status, cred = server.call(
+            "POST", "/v1/credentials", {"name": f"c{i}", "password": f"p{i}"}, key
+        )
+        assert status == 201
+        made.append(cred["id"])
+    status, _ = server.call(
+        "PUT", f"/v1/credentials/{made[-1]}/authenticator",
+        {"secret": "JBSWY3DPEHPK3PXP", "kind": "hotp"}, key,
+    )  # fmt: skip
+    assert status == 200
+    status, first = server.call("GET", f"/v1/credentials/{made[-1]}/code", key=key)
+    assert status == 200
+    server.stop(signal.SIGKILL)
+    server.start()
+    status, listed = server.call("GET", "/v1/credentials?limit=1000", key=key)
+    assert status == 200 and sorted(c["id"] for c in listed["credentials"]) == sorted(made)
+    assert server.call("GET", f"/v1/credentials/{made[3]}/password", key=key)[1] == {
+        "password": "p3"
+    }
+    # The HOTP counter step that was handed out before the crash is never repeated.
+    status, second = server.call("GET", f"/v1/credentials/{made[-1]}/code", key=key)
+    assert second["code"] != first["code"]
+    server.stop()
+
+
+def test_keys_rotate_while_serving(server: Server, env: dict[str, str]) -> None:
+    """`otpgate keys rotate` in another process rewraps every key while reads keep succeeding."""
+    env["OTPGATE_ADMIN_KEY"] = "admin-key-for-this-test-0123456789"
+    server.start()
+    _, tenant = server.call("POST", "/v1/tenants", {"name": "t"}, env["OTPGATE_ADMIN_KEY"])
+    key = tenant["api_key"]
+    creds = [
+        server.call("POST", "/v1/credentials", {"name": f"c{i}", "password": "pw"}, key)[1]["id"]
+        for i in range(40)
+    ]
+    failures: list[Any] = []
+    reads = 0
+    stop = threading.Event()
+
+    def reader() -> None:
+        nonlocal reads
+        while not stop.is_set():
+            status, body = server.call(
+                "GET", f"/v1/credentials/{creds[reads % 40]}/password", key=key
+            )
+            if status != 200 or body != {"password": "pw"}:
+                failures.append((status, body))
+            reads += 1
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        result = run_cli(env, "keys", "rotate")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert result.returncode == 0, result.stderr
+    assert "version 2 is active; rewrapped 40" in result.stdout
+    assert failures == [] and reads > 0
+    # The serving process picks up the new version for keys it wraps from now on.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        server.call("POST", "/v1/credentials", {"name": "late"}, key)
+        listing = run_cli(env, "keys", "list").stdout
+        if "version 1: wraps 0" in listing:
+            break
+        run_cli(env, "keys", "rotate", "--rewrap-only")
+        time.sleep(0.5)
+    refused = run_cli(env, "keys", "retire", "2")
+    assert refused.returncode == 1 and "still wraps 41" in refused.stderr
+    assert run_cli(env, "keys", "retire", "1").returncode == 0
+    assert server.call("GET", f"/v1/credentials/{creds[0]}/password", key=key)[0] == 200
+    server.stop()
+
+
+def _start_error(env: dict[str, str], cwd: Path) -> str:
+    result = run_cli(env, "serve", cwd=cwd)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("otpgate: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("OTPGATE_HTTP", "localhost", "HOST:PORT"),
+        ("OTPGATE_HTTP", "127.0.0.1:99999", "port"),
+        ("OTPGATE_HTTP", "::1:8080", "brackets"),
+        ("OTPGATE_SMTP", "127.0.0.1:http", "port"),
+        ("OTPGATE_DATABASE_URL", "mysql://root@localhost/x", "unknown scheme"),
+        ("OTPGATE_DATABASE_URL", "not a url", "not a URL"),
+        ("OTPGATE_CODE_TTL", "forever", "OTPGATE_CODE_TTL"),
+        ("OTPGATE_ALLOW_PRIVATE_TARGETS", "maybe", "OTPGATE_ALLOW_PRIVATE_TARGETS"),
+        ("OTPGATE_PUBLIC_URL", "ftp://x", "OTPGATE_PUBLIC_URL"),
+        ("OTPGATE_SMTP_RELAY", "mail.example.com", "OTPGATE_SMTP_RELAY"),
+        ("OTPGATE_ADMIN_KEY", "short", "24 characters"),
+    ],
+)
+def test_bad_settings_stop_the_start(
+    env: dict[str, str], tmp_path: Path, name: str, value: str, fragment: str
+) -> None:
+    """A bad setting ends `serve` with exit 2 and one line that says what is wrong."""
+    env[name] = value
+    assert fragment in _start_error(env, tmp_path)
+
+
+def test_port_in_use_stops_the_start(env: dict[str, str], tmp_path: Path) -> None:
+    """A listen address already taken is one clear line and exit 2."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        env["OTPGATE_HTTP"] = f"127.0.0.1:{sock.getsockname()[1]}"
+        line = _start_error(env, tmp_path)
+    assert "already in use" in line and "OTPGATE_HTTP" in line
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "fragment"),
+    [
+        (None, 0o644, "group or others"),
+        (None, 0o640, "group or others"),
+        (b"{not json", 0o600, "malformed"),
+        (b'{"format": "other"}', 0o600, "malformed"),
+    ],
+)
+def test_bad_key_file_stops_the_start(
+    env: dict[str, str], tmp_path: Path, content: bytes | None, mode: int, fragment: str
+) -> None:
+    """A group/world-readable or malformed master key file is refused in one line."""
+    key = tmp_path / "keys" / "master.key"
+    key.parent.mkdir()
+    env["OTPGATE_MASTER_KEY_FILE"] = str(key)
+    if content is None:
+        # Make a good ring first, then loosen its mode.
+        assert run_cli(env, "migrate", cwd=tmp_path).returncode == 0
+        first = Server(env, tmp_path).start()
+        first.stop()
+    else:
+        key.write_bytes(content)
+    key.chmod(mode)
+    line = _start_error(env, tmp_path)
+    assert fragment in line and str(key) in line
+
+
+def test_unreadable_key_path_stops_the_start(env: dict[str, str], tmp_path: Path) -> None:
+    """A key file path that cannot be read (here: under a regular file) is one clear line."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env["OTPGATE_MASTER_KEY_FILE"] = str(blocker / "master.key")
+    assert "master.key" in _start_error(env, tmp_path)
+
+
+def test_missing_key_file_with_sealed_data_is_refused(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Losing the key file is refused at start rather than silently making a new key."""
+    env["OTPGATE_ADMIN_KEY"] = "admin-key-for-this-test-0123456789"
+    server.start()
+    _, tenant = server.call("POST", "/v1/tenants", {"name": "t"}, env["OTPGATE_ADMIN_KEY"])
+    server.call("POST", "/v1/credentials", {"name": "c"}, tenant["api_key"])
+    server.stop()
+    (tmp_path / "data" / "master.key").unlink()
+    assert "does not exist" in _start_error(env, tmp_path)
