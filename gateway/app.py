@@ -15,6 +15,7 @@ import errno
 import logging
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,13 +24,17 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
+from smtp.server import SmtpLimits, start_smtp, tls_context
+
 from .api import SERVICES, Services, error_middleware, setup_routes
 from .errors import ConfigError
 from .metrics import Metrics
 from .services import keys
 from .services.codes import CodeService
 from .services.credentials import CredentialService
+from .services.inbound import InboundService
 from .services.tenants import TenantService
+from .services.waiters import Bells
 from .settings import Address, Settings
 from .store.db import Database
 from .vault import KeyRing, Vault
@@ -53,6 +58,7 @@ class Gateway:
     created_key: bool
 
     async def close(self) -> None:
+        await self.services.inbound.close()
         await self.db.close()
 
 
@@ -62,13 +68,16 @@ async def open_gateway(settings: Settings) -> Gateway:
     try:
         keyring, created = await _open_keyring(settings, db)
         vault = Vault(keyring)
+        bells = Bells()
+        metrics = Metrics()
         services = Services(
             settings=settings,
             db=db,
-            metrics=Metrics(),
+            metrics=metrics,
             tenants=TenantService(db, keyring, settings.admin_key),
             credentials=CredentialService(db, vault, settings.inbox_domain),
-            codes=CodeService(db, vault),
+            codes=CodeService(db, vault, bells),
+            inbound=InboundService(db, vault, bells, metrics, code_ttl=settings.code_ttl),
         )
     except BaseException:
         await db.close()
@@ -112,6 +121,41 @@ async def _watch_keyring(ring: KeyRing, every: float = 2.0) -> None:
                 log.info("master key ring reloaded", extra={"active": ring.active_version})
         except (OSError, ConfigError) as exc:
             log.error("cannot reload the master key ring", extra={"error": str(exc)})
+
+
+async def _sweep(codes: CodeService, every: float = 1.0) -> None:
+    """Destroy received codes older than OTPGATE_CODE_TTL."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            removed = await codes.sweep()
+        except Exception:
+            log.exception("the expired-code sweep failed; trying again")
+            continue
+        if removed:
+            log.info("expired codes destroyed", extra={"count": removed})
+
+
+def smtp_limits(settings: Settings) -> SmtpLimits:
+    return SmtpLimits(
+        hostname=settings.smtp_hostname,
+        domain=settings.inbox_domain,
+        max_size=settings.smtp_max_size,
+        max_recipients=settings.smtp_max_recipients,
+        max_sessions=settings.smtp_max_sessions,
+        idle_timeout=settings.smtp_idle_timeout,
+    )
+
+
+def _smtp_tls(settings: Settings) -> ssl.SSLContext | None:
+    if settings.smtp_tls_cert is None or settings.smtp_tls_key is None:
+        return None
+    try:
+        return tls_context(str(settings.smtp_tls_cert), str(settings.smtp_tls_key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"OTPGATE_SMTP_TLS_CERT/OTPGATE_SMTP_TLS_KEY: cannot load them ({exc})"
+        ) from None
 
 
 def make_app(services: Services) -> web.Application:
@@ -187,9 +231,16 @@ async def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT."""
     http_sock = bind(settings.http, "OTPGATE_HTTP")
     try:
+        smtp_sock = bind(settings.smtp, "OTPGATE_SMTP")
+    except BaseException:
+        http_sock.close()
+        raise
+    try:
+        tls = _smtp_tls(settings)
         gateway = await open_gateway(settings)
     except BaseException:
         http_sock.close()
+        smtp_sock.close()
         raise
     try:
         if gateway.created_key:
@@ -207,16 +258,31 @@ async def run(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         app = make_app(gateway.services)
-        watcher = asyncio.create_task(_watch_keyring(gateway.keyring))
+        tasks = [
+            asyncio.create_task(_watch_keyring(gateway.keyring)),
+            asyncio.create_task(_sweep(gateway.services.codes)),
+        ]
+        smtp_server, sessions = await start_smtp(
+            smtp_sock, gateway.services.inbound, smtp_limits(settings), tls=tls
+        )
         async with http_site(app, http_sock):
             log.info(
                 "otpgate is serving",
-                extra={"http": str(settings.http), "database": gateway.db.dialect},
+                extra={
+                    "http": str(settings.http),
+                    "smtp": str(settings.smtp),
+                    "database": gateway.db.dialect,
+                },
             )
             sys.stdout.flush()
             await stop.wait()
             log.info("shutting down")
-        watcher.cancel()
+            smtp_server.close()
+            # Let sessions in flight finish (their 250 waits for the commit).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sessions.idle.wait(), SHUTDOWN_GRACE)
+        for task in tasks:
+            task.cancel()
     finally:
         await gateway.close()
     log.info("stopped")

@@ -10,6 +10,7 @@ import time
 TENANT = "ten"
 CREDENTIAL = "cred"
 API_KEY = "key"
+RECEIVED_CODE = "rcv"
 
 #: Prefix of tenant API keys (recognisable to people and secret scanners).
 TENANT_KEY_PREFIX = "otpg_"

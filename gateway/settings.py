@@ -97,6 +97,21 @@ SETTINGS: tuple[Setting, ...] = (
         "through which email forwards are sent",
         secret=True,
     ),
+    Setting(
+        "OTPGATE_SMTP_HOSTNAME",
+        None,
+        "the name the SMTP listener greets with; default: the inbox domain",
+    ),
+    Setting(
+        "OTPGATE_SMTP_TLS_CERT",
+        None,
+        "PEM certificate chain for SMTP STARTTLS (with `OTPGATE_SMTP_TLS_KEY`)",
+    ),
+    Setting("OTPGATE_SMTP_TLS_KEY", None, "PEM private key for SMTP STARTTLS"),
+    Setting("OTPGATE_SMTP_MAX_SIZE", "1048576", "largest accepted mail in bytes (larger: 552)"),
+    Setting("OTPGATE_SMTP_MAX_RECIPIENTS", "10", "recipients accepted per mail"),
+    Setting("OTPGATE_SMTP_MAX_SESSIONS", "200", "concurrent SMTP sessions (more: 421)"),
+    Setting("OTPGATE_SMTP_IDLE_TIMEOUT", "30", "seconds an SMTP session may stay silent"),
     Setting("OTPGATE_LOG_FORMAT", "text", "`text` for people, `json` for one JSON object per line"),
     Setting("OTPGATE_LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`"),
 )
@@ -121,6 +136,13 @@ class Settings:
     interaction_ttl: int = 300
     allow_private_targets: bool = False
     smtp_relay: str | None = dataclasses.field(default=None, repr=False)
+    smtp_hostname: str = "inbox.localhost"
+    smtp_tls_cert: Path | None = None
+    smtp_tls_key: Path | None = None
+    smtp_max_size: int = 1024 * 1024
+    smtp_max_recipients: int = 10
+    smtp_max_sessions: int = 200
+    smtp_idle_timeout: int = 30
     log_format: str = "text"
     log_level: str = "info"
 
@@ -145,13 +167,18 @@ class Settings:
             else f"sqlite+aiosqlite:///{(data_dir / 'otpgate.db').resolve()}"
         )
         key_file = get("OTPGATE_MASTER_KEY_FILE")
+        inbox_domain = _parse(get, "OTPGATE_INBOX_DOMAIN", _domain)
+        tls_cert = _parse(get, "OTPGATE_SMTP_TLS_CERT", _readable_file, optional=True)
+        tls_key = _parse(get, "OTPGATE_SMTP_TLS_KEY", _readable_file, optional=True)
+        if (tls_cert is None) != (tls_key is None):
+            raise ConfigError("OTPGATE_SMTP_TLS_CERT and OTPGATE_SMTP_TLS_KEY go together")
         public_url = get("OTPGATE_PUBLIC_URL") or f"http://{http}"
         return cls(
             data_dir=data_dir,
             database_url=database_url,
             http=http,
             smtp=parse_address("OTPGATE_SMTP", get("OTPGATE_SMTP") or ""),
-            inbox_domain=_parse(get, "OTPGATE_INBOX_DOMAIN", _domain),
+            inbox_domain=inbox_domain,
             master_key_file=Path(key_file) if key_file else data_dir / "master.key",
             admin_key=_parse(get, "OTPGATE_ADMIN_KEY", _admin_key, optional=True),
             public_url=_public_url(public_url),
@@ -160,6 +187,14 @@ class Settings:
             interaction_ttl=_parse(get, "OTPGATE_INTERACTION_TTL", _seconds),
             allow_private_targets=_parse(get, "OTPGATE_ALLOW_PRIVATE_TARGETS", _flag),
             smtp_relay=_parse(get, "OTPGATE_SMTP_RELAY", _relay, optional=True),
+            smtp_hostname=_parse(get, "OTPGATE_SMTP_HOSTNAME", _domain, optional=True)
+            or inbox_domain,
+            smtp_tls_cert=tls_cert,
+            smtp_tls_key=tls_key,
+            smtp_max_size=_parse(get, "OTPGATE_SMTP_MAX_SIZE", _bounded(1024, 64 * 1024 * 1024)),
+            smtp_max_recipients=_parse(get, "OTPGATE_SMTP_MAX_RECIPIENTS", _bounded(1, 100)),
+            smtp_max_sessions=_parse(get, "OTPGATE_SMTP_MAX_SESSIONS", _bounded(1, 10000)),
+            smtp_idle_timeout=_parse(get, "OTPGATE_SMTP_IDLE_TIMEOUT", _bounded(1, 3600)),
             log_format=_parse(get, "OTPGATE_LOG_FORMAT", _choice("text", "json")),
             log_level=_parse(
                 get, "OTPGATE_LOG_LEVEL", _choice("debug", "info", "warning", "error")
@@ -255,6 +290,25 @@ def _seconds(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 86400:
         raise ValueError(f"{value!r} is not a number of seconds from 1 to 86400")
     return int(value)
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def conv(value: str) -> int:
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise ValueError(f"{value!r} is not a whole number from {low} to {high}")
+        return int(value)
+
+    return conv
+
+
+def _readable_file(value: str) -> Path:
+    path = Path(value)
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    return path
 
 
 def _flag(value: str) -> bool:

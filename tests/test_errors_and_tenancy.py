@@ -110,6 +110,8 @@ CREDENTIAL_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PUT", "/phone", {"phone_number": "+14155550199"}),
     ("DELETE", "/phone", None),
     ("GET", "/code", None),
+    ("PUT", "/extraction", {"allowed_senders": ["example.com"]}),
+    ("GET", "/extraction", None),
 ]
 
 

@@ -28,7 +28,7 @@ async def test_upgrade_from_the_first_schema_keeps_the_data(
     gateway = await open_gateway(settings)  # runs the migrations on start
     try:
         assert await gateway.db.revision() == head_revision()
-        async with gateway.db.read() as conn:
+        async with gateway.db.engine.connect() as conn:
             names = (await conn.execute(text("SELECT name FROM tenants"))).scalars().all()
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         assert names == ["old"]
@@ -47,7 +47,7 @@ async def test_models_match_the_migrated_schema(database_url: str, tmp_path: Pat
     """Every model column exists in the migrated database with the same nullability."""
     db = await Database.open(make_settings(tmp_path, database_url).database_url)
     try:
-        async with db.read() as conn:
+        async with db.engine.connect() as conn:
 
             def columns(c: object) -> dict[str, dict[str, bool]]:
                 insp = inspect(c)

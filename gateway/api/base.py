@@ -31,6 +31,7 @@ from ..errors import (
 from ..metrics import Metrics
 from ..services.codes import CodeService
 from ..services.credentials import CredentialService
+from ..services.inbound import InboundService
 from ..services.tenants import ADMIN, TenantService
 from ..settings import Settings
 from ..store.db import Database
@@ -48,6 +49,7 @@ class Services:
     tenants: TenantService
     credentials: CredentialService
     codes: CodeService
+    inbound: InboundService
 
 
 SERVICES = web.AppKey("services", Services)
@@ -244,4 +246,6 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     whole = int(ts)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{int((ts - whole) * 1000):03d}Z"
+    return (
+        f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{int((ts - whole) * 1000):03d}Z"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +30,8 @@ async def get_code(request: web.Request) -> web.Response:
     if code is None:
         return web.Response(status=204)
     services.metrics.codes_delivered.inc(code.source)
+    if code.received_at is not None:
+        services.metrics.code_wait.observe(max(0.0, time.time() - code.received_at))
     body: dict[str, Any] = {"code": code.code, "source": code.source}
     if code.expires_at is not None:
         body["expires_at"] = iso(code.expires_at)

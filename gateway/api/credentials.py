@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from .. import otp
 from ..errors import Invalid
-from ..services.credentials import AuthenticatorInfo, CredentialInfo
+from ..services.credentials import AuthenticatorInfo, CredentialInfo, Extraction
 from .base import SERVICES, iso, json_body, object_id, query_number, tenant_of
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -61,6 +61,16 @@ class AuthenticatorIn(BaseModel):
 class PhoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     phone_number: Annotated[str, StringConstraints(max_length=32)] | None
+
+
+class ExtractionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    pattern: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    allowed_senders: Annotated[list[str], Field(max_length=50)] | None = None
+
+
+def extraction_json(info: Extraction) -> dict[str, Any]:
+    return {"pattern": info.pattern, "allowed_senders": info.allowed_senders}
 
 
 def authenticator_json(info: AuthenticatorInfo) -> dict[str, Any]:
@@ -180,6 +190,22 @@ async def delete_phone(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def put_extraction(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    cred_id = object_id(request)
+    body = await json_body(request, ExtractionIn)
+    info = await request.app[SERVICES].credentials.set_extraction(
+        tenant, cred_id, pattern=body.pattern, allowed_senders=body.allowed_senders
+    )
+    return web.json_response(extraction_json(info))
+
+
+async def get_extraction(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    info = await request.app[SERVICES].credentials.extraction(tenant, object_id(request))
+    return web.json_response(extraction_json(info))
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/v1/credentials", create_credential)
@@ -192,3 +218,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_delete("/v1/credentials/{id}/authenticator", delete_authenticator)
     r.add_put("/v1/credentials/{id}/phone", put_phone)
     r.add_delete("/v1/credentials/{id}/phone", delete_phone)
+    r.add_put("/v1/credentials/{id}/extraction", put_extraction)
+    r.add_get("/v1/credentials/{id}/extraction", get_extraction, allow_head=False)

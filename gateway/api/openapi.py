@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .credentials import AuthenticatorIn, CredentialIn, CredentialPatch, PhoneIn
+from .credentials import AuthenticatorIn, CredentialIn, CredentialPatch, ExtractionIn, PhoneIn
 from .tenants import TenantIn
 
 _ERROR = {
@@ -47,6 +47,13 @@ _CREDENTIAL = {
         "authenticator": {"oneOf": [_AUTHENTICATOR, {"type": "null"}]},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+_EXTRACTION = {
+    "type": "object",
+    "properties": {
+        "pattern": {"type": ["string", "null"]},
+        "allowed_senders": {"type": ["array", "null"], "items": {"type": "string"}},
     },
 }
 _CODE = {
@@ -173,6 +180,19 @@ def _paths() -> dict[str, dict[str, Any]]:
                 body=PhoneIn,
             ),
             "delete": _op("Unassign the phone number", {204: ("Unassigned", None), 404: nf[1]}),
+        },
+        "/v1/credentials/{id}/extraction": {
+            "parameters": [_ID],
+            "get": _op(
+                "The credential's own code pattern and allowed sender domains",
+                {200: ("Settings", _EXTRACTION), 404: nf[1]},
+            ),
+            "put": _op(
+                "Set a code pattern (one capture group) and/or allowed sender domains; "
+                "null restores the default",
+                {200: ("Stored", _EXTRACTION), 404: nf[1]},
+                body=ExtractionIn,
+            ),
         },
         "/v1/credentials/{id}/code": {
             "parameters": [_ID],

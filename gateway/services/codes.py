@@ -1,5 +1,10 @@
 """Handing one-time codes to agents.
 
+A code received by email or SMS is handed out once: the newest eligible one
+is deleted, with every older one of the credential, in the transaction that
+hands it out.  A request with ``wait`` sleeps on the credential's bell (see
+``waiters``) and is woken the moment a code is committed; it never polls.
+
 A credential with an authenticator answers at once with a code computed from
 its vault-stored secret.  A TOTP code that would expire within
 ``min_validity`` seconds is not handed out: the request waits (within
@@ -11,6 +16,7 @@ value but never repeats one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +24,11 @@ from typing import Any
 
 from .. import otp
 from ..errors import Invalid, NotFound
+from ..store import codes as cq
 from ..store import credentials as q
 from ..store.db import Database
 from ..vault import Vault
+from .waiters import Bells
 
 AUTHENTICATOR_SOURCES = ("totp", "hotp")
 RECEIVED_SOURCES = ("email", "sms", "user")
@@ -42,10 +50,16 @@ class Code:
 
 class CodeService:
     def __init__(
-        self, db: Database, vault: Vault, *, clock: Callable[[], float] = time.time
+        self,
+        db: Database,
+        vault: Vault,
+        bells: Bells | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._vault = vault
+        self._bells = bells or Bells()
         self._clock = clock
 
     async def code(
@@ -72,9 +86,55 @@ class CodeService:
             if row.kind == "totp":
                 return await self._totp(tenant_id, cred_id, row, wait, min_validity)
             return await self._hotp(tenant_id, cred_id)
-        # No code source other than authenticators exists yet: nothing arrives.
-        await asyncio.sleep(wait)
-        return None
+        return await self._received(tenant_id, cred_id, wait, since, source)
+
+    async def _received(
+        self, tenant_id: str, cred_id: str, wait: float, since: float | None, source: str | None
+    ) -> Code | None:
+        deadline = time.monotonic() + wait
+        with self._bells.waiting(cred_id):
+            while True:
+                ticket = self._bells.ticket(cred_id)  # before looking: no lost wake-ups
+                code = await self._take(tenant_id, cred_id, since, source)
+                if code is not None:
+                    return code
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ticket.wait(), remaining)
+
+    async def _take(
+        self, tenant_id: str, cred_id: str, since: float | None, source: str | None
+    ) -> Code | None:
+        now = self._clock()
+        async with self._db.read() as conn:
+            if not await cq.has_code(conn, tenant_id, cred_id, now=now, since=since, source=source):
+                return None
+        async with self._db.write() as conn:
+            row = await cq.take_code(
+                conn,
+                tenant_id,
+                cred_id,
+                now=now,
+                since=since,
+                source=source,
+                lock=not self._db.is_sqlite,
+            )
+            if row is None:
+                return None
+            wrapped = await q.get_sealed(conn, tenant_id, cred_id)
+        assert wrapped is not None  # the code's row cascades with its credential
+        dek = self._vault.unwrap_data_key(wrapped[0], tenant_id=tenant_id, credential_id=cred_id)
+        code = self._vault.open_field(
+            dek, row.code, tenant_id=tenant_id, credential_id=cred_id, field=f"code:{row.id}"
+        )
+        return Code(code.decode(), row.source, received_at=row.received_at, sender=row.sender)
+
+    async def sweep(self) -> int:
+        """Destroy received codes whose time is up; returns how many."""
+        async with self._db.write() as conn:
+            return await cq.delete_expired(conn, self._clock())
 
     def _authenticator(self, tenant_id: str, cred_id: str, row: Any) -> otp.Authenticator:
         dek = self._vault.unwrap_data_key(row.data_key, tenant_id=tenant_id, credential_id=cred_id)

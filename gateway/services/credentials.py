@@ -7,8 +7,10 @@ the tenant, the credential and the field they belong to.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import ids, otp
 from ..errors import Conflict, Invalid, NotFound
+from ..extract import compile_custom_pattern
 from ..store import credentials as q
 from ..store.db import Database
 from ..vault import Vault
@@ -32,6 +35,12 @@ class AuthenticatorInfo:
     digits: int
     period: int
     algorithm: str
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    pattern: str | None
+    allowed_senders: list[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +231,42 @@ class CredentialService:
             raise Conflict("this phone number already belongs to another credential") from None
         return self._info(row)
 
+    async def set_extraction(
+        self,
+        tenant_id: str,
+        cred_id: str,
+        *,
+        pattern: str | None,
+        allowed_senders: Sequence[str] | None,
+    ) -> Extraction:
+        """Set the credential's own code pattern and allowed sender domains (None: default)."""
+        if pattern is not None:
+            compile_custom_pattern(pattern)  # raises Invalid with the reason
+        senders = None
+        if allowed_senders is not None:
+            senders = sorted({_sender_domain(d) for d in allowed_senders})
+            if not senders:
+                raise Invalid("allowed_senders needs at least one domain, or null for any")
+        async with self._db.write() as conn:
+            if not await q.update_credential(
+                conn,
+                tenant_id,
+                cred_id,
+                extraction_pattern=pattern,
+                allowed_senders=None if senders is None else json.dumps(senders),
+                updated_at=ids.now(),
+            ):
+                raise _not_found()
+        return Extraction(pattern, senders)
+
+    async def extraction(self, tenant_id: str, cred_id: str) -> Extraction:
+        async with self._db.read() as conn:
+            row = await q.get_extraction(conn, tenant_id, cred_id)
+        if row is None:
+            raise _not_found()
+        senders = None if row[1] is None else list(json.loads(row[1]))
+        return Extraction(row[0], senders)
+
     def _seal(
         self, tenant_id: str, cred_id: str, wrapped: bytes, field: str, value: bytes
     ) -> bytes:
@@ -229,6 +274,16 @@ class CredentialService:
         return self._vault.seal_field(
             dek, value, tenant_id=tenant_id, credential_id=cred_id, field=field
         )
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _sender_domain(value: str) -> str:
+    domain = value.strip().lower().rstrip(".")
+    if not _DOMAIN.match(domain):
+        raise Invalid("each allowed sender must be a domain name, such as example.com")
+    return domain
 
 
 def _not_found() -> NotFound:

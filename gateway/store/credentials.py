@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import col
 
 from .db import Conn
-from .models import Authenticator, Credential
+from .models import Authenticator, Credential, ReceivedCode
 
 _PUBLIC = (
     col(Credential.id),
@@ -81,6 +81,11 @@ async def update_credential(conn: Conn, tenant_id: str, cred_id: str, **values: 
 
 async def delete_credential(conn: Conn, tenant_id: str, cred_id: str) -> bool:
     await conn.execute(
+        delete(ReceivedCode).where(
+            col(ReceivedCode.tenant_id) == tenant_id, col(ReceivedCode.credential_id) == cred_id
+        )
+    )
+    await conn.execute(
         delete(Authenticator).where(
             col(Authenticator.tenant_id) == tenant_id, col(Authenticator.credential_id) == cred_id
         )
@@ -91,6 +96,16 @@ async def delete_credential(conn: Conn, tenant_id: str, cred_id: str) -> bool:
         )
     )
     return bool(result.rowcount)
+
+
+async def get_extraction(conn: Conn, tenant_id: str, cred_id: str) -> Any:
+    return (
+        await conn.execute(
+            select(col(Credential.extraction_pattern), col(Credential.allowed_senders)).where(
+                col(Credential.tenant_id) == tenant_id, col(Credential.id) == cred_id
+            )
+        )
+    ).first()
 
 
 async def phone_owner(conn: Conn, phone: str) -> str | None:

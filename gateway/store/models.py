@@ -9,7 +9,7 @@ the migrated schema agree.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, LargeBinary, String
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -57,6 +57,9 @@ class Credential(SQLModel, table=True):
     password: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: float
     updated_at: float
+    extraction_pattern: str | None = Field(default=None, max_length=200)
+    #: JSON list of sender domains whose mail may hand out codes; null: any.
+    allowed_senders: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Authenticator(SQLModel, table=True):
@@ -79,6 +82,29 @@ class Authenticator(SQLModel, table=True):
     issuer: str | None = Field(default=None, max_length=200)
     label: str | None = Field(default=None, max_length=200)
     created_at: float
+
+
+class ReceivedCode(SQLModel, table=True):
+    """A code extracted from an email or SMS, waiting (sealed) for its agent."""
+
+    __tablename__ = "received_codes"
+    __table_args__ = (
+        Index("ix_received_codes_credential", "credential_id", "received_at"),
+        Index("ix_received_codes_expires", "expires_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=40)
+    credential_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("credentials.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    source: str = Field(max_length=8)
+    code: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sender: str | None = Field(default=None, max_length=320)
+    received_at: float
+    expires_at: float
 
 
 metadata = SQLModel.metadata

@@ -1,0 +1,160 @@
+"""Arrival-to-agent latency: from the end of a mail's DATA to the waiting agent holding the code.
+
+Starts ``otpgate serve`` on a fresh data directory (SQLite by default, or the
+database given with ``--database-url``), creates credentials, and for each
+round: an agent long-polls ``GET /v1/credentials/{id}/code?wait=...``, a
+sender delivers an OTP mail over SMTP, and the time from the moment the
+final ``.`` of DATA is sent to the moment the agent has the code in hand is
+recorded.  Prints p50, p90, p99 and max.
+
+    python benchmarks/latency.py [--rounds 500] [--database-url postgresql://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Any
+
+import aiohttp
+
+ADMIN = "benchmark-admin-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def call(base: str, path: str, body: Any, key: str) -> Any:
+    req = urllib.request.Request(
+        base + path, data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {key}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+async def expect(reader: asyncio.StreamReader, prefix: bytes) -> None:
+    while True:
+        line = await reader.readline()
+        if not line.startswith(prefix):
+            raise RuntimeError(f"SMTP said {line!r}, expected {prefix!r}")
+        if line[3:4] != b"-":
+            return
+
+
+async def send_mail(port: int, rcpt: str, code: str) -> float:
+    """Deliver one mail; return the monotonic time at which its final dot was sent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await expect(reader, b"220")
+    writer.write(b"EHLO bench.example\r\n")
+    await expect(reader, b"250")
+    writer.write(b"MAIL FROM:<no-reply@service.example>\r\n")
+    await expect(reader, b"250")
+    writer.write(f"RCPT TO:<{rcpt}>\r\n".encode())
+    await expect(reader, b"250")
+    writer.write(b"DATA\r\n")
+    await expect(reader, b"354")
+    body = (
+        "From: Service <no-reply@service.example>\r\nSubject: Your sign-in code\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"Your verification code is {code}. It expires in 10 minutes.\r\n"
+    )
+    writer.write(body.encode())
+    await writer.drain()
+    sent = time.monotonic()
+    writer.write(b".\r\n")
+    await expect(reader, b"250")
+    writer.write(b"QUIT\r\n")
+    await writer.drain()
+    writer.close()
+    return sent
+
+
+async def rounds(base: str, smtp_port: int, key: str, creds: list[dict[str, Any]], n: int
+                 ) -> list[float]:  # fmt: skip
+    samples = []
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        for i in range(n):
+            cred = creds[i % len(creds)]
+            code = f"{(i * 7919 + 100003) % 1000000:06d}"
+
+            async def agent(cred_id: str = cred["id"]) -> tuple[float, str]:
+                async with http.get(f"{base}/v1/credentials/{cred_id}/code?wait=10") as r:
+                    got = (await r.json())["code"]
+                return time.monotonic(), got
+
+            waiting = asyncio.create_task(agent())
+            await asyncio.sleep(0.005)  # the agent is waiting before the mail comes
+            sent = await send_mail(smtp_port, cred["inbox"], code)
+            received, got = await waiting
+            if got != code:
+                raise RuntimeError("the agent got the wrong code")
+            samples.append(received - sent)
+    return samples
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=500)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    data = tempfile.mkdtemp(prefix="otpgate-bench-")
+    port, smtp_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "OTPGATE_DATA_DIR": data,
+        "OTPGATE_HTTP": f"127.0.0.1:{port}",
+        "OTPGATE_SMTP": f"127.0.0.1:{smtp_port}",
+        "OTPGATE_ADMIN_KEY": ADMIN,
+    }
+    if args.database_url:
+        env["OTPGATE_DATABASE_URL"] = args.database_url
+    server = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env)
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        key = call(base, "/v1/tenants", {"name": "bench"}, ADMIN)["api_key"]
+        creds = [call(base, "/v1/credentials", {"name": f"c{i}"}, key) for i in range(10)]
+        asyncio.run(rounds(base, smtp_port, key, creds, 20))  # warm-up
+        samples = asyncio.run(rounds(base, smtp_port, key, creds, args.rounds))
+        ms = [s * 1000 for s in samples]
+        engine = "PostgreSQL" if args.database_url else "SQLite"
+        print(
+            f"arrival-to-agent over {len(ms)} mails ({engine}): "
+            f"p50 {pct(ms, 0.50):.2f} ms, p90 {pct(ms, 0.90):.2f} ms, "
+            f"p99 {pct(ms, 0.99):.2f} ms, max {max(ms):.2f} ms, mean {statistics.fmean(ms):.2f} ms"
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

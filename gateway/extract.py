@@ -1,0 +1,574 @@
+"""Find the one-time code in a 2FA message (SMS or e-mail).
+
+Pure: no I/O (except ``run_jsonl``, the ``otpgate extract`` command), no logging,
+no state beyond compiled patterns. ``extract_code`` decides in five steps:
+
+1. A WebOTP origin-bound line (``@example.com #123456``) names the code.
+2. Links and e-mail addresses are blanked out (a code in a link is never
+   taken). Candidates: runs of 4 to 10 digits (also ``123 456``, ``123-456``,
+   ``12 34 56``), mixed letter-digit tokens, Google's ``G-123456`` and, under
+   strict conditions, all-letter tokens.
+3. Candidates that are part of something else are dropped: dates, times,
+   amounts, phone and card numbers, IP and version numbers, quantities.
+4. Each is scored by context: how close a word naming a code is (``code``,
+   ``OTP``, ``PIN``, ``验证码``, ``kod``...) and how they are linked (``code:
+   1234``, ``1234 is your code``, alone on the line under it), qualifiers near
+   it (``verification``, ``login``), against it an identifier word right before
+   it (order, account, card, phone...) and, in the whole message, promotions,
+   bookings and meetings.
+5. The best candidate wins if its score reaches ``THRESHOLD``. A wrong code is
+   worse than none, so the threshold is cautious.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import pairwise
+from re import _parser as sre_parse  # type: ignore[attr-defined]  # typeshed stubs only sre_parse
+from typing import Any, TextIO
+
+from gateway import extract_lexicon as lex
+from gateway.errors import Invalid
+from gateway.htmltext import html_to_text, visible_text
+
+__all__ = [
+    "CustomPattern",
+    "compile_custom_pattern",
+    "extract_code",
+    "extract_with_pattern",
+    "run_jsonl",
+]
+
+# Inputs are cut to these sizes before anything runs: codes sit near the top.
+MAX_SUBJECT_CHARS = 1_000
+MAX_TEXT_CHARS = 50_000
+MAX_HTML_CHARS = 300_000
+MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to there
+THRESHOLD = 7.0
+
+_WEBOTP = re.compile(r"(?:^|\s)@[A-Za-z0-9][A-Za-z0-9.-]*[A-Za-z0-9] #([A-Za-z0-9]{4,10})(?!\S)")
+_URL_TAIL = r"(?:[^\s<>\"']*[^\s<>\"'.,:;!?)\]}])?"  # a link does not end in punctuation
+# Links are blanked out before reading: scheme://..., www...., e-mail addresses,
+# and bare domains (a label with a letter before a lower-case top-level domain).
+_URLS = re.compile(rf"\b\w[\w*+.-]*://{_URL_TAIL}|\bwww\.{_URL_TAIL}", re.I)
+_EMAILS = re.compile(r"(?<![\w.+*%-])[\w.+*%-]+@[\w-]+(?:\.[\w-]+)+")
+_DOMAINS = re.compile(
+    rf"\b(?:[A-Za-z0-9-]+\.)*[0-9-]*[A-Za-z][A-Za-z0-9-]*\.[a-z]{{2,12}}\b(?:/{_URL_TAIL})?"
+)
+_WEAK_IDENTIFIERS = frozenset({"to", "at", "from", "since", "payment", "paid", "year", "no"})
+_RIGHT_LABEL = re.compile(r"[^\W\d_][:：]")  # "482913; Amount: ..." ends what follows a number
+_CLAUSE_PUNCT = re.compile(r"[,;()\[\]、]")
+_LINE_TRIM = " \t[](){}<>【】「」『』〔〕«»\"'*:：.,!-–—|#"
+# Tokens that may become candidates: with a digit, upper case, or lower case after a colon.
+_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9])(?:[A-Za-z]*+\d[A-Za-z0-9]*|[A-Z]{3,}"
+    r"|(?:(?<=[:：])|(?<=[:：] )|(?<=[:：]  ))[a-z]+)"
+    r"(?![A-Za-z0-9])"
+)
+_DIGIT_GROUP_BEFORE = re.compile(r"(?<![A-Za-z0-9])\d{1,5}$")
+_DIGIT_GROUP_AFTER = re.compile(r"\d{1,5}(?![A-Za-z0-9])")
+_RUNS = re.compile(r"\d+|[A-Za-z]+")
+
+
+# --- candidates ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Candidate:
+    value: str
+    start: int
+    end: int
+    kind: str  # "digits", "mixed" or "alpha"
+    prior: float
+
+
+def _glued(doc: str, start: int, end: int, digits: bool) -> bool:
+    """True when the token is a piece of a larger number, identifier or word."""
+    p, pp = (doc[start - 1] if start else " "), (doc[start - 2] if start > 1 else " ")
+    n, nn = doc[end : end + 1] or " ", doc[end + 1 : end + 2] or " "
+    if p in "+*@_•=&" or n in "@_*":
+        return True  # phone, masked card, e-mail, identifier
+    if (p in ".,:" and pp.isdigit()) or (n in ".,:" and nn.isdigit()):
+        return True  # 12.03.2024, 1.240,00, 12:30, 192.0.2.1
+    if (p == "/" and pp.isalnum()) or (n == "/" and nn.isalnum()):
+        return True  # 12/9, A/c, Gecko/20100101
+    if p == "-" and pp.isascii() and pp.isalnum():  # INV-2026, 4497120c-f674, not OTP-890227
+        return lex.KEYWORD_DASH_RE.search(doc, max(0, start - 8), start) is None
+    if (n == "-" and nn.isascii() and nn.isalnum()) or any(
+        c.isalpha() and ord(c) < 0x2E80 for c in (p, n)
+    ):
+        return True  # part of a dashed compound, or of a word with accents
+    if digits and (
+        (p == " " and _DIGIT_GROUP_BEFORE.search(doc, max(0, start - 6), start - 1))
+        or (n == " " and _DIGIT_GROUP_AFTER.match(doc, end + 1))
+    ):
+        return True  # grouped digits of a phone or account number
+    before, after = doc[max(0, start - 6) : start], doc[end : end + 6]
+    return bool(lex.AMOUNT_BEFORE_RE.search(before) or lex.AMOUNT_AFTER_RE.match(after))
+
+
+def _digit_prior(value: str) -> float:
+    size = len(value)
+    prior = {4: 1.0, 5: 1.0, 6: 2.0, 7: 1.0, 8: 1.0, 9: 0.0, 10: -1.0}[size]
+    if size == 4 and value[:2] in ("19", "20"):
+        prior -= 3  # a year
+    if size == 8 and value[:2] in ("19", "20") and "01" <= value[4:6] <= "12":
+        prior -= 2 if "01" <= value[6:] <= "31" else 0  # a date written YYYYMMDD
+    if size == 10 and (value[0] == "0" or (value[0] in "23456789" and value[3] in "23456789")):
+        prior -= 8  # a phone number
+    return prior
+
+
+def _mixed_prior(value: str) -> float | None:
+    runs = _RUNS.findall(value)
+    letters = "".join(r for r in runs if r.isalpha())
+    prior = -1.0 if len(value) == 4 else 0.0
+    if len(runs) == 2:
+        first, second = runs
+        if first.isdigit() and (len(second) <= 3 or len(first) <= 2):
+            return None  # 30GB, 500TL, 99Freelas: a quantity or a word
+        prior -= 1.0
+        year = len(second) == 4 and second[:2] in ("19", "20")
+        if first.isalpha() and len(first) >= 3 and (len(second) <= 3 or year):
+            prior -= 3.0  # SAVE20, Win64, SUMMER2024: a word with a number, not a random code
+    if not (letters.isupper() or letters.islower()):
+        prior -= 6.0  # mixed case: a hash or token, not something typed
+    return prior
+
+
+def _candidates(doc: str) -> list[_Candidate]:
+    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(doc)]
+    found: list[_Candidate] = []
+    i = 0
+    while i < len(tokens) and len(found) < MAX_CANDIDATES:
+        start, end, tok = tokens[i]
+        groupable = tok.isdigit() or (tok.isupper() and doc[end : end + 1] == "-")
+        joined = _join(doc, tokens, i) if groupable and len(tok) in (2, 3, 4) else None
+        if joined is not None:
+            found.append(joined[0])
+            i += joined[1]
+            continue
+        i += 1
+        if not 4 <= len(tok) <= 10:
+            continue
+        if tok.isdigit():
+            letter = doc[start - 2] if start >= 2 and doc[start - 1] == "-" else ""
+            if "A" <= letter <= "Z" and (start < 3 or not doc[start - 3].isalnum()):
+                # G-123456 (Google), W-641452: a one-letter prefix the user does not type
+                if not _glued(doc, start - 2, end, True):
+                    bonus = 12.0 if letter == "G" else 2.0
+                    found.append(_Candidate(tok, start, end, "digits", _digit_prior(tok) + bonus))
+            elif not _glued(doc, start, end, True):
+                found.append(_Candidate(tok, start, end, "digits", _digit_prior(tok)))
+        elif tok.isalpha():
+            # A word-like code is upper case, or lower case right after a colon.
+            after_colon = doc[max(0, start - 4) : start].rstrip().endswith((":", "："))
+            if (
+                len(tok) >= 5
+                and (tok.isupper() or (tok.islower() and after_colon))
+                and tok.lower() not in lex.NOT_A_CODE_WORD
+                and not _glued(doc, start, end, False)
+            ):
+                found.append(_Candidate(tok, start, end, "alpha", -3.0))
+        elif not _glued(doc, start, end, False):
+            prior = _mixed_prior(tok)
+            if prior is not None:
+                found.append(_Candidate(tok, start, end, "mixed", prior))
+    return found
+
+
+def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candidate, int] | None:
+    """A code in equal groups (``12 34 56``, ``123-456``, ``XPGS-STSW``) and its token count.
+
+    No further group may follow or precede: that is a phone number, a date, a UUID.
+    """
+    size = len(tokens[i][2])
+    count = 3 if size == 2 else 2
+    group = tokens[i : i + count]
+    seps = {doc[a[1] : b[0]] for a, b in pairwise(group)}
+    if len(group) < count or any(len(t) != size for _, _, t in group) or len(seps) != 1:
+        return None
+    sep = seps.pop()
+    start, end = group[0][0], group[-1][1]
+    value = "".join(t for _, _, t in group)
+    for a, b, t in tokens[max(0, i - 1) : i] + tokens[i + count : i + count + 1]:
+        gap = doc[b:start] if b <= start else doc[end:a]
+        if (gap == "-" or (gap == " " and value.isdigit())) and t.isdigit() == value.isdigit():
+            return None
+    if value.isdigit():
+        if (size == 2 and sep != " ") or sep not in (" ", "-") or _glued(doc, start, end, True):
+            return None  # 12-03-25 is a date
+        return _Candidate(value, start, end, "digits", _digit_prior(value)), count
+    if sep != "-" or size == 2 or not (value.isupper() and value.isalnum()):
+        return None
+    if (size == 3 and value.isalpha()) or _glued(doc, start, end, False):
+        return None  # OPT-OUT is no code; ZRK-7QP is
+    return _Candidate(value, start, end, "alpha" if value.isalpha() else "mixed", 0.0), count
+
+
+# --- context -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Evidence:
+    value: float = 0.0
+    link: str = "none"  # direct, label, near, purpose, line, nearby
+    strict: bool = False  # the link leaves no doubt, even for an all-letter code
+
+    def offer(self, value: float, link: str, strict: bool = False) -> None:
+        if value > self.value:
+            self.value, self.link, self.strict = value, link, strict
+
+
+@dataclass(slots=True)
+class _Numbers:
+    """The candidates that are not plain words, in document order."""
+
+    items: list[_Candidate]
+    starts: list[int]
+
+    def between(self, a: int, b: int, cand: _Candidate) -> int:
+        """How many of them, other than ``cand``, lie within ``a``..``b``."""
+        lo, hi = bisect.bisect_left(self.starts, a), bisect.bisect_left(self.starts, b)
+        return sum(o.end <= b and o is not cand for o in self.items[lo:hi])
+
+
+def _evidence(ctx: lex.MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Evidence:
+    """How plainly the message says this candidate is its code."""
+    doc, s, e = ctx.doc, cand.start, cand.end
+    left, right = ctx.clause(s, e)
+    ev = _Evidence()
+
+    def between(a: int, b: int) -> int:
+        return numbers.between(a, b, cand)
+
+    # A code word before it, in the same clause: "code: 1234", "Ihr Code lautet 1234".
+    i = bisect.bisect_right(ctx.code_ends, s)
+    if i and ctx.code[i - 1].end >= max(left, s - 200) and not ctx.code[i - 1].negated:
+        hit = ctx.code[i - 1]
+        in_between = between(hit.end, s)
+        words = ctx.words(hit.end, s) + 2 * in_between
+        gap = doc[hit.end : s]
+        strict = bool(lex.LETTER_CODE_LEFT_RE.fullmatch(gap) and lex.COPULA_RE.search(gap))
+        if words == 0 and len(gap) <= 80:
+            ev.offer(10.0, "direct", strict)
+        elif lex.COPULA_END_RE.search(gap) and (words <= 8 or not in_between):
+            ev.offer(max(9.0 - 0.5 * words, 5.0), "label", words <= 3)
+        elif len(gap) <= 80:
+            ev.offer(max(9.0 - 1.5 * words, 3.0), "near")
+
+    # A code word after it ("123456 is your code"), before the clause or a label ends.
+    j = bisect.bisect_left(ctx.code_starts, e)
+    if j < len(ctx.code):
+        hit = ctx.code[j]
+        if (
+            hit.start <= min(right, e + 60)
+            and not hit.negated
+            and _RIGHT_LABEL.search(doc, e, hit.start) is None
+        ):
+            words = ctx.words(e, hit.start) + 2 * between(e, hit.start)
+            strict = lex.LETTER_CODE_RIGHT_RE.fullmatch(doc[e : hit.start]) is not None
+            ev.offer(9.0 if words == 0 else max(8.0 - 1.5 * words, 3.0), "near", strict)
+
+    # A purpose: "Use 482913 to sign in", "Enter 678901 to proceed".
+    k = bisect.bisect_left(ctx.qualifier_starts, e)
+    if (
+        k < len(ctx.qualifiers)
+        and ctx.qualifiers[k][0] - e <= 12
+        and lex.PURPOSE_RE.fullmatch(doc[e : ctx.qualifiers[k][0]])
+    ) or (
+        lex.ENTRY_VERB_RE.search(ctx.low, max(0, s - 12), s) and lex.PURPOSE_AFTER_RE.match(doc, e)
+    ):
+        ev.offer(7.0, "purpose")
+
+    # Alone on its line (or in its sentence) under, or above, one naming a code.
+    lstart, lend = ctx.line(s, e)
+    if not (doc[lstart:s] + doc[e:lend]).strip(_LINE_TRIM):
+        above = doc[max(0, lstart - 250) : lstart].rstrip()
+        prev = max(0, lstart - 250) + above.rfind("\n", 0, max(0, len(above) - 1)) + 1
+        below = doc.find("\n", lend + 1, lend + 250)
+        below = doc.find("\n", below + 1) if below >= 0 and not doc[lend:below].strip() else below
+        if ctx.code_in(prev, lstart):
+            ev.offer(9.0 if above.endswith((":", "：")) else 8.0, "line", True)
+        elif ctx.code_in(lend, below if below >= 0 else len(doc)):
+            ev.offer(7.0, "line")
+    elif (
+        not doc[left:s].strip(_LINE_TRIM)
+        and not doc[e:right].strip(_LINE_TRIM)
+        and ctx.code_in(ctx.clause(max(0, left - 2), max(0, left - 2))[0], left)
+    ):
+        ev.offer(8.0, "line")
+
+    # A code word in the sentence before or after, and a qualifier in its own.
+    if ev.value < 4.0 and cand.kind != "alpha" and ctx.qualifier_in(left, right):
+        before = ctx.clause(max(0, left - 2), max(0, left - 2))[0]
+        after = ctx.clause(min(len(doc), right + 2), min(len(doc), right + 2))[1]
+        if ctx.code_in(before, left) or ctx.code_in(right, after):
+            ev.offer(4.0, "nearby")
+    return ev
+
+
+def _score(ctx: lex.MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
+    doc, s, e = ctx.doc, cand.start, cand.end
+    if cand.kind != "digits" and ctx.in_keyword(s, e):
+        return float("-inf")  # "verifikasi", "connexion": the keyword itself
+    ev = _evidence(ctx, cand, numbers)
+    left, right = ctx.clause(s, e)
+    qualified = ctx.qualifier_in(max(left, s - 80), min(right, e + 80)) or (
+        ev.link == "line" and ctx.qualifier_in(max(0, s - 250), e + 250)
+    )
+    # A word is a code only where the message says so plainly, and what for.
+    if cand.kind == "alpha" and (
+        not ev.strict
+        or not qualified
+        or ctx.shouting
+        or (cand.value.islower() and ev.link != "label")
+    ):
+        return float("-inf")
+
+    score = cand.prior + ev.value + (1.5 if qualified else 0.0)
+    if ctx.any_code:
+        score += 1.0
+    elif ev.link != "purpose":
+        score -= 6.0
+    if cand.kind != "alpha" and len(numbers.items) == 1:
+        score += 1.0  # the only number in a message about a code
+
+    # An identifier word right before it: "order 1234", "card ending 5678", "call 0800".
+    ident = ctx.identifier_before(s)
+    if ident is not None:
+        gap = doc[ident[1] : s]
+        i = bisect.bisect_right(ctx.code_ends, s)
+        after_code = ident[1] > (ctx.code_ends[i - 1] if i else -1)
+        # "OTP for your mobile number is 1234": the code word is what the number is.
+        copula = ev.link == "label" and lex.COPULA_END_RE.search(gap) is not None
+        if (
+            after_code
+            and not copula
+            and "\n" not in gap
+            and len(gap) <= 20
+            and ctx.words(ident[1], s, raw=True) <= 2
+            and not _CLAUSE_PUNCT.search(gap)
+        ):
+            if doc[ident[0] : ident[1]].lower() not in _WEAK_IDENTIFIERS:
+                score -= 12.0
+            elif ev.value < 7.0:
+                score -= 4.0  # "text STOP to 89203", unless a code word leads to it
+    if ctx.promotions:
+        score -= min(2.0 * len(ctx.promotions), 6.0)
+        if any(max(s - 40, left) <= p <= min(e + 30, right) for p in ctx.promotions):
+            score -= 6.0  # "use code SAVE20 for 20% off", "20% off with code SUMMER24"
+    if ctx.meeting:
+        score -= 8.0  # a meeting's passcode
+    elif ctx.booking:
+        score -= 2.0 if qualified else 8.0  # a booking's PIN; "verification code" still counts
+    is_year = cand.kind == "digits" and len(cand.value) == 4 and cand.value[:2] in ("19", "20")
+    if is_year and lex.YEAR_CONTEXT_RE.search(doc, max(0, s - 30), e + 30):
+        score -= 6.0
+    return score
+
+
+def _best(doc: str) -> tuple[str, float] | None:
+    cands = _candidates(doc)
+    if not cands:
+        return None
+    ctx = lex.MessageIndex(doc)
+    items = [c for c in cands if c.kind != "alpha"]
+    numbers = _Numbers(items, [c.start for c in items])
+    seen = Counter(c.value for c in cands)
+    scored = [(_score(ctx, c, numbers) + (seen[c.value] > 1), c.value) for c in cands]
+    score, value = max(scored, key=lambda sv: sv[0])  # the first of equals wins
+    return value, score
+
+
+def _without_links(doc: str) -> str:
+    if "://" in doc or "www." in doc.lower():
+        doc = _URLS.sub(" ", doc)
+    if "@" in doc:
+        doc = _EMAILS.sub(" ", doc)
+    return _DOMAINS.sub(" ", doc)
+
+
+def _bodies(text: str, html: str) -> Iterator[str]:
+    """The plain-text part if there is one, then the visible text of the HTML part."""
+    if text.strip():
+        yield visible_text(text[:MAX_TEXT_CHARS])
+    if html.strip():
+        yield visible_text(html_to_text(html[:MAX_HTML_CHARS])[:MAX_TEXT_CHARS])
+    elif not text.strip():
+        yield ""  # a subject alone
+
+
+def extract_code(*, channel: str, subject: str = "", text: str = "", html: str = "") -> str | None:
+    """Return the code a user would type from this message, or None if it holds none.
+
+    ``channel`` is ``"sms"`` or ``"email"``; an SMS has only ``text``. For an
+    e-mail the plain-text part is preferred, the HTML part is read when the
+    text part is empty or yields nothing, and the subject is read with either.
+    """
+    del channel  # the same reading serves both channels
+    subject = visible_text(subject[:MAX_SUBJECT_CHARS]).replace("\n", " ").strip()
+    for body in _bodies(text, html):
+        doc = f"{subject}\n\n{body}" if subject else body
+        web = _WEBOTP.search(doc) if "@" in doc else None
+        if web:
+            return web.group(1)
+        best = _best(_without_links(doc))
+        if best is not None and best[1] >= THRESHOLD:
+            return best[0]
+    return None
+
+
+# --- a credential's own pattern ------------------------------------------------------
+
+# A pattern is checked for the number of backtracking paths it may try from one
+# position (an open-ended repeat counts as PATTERN_CHUNK_CHARS); it then reads
+# the first PATTERN_INPUT_CHARS characters, one line or 256-character piece at a
+# time, and fewer when it has many paths: paths x characters stays under
+# MAX_PATTERN_WORK. Measured: the worst accepted pattern then takes about 70 ms,
+# where r"\d+\d+\d+x" over 1,000 digits would take minutes.
+MAX_PATTERN_CHARS = 200
+MAX_PATTERN_PATHS = 1_024
+MAX_PATTERN_WORK = 2_000_000
+PATTERN_INPUT_CHARS = 20_000
+PATTERN_CHUNK_CHARS = 256
+_MARKUP = re.compile(r"<(?:html|head|body|div|p|br|table|td|span|a|h[1-6])\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomPattern:
+    """A credential's own code pattern, checked to run in bounded time."""
+
+    source: str
+    regex: re.Pattern[str]
+    paths: int = 1  # backtracking paths from one position, as counted by the check
+
+
+def _paths(items: Any, in_repeat: bool = False) -> int:
+    """An upper bound on the ways a parsed pattern can match from one position."""
+    total = 1
+    for op, arg in items:
+        name = str(op)
+        if name.endswith("REPEAT"):  # MAX_, MIN_ and POSSESSIVE_REPEAT: (min, max, body)
+            low, high, body = arg
+            if in_repeat and high > low:
+                raise Invalid("pattern nests a repeat inside a repeat, like (a+)+")
+            inner = _paths(body, in_repeat or high > low)
+            low, high = min(low, PATTERN_CHUNK_CHARS), min(high, PATTERN_CHUNK_CHARS)
+            if inner == 1:
+                total *= high - low + 1
+            else:  # (a|b){0,3}: a choice at every turn; past 2**13 the cap is reached anyway
+                total *= sum(inner**k for k in range(low, min(high, low + 13) + 1))
+        elif name == "BRANCH":
+            total *= sum(_paths(alt, in_repeat) for alt in arg[1])
+        elif name in ("SUBPATTERN", "ASSERT", "ASSERT_NOT", "ATOMIC_GROUP"):
+            total *= _paths(arg if name == "ATOMIC_GROUP" else arg[-1], in_repeat)
+        elif name in ("GROUPREF", "GROUPREF_EXISTS"):
+            raise Invalid("pattern uses a backreference or a conditional group")
+        total = min(total, MAX_PATTERN_PATHS + 1)
+    return total
+
+
+def compile_custom_pattern(pattern: str) -> CustomPattern:
+    """Check a credential's code pattern and compile it; raise ``Invalid`` if unsafe.
+
+    Accepted: ``re`` syntax up to 200 characters, at most one capture group (the
+    code; else the whole match), no backreference, conditional or repeat inside a
+    repeat, few enough ways to match (``\\d{4,8}`` rather than ``\\d+\\d+``).
+    """
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise Invalid("pattern must be a non-empty string")
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise Invalid(f"pattern must be at most {MAX_PATTERN_CHARS} characters long")
+    try:
+        regex = re.compile(pattern)
+        parsed = sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        reason = exc.msg if isinstance(exc, re.error) else "too deeply nested"
+        raise Invalid(f"pattern is not a valid regular expression: {reason}") from None
+    if regex.groups > 1:
+        raise Invalid("pattern must have at most one capture group, around the code")
+    paths = _paths(parsed)
+    if paths > MAX_PATTERN_PATHS:
+        raise Invalid(
+            "pattern can match in too many ways to run safely: bound its repeats, "
+            "e.g. \\d{4,8} or \\s{0,3} rather than \\d+ or \\s*"
+        )
+    if regex.search("") is not None:
+        raise Invalid("pattern matches an empty string; it must match the code itself")
+    return CustomPattern(pattern, regex, paths)
+
+
+def extract_with_pattern(p: CustomPattern, subject: str, text: str) -> str | None:
+    """Return the first code ``p`` finds in the subject, then the text, or None.
+
+    The capture group (or the whole match) is returned as it stands, outer white
+    space trimmed: the pattern's author decides what the code is. ``text`` may be
+    an HTML body; the pattern then reads its visible text. Only the start of a
+    long message is read (see MAX_PATTERN_WORK).
+    """
+    if _MARKUP.search(text[:MAX_HTML_CHARS]):
+        text = html_to_text(text[:MAX_HTML_CHARS])
+    budget = min(PATTERN_INPUT_CHARS, MAX_PATTERN_WORK // max(p.paths, 1))
+    step = PATTERN_CHUNK_CHARS - 32  # pieces overlap, so a code on a seam is still whole
+    for part in (subject, text):
+        part = visible_text(part[:budget])
+        budget -= len(part)
+        for line in part.split("\n"):
+            for at in range(0, max(len(line) - 32, 1), step):
+                m = p.regex.search(line[at : at + PATTERN_CHUNK_CHARS])
+                code = (m.group(1 if p.regex.groups else 0) or "").strip() if m else ""
+                if code:
+                    return code
+    return None
+
+
+# --- command line: ``otpgate extract`` -------------------------------------------------
+
+
+def _extract_line(line: str) -> dict[str, Any]:
+    try:
+        item = json.loads(line)
+    except (ValueError, RecursionError):
+        return {"id": None, "code": None, "error": "not valid JSON"}
+    if not isinstance(item, dict):
+        return {"id": None, "code": None, "error": "not a JSON object"}
+    ident = item.get("id")
+    if (
+        isinstance(ident, bool)
+        or not isinstance(ident, str | int | float)
+        or (isinstance(ident, float) and not math.isfinite(ident))  # NaN would not be JSON
+    ):
+        return {"id": None, "code": None, "error": "id must be a string or a number"}
+    channel = item.get("channel")
+    if channel not in ("sms", "email"):
+        return {"id": None, "code": None, "error": "channel must be sms or email"}
+    parts = {f: item.get(f) for f in ("subject", "text", "html")}
+    for field, value in parts.items():
+        if value is not None and not isinstance(value, str):
+            return {"id": None, "code": None, "error": f"{field} must be a string"}
+    try:
+        code = extract_code(channel=channel, **{f: v or "" for f, v in parts.items()})
+    except Exception:  # a bug must not stop the stream; the reason names no content
+        return {"id": None, "code": None, "error": "extraction failed"}
+    return {"id": ident, "code": code}
+
+
+def run_jsonl(stdin: TextIO, stdout: TextIO) -> int:
+    """``otpgate extract``: one JSON object per input line, one result line each, in order.
+
+    A line that cannot be read gives ``{"id": null, "code": null, "error": ...}``
+    (a reason, never the content) and reading goes on; blank lines are
+    skipped. Returns the exit status, 0.
+    """
+    for line in stdin:
+        if line.strip():
+            stdout.write(json.dumps(_extract_line(line)) + "\n")
+            stdout.flush()
+    return 0

@@ -1,0 +1,85 @@
+"""Group commit: many sessions' rows in one durable transaction.
+
+Each caller hands in its rows and waits; while one transaction is being
+committed (and synced to disk), new rows queue up and go together in the
+next one.  A caller is answered only after its rows are committed, so an SMTP
+``250`` still means "on disk", but the cost of the sync is shared.  A batch
+that fails is retried one caller at a time, so one bad row fails only its
+own message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..store.db import Database
+
+log = logging.getLogger("otpgate.store")
+
+Writer = Callable[[AsyncConnection, Sequence[dict[str, Any]]], Awaitable[None]]
+
+
+class GroupCommitter:
+    def __init__(self, db: Database, write: Writer, *, max_batch: int = 500) -> None:
+        self._db = db
+        self._write = write
+        self._max = max_batch
+        self._pending: list[tuple[Sequence[dict[str, Any]], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+
+    async def submit(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Return once *rows* are durably committed; raise if they could not be."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((rows, fut))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        # The write goes on even if this caller gives up waiting.
+        await asyncio.shield(fut)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self._max], self._pending[self._max :]
+            try:
+                await self._commit([r for rows, _ in batch for r in rows])
+            except Exception:
+                if len(batch) == 1:
+                    log.exception("a write failed")
+                    _fail(batch[0][1])
+                    continue
+                for rows, fut in batch:  # find the bad one; commit the rest
+                    try:
+                        await self._commit(rows)
+                    except Exception:
+                        log.exception("a write failed")
+                        _fail(fut)
+                    else:
+                        _done(fut)
+            else:
+                for _, fut in batch:
+                    _done(fut)
+
+    async def _commit(self, rows: Sequence[dict[str, Any]]) -> None:
+        async with self._db.write() as conn:
+            await self._write(conn, rows)
+        self.batches += 1
+
+    async def close(self) -> None:
+        """Finish what is queued."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _done(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _fail(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(RuntimeError("the write could not be committed"))

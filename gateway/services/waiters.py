@@ -1,0 +1,49 @@
+"""Wake-ups for agents waiting on a credential's next code.
+
+A waiter takes a ticket *before* it looks in the store, and the ingest path
+rings the credential's bell *after* its commit: a code committed between the
+look and the wait still wakes the waiter, so nobody sleeps through a code and
+nobody polls.  Bells for credentials nobody waits on are not kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class Bells:
+    def __init__(self) -> None:
+        self._bells: dict[str, asyncio.Event] = {}
+        self._waiting: dict[str, int] = {}
+
+    @contextmanager
+    def waiting(self, key: str) -> Iterator[None]:
+        """Count a waiter on *key* for the duration of the block."""
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._waiting[key] - 1
+            if left:
+                self._waiting[key] = left
+            else:
+                del self._waiting[key]
+                self._bells.pop(key, None)
+
+    def ticket(self, key: str) -> asyncio.Event:
+        """The event the next ring of *key* sets; take it before checking the store."""
+        bell = self._bells.get(key)
+        if bell is None:
+            bell = self._bells[key] = asyncio.Event()
+        return bell
+
+    def ring(self, key: str) -> None:
+        """Wake everyone holding a ticket for *key*; later tickets wait for the next ring."""
+        bell = self._bells.pop(key, None)
+        if bell is not None:
+            bell.set()
+
+    def waiters(self, key: str) -> int:
+        return self._waiting.get(key, 0)

@@ -1,0 +1,134 @@
+"""Queries on received codes: stored sealed, handed out once, destroyed when stale.
+
+Handing out is one ``DELETE ... RETURNING`` of the newest eligible row, then
+the deletion of every older code of the same credential, in one transaction.
+On PostgreSQL the row is chosen ``FOR UPDATE SKIP LOCKED``, so concurrent
+takers (on any replica) never get the same row; "older" follows the total
+order ``(received_at, id)`` so two takers never wait on each other in a cycle.
+On SQLite the write lock already serialises takers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
+
+from .db import Conn
+from .models import Credential, ReceivedCode
+
+_RC = ReceivedCode
+
+
+async def insert_codes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(_RC), list(rows))
+
+
+def _eligible(tenant_id: str, cred_id: str, *, now: float, since: float | None,
+              source: str | None) -> Any:  # fmt: skip
+    stmt = select(col(_RC.id)).where(
+        col(_RC.tenant_id) == tenant_id,
+        col(_RC.credential_id) == cred_id,
+        col(_RC.expires_at) > now,
+    )
+    if since is not None:
+        stmt = stmt.where(col(_RC.received_at) >= since)
+    if source is not None:
+        stmt = stmt.where(col(_RC.source) == source)
+    return stmt
+
+
+async def has_code(
+    conn: Conn, tenant_id: str, cred_id: str, *, now: float, since: float | None,
+    source: str | None,
+) -> bool:  # fmt: skip
+    """Whether a code is waiting (a cheap check before taking the write lock)."""
+    stmt = _eligible(tenant_id, cred_id, now=now, since=since, source=source).limit(1)
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def take_code(
+    conn: Conn,
+    tenant_id: str,
+    cred_id: str,
+    *,
+    now: float,
+    since: float | None,
+    source: str | None,
+    lock: bool,
+) -> Any:
+    """Delete and return the newest eligible code, and drop every older one."""
+    chosen = (
+        _eligible(tenant_id, cred_id, now=now, since=since, source=source)
+        .order_by(col(_RC.received_at).desc(), col(_RC.id).desc())
+        .limit(1)
+    )
+    if lock:
+        chosen = chosen.with_for_update(skip_locked=True)
+    row = (
+        await conn.execute(
+            delete(_RC)
+            .where(col(_RC.id) == chosen.scalar_subquery())
+            .returning(
+                col(_RC.id),
+                col(_RC.source),
+                col(_RC.code),
+                col(_RC.sender),
+                col(_RC.received_at),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    await conn.execute(
+        delete(_RC).where(
+            col(_RC.tenant_id) == tenant_id,
+            col(_RC.credential_id) == cred_id,
+            or_(
+                col(_RC.received_at) < row.received_at,
+                and_(col(_RC.received_at) == row.received_at, col(_RC.id) < row.id),
+            ),
+        )
+    )
+    return row
+
+
+async def delete_expired(conn: Conn, now: float) -> int:
+    result = await conn.execute(delete(_RC).where(col(_RC.expires_at) <= now))
+    return int(result.rowcount or 0)
+
+
+async def count_waiting(conn: Conn) -> int:
+    return int((await conn.execute(select(func.count()).select_from(_RC))).scalar_one())
+
+
+# -- routing inbound messages to credentials ------------------------------------
+
+_ROUTE_COLUMNS = (
+    col(Credential.id),
+    col(Credential.tenant_id),
+    col(Credential.data_key),
+    col(Credential.extraction_pattern),
+    col(Credential.allowed_senders),
+)
+_BY_INBOX = select(*_ROUTE_COLUMNS).where(col(Credential.inbox) == bindparam("inbox"))
+_BY_PHONE = select(*_ROUTE_COLUMNS).where(col(Credential.phone_number) == bindparam("phone"))
+
+
+async def route_by_inbox(conn: Conn, inbox: str) -> Any:
+    return (await conn.execute(_BY_INBOX, {"inbox": inbox})).first()
+
+
+async def route_by_phone(conn: Conn, phone: str) -> Any:
+    return (await conn.execute(_BY_PHONE, {"phone": phone})).first()
+
+
+def decode_senders(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    return tuple(json.loads(raw))

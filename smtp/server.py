@@ -1,0 +1,194 @@
+"""The SMTP listener: aiosmtpd on the gateway's own event loop.
+
+Only mail for an existing credential's inbox is accepted (``local@domain``
+and ``local+tag@domain``); any other local part is refused at RCPT with
+``550 5.1.1``, any other domain with ``550 5.7.1`` (this is never a relay).
+``250`` after DATA is sent only once the message's code is committed to disk;
+a failure answers ``451`` so the sender retries.  Sessions are limited in
+number, size, recipients and idle time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway.services.inbound import InboundService, Message, Route
+
+from .parse import parse_message
+
+log = logging.getLogger("otpgate.smtp")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpLimits:
+    hostname: str
+    domain: str
+    max_size: int = 1024 * 1024
+    max_recipients: int = 10
+    max_sessions: int = 200
+    idle_timeout: float = 30.0
+
+
+class SessionGate:
+    """Counts open sessions and refuses new ones over the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self.refused = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def enter(self) -> bool:
+        if self.active >= self.limit:
+            self.refused += 1
+            return False
+        self.active += 1
+        self.idle.clear()
+        return True
+
+    def leave(self) -> None:
+        self.active -= 1
+        if not self.active:
+            self.idle.set()
+
+
+class InboxHandler:
+    """aiosmtpd handler: RCPT checks the inbox, DATA stores the code durably."""
+
+    def __init__(self, inbound: InboundService, limits: SmtpLimits) -> None:
+        self._inbound = inbound
+        self._limits = limits
+        self._suffix = "@" + limits.domain
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        local, at, domain = address.rpartition("@")
+        if not at or not local or domain.lower().rstrip(".") != self._limits.domain:
+            return "550 5.7.1 Relaying denied: this server only accepts mail for its inboxes"
+        if len(envelope.rcpt_tos) >= self._limits.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        inbox = local.split("+", 1)[0]
+        route = await self._inbound.route_for_inbox(inbox) if inbox else None
+        if route is None:
+            return "550 5.1.1 No such inbox here"
+        routes: list[Route] = _routes(envelope)
+        if all(r.credential_id != route.credential_id for r in routes):
+            routes.append(route)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        routes = _routes(envelope)
+        if not routes:
+            return "554 5.5.1 No valid recipients"
+        raw = envelope.original_content or b""
+        mail = parse_message(raw)
+        sender = mail.sender or (envelope.mail_from or "").lower()
+        sender_domain = mail.sender_domain or sender.rpartition("@")[2]
+        message = Message(
+            channel="email",
+            sender=sender,
+            sender_domain=sender_domain,
+            subject=mail.subject,
+            text=mail.text,
+            html=mail.html,
+        )
+        try:
+            await self._inbound.accept(message, routes)
+        except Exception:
+            log.exception("could not store a message; asked the sender to retry")
+            return "451 4.3.0 Temporary failure; please try again later"
+        return "250 2.0.0 Message accepted"
+
+
+def _routes(envelope: Envelope) -> list[Route]:
+    routes: list[Route] | None = getattr(envelope, "otpgate_routes", None)
+    if routes is None:
+        routes = []
+        # aiosmtpd makes a new Envelope per mail transaction, so the routes
+        # found at RCPT travel with it to DATA and are reset by RSET.
+        envelope.otpgate_routes = routes  # type: ignore[attr-defined]
+    return routes
+
+
+class InboxSMTP(SMTP):
+    """aiosmtpd's protocol with a cap on concurrent sessions."""
+
+    def __init__(self, handler: InboxHandler, gate: SessionGate, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._gate = gate
+        self._counted = False
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._counted and not self._refused:
+            if not self._gate.enter():
+                self._refused = True
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(b"421 4.3.2 Too many connections; try again later\r\n")
+                transport.close()
+                return
+            self._counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        try:
+            super().connection_lost(error)
+        finally:
+            if self._counted:
+                self._counted = False
+                self._gate.leave()
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+async def start_smtp(
+    sock: socket.socket,
+    inbound: InboundService,
+    limits: SmtpLimits,
+    *,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[asyncio.Server, SessionGate]:
+    """Serve SMTP on an already bound socket, on the running loop."""
+    loop = asyncio.get_running_loop()
+    handler = InboxHandler(inbound, limits)
+    gate = SessionGate(limits.max_sessions)
+
+    def factory() -> InboxSMTP:
+        return InboxSMTP(
+            handler,
+            gate,
+            hostname=limits.hostname,
+            ident="otpgate",
+            data_size_limit=limits.max_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            tls_context=tls,
+            require_starttls=False,
+            timeout=limits.idle_timeout,
+            loop=loop,
+        )
+
+    server = await loop.create_server(factory, sock=sock)
+    return server, gate

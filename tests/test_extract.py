@@ -1,0 +1,394 @@
+"""Tests for gateway.extract and gateway.htmltext: corpus accuracy, cases, custom patterns, CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.errors import Invalid
+from gateway.extract import compile_custom_pattern, extract_code, extract_with_pattern, run_jsonl
+from gateway.htmltext import html_to_text, visible_text
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS_FILES = ("otp_dev.jsonl", "email_dev.jsonl")
+MIN_EXACT = 0.97
+MAX_WRONG = 0.01
+
+
+def _extract(row: dict[str, Any]) -> str | None:
+    return extract_code(
+        channel=row["channel"],
+        subject=row.get("subject") or "",
+        text=row.get("text") or "",
+        html=row.get("html") or "",
+    )
+
+
+# --- the shared corpus -----------------------------------------------------------------
+
+
+def test_corpus_accuracy() -> None:
+    """On the developer corpus at least 97% of codes are exact and at most 1% are wrong."""
+    if not all((CORPUS / name).is_file() for name in CORPUS_FILES):
+        pytest.skip(f"corpus {CORPUS} is absent")
+    totals = {"n": 0, "exact": 0, "wrong": 0, "missed": 0}
+    report = []
+    for name in CORPUS_FILES:
+        counts = {"n": 0, "exact": 0, "wrong": 0, "missed": 0}
+        wrong_ids, missed_ids = [], []
+        started = time.perf_counter()
+        for line in (CORPUS / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            got, expected = _extract(row), row["expected"]
+            counts["n"] += 1
+            if got == expected:
+                counts["exact"] += 1
+            elif got is None:
+                counts["missed"] += 1
+                missed_ids.append(row["id"])
+            else:  # a wrong code, or any code where there is none
+                counts["wrong"] += 1
+                wrong_ids.append(row["id"])
+        per_message = (time.perf_counter() - started) / counts["n"] * 1000
+        n = counts["n"]
+        report.append(
+            f"{name}: n={n} exact={counts['exact'] / n:.1%} wrong={counts['wrong'] / n:.1%} "
+            f"missed={counts['missed'] / n:.1%} ({per_message:.2f} ms/message) "
+            f"wrong={wrong_ids} missed={missed_ids}"
+        )
+        for key, value in counts.items():
+            totals[key] += value
+    n = totals["n"]
+    exact, wrong, missed = totals["exact"] / n, totals["wrong"] / n, totals["missed"] / n
+    report.append(f"combined: n={n} exact={exact:.1%} wrong={wrong:.1%} missed={missed:.1%}")
+    print("\n".join(report))
+    assert exact >= MIN_EXACT, "\n".join(report)
+    assert wrong <= MAX_WRONG, "\n".join(report)
+
+
+# --- codes found -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Your verification code is 482913.", "482913"),
+        ("482913 is your Instagram code. Don't share it.", "482913"),
+        ("Your code: 5WGU8G", "5WGU8G"),
+        ("Your portal verification code is : jh7112", "jh7112"),
+        ("Login Code\nG7K2P", "G7K2P"),
+        ("Security Code: 9C494C\n\nSecurity code will expire in 2 minutes.", "9C494C"),
+        ("Here is your one-time passcode:\n\n482913\n\nThis code expires in 15 minutes.", "482913"),
+        ("Use 482913 to sign in to Slack. Expires in 10 minutes.", "482913"),
+        ("Enter 678901 to proceed", "678901"),
+        ("OTP for your mobile number for UPI is 00113303. Valid for 5 mins.", "00113303"),
+        ("Dear Customer, 665825 is your OTP for a transaction of Rs 121.85 at Nike.", "665825"),
+        ("Kod SMS do potwierdzenia przelewu na kwotę 150,00 PLN: 88213401", "88213401"),
+    ],
+)
+def test_english_and_structure(text: str, code: str) -> None:
+    """The code next to, after or under a word naming it is found, whatever the layout."""
+    assert extract_code(channel="sms", text=text) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # Real CJK messages use full-width punctuation; reading it is the point here.
+        ("【京东】验证码：123456，您正在登录，若非本人操作，请勿泄露。", "123456"),  # noqa: RUF001
+        ("您的验证码是 199035，10分钟内有效，请勿泄露", "199035"),  # noqa: RUF001
+        ("【LINE】認証番号：482913 この番号を他人に教えないでください。", "482913"),  # noqa: RUF001
+        ("[카카오톡] 인증번호 [123456]를 입력해주세요", "123456"),
+        ("Код подтверждения: 1234. Никому не сообщайте код.", "1234"),
+        ("Ihr Bestätigungscode lautet: 777315. Er läuft in 5 Minuten ab.", "777315"),
+        ("Votre code de vérification est 482913.", "482913"),
+        ("Tu código de WhatsApp: 748-201. No compartas este código.", "748201"),
+        ("Il tuo codice di sicurezza è: 123456", "123456"),
+        ("Seu código de verificação é 482913. Não compartilhe.", "482913"),
+        ("Uw sms-code is: 481243. Deze vervalt over 20 minuten.", "481243"),
+        ("Twój kod weryfikacyjny to 482913", "482913"),
+        (
+            "Doğrulama kodunuz : 259614 Bu mesaj 21/09/2026 13:21:23 itibariyle gönderilmiştir",
+            "259614",
+        ),
+        ("رمز التحقق الخاص بك هو 123456", "123456"),
+        ("קוד האימות שלך הוא 884213", "884213"),
+        ("کد تایید شما: 55321", "55321"),
+        ("आपका Signal सत्यापन कोड है: 832-985", "832985"),
+        ("รหัส OTP ของคุณคือ 482913 (Ref: ABCD)", "482913"),
+        ("Mã xác thực của bạn là 482913.", "482913"),
+    ],
+)
+def test_languages(text: str, code: str) -> None:
+    """Code words are recognised in many languages and scripts."""
+    assert extract_code(channel="sms", text=text) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("G-412157 is your Google verification code.", "412157"),
+        ("123 456 is your Instagram code.", "123456"),
+        ("Your Signal verification code: 337-337", "337337"),
+        ("Hier ist dein Anmeldecode:\n\n58 21 90\n", "582190"),
+        ("Your sign-in code is listed below.\n\nXPGS-STSW\n", "XPGSSTSW"),
+        ("Your Yik Yak verification code: 7yjp0s", "7yjp0s"),
+        ("Your code is \uff11\uff12\uff13\uff14\uff15\uff16", "123456"),  # full-width digits
+    ],
+)
+def test_conventions(text: str, code: str) -> None:
+    """Separators are removed, Google's G- is dropped, letters keep their case, digits fold."""
+    assert extract_code(channel="sms", text=text) == code
+
+
+def test_webotp_line_wins() -> None:
+    """An origin-bound WebOTP line names the code even when other numbers look likelier."""
+    text = "Order 99887766 code 112233 was sent.\n\n@shop.example #554433"
+    assert extract_code(channel="sms", text=text) == "554433"
+
+
+# --- no code -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Your order #112-4839201-5528813 has shipped. Track: 1Z999AA10123456784",
+        "Your verification is complete. Ref: 482913",
+        "482913\nYour verification is complete",
+        "Invoice INV-2026-0419 for EUR 1.240,00 is due on 15.10.2026.",
+        "Rental expired! Return by 01:40 AM on 09/30. Need help? Text +1 (213) 928-7320",
+        "code: 4155552671",
+        "Purchase EUR 10.00 at LIDL with card ending 7305. Balance: 1.000,00 EUR.",
+        "Use code SAVE20 for 20% off. Ends 23:59.",
+        "Get 20% off with code SUMMER2024!",
+        "Your tracking code is 12345678",
+        "Meeting ID: 812 3456 7890 Passcode: 123456",
+        "Thanks! Your booking is confirmed.\nConfirmation: 1234567890\nPIN: 0415 (Confidential)",
+        "Verify at https://example.com/session/12345678",
+        "Your verification code was sent to 7319042@acme.example.",
+        "A failed login attempt from 198.51.100.23 on 11/7/26, 10:17 AM.",
+        "Postal Code: 2000",
+        "Use code 2024 for 20% off",
+        "Call 0800 123 4567 for help with your account 12345678.",
+        "Your Wi-Fi code for today: LOBBY2024",
+        "Status of your verification: APPROVED",
+        "",
+    ],
+)
+def test_no_code(text: str) -> None:
+    """Orders, amounts, dates, phones, links, promotions, meetings and notices give None."""
+    assert extract_code(channel="sms", text=text) is None
+
+
+def test_code_in_a_link_is_not_taken() -> None:
+    """A code that appears only inside a URL is never returned."""
+    text = "Confirm here: https://auth.example.com/verify?code=424682&flow=3c51acd4"
+    assert extract_code(channel="email", text=text) is None
+
+
+# --- e-mail parts ------------------------------------------------------------------------
+
+
+def test_plain_text_preferred_over_html() -> None:
+    """When the text part holds a code, the HTML part is not consulted."""
+    html = "<p>Your verification code is <b>111111</b></p>"
+    code = extract_code(channel="email", text="Your verification code is 222222", html=html)
+    assert code == "222222"
+
+
+def test_html_used_when_text_has_none() -> None:
+    """The HTML part is read when the text part is empty or holds no code."""
+    html = (
+        "<html><head><style>.c{color:#a1b2c3}</style><title>Code 999999</title></head>"
+        "<body><table><tr><td>Verification code</td><td><b>771203</b></td></tr></table>"
+        "<p>&copy; 2025 Example Inc., 1600 Main St, 94043</p></body></html>"
+    )
+    assert extract_code(channel="email", html=html) == "771203"
+    assert extract_code(channel="email", text="See the HTML part.", html=html) == "771203"
+
+
+def test_subject_alone() -> None:
+    """A code in the subject is found when the body has none."""
+    assert extract_code(channel="email", subject="Your Apple ID Code is: 482913") == "482913"
+
+
+def test_oversized_and_odd_input_is_fast_and_safe() -> None:
+    """A megabyte of text and random Unicode never raise and stay fast."""
+    rng = random.Random(7)
+    alphabet = "0123456789 abcXYZ:-./#@\n验证码コード\u200b\u202e\uff10"
+    started = time.perf_counter()
+    assert extract_code(channel="sms", text="1234 5678 " * 100_000) is None
+    for _ in range(200):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(300)))
+        extract_code(channel="email", subject=text[:50], text=text, html=f"<p>{text}</td>")
+    assert time.perf_counter() - started < 5
+
+
+def test_typical_email_under_a_millisecond() -> None:
+    """Extraction from a typical 2 KB e-mail takes well under a millisecond on average."""
+    text = (
+        "Hi Alex,\n\nWe received a request to sign in to your account from Chrome on "
+        "Windows (IP 203.0.113.7) on March 3, 2025 at 10:42.\n\n"
+        "Your verification code is:\n\n482913\n\nThis code expires in 10 minutes. "
+        "If you didn't request it, you can ignore this email.\n\n"
+    ) * 7 + "Example Inc., 1600 Main St, Springfield, IL 62704. Unsubscribe: example.com/u/123\n"
+    assert 1500 < len(text) < 2500
+    rounds = 200
+    started = time.perf_counter()
+    for _ in range(rounds):
+        assert extract_code(channel="email", subject="Your sign-in code", text=text) == "482913"
+    assert (time.perf_counter() - started) / rounds < 0.002  # 2 ms: headroom for slow CI hosts
+
+
+# --- html_to_text ------------------------------------------------------------------------
+
+
+def test_html_to_text_drops_invisible_parts() -> None:
+    """Style, script, head, title and comments (Outlook's conditionals too) are not text."""
+    html = (
+        "<html><head><title>T</title><style>p{color:#fff}</style></head><body>"
+        "<!--[if mso]><p>mso only</p><![endif]--><script>var x = 1;</script>"
+        "<p>Visible</p></body></html>"
+    )
+    assert html_to_text(html) == "Visible"
+
+
+def test_html_to_text_blocks_cells_and_entities() -> None:
+    """Blocks and <br> break lines, table cells stay apart, entities are decoded."""
+    html = "<div>One<br>Two</div><table><tr><td>A</td><td>B&amp;C</td></tr></table><p>x&nbsp;y</p>"
+    assert html_to_text(html) == "One\nTwo\n\nA\tB&C\n\nx y"
+
+
+def test_html_to_text_never_raises() -> None:
+    """Malformed and random markup yields text without an exception."""
+    rng = random.Random(3)
+    pieces = ["<", ">", "</", "<p", "<td>", "<!--", "-->", "<![CDATA[", "]]>", "&", "&#", ";"]
+    pieces += ["<style>", "</style>", "<script>", "<head>", "<br/>", "x", " ", '"', "'", "=", "a"]
+    for _ in range(500):
+        html = "".join(rng.choice(pieces) for _ in range(rng.randrange(60)))
+        assert isinstance(html_to_text(html), str)
+    assert html_to_text("<p>unclosed <b>bold <td>cell") == "unclosed bold\tcell"
+
+
+def test_visible_text_folds_and_drops_invisible_characters() -> None:
+    """Full-width digits fold to ASCII and zero-width or bidi marks disappear."""
+    assert visible_text("\uff11\uff12\u200b\uff13\u202b\uff14\r\n") == "1234\n"
+
+
+# --- a credential's own pattern --------------------------------------------------------
+
+
+def test_custom_pattern_group_or_whole_match() -> None:
+    """The capture group, or else the whole match, is the code, exactly as written."""
+    grouped = compile_custom_pattern(r"(?i)ref[:\s]{0,3}([A-Z]{3}-\d{3})")
+    assert extract_with_pattern(grouped, "Login ref QXZ-123", "") == "QXZ-123"
+    whole = compile_custom_pattern(r"[A-Z]{2}\d{4}")
+    assert extract_with_pattern(whole, "Code AB1234", "") == "AB1234"
+    assert extract_with_pattern(whole, "nothing", "here either") is None
+
+
+def test_custom_pattern_reads_html_as_visible_text() -> None:
+    """An HTML body handed over as text is matched on what a reader sees."""
+    p = compile_custom_pattern(r"code: (\d{6})")
+    assert extract_with_pattern(p, "", "<p>Your code: <b>482913</b></p>") == "482913"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        ("", "non-empty"),
+        ("a" * 201, "200 characters"),
+        ("(unclosed", "not a valid regular expression"),
+        (r"(\d{3})-(\d{3})", "one capture group"),
+        (r"(a+)+b", "repeat inside a repeat"),
+        (r"(?:\d{1,4})*x", "repeat inside a repeat"),
+        (r"(\w)\1", "backreference"),
+        (r"(a)?(?(1)b|c)", "conditional"),
+        (r"\d+\d+\d+x", "too many ways"),
+        (r"code:\s*(\d+)", "too many ways"),
+        (r"(a|aa){0,40}b", "too many ways"),
+        (r"x*", "empty string"),
+    ],
+)
+def test_custom_pattern_rejected(pattern: str, reason: str) -> None:
+    """Unsafe or unusable patterns raise Invalid with a message that says why."""
+    with pytest.raises(Invalid, match=reason):
+        compile_custom_pattern(pattern)
+
+
+def test_custom_pattern_runs_in_bounded_time() -> None:
+    """The most ambiguous accepted patterns on hostile input finish quickly."""
+    hostile = [
+        (r"\d{0,31}\d{0,31}x", "1" * 50_000),
+        (
+            r"(?:\d|\d)(?:\d|\d)(?:\d|\d)(?:\d|\d)(?:\d|\d)(?:\d|\d)(?:\d|\d)(?:\d|\d)x",
+            "1" * 50_000,
+        ),
+        (r"(\w+)\W{0,3}x", "a" * 50_000),
+    ]
+    for pattern, text in hostile:
+        p = compile_custom_pattern(pattern)
+        started = time.perf_counter()
+        assert extract_with_pattern(p, text[:1000], text) is None
+        assert time.perf_counter() - started < 1.0, pattern
+
+
+# --- otpgate extract ---------------------------------------------------------------------
+
+
+class _FlushCounter(io.StringIO):
+    flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+def test_run_jsonl_answers_each_line_in_order() -> None:
+    """One result line per input line, in order, flushed each time, blank lines skipped."""
+    lines = [
+        {"id": "a", "channel": "sms", "text": "Your code is 482913"},
+        {"id": 2, "channel": "email", "subject": "Hello", "text": "No code here."},
+        {"id": "c", "channel": "email", "html": "<p>Your login code:</p><p>771203</p>"},
+    ]
+    stdin = io.StringIO("\n".join(json.dumps(x) for x in lines[:2]) + "\n\n" + json.dumps(lines[2]))
+    stdout = _FlushCounter()
+    assert run_jsonl(stdin, stdout) == 0
+    out = [json.loads(x) for x in stdout.getvalue().splitlines()]
+    assert out == [
+        {"id": "a", "code": "482913"},
+        {"id": 2, "code": None},
+        {"id": "c", "code": "771203"},
+    ]
+    assert stdout.flushes >= 3
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "{not json 482913",
+        '["a list", "482913"]',
+        '{"channel": "sms", "text": "code 482913"}',
+        '{"id": true, "channel": "sms", "text": "code 482913"}',
+        '{"id": NaN, "channel": "sms", "text": "code 482913"}',
+        '{"id": "x", "channel": "fax", "text": "code 482913"}',
+        '{"id": "x", "channel": "sms", "text": 482913}',
+        '{"id": "x", "channel": "sms", "text": 0}',
+    ],
+)
+def test_run_jsonl_malformed_line(line: str) -> None:
+    """A malformed line gives a null id and code with a short reason, and the next line runs."""
+    stdin = io.StringIO(line + "\n" + json.dumps({"id": "ok", "channel": "sms", "text": "x"}))
+    stdout = io.StringIO()
+    assert run_jsonl(stdin, stdout) == 0
+    first, second = (json.loads(x) for x in stdout.getvalue().splitlines())
+    assert first["id"] is None and first["code"] is None
+    assert first["error"] and "482913" not in first["error"]
+    assert second == {"id": "ok", "code": None}

@@ -1,0 +1,391 @@
+"""The email proxy end to end: a real SMTP listener on loopback, stdlib smtplib, the HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import smtplib
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp.test_utils import TestClient
+
+from gateway.app import Gateway, bind, make_app, open_gateway, smtp_limits
+from gateway.settings import Address, Settings
+from gateway.store.codes import count_waiting
+from smtp.server import SessionGate, start_smtp, tls_context
+
+from .conftest import free_port, make_settings
+
+Client = TestClient[Any, Any]
+
+
+@dataclass
+class Rig:
+    """A gateway with its HTTP client and SMTP listener, and a tenant to use them."""
+
+    gateway: Gateway
+    client: Client
+    port: int
+    gate: SessionGate
+    headers: dict[str, str]
+
+    async def credential(self, name: str = "svc", **extraction: Any) -> dict[str, Any]:
+        resp = await self.client.post("/v1/credentials", json={"name": name}, headers=self.headers)
+        cred: dict[str, Any] = await resp.json()
+        if extraction:
+            resp = await self.client.put(
+                f"/v1/credentials/{cred['id']}/extraction", json=extraction, headers=self.headers
+            )
+            assert resp.status == 200, await resp.text()
+        return cred
+
+    async def code(self, cred: dict[str, Any], query: str = "") -> tuple[int, Any]:
+        resp = await self.client.get(
+            f"/v1/credentials/{cred['id']}/code{query}", headers=self.headers
+        )
+        body = await resp.json() if resp.status == 200 else None
+        return resp.status, body
+
+    async def send(self, to: str | list[str], msg: EmailMessage | bytes, **kw: Any) -> Any:
+        return await asyncio.to_thread(send_mail, self.port, to, msg, **kw)
+
+
+def send_mail(
+    port: int,
+    to: str | list[str],
+    msg: EmailMessage | bytes,
+    *,
+    sender: str = "no-reply@service.example",
+    starttls: ssl.SSLContext | None = None,
+) -> Any:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        if starttls is not None:
+            smtp.starttls(context=starttls)
+        raw = msg.as_bytes(policy=SMTP_POLICY) if isinstance(msg, EmailMessage) else msg
+        return smtp.sendmail(sender, to, raw)
+
+
+def otp_mail(code: str, *, html_only: bool = False, sender: str = "no-reply@service.example"
+             ) -> EmailMessage:  # fmt: skip
+    msg = EmailMessage()
+    msg["From"] = f"Service <{sender}>"
+    msg["To"] = "agent@inbox.localhost"
+    msg["Subject"] = "Your sign-in code"
+    html = f"<html><body><p>Your verification code is</p><h1>{code}</h1></body></html>"
+    if html_only:
+        msg.set_content(html, subtype="html")
+    else:
+        msg.set_content(f"Your verification code is {code}. It expires in 10 minutes.")
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+@contextlib.asynccontextmanager
+async def _rig(
+    settings: Settings, aiohttp_client: Callable[..., Any], tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Rig]:
+    gateway = await open_gateway(settings)
+    port = free_port()
+    sock = bind(Address("127.0.0.1", port), "OTPGATE_SMTP")
+    server, gate = await start_smtp(sock, gateway.services.inbound, smtp_limits(settings), tls=tls)
+    client = await aiohttp_client(
+        make_app(gateway.services), server_kwargs={"handler_cancellation": True}
+    )
+    admin = {"Authorization": f"Bearer {settings.admin_key}"}
+    tenant = await (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
+    try:
+        yield Rig(gateway, client, port, gate, {"Authorization": f"Bearer {tenant['api_key']}"})
+    finally:
+        server.close()
+        await server.wait_closed()
+        await gateway.close()
+
+
+@pytest.fixture
+async def rig(settings: Settings, aiohttp_client: Callable[..., Any]) -> AsyncIterator[Rig]:
+    async with _rig(settings, aiohttp_client) as r:
+        yield r
+
+
+async def test_unknown_and_foreign_recipients_are_refused_at_rcpt(rig: Rig) -> None:
+    """An unknown inbox is 550 5.1.1 and another domain 550 5.7.1 (never a relay)."""
+    cred = await rig.credential()
+    for to, status in (
+        ("nobody@inbox.localhost", b"5.1.1"),
+        ("victim@example.com", b"5.7.1"),
+        (cred["inbox"].replace("inbox.localhost", "inbox.localhost.evil.test"), b"5.7.1"),
+    ):
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as info:
+            await rig.send(to, otp_mail("123456"))
+        code, text = info.value.recipients[to]
+        assert code == 550 and text.startswith(status), (to, text)
+    assert await rig.code(cred) == (204, None)
+
+
+async def test_oversized_mail_is_refused(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Any]
+) -> None:
+    """A mail over the size limit is refused with 552 and stores nothing."""
+    settings = make_settings(tmp_path, database_url, OTPGATE_SMTP_MAX_SIZE="4096")
+    async with _rig(settings, aiohttp_client) as rig:
+        cred = await rig.credential()
+        msg = otp_mail("123456")
+        msg.add_attachment(b"x" * 8000, maintype="application", subtype="octet-stream")
+        with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPDataError)) as info:
+            await rig.send(cred["inbox"], msg)
+        assert info.value.smtp_code == 552
+        # Without the SIZE hint the DATA itself is cut off, also with 552.
+        raw = msg.as_bytes(policy=SMTP_POLICY)
+
+        def no_size_hint() -> Any:
+            with smtplib.SMTP("127.0.0.1", rig.port, timeout=10) as smtp:
+                smtp.ehlo()
+                smtp.mail("a@b.example")
+                smtp.rcpt(cred["inbox"])
+                return smtp.data(raw)
+
+        code, text = await asyncio.to_thread(no_size_hint)
+        assert code == 552, text
+        assert await rig.code(cred) == (204, None)
+
+
+async def test_html_only_and_plus_addressed_mail_deliver_the_code(rig: Rig) -> None:
+    """An HTML-only mail sent to local+tag@domain hands its code to the agent."""
+    cred = await rig.credential()
+    local, domain = cred["inbox"].split("@")
+    await rig.send(f"{local}+github@{domain}", otp_mail("482913", html_only=True))
+    status, body = await rig.code(cred)
+    assert status == 200
+    assert body["code"] == "482913" and body["source"] == "email"
+    assert body["sender"] == "no-reply@service.example"
+    assert body["received_at"].endswith("Z")
+
+
+async def test_long_poll_is_woken_by_a_mail_and_the_code_is_handed_out_once(rig: Rig) -> None:
+    """A waiting agent gets the code as soon as the mail is accepted; a second fetch is 204."""
+    cred = await rig.credential()
+    waiter = asyncio.create_task(rig.code(cred, "?wait=20"))
+    await asyncio.sleep(0.2)
+    assert not waiter.done()
+    started = time.monotonic()
+    await rig.send(cred["inbox"], otp_mail("739201"))
+    status, body = await asyncio.wait_for(waiter, 5)
+    assert (status, body["code"]) == (200, "739201")
+    assert time.monotonic() - started < 2
+    assert await rig.code(cred) == (204, None)
+    metrics = await (await rig.client.get("/metrics")).text()
+    assert 'otpgate_messages_total{channel="email",outcome="code"} 1' in metrics
+    assert 'otpgate_codes_delivered_total{source="email"} 1' in metrics
+    assert "otpgate_code_wait_seconds_count 1" in metrics
+
+
+async def test_newest_code_wins_and_older_ones_go_with_it(rig: Rig) -> None:
+    """Of several waiting codes the newest is handed out and the older ones are destroyed."""
+    cred = await rig.credential()
+    for code in ("111111", "222222", "333333"):
+        await rig.send(cred["inbox"], otp_mail(code))
+    assert (await rig.code(cred))[1]["code"] == "333333"
+    assert await rig.code(cred) == (204, None)
+
+
+async def test_since_skips_older_codes(rig: Rig) -> None:
+    """A code that arrived before `since` is not handed out."""
+    cred = await rig.credential()
+    await rig.send(cred["inbox"], otp_mail("111111"))
+    await asyncio.sleep(0.05)
+    since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    assert (await rig.code(cred, f"?since={since}"))[0] == 204
+    await asyncio.sleep(0.05)
+    await rig.send(cred["inbox"], otp_mail("222222"))
+    assert (await rig.code(cred, f"?since={since}"))[1]["code"] == "222222"
+
+
+async def test_concurrent_waiters_never_share_a_code(rig: Rig) -> None:
+    """20 agents wait on one credential while 10 codes arrive: no code is handed out twice."""
+    cred = await rig.credential()
+    waiters = [asyncio.create_task(rig.code(cred, "?wait=6")) for _ in range(20)]
+    await asyncio.sleep(0.3)
+    sent = [f"{500000 + i * 7919:06d}" for i in range(10)]
+    for code in sent:
+        await rig.send(cred["inbox"], otp_mail(code))
+        await asyncio.sleep(0.05)
+    results = await asyncio.gather(*waiters)
+    got = [body["code"] for status, body in results if status == 200]
+    assert len(got) == len(set(got)), "a code was handed out twice"
+    assert set(got) <= set(sent)
+    assert len(got) >= 5, f"only {len(got)} of 10 codes reached a waiter"
+    assert all(status in (200, 204) for status, _ in results)
+
+
+async def test_a_waiter_that_gives_up_takes_nothing(rig: Rig) -> None:
+    """An agent that disconnects while waiting leaves the next code for the next agent."""
+    cred = await rig.credential()
+    waiter = asyncio.create_task(rig.code(cred, "?wait=30"))
+    await asyncio.sleep(0.2)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await asyncio.sleep(0.2)
+    await rig.send(cred["inbox"], otp_mail("864209"))
+    assert (await rig.code(cred))[1]["code"] == "864209"
+
+
+async def test_expired_codes_are_gone(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Any]
+) -> None:
+    """A code older than OTPGATE_CODE_TTL is never handed out and the sweep destroys it."""
+    settings = make_settings(tmp_path, database_url, OTPGATE_CODE_TTL="1")
+    async with _rig(settings, aiohttp_client) as rig:
+        cred = await rig.credential()
+        await rig.send(cred["inbox"], otp_mail("123987"))
+        await asyncio.sleep(1.2)
+        assert await rig.code(cred) == (204, None)
+        await rig.send(cred["inbox"], otp_mail("456321"))
+        await asyncio.sleep(1.2)
+        # Both are past their time: the sweep destroys them, nothing is left.
+        assert await rig.gateway.services.codes.sweep() == 2
+        async with rig.gateway.db.read() as conn:
+            assert await count_waiting(conn) == 0
+        assert await rig.code(cred) == (204, None)
+
+
+async def test_allowed_senders_and_own_pattern(rig: Rig) -> None:
+    """Mail from a sender not allowed is rejected; a credential's own pattern finds its code."""
+    guarded = await rig.credential("guarded", allowed_senders=["service.example"])
+    await rig.send(guarded["inbox"], otp_mail("111222", sender="attacker@evil.example"))
+    assert await rig.code(guarded) == (204, None)
+    await rig.send(guarded["inbox"], otp_mail("333444", sender="auth@mail.service.example"))
+    assert (await rig.code(guarded))[1]["code"] == "333444"
+
+    custom = await rig.credential("custom", pattern=r"ref ([A-Z]{3}-\d{3})")
+    msg = otp_mail("999999")
+    msg.replace_header("Subject", "Login ref QXZ-123")
+    await rig.send(custom["inbox"], msg)
+    assert (await rig.code(custom))[1]["code"] == "QXZ-123"
+    metrics = await (await rig.client.get("/metrics")).text()
+    assert 'otpgate_messages_total{channel="email",outcome="rejected"} 1' in metrics
+
+
+async def test_bad_extraction_settings_are_422(rig: Rig) -> None:
+    """A hostile or broken pattern and a bad sender domain are refused with 422."""
+    cred = await rig.credential()
+    url = f"/v1/credentials/{cred['id']}/extraction"
+    for body in (
+        {"pattern": "(a+)+$"},
+        {"pattern": "(unclosed"},
+        {"pattern": "x" * 201},
+        {"allowed_senders": ["not a domain"]},
+        {"allowed_senders": []},
+        {"allowed_senders": "example.com"},
+    ):
+        resp = await rig.client.put(url, json=body, headers=rig.headers)
+        assert resp.status == 422, body
+    got = await (await rig.client.get(url, headers=rig.headers)).json()
+    assert got == {"pattern": None, "allowed_senders": None}
+
+
+async def test_one_mail_to_several_inboxes(rig: Rig) -> None:
+    """A mail to two credentials' inboxes gives each its own copy of the code."""
+    a, b = await rig.credential("a"), await rig.credential("b")
+    await rig.send([a["inbox"], b["inbox"]], otp_mail("246810"))
+    assert (await rig.code(a))[1]["code"] == "246810"
+    assert (await rig.code(b))[1]["code"] == "246810"
+
+
+async def test_recipient_cap(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Any]
+) -> None:
+    """Recipients past the per-mail cap are answered 452 while the first ones are kept."""
+    settings = make_settings(tmp_path, database_url, OTPGATE_SMTP_MAX_RECIPIENTS="2")
+    async with _rig(settings, aiohttp_client) as rig:
+        creds = [await rig.credential(f"c{i}") for i in range(3)]
+        refused = await rig.send([c["inbox"] for c in creds], otp_mail("135791"))
+        assert refused == {creds[2]["inbox"]: (452, b"4.5.3 Too many recipients")}
+        assert (await rig.code(creds[0]))[1]["code"] == "135791"
+
+
+async def test_session_cap(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Any]
+) -> None:
+    """Sessions over the concurrent limit are turned away with 421."""
+    settings = make_settings(tmp_path, database_url, OTPGATE_SMTP_MAX_SESSIONS="2")
+    async with _rig(settings, aiohttp_client) as rig:
+        held = []
+        for _ in range(2):
+            reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+            assert (await reader.readline()).startswith(b"220 ")
+            held.append(writer)
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+        assert (await reader.readline()).startswith(b"421 4.3.2")
+        writer.close()
+        for w in held:
+            w.close()
+        await asyncio.sleep(0.1)
+        assert rig.gate.active == 0 and rig.gate.refused == 1
+
+
+async def test_junk_never_breaks_a_session(rig: Rig) -> None:
+    """Malformed MIME, binary junk and an empty body are accepted without a code or a crash."""
+    cred = await rig.credential()
+    for raw in (
+        b"",
+        b"\x00\xff\xfe binary junk \x80\x81",
+        b"Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain;"
+        b" charset=no-such-charset\r\nContent-Transfer-Encoding: base64\r\n\r\n%%%%\r\n",
+        b"Subject: =?utf-8?B?broken?=\r\n\r\nhello",
+    ):
+        await rig.send(cred["inbox"], raw)
+    assert await rig.code(cred) == (204, None)
+    await rig.send(cred["inbox"], otp_mail("975310"))
+    assert (await rig.code(cred))[1]["code"] == "975310"
+
+
+async def test_smtp_capabilities_and_hostname(rig: Rig) -> None:
+    """EHLO names the configured host and offers SIZE, 8BITMIME and SMTPUTF8."""
+
+    def ehlo() -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", rig.port, timeout=10) as smtp:
+            return smtp.ehlo()
+
+    code, text = await asyncio.to_thread(ehlo)
+    assert code == 250
+    lines = text.decode().splitlines()
+    assert lines[0] == "inbox.localhost"
+    assert {"8BITMIME", "SMTPUTF8"} <= set(lines)
+    assert "SIZE 1048576" in lines
+    assert "STARTTLS" not in lines  # no certificate configured
+
+
+async def test_starttls(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Any]
+) -> None:
+    """With a certificate configured the listener offers STARTTLS and takes mail over it."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("inbox.localhost", "127.0.0.1")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        OTPGATE_SMTP_TLS_CERT=str(cert_file),
+        OTPGATE_SMTP_TLS_KEY=str(key_file),
+    )
+    assert settings.smtp_tls_cert is not None
+    tls = tls_context(str(cert_file), str(key_file))
+    async with _rig(settings, aiohttp_client, tls=tls) as rig:
+        cred = await rig.credential()
+        client_ctx = ssl.create_default_context()
+        ca.configure_trust(client_ctx)
+        await rig.send(cred["inbox"], otp_mail("314159"), starttls=client_ctx)
+        assert (await rig.code(cred))[1]["code"] == "314159"
