@@ -25,6 +25,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
 from smtp.server import SmtpLimits, start_smtp, tls_context
+from smtp.worker import IngestWorker
 
 from .api import SERVICES, Services, error_middleware, setup_routes
 from .errors import ConfigError
@@ -70,14 +71,17 @@ async def open_gateway(settings: Settings) -> Gateway:
         vault = Vault(keyring)
         bells = Bells()
         metrics = Metrics()
+        inbound = InboundService(db, vault, bells, metrics, code_ttl=settings.code_ttl)
         services = Services(
             settings=settings,
             db=db,
             metrics=metrics,
             tenants=TenantService(db, keyring, settings.admin_key),
-            credentials=CredentialService(db, vault, settings.inbox_domain),
+            credentials=CredentialService(
+                db, vault, settings.inbox_domain, routes_changed=inbound.forget_routes
+            ),
             codes=CodeService(db, vault, bells),
-            inbound=InboundService(db, vault, bells, metrics, code_ttl=settings.code_ttl),
+            inbound=inbound,
         )
     except BaseException:
         await db.close()
@@ -262,8 +266,11 @@ async def run(settings: Settings) -> None:
             asyncio.create_task(_watch_keyring(gateway.keyring)),
             asyncio.create_task(_sweep(gateway.services.codes)),
         ]
+        worker = IngestWorker(settings) if settings.smtp_worker else None
+        if worker is not None:
+            await worker.start()
         smtp_server, sessions = await start_smtp(
-            smtp_sock, gateway.services.inbound, smtp_limits(settings), tls=tls
+            smtp_sock, gateway.services.inbound, smtp_limits(settings), tls=tls, worker=worker
         )
         async with http_site(app, http_sock):
             log.info(
@@ -281,6 +288,8 @@ async def run(settings: Settings) -> None:
             # Let sessions in flight finish (their 250 waits for the commit).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sessions.idle.wait(), SHUTDOWN_GRACE)
+            if worker is not None:
+                await worker.close()
         for task in tasks:
             task.cancel()
     finally:

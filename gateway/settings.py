@@ -112,6 +112,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OTPGATE_SMTP_MAX_RECIPIENTS", "10", "recipients accepted per mail"),
     Setting("OTPGATE_SMTP_MAX_SESSIONS", "200", "concurrent SMTP sessions (more: 421)"),
     Setting("OTPGATE_SMTP_IDLE_TIMEOUT", "30", "seconds an SMTP session may stay silent"),
+    Setting(
+        "OTPGATE_SMTP_WORKER",
+        "1",
+        "`1` parses, extracts and stores mail in a second process (another core); "
+        "`0` in the gateway's own",
+    ),
     Setting("OTPGATE_LOG_FORMAT", "text", "`text` for people, `json` for one JSON object per line"),
     Setting("OTPGATE_LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`"),
 )
@@ -143,6 +149,7 @@ class Settings:
     smtp_max_recipients: int = 10
     smtp_max_sessions: int = 200
     smtp_idle_timeout: int = 30
+    smtp_worker: bool = True
     log_format: str = "text"
     log_level: str = "info"
 
@@ -195,6 +202,7 @@ class Settings:
             smtp_max_recipients=_parse(get, "OTPGATE_SMTP_MAX_RECIPIENTS", _bounded(1, 100)),
             smtp_max_sessions=_parse(get, "OTPGATE_SMTP_MAX_SESSIONS", _bounded(1, 10000)),
             smtp_idle_timeout=_parse(get, "OTPGATE_SMTP_IDLE_TIMEOUT", _bounded(1, 3600)),
+            smtp_worker=_parse(get, "OTPGATE_SMTP_WORKER", _flag),
             log_format=_parse(get, "OTPGATE_LOG_FORMAT", _choice("text", "json")),
             log_level=_parse(
                 get, "OTPGATE_LOG_LEVEL", _choice("debug", "info", "warning", "error")

@@ -19,9 +19,9 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.services.inbound import InboundService, Message, Route
+from gateway.services.inbound import InboundService, Route
 
-from .parse import parse_message
+from .worker import IngestWorker, WorkerUnavailable, message_from_mail
 
 log = logging.getLogger("otpgate.smtp")
 
@@ -61,12 +61,18 @@ class SessionGate:
 
 
 class InboxHandler:
-    """aiosmtpd handler: RCPT checks the inbox, DATA stores the code durably."""
+    """aiosmtpd handler: RCPT checks the inbox, DATA stores the code durably.
 
-    def __init__(self, inbound: InboundService, limits: SmtpLimits) -> None:
+    With a worker, DATA hands the mail to the ingest worker process and
+    waits for its commit; without one, it parses and stores in-process.
+    """
+
+    def __init__(
+        self, inbound: InboundService, limits: SmtpLimits, worker: IngestWorker | None = None
+    ) -> None:
         self._inbound = inbound
         self._limits = limits
-        self._suffix = "@" + limits.domain
+        self._worker = worker
 
     async def handle_RCPT(
         self,
@@ -97,21 +103,18 @@ class InboxHandler:
         if not routes:
             return "554 5.5.1 No valid recipients"
         raw = envelope.original_content or b""
-        mail = parse_message(raw)
-        sender = mail.sender or (envelope.mail_from or "").lower()
-        sender_domain = mail.sender_domain or sender.rpartition("@")[2]
-        message = Message(
-            channel="email",
-            sender=sender,
-            sender_domain=sender_domain,
-            subject=mail.subject,
-            text=mail.text,
-            html=mail.html,
-        )
+        mail_from = envelope.mail_from or ""
         try:
-            await self._inbound.accept(message, routes)
+            if self._worker is not None:
+                outcomes = await self._worker.ingest(raw, mail_from, routes)
+                self._inbound.announce("email", routes, outcomes)
+            else:
+                await self._inbound.accept(message_from_mail(raw, mail_from), routes)
+        except WorkerUnavailable as exc:
+            log.error("could not store a mail; asked the sender to retry: %s", exc)
+            return "451 4.3.0 Temporary failure; please try again later"
         except Exception:
-            log.exception("could not store a message; asked the sender to retry")
+            log.exception("could not store a mail; asked the sender to retry")
             return "451 4.3.0 Temporary failure; please try again later"
         return "250 2.0.0 Message accepted"
 
@@ -169,10 +172,11 @@ async def start_smtp(
     limits: SmtpLimits,
     *,
     tls: ssl.SSLContext | None = None,
+    worker: IngestWorker | None = None,
 ) -> tuple[asyncio.Server, SessionGate]:
     """Serve SMTP on an already bound socket, on the running loop."""
     loop = asyncio.get_running_loop()
-    handler = InboxHandler(inbound, limits)
+    handler = InboxHandler(inbound, limits, worker)
     gate = SessionGate(limits.max_sessions)
 
     def factory() -> InboxSMTP:

@@ -122,9 +122,10 @@ async def test_ciphertext_moved_between_fields_fails_to_open(
 
 
 async def test_rotation_under_concurrent_reads(
-    gateway: Gateway, client: Client, new_tenant: Any
+    gateway: Gateway, client: Client, new_tenant: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rotating the master key while agents read codes and passwords fails no request."""
+    monkeypatch.setattr(keys, "_BATCH", 3)  # many small batches, with requests between them
     h, ids = await _setup(client, new_tenant, 30)
     stop = asyncio.Event()
     failures: list[int] = []

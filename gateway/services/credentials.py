@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,10 +59,19 @@ class CredentialInfo:
 
 
 class CredentialService:
-    def __init__(self, db: Database, vault: Vault, inbox_domain: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        vault: Vault,
+        inbox_domain: str,
+        *,
+        routes_changed: Callable[[], None] = lambda: None,
+    ) -> None:
         self._db = db
         self._vault = vault
         self._domain = inbox_domain
+        # Tells the inbound side to drop routes it cached for incoming mail.
+        self._routes_changed = routes_changed
 
     def _info(self, row: Any) -> CredentialInfo:
         auth = (
@@ -161,6 +170,7 @@ class CredentialService:
         async with self._db.write() as conn:
             if not await q.delete_credential(conn, tenant_id, cred_id):
                 raise _not_found()
+        self._routes_changed()
         log.info("credential deleted", extra={"tenant": tenant_id, "credential": cred_id})
 
     async def password(self, tenant_id: str, cred_id: str) -> str | None:
@@ -257,6 +267,7 @@ class CredentialService:
                 updated_at=ids.now(),
             ):
                 raise _not_found()
+        self._routes_changed()
         return Extraction(pattern, senders)
 
     async def extraction(self, tenant_id: str, cred_id: str) -> Extraction:

@@ -15,13 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from ..store.db import Database
+from ..store.db import Conn, Database
 
 log = logging.getLogger("otpgate.store")
 
-Writer = Callable[[AsyncConnection, Sequence[dict[str, Any]]], Awaitable[None]]
+Writer = Callable[[Conn, Sequence[dict[str, Any]]], Awaitable[None]]
 
 
 class GroupCommitter:

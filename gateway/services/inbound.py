@@ -29,6 +29,10 @@ from .waiters import Bells
 
 log = logging.getLogger("otpgate.inbound")
 
+#: How long a found route is trusted, and how many are kept.
+_ROUTE_CACHE_SECONDS = 2.0
+_ROUTE_CACHE_SIZE = 10_000
+
 CODE = "code"
 NO_CODE = "no_code"
 REJECTED = "rejected"
@@ -98,11 +102,27 @@ class InboundService:
         self._ttl = code_ttl
         self._clock = clock
         self._commit = GroupCommitter(db, q.insert_codes)
+        self._routes: dict[str, tuple[float, Route]] = {}
 
     async def route_for_inbox(self, local_part: str) -> Route | None:
-        """The credential owning an inbox local part (``+tag`` already removed), or None."""
+        """The credential owning an inbox local part (``+tag`` already removed), or None.
+
+        Found routes are cached for a couple of seconds (RCPT is the hottest
+        query of a mail burst); an unknown inbox is never cached, so a new
+        credential's inbox works at once.
+        """
+        key = "inbox:" + local_part.lower()
+        hit = self._routes.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
         async with self._db.read() as conn:
-            return _route(await q.route_by_inbox(conn, local_part.lower()))
+            route = _route(await q.route_by_inbox(conn, local_part.lower()))
+        if route is not None:
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[key] = (now + _ROUTE_CACHE_SECONDS, route)
+        return route
 
     async def route_for_phone(self, phone: str) -> Route | None:
         async with self._db.read() as conn:
@@ -110,6 +130,12 @@ class InboundService:
 
     async def accept(self, message: Message, routes: Sequence[Route]) -> list[str]:
         """Extract and durably store the message's code for each route; one outcome each."""
+        outcomes = await self.store(message, routes)
+        self.announce(message.channel, routes, outcomes)
+        return outcomes
+
+    async def store(self, message: Message, routes: Sequence[Route]) -> list[str]:
+        """The durable half of :meth:`accept`: extract, seal and commit (any process)."""
         now = self._clock()
         default: list[str | None] = []  # the generic extraction, computed at most once
         rows: list[dict[str, Any]] = []
@@ -127,19 +153,22 @@ class InboundService:
             rows.append(self._row(route, message, code, now))
             outcomes.append(CODE)
         await self._commit.submit(rows)
+        return outcomes
+
+    def announce(self, channel: str, routes: Sequence[Route], outcomes: Sequence[str]) -> None:
+        """After a commit: count the messages and wake the agents waiting on them."""
         for route, outcome in zip(routes, outcomes, strict=True):
-            self._metrics.messages.inc(message.channel, outcome)
+            self._metrics.messages.inc(channel, outcome)
             if outcome == CODE:
                 self._bells.ring(route.credential_id)
             log.debug(
                 "message accepted",
-                extra={
-                    "channel": message.channel,
-                    "credential": route.credential_id,
-                    "outcome": outcome,
-                },
+                extra={"channel": channel, "credential": route.credential_id, "outcome": outcome},
             )
-        return outcomes
+
+    def forget_routes(self) -> None:
+        """Drop cached routes (a credential's inbox, phone or extraction settings changed)."""
+        self._routes.clear()
 
     def _extract(self, message: Message, route: Route, default: list[str | None]) -> str | None:
         if route.pattern:

@@ -10,6 +10,7 @@ rewrapped.  ``retire`` refuses to remove a version that still wraps a key.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ async def rotate(db: Database, keyring: KeyRing, *, add_version: bool = True) ->
                 new = vault.rewrap(wrapped, tenant_id=tenant_id, credential_id=cred_id)
                 if await q.replace_data_key(conn, cred_id, old=wrapped, new=new, version=version):
                     rewrapped += 1
+        # SQLite work runs on the event loop: let requests in between batches.
+        await asyncio.sleep(0.001)
     log.info("master key rotated", extra={"version": version, "rewrapped": rewrapped})
     return RotationResult(version, rewrapped)
 

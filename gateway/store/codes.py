@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from .db import Conn
@@ -24,7 +23,7 @@ from .models import Credential, ReceivedCode
 _RC = ReceivedCode
 
 
-async def insert_codes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+async def insert_codes(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(insert(_RC), list(rows))
 

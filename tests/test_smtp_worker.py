@@ -1,0 +1,114 @@
+"""The ingest worker: mail parsed and stored in a second process, and what happens when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import smtplib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from gateway.app import bind, make_app, open_gateway, smtp_limits
+from gateway.settings import Address, Settings
+from smtp.server import start_smtp
+from smtp.worker import IngestWorker
+
+from .conftest import free_port
+from .test_smtp import Rig, otp_mail
+
+
+@contextlib.asynccontextmanager
+async def _worker_rig(
+    settings: Settings, aiohttp_client: Callable[..., Any]
+) -> AsyncIterator[tuple[Rig, IngestWorker]]:
+    gateway = await open_gateway(settings)
+    worker = IngestWorker(settings)
+    await worker.start()
+    port = free_port()
+    sock = bind(Address("127.0.0.1", port), "OTPGATE_SMTP")
+    server, gate = await start_smtp(
+        sock, gateway.services.inbound, smtp_limits(settings), worker=worker
+    )
+    client = await aiohttp_client(
+        make_app(gateway.services), server_kwargs={"handler_cancellation": True}
+    )
+    admin = {"Authorization": f"Bearer {settings.admin_key}"}
+    tenant = await (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
+    try:
+        rig = Rig(gateway, client, port, gate, {"Authorization": f"Bearer {tenant['api_key']}"})
+        yield rig, worker
+    finally:
+        server.close()
+        await server.wait_closed()
+        await worker.close()
+        await gateway.close()
+
+
+@pytest.fixture
+async def wrig(
+    settings: Settings, aiohttp_client: Callable[..., Any]
+) -> AsyncIterator[tuple[Rig, IngestWorker]]:
+    async with _worker_rig(settings, aiohttp_client) as pair:
+        yield pair
+
+
+async def test_worker_stores_and_wakes_the_agent(wrig: tuple[Rig, IngestWorker]) -> None:
+    """A mail stored by the worker wakes the agent waiting in the gateway, with the right code."""
+    rig, _ = wrig
+    cred = await rig.credential()
+    waiter = asyncio.create_task(rig.code(cred, "?wait=20"))
+    await asyncio.sleep(0.2)
+    await rig.send(cred["inbox"], otp_mail("602214", html_only=True))
+    status, body = await asyncio.wait_for(waiter, 5)
+    assert (status, body["code"], body["source"]) == (200, "602214", "email")
+    metrics = await (await rig.client.get("/metrics")).text()
+    assert 'otpgate_messages_total{channel="email",outcome="code"} 1' in metrics
+
+
+async def test_worker_outcomes_for_several_inboxes(wrig: tuple[Rig, IngestWorker]) -> None:
+    """Sender rules and per-credential patterns apply in the worker as in the gateway."""
+    rig, _ = wrig
+    guarded = await rig.credential("guarded", allowed_senders=["service.example"])
+    plain = await rig.credential("plain")
+    await rig.send(
+        [guarded["inbox"], plain["inbox"]], otp_mail("777111", sender="x@elsewhere.example")
+    )
+    assert await rig.code(guarded) == (204, None)
+    assert (await rig.code(plain))[1]["code"] == "777111"
+    metrics = await (await rig.client.get("/metrics")).text()
+    assert 'otpgate_messages_total{channel="email",outcome="rejected"} 1' in metrics
+
+
+async def test_junk_through_the_worker(wrig: tuple[Rig, IngestWorker]) -> None:
+    """Binary junk is accepted without a code and the worker keeps working."""
+    rig, worker = wrig
+    cred = await rig.credential()
+    await rig.send(cred["inbox"], b"\x00\xff junk \x80" * 100)
+    await rig.send(cred["inbox"], otp_mail("550011"))
+    assert (await rig.code(cred))[1]["code"] == "550011"
+    assert worker.restarts == 0
+
+
+async def test_a_dead_worker_means_451_then_it_is_restarted(
+    wrig: tuple[Rig, IngestWorker],
+) -> None:
+    """If the worker dies, mail is answered 451 (never 250) until a new worker takes over."""
+    rig, worker = wrig
+    cred = await rig.credential()
+    assert worker._proc is not None
+    os.kill(worker._proc.pid, signal.SIGKILL)
+    await asyncio.sleep(0.1)
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        await rig.send(cred["inbox"], otp_mail("123123"))
+    assert info.value.smtp_code == 451
+    for _ in range(100):  # the supervisor starts a new worker after a pause
+        await asyncio.sleep(0.1)
+        if worker._writer is not None and worker.restarts == 1:
+            break
+    assert worker.restarts == 1
+    await rig.send(cred["inbox"], otp_mail("456456"))
+    assert (await rig.code(cred))[1]["code"] == "456456"
