@@ -389,3 +389,40 @@ async def test_starttls(
         ca.configure_trust(client_ctx)
         await rig.send(cred["inbox"], otp_mail("314159"), starttls=client_ctx)
         assert (await rig.code(cred))[1]["code"] == "314159"
+
+
+async def test_idle_sessions_are_closed(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Any]
+) -> None:
+    """A session that stays silent past OTPGATE_SMTP_IDLE_TIMEOUT is closed by the server."""
+    settings = make_settings(tmp_path, database_url, OTPGATE_SMTP_IDLE_TIMEOUT="1")
+    async with _rig(settings, aiohttp_client) as rig:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+        assert (await reader.readline()).startswith(b"220 ")
+        started = time.monotonic()
+        rest = await asyncio.wait_for(reader.read(), 5)  # until the server hangs up
+        assert reader.at_eof() and rest in (b"", b"421 4.4.2 Timeout\r\n")
+        assert 0.8 < time.monotonic() - started < 4
+        writer.close()
+
+
+async def test_smtputf8_and_8bit_mail(rig: Rig) -> None:
+    """An SMTPUTF8 transaction with a UTF-8 sender and an 8-bit body delivers its code."""
+    cred = await rig.credential()
+    raw = (
+        "From: Zoë <zoë@bücher.example>\r\nSubject: Ваш код подтверждения\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "Ваш код подтверждения: 493817. Никому его не сообщайте.\r\n"
+    ).encode()
+
+    def send() -> Any:
+        with smtplib.SMTP("127.0.0.1", rig.port, timeout=10) as smtp:
+            smtp.ehlo()
+            return smtp.sendmail(
+                "zoë@bücher.example", cred["inbox"], raw, mail_options=["SMTPUTF8", "BODY=8BITMIME"]
+            )
+
+    assert await asyncio.to_thread(send) == {}
+    status, body = await rig.code(cred)
+    assert (status, body["code"]) == (200, "493817")
+    assert body["sender"] == "zoë@xn--bcher-kva.example"

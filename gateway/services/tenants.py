@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,11 @@ log = logging.getLogger("otpgate.tenants")
 ADMIN = "admin"
 TENANT = "tenant"
 _MAX_KEY_LENGTH = 256
+#: Seconds a verified key is trusted without asking the store again, and how many are kept.
+#: Every request carries a key; this saves a query on nearly all of them.  Keys are
+#: never deleted yet; when they can be, deleting one must also clear this cache.
+_KEY_CACHE_SECONDS = 5.0
+_KEY_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,7 @@ class TenantService:
         self._db = db
         self._keyring = keyring
         self._admin_hash = keyring.keyed_hash(admin_key) if admin_key else None
+        self._known: dict[bytes, tuple[float, Principal]] = {}
 
     async def create(self, name: str) -> NewTenant:
         """A new tenant and its first API key (the only time the key is shown)."""
@@ -73,12 +80,19 @@ class TenantService:
         digest = self._keyring.keyed_hash(presented)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return Principal(ADMIN, None)
+        now = time.monotonic()
+        hit = self._known.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         async with self._db.read() as conn:
             found = await q.find_api_key(conn, digest)
         if found is None:
             raise Unauthenticated("the API key is missing or not valid")
-        role, tenant_id = found
-        return Principal(role, tenant_id)
+        principal = Principal(*found)
+        if len(self._known) >= _KEY_CACHE_SIZE:
+            self._known.clear()
+        self._known[digest] = (now + _KEY_CACHE_SECONDS, principal)
+        return principal
 
     async def bootstrap_admin_key(self, data_dir: Path) -> str | None:
         """On a brand-new store with no configured admin key, make one and save it.
