@@ -13,35 +13,12 @@ keeps wrk to one of them.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
-from typing import Any
 
-ADMIN = "benchmark-admin-key-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def call(base: str, method: str, path: str, body: Any, key: str) -> Any:
-    req = urllib.request.Request(
-        base + path, data=json.dumps(body).encode(), method=method,
-        headers={"Authorization": f"Bearer {key}"},
-    )  # fmt: skip
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
+from harness import call, gateway
 
 
 def main() -> int:
@@ -53,34 +30,14 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    data = tempfile.mkdtemp(prefix="otpgate-bench-")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "OTPGATE_DATA_DIR": data,
-        "OTPGATE_HTTP": f"127.0.0.1:{port}",
-        "OTPGATE_SMTP": f"127.0.0.1:{free_port()}",
-        "OTPGATE_ADMIN_KEY": ADMIN,
-        "OTPGATE_LOG_LEVEL": "warning",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve"], env=env, stdout=subprocess.DEVNULL
-    )
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.05)
-        key = call(base, "POST", "/v1/tenants", {"name": "bench"}, ADMIN)["api_key"]
-        cred = call(base, "POST", "/v1/credentials", {"name": "bench"}, key)["id"]
+    with gateway() as gw:
+        key = gw.tenant_key()
+        cred = call(gw.base, "/v1/credentials", {"name": "bench"}, key)["id"]
         call(
-            base, "PUT", f"/v1/credentials/{cred}/authenticator",
-            {"secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "kind": "totp"}, key,
+            gw.base, f"/v1/credentials/{cred}/authenticator",
+            {"secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "kind": "totp"}, key, method="PUT",
         )  # fmt: skip
-        url = f"{base}/v1/credentials/{cred}/code"
+        url = f"{gw.base}/v1/credentials/{cred}/code"
         # A short warm-up, then the measured run.
         subprocess.run(
             ["wrk", "-t1", "-c8", "-d2s", "-H", f"Authorization: Bearer {key}", url],
@@ -93,14 +50,10 @@ def main() -> int:
             ],
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        print(out)
-        print(f"GET code (TOTP): {rps:.0f} requests/s, non-2xx: {non2xx.group(1) if non2xx else 0}")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    print(out)
+    print(f"GET code (TOTP): {rps:.0f} requests/s, non-2xx: {non2xx.group(1) if non2xx else 0}")
     return 0
 
 

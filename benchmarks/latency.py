@@ -14,37 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from typing import Any
 
 import aiohttp
-
-ADMIN = "benchmark-admin-key-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def call(base: str, path: str, body: Any, key: str) -> Any:
-    req = urllib.request.Request(
-        base + path, data=json.dumps(body).encode(), method="POST",
-        headers={"Authorization": f"Bearer {key}"},
-    )  # fmt: skip
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
+from harness import call, gateway
 
 
 async def expect(reader: asyncio.StreamReader, prefix: bytes) -> None:
@@ -118,41 +93,18 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=500)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    data = tempfile.mkdtemp(prefix="otpgate-bench-")
-    port, smtp_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "OTPGATE_DATA_DIR": data,
-        "OTPGATE_HTTP": f"127.0.0.1:{port}",
-        "OTPGATE_SMTP": f"127.0.0.1:{smtp_port}",
-        "OTPGATE_ADMIN_KEY": ADMIN,
-    }
-    if args.database_url:
-        env["OTPGATE_DATABASE_URL"] = args.database_url
-    server = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env)
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.05)
-        key = call(base, "/v1/tenants", {"name": "bench"}, ADMIN)["api_key"]
-        creds = [call(base, "/v1/credentials", {"name": f"c{i}"}, key) for i in range(10)]
-        asyncio.run(rounds(base, smtp_port, key, creds, 20))  # warm-up
-        samples = asyncio.run(rounds(base, smtp_port, key, creds, args.rounds))
-        ms = [s * 1000 for s in samples]
-        engine = "PostgreSQL" if args.database_url else "SQLite"
-        print(
-            f"arrival-to-agent over {len(ms)} mails ({engine}): "
-            f"p50 {pct(ms, 0.50):.2f} ms, p90 {pct(ms, 0.90):.2f} ms, "
-            f"p99 {pct(ms, 0.99):.2f} ms, max {max(ms):.2f} ms, mean {statistics.fmean(ms):.2f} ms"
-        )
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
+    with gateway(args.database_url) as gw:
+        key = gw.tenant_key()
+        creds = [call(gw.base, "/v1/credentials", {"name": f"c{i}"}, key) for i in range(10)]
+        asyncio.run(rounds(gw.base, gw.smtp_port, key, creds, 20))  # warm-up
+        samples = asyncio.run(rounds(gw.base, gw.smtp_port, key, creds, args.rounds))
+    ms = [s * 1000 for s in samples]
+    engine = "PostgreSQL" if args.database_url else "SQLite"
+    print(
+        f"arrival-to-agent over {len(ms)} mails ({engine}): "
+        f"p50 {pct(ms, 0.50):.2f} ms, p90 {pct(ms, 0.90):.2f} ms, "
+        f"p99 {pct(ms, 0.99):.2f} ms, max {max(ms):.2f} ms, mean {statistics.fmean(ms):.2f} ms"
+    )
     return 0
 
 

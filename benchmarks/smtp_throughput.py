@@ -13,22 +13,18 @@ anything.  Prints each round, the median rates and their ratio.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
+
+from harness import call, free_port, gateway, wait_port
 
 HERE = Path(__file__).resolve().parent
-ADMIN = "benchmark-admin-key-0123456789abcdef"
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 
 MAIL = """\
@@ -83,31 +79,6 @@ dy></html>
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def call(base: str, path: str, body: Any, key: str) -> Any:
-    req = urllib.request.Request(
-        base + path, data=json.dumps(body).encode(), method="POST",
-        headers={"Authorization": f"Bearer {key}"},
-    )  # fmt: skip
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-def wait_port(port: int) -> None:
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
 def blast(port: int, rcpt: str, mail: Path, messages: int) -> float:
     """Send *messages* mails with smtp-source; return messages per second."""
     started = time.perf_counter()
@@ -128,56 +99,37 @@ def main() -> int:
     if not os.path.exists(SMTP_SOURCE):
         print("smtp-source is missing (apt-get install postfix)", file=sys.stderr)
         return 2
-    work = Path(tempfile.mkdtemp(prefix="otpgate-bench-"))
-    mail = work / "otp-mail.txt"
-    mail.write_text(MAIL)
-    http, smtp, bare_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "OTPGATE_DATA_DIR": str(work / "data"),
-        "OTPGATE_HTTP": f"127.0.0.1:{http}",
-        "OTPGATE_SMTP": f"127.0.0.1:{smtp}",
-        "OTPGATE_ADMIN_KEY": ADMIN,
-        "OTPGATE_CODE_TTL": "3600",
-    }
-    if args.database_url:
-        env["OTPGATE_DATABASE_URL"] = args.database_url
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env),
-        subprocess.Popen(
-            [sys.executable, str(HERE / "bare_smtpd.py"), str(bare_port)],
-            stdout=subprocess.DEVNULL,
-        ),
-    ]
+    bare_port = free_port()
+    bare_proc = subprocess.Popen(
+        [sys.executable, str(HERE / "bare_smtpd.py"), str(bare_port)], stdout=subprocess.DEVNULL
+    )
     try:
-        wait_port(http)
-        wait_port(smtp)
-        wait_port(bare_port)
-        key = call(f"http://127.0.0.1:{http}", "/v1/tenants", {"name": "bench"}, ADMIN)["api_key"]
-        inbox = call(f"http://127.0.0.1:{http}", "/v1/credentials", {"name": "bench"}, key)["inbox"]
-        blast(bare_port, inbox, mail, 200)  # warm-up both
-        blast(smtp, inbox, mail, 200)
-        bare_rates, gate_rates = [], []
-        for i in range(args.rounds):
-            bare_rates.append(blast(bare_port, inbox, mail, args.messages))
-            gate_rates.append(blast(smtp, inbox, mail, args.messages))
-            print(
-                f"round {i + 1}: bare aiosmtpd {bare_rates[-1]:.0f} msg/s, "
-                f"otpgate {gate_rates[-1]:.0f} msg/s",
-                flush=True,
-            )
-        bare, gate = statistics.median(bare_rates), statistics.median(gate_rates)
-        print(
-            f"median over {args.rounds} rounds of {args.messages} mails "
-            f"({len(MAIL)} bytes, 20 sessions, a connection per mail): "
-            f"bare {bare:.0f} msg/s, otpgate {gate:.0f} msg/s, ratio {gate / bare:.2f}"
-        )
+        with gateway(args.database_url, OTPGATE_CODE_TTL="3600") as gw:
+            wait_port(bare_port)
+            mail = gw.work / "otp-mail.txt"
+            mail.write_text(MAIL)
+            key = gw.tenant_key()
+            inbox = call(gw.base, "/v1/credentials", {"name": "bench"}, key)["inbox"]
+            blast(bare_port, inbox, mail, 200)  # warm-up both
+            blast(gw.smtp_port, inbox, mail, 200)
+            bare_rates, gate_rates = [], []
+            for i in range(args.rounds):
+                bare_rates.append(blast(bare_port, inbox, mail, args.messages))
+                gate_rates.append(blast(gw.smtp_port, inbox, mail, args.messages))
+                print(
+                    f"round {i + 1}: bare aiosmtpd {bare_rates[-1]:.0f} msg/s, "
+                    f"otpgate {gate_rates[-1]:.0f} msg/s",
+                    flush=True,
+                )
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        bare_proc.send_signal(signal.SIGTERM)
+        bare_proc.wait(timeout=30)
+    bare, gate = statistics.median(bare_rates), statistics.median(gate_rates)
+    print(
+        f"median over {args.rounds} rounds of {args.messages} mails "
+        f"({len(MAIL)} bytes, 20 sessions, a connection per mail): "
+        f"bare {bare:.0f} msg/s, otpgate {gate:.0f} msg/s, ratio {gate / bare:.2f}"
+    )
     return 0
 
 

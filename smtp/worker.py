@@ -29,6 +29,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.errors import ConfigError
 from gateway.logs import configure
 from gateway.metrics import Metrics
 from gateway.services.inbound import InboundService, Message, Route
@@ -92,7 +93,11 @@ class IngestWorker:
 
     async def start(self) -> None:
         self._supervisor = asyncio.create_task(self._supervise())
-        await asyncio.wait_for(self._ready.wait(), 30)
+        try:
+            await asyncio.wait_for(self._ready.wait(), 30)
+        except TimeoutError:
+            await self.close()
+            raise ConfigError("the ingest worker did not start; see the log above") from None
 
     async def _supervise(self) -> None:
         while not self._closing:

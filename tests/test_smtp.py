@@ -23,6 +23,7 @@ from gateway.app import Gateway, bind, make_app, open_gateway, smtp_limits
 from gateway.settings import Address, Settings
 from gateway.store.codes import count_waiting
 from smtp.server import SessionGate, start_smtp, tls_context
+from smtp.worker import IngestWorker
 
 from .conftest import free_port, make_settings
 
@@ -92,12 +93,20 @@ def otp_mail(code: str, *, html_only: bool = False, sender: str = "no-reply@serv
 
 @contextlib.asynccontextmanager
 async def _rig(
-    settings: Settings, aiohttp_client: Callable[..., Any], tls: ssl.SSLContext | None = None
+    settings: Settings,
+    aiohttp_client: Callable[..., Any],
+    tls: ssl.SSLContext | None = None,
+    worker: IngestWorker | None = None,
 ) -> AsyncIterator[Rig]:
+    """A gateway, its SMTP listener (with *worker* if given) and a tenant, torn down after."""
     gateway = await open_gateway(settings)
+    if worker is not None:
+        await worker.start()
     port = free_port()
     sock = bind(Address("127.0.0.1", port), "OTPGATE_SMTP")
-    server, gate = await start_smtp(sock, gateway.services.inbound, smtp_limits(settings), tls=tls)
+    server, gate = await start_smtp(
+        sock, gateway.services.inbound, smtp_limits(settings), tls=tls, worker=worker
+    )
     client = await aiohttp_client(
         make_app(gateway.services), server_kwargs={"handler_cancellation": True}
     )
@@ -108,6 +117,8 @@ async def _rig(
     finally:
         server.close()
         await server.wait_closed()
+        if worker is not None:
+            await worker.close()
         await gateway.close()
 
 
@@ -412,7 +423,7 @@ async def test_smtputf8_and_8bit_mail(rig: Rig) -> None:
     raw = (
         "From: Zoë <zoë@bücher.example>\r\nSubject: Ваш код подтверждения\r\n"
         "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-        "Ваш код подтверждения: 493817. Никому его не сообщайте.\r\n"
+        "Ваш код подтверждения: 493817. Никому его не сообщайте.\r\n"  # noqa: RUF001
     ).encode()
 
     def send() -> Any:
@@ -426,3 +437,21 @@ async def test_smtputf8_and_8bit_mail(rig: Rig) -> None:
     status, body = await rig.code(cred)
     assert (status, body["code"]) == (200, "493817")
     assert body["sender"] == "zoë@xn--bcher-kva.example"
+
+
+async def test_fast_hook_discovery_finds_what_aiosmtpd_would(rig: Rig) -> None:
+    """The short __dir__ leaves aiosmtpd the same commands, hooks and AUTH it finds alone."""
+    from aiosmtpd.smtp import SMTP
+
+    from smtp.server import InboxHandler, InboxSMTP, SessionGate
+
+    loop = asyncio.get_running_loop()
+    handler = InboxHandler(rig.gateway.services.inbound, smtp_limits(rig.gateway.settings))
+    ours = InboxSMTP(handler, SessionGate(1), hostname="x", loop=loop)
+    stock = SMTP(handler, hostname="x", loop=loop)
+    stock_hooks = {
+        m.replace("handle_", "") for m in object.__dir__(handler) if m.startswith("handle_")
+    }
+    assert set(ours._smtp_methods) == set(stock._smtp_methods)
+    assert set(ours._auth_methods) == set(stock._auth_methods)
+    assert set(ours._handle_hooks) == stock_hooks == {"RCPT", "DATA"}

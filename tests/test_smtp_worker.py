@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import smtplib
@@ -12,48 +11,19 @@ from typing import Any
 
 import pytest
 
-from gateway.app import bind, make_app, open_gateway, smtp_limits
-from gateway.settings import Address, Settings
-from smtp.server import start_smtp
+from gateway.settings import Settings
 from smtp.worker import IngestWorker
 
-from .conftest import free_port
-from .test_smtp import Rig, otp_mail
-
-
-@contextlib.asynccontextmanager
-async def _worker_rig(
-    settings: Settings, aiohttp_client: Callable[..., Any]
-) -> AsyncIterator[tuple[Rig, IngestWorker]]:
-    gateway = await open_gateway(settings)
-    worker = IngestWorker(settings)
-    await worker.start()
-    port = free_port()
-    sock = bind(Address("127.0.0.1", port), "OTPGATE_SMTP")
-    server, gate = await start_smtp(
-        sock, gateway.services.inbound, smtp_limits(settings), worker=worker
-    )
-    client = await aiohttp_client(
-        make_app(gateway.services), server_kwargs={"handler_cancellation": True}
-    )
-    admin = {"Authorization": f"Bearer {settings.admin_key}"}
-    tenant = await (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
-    try:
-        rig = Rig(gateway, client, port, gate, {"Authorization": f"Bearer {tenant['api_key']}"})
-        yield rig, worker
-    finally:
-        server.close()
-        await server.wait_closed()
-        await worker.close()
-        await gateway.close()
+from .test_smtp import Rig, _rig, otp_mail
 
 
 @pytest.fixture
 async def wrig(
     settings: Settings, aiohttp_client: Callable[..., Any]
 ) -> AsyncIterator[tuple[Rig, IngestWorker]]:
-    async with _worker_rig(settings, aiohttp_client) as pair:
-        yield pair
+    worker = IngestWorker(settings)
+    async with _rig(settings, aiohttp_client, worker=worker) as rig:
+        yield rig, worker
 
 
 async def test_worker_stores_and_wakes_the_agent(wrig: tuple[Rig, IngestWorker]) -> None:

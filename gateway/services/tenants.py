@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import ids
 from ..errors import Unauthenticated
 from ..store import tenants as q
-from ..store.db import Database
+from ..store.db import Conn, Database
 from ..vault import KeyRing
 
 log = logging.getLogger("otpgate.tenants")
@@ -61,15 +61,7 @@ class TenantService:
         at = ids.now()
         async with self._db.write() as conn:
             await q.insert_tenant(conn, id=tenant_id, name=name, at=at)
-            await q.insert_api_key(
-                conn,
-                id=ids.new_id(ids.API_KEY),
-                tenant_id=tenant_id,
-                role=TENANT,
-                key_hash=self._keyring.keyed_hash(key),
-                prefix=key[:12],
-                at=at,
-            )
+            await self._insert_key(conn, key, TENANT, tenant_id)
         log.info("tenant created", extra={"tenant": tenant_id})
         return NewTenant(tenant_id, name, key)
 
@@ -108,16 +100,20 @@ class TenantService:
                 return None
             key = ids.new_api_key(ids.ADMIN_KEY_PREFIX)
             _write_private(data_dir / "admin.key", key + "\n")
-            await q.insert_api_key(
-                conn,
-                id=ids.new_id(ids.API_KEY),
-                tenant_id=None,
-                role=ADMIN,
-                key_hash=self._keyring.keyed_hash(key),
-                prefix=key[:12],
-                at=ids.now(),
-            )
+            await self._insert_key(conn, key, ADMIN, None)
         return key
+
+    async def _insert_key(self, conn: Conn, key: str, role: str, tenant_id: str | None) -> None:
+        """Store a key as its keyed hash, with a short prefix for people to recognise it."""
+        await q.insert_api_key(
+            conn,
+            id=ids.new_id(ids.API_KEY),
+            tenant_id=tenant_id,
+            role=role,
+            key_hash=self._keyring.keyed_hash(key),
+            prefix=key[:12],
+            at=ids.now(),
+        )
 
 
 def _write_private(path: Path, content: str) -> None:
