@@ -18,6 +18,10 @@ no state beyond compiled patterns. ``extract_code`` decides in five steps:
    bookings and meetings.
 5. The best candidate wins if its score reaches ``THRESHOLD``. A wrong code is
    worse than none, so the threshold is cautious.
+
+Speed: reading the text (``htmltext``) and the word lists (``extract_lexicon``)
+take shortcuts that find the same, and ``_best`` scores the likeliest candidate
+first, skipping any that cannot beat the best so far.
 """
 
 from __future__ import annotations
@@ -27,15 +31,16 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # typeshed stubs only sre_parse
+from string import ascii_letters as _LETTERS
 from typing import Any, TextIO
 
 from gateway import extract_lexicon as lex
+from gateway import htmltext
 from gateway.errors import Invalid
-from gateway.htmltext import html_to_text, visible_text
+from gateway.htmltext import MessageIndex, beyond_ascii, blank_links, bodies, visible_text
 
 __all__ = [
     "CustomPattern",
@@ -52,25 +57,22 @@ MAX_HTML_CHARS = 300_000
 MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to there
 THRESHOLD = 7.0
 
-_WEBOTP = re.compile(r"(?:^|\s)@[A-Za-z0-9][A-Za-z0-9.-]*[A-Za-z0-9] #([A-Za-z0-9]{4,10})(?!\S)")
-_URL_TAIL = r"(?:[^\s<>\"']*[^\s<>\"'.,:;!?)\]}])?"  # a link does not end in punctuation
-# Links are blanked out before reading: scheme://..., www...., e-mail addresses,
-# and bare domains (a label with a letter before a lower-case top-level domain).
-_URLS = re.compile(rf"\b\w[\w*+.-]*://{_URL_TAIL}|\bwww\.{_URL_TAIL}", re.I)
-_EMAILS = re.compile(r"(?<![\w.+*%-])[\w.+*%-]+@[\w-]+(?:\.[\w-]+)+")
-_DOMAINS = re.compile(
-    rf"\b(?:[A-Za-z0-9-]+\.)*[0-9-]*[A-Za-z][A-Za-z0-9-]*\.[a-z]{{2,12}}\b(?:/{_URL_TAIL})?"
-)
-_WEAK_IDENTIFIERS = frozenset({"to", "at", "from", "since", "payment", "paid", "year", "no"})
-_RIGHT_LABEL = re.compile(r"[^\W\d_][:：]")  # "482913; Amount: ..." ends what follows a number
-_CLAUSE_PUNCT = re.compile(r"[,;()\[\]、]")
-_LINE_TRIM = " \t[](){}<>【】「」『』〔〕«»\"'*:：.,!-–—|#"
+# "@example.com #123456" on a line of its own or after white space.
+_WEBOTP = re.compile(r"(?<!\S)@[A-Za-z0-9][A-Za-z0-9.-]*[A-Za-z0-9] #([A-Za-z0-9]{4,10})(?!\S)")
 # Tokens that may become candidates: with a digit, upper case, or lower case after a colon.
 _TOKEN = re.compile(
     r"(?<![A-Za-z0-9])(?:[A-Za-z]*+\d[A-Za-z0-9]*|[A-Z]{3,}"
     r"|(?:(?<=[:：])|(?<=[:：] )|(?<=[:：]  ))[a-z]+)"
     r"(?![A-Za-z0-9])"
 )
+# The same in text with no digit beyond ASCII nor full-width colon (most), faster:
+# patterns that start with a class, which the engine skips to (letters before a
+# digit join its run).
+_OTHER_DIGIT = re.compile(r"[^\D0-9]|：")
+_DIGITS_OR_CAPITALS = re.compile(
+    r"[0-9A-Z](?:(?<=[0-9])[A-Za-z0-9]*|(?<![A-Za-z0-9][A-Z])[A-Z]{2,}(?![A-Za-z0-9]))"
+)
+_AFTER_COLON = re.compile(r":(?: {0,2})([a-z]+)(?![A-Za-z0-9])")
 _DIGIT_GROUP_BEFORE = re.compile(r"(?<![A-Za-z0-9])\d{1,5}$")
 _DIGIT_GROUP_AFTER = re.compile(r"\d{1,5}(?![A-Za-z0-9])")
 _RUNS = re.compile(r"\d+|[A-Za-z]+")
@@ -100,17 +102,18 @@ def _glued(doc: str, start: int, end: int, digits: bool) -> bool:
         return True  # 12/9, A/c, Gecko/20100101
     if p == "-" and pp.isascii() and pp.isalnum():  # INV-2026, 4497120c-f674, not OTP-890227
         return lex.KEYWORD_DASH_RE.search(doc, max(0, start - 8), start) is None
-    if (n == "-" and nn.isascii() and nn.isalnum()) or any(
-        c.isalpha() and ord(c) < 0x2E80 for c in (p, n)
+    if (
+        (n == "-" and nn.isascii() and nn.isalnum())
+        or (p.isalpha() and ord(p) < 0x2E80)
+        or (n.isalpha() and ord(n) < 0x2E80)
     ):
         return True  # part of a dashed compound, or of a word with accents
-    if digits and (
-        (p == " " and _DIGIT_GROUP_BEFORE.search(doc, max(0, start - 6), start - 1))
-        or (n == " " and _DIGIT_GROUP_AFTER.match(doc, end + 1))
-    ):
+    before = digits and p == " " and (pp.isdigit() or pp == "\n")  # ("$" passes a final "\n")
+    if before and _DIGIT_GROUP_BEFORE.search(doc, max(0, start - 6), start - 1):
         return True  # grouped digits of a phone or account number
-    before, after = doc[max(0, start - 6) : start], doc[end : end + 6]
-    return bool(lex.AMOUNT_BEFORE_RE.search(before) or lex.AMOUNT_AFTER_RE.match(after))
+    if digits and n == " " and nn.isdigit() and _DIGIT_GROUP_AFTER.match(doc, end + 1):
+        return True
+    return lex.is_amount(doc[max(0, start - 6) : start], doc[end : end + 6])
 
 
 def _digit_prior(value: str) -> float:
@@ -142,11 +145,27 @@ def _mixed_prior(value: str) -> float | None:
     return prior
 
 
+def _tokens(doc: str) -> list[tuple[int, int, str]]:
+    """What ``_TOKEN`` finds, in order: (start, end, text)."""
+    if not doc.isascii() and _OTHER_DIGIT.search(beyond_ascii(doc)):
+        return [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(doc)]
+    tokens = []
+    for m in _DIGITS_OR_CAPITALS.finditer(doc):
+        start, end = m.span()
+        while start and doc[start - 1] in _LETTERS:  # "abc123": the letters are part of it
+            start -= 1
+        tokens.append((start, end, doc[start:end]))
+    if ":" in doc:
+        tokens += ((m.start(1), m.end(1), m.group(1)) for m in _AFTER_COLON.finditer(doc))
+        tokens.sort()
+    return tokens
+
+
 def _candidates(doc: str) -> list[_Candidate]:
-    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(doc)]
+    tokens = _tokens(doc)
     found: list[_Candidate] = []
-    i = 0
-    while i < len(tokens) and len(found) < MAX_CANDIDATES:
+    i, count = 0, len(tokens)
+    while i < count and len(found) < MAX_CANDIDATES:
         start, end, tok = tokens[i]
         groupable = tok.isdigit() or (tok.isupper() and doc[end : end + 1] == "-")
         joined = _join(doc, tokens, i) if groupable and len(tok) in (2, 3, 4) else None
@@ -189,6 +208,9 @@ def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candid
     No further group may follow or precede: that is a phone number, a date, a UUID.
     """
     size = len(tokens[i][2])
+    end, after = tokens[i][1], tokens[i + 1] if i + 1 < len(tokens) else (-1, -1, "")
+    if after[0] != end + 1 or len(after[2]) != size or doc[end] not in " -":
+        return None  # (a quick look at the next token, as all groups need, first)
     count = 3 if size == 2 else 2
     group = tokens[i : i + count]
     seps = {doc[a[1] : b[0]] for a, b in pairwise(group)}
@@ -213,6 +235,8 @@ def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candid
 
 
 # --- context -------------------------------------------------------------------------
+
+Span = tuple[int, int]
 
 
 @dataclass(slots=True)
@@ -239,10 +263,9 @@ class _Numbers:
         return sum(o.end <= b and o is not cand for o in self.items[lo:hi])
 
 
-def _evidence(ctx: lex.MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Evidence:
-    """How plainly the message says this candidate is its code."""
-    doc, s, e = ctx.doc, cand.start, cand.end
-    left, right = ctx.clause(s, e)
+def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Span) -> _Evidence:
+    """How plainly the message says this candidate is its code (in its ``clause``)."""
+    (doc, s, e), (left, right) = (ctx.doc, cand.start, cand.end), clause
     ev = _Evidence()
 
     def between(a: int, b: int) -> int:
@@ -270,7 +293,7 @@ def _evidence(ctx: lex.MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Ev
         if (
             hit.start <= min(right, e + 60)
             and not hit.negated
-            and _RIGHT_LABEL.search(doc, e, hit.start) is None
+            and lex.RIGHT_LABEL.search(doc, e, hit.start) is None
         ):
             words = ctx.words(e, hit.start) + 2 * between(e, hit.start)
             strict = lex.LETTER_CODE_RIGHT_RE.fullmatch(doc[e : hit.start]) is not None
@@ -283,13 +306,15 @@ def _evidence(ctx: lex.MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Ev
         and ctx.qualifiers[k][0] - e <= 12
         and lex.PURPOSE_RE.fullmatch(doc[e : ctx.qualifiers[k][0]])
     ) or (
-        lex.ENTRY_VERB_RE.search(ctx.low, max(0, s - 12), s) and lex.PURPOSE_AFTER_RE.match(doc, e)
+        ctx.low[max(0, s - 12) : s].rstrip()[-1:].isalpha()  # (where an entry verb ends)
+        and lex.ENTRY_VERB_RE.search(ctx.low, max(0, s - 12), s)
+        and lex.PURPOSE_AFTER_RE.match(doc, e)
     ):
         ev.offer(7.0, "purpose")
 
     # Alone on its line (or in its sentence) under, or above, one naming a code.
     lstart, lend = ctx.line(s, e)
-    if not (doc[lstart:s] + doc[e:lend]).strip(_LINE_TRIM):
+    if not (doc[lstart:s] + doc[e:lend]).strip(lex.LINE_TRIM):
         above = doc[max(0, lstart - 250) : lstart].rstrip()
         prev = max(0, lstart - 250) + above.rfind("\n", 0, max(0, len(above) - 1)) + 1
         below = doc.find("\n", lend + 1, lend + 250)
@@ -299,8 +324,8 @@ def _evidence(ctx: lex.MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Ev
         elif ctx.code_in(lend, below if below >= 0 else len(doc)):
             ev.offer(7.0, "line")
     elif (
-        not doc[left:s].strip(_LINE_TRIM)
-        and not doc[e:right].strip(_LINE_TRIM)
+        not doc[left:s].strip(lex.LINE_TRIM)
+        and not doc[e:right].strip(lex.LINE_TRIM)
         and ctx.code_in(ctx.clause(max(0, left - 2), max(0, left - 2))[0], left)
     ):
         ev.offer(8.0, "line")
@@ -314,12 +339,12 @@ def _evidence(ctx: lex.MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Ev
     return ev
 
 
-def _score(ctx: lex.MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
+def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
     doc, s, e = ctx.doc, cand.start, cand.end
     if cand.kind != "digits" and ctx.in_keyword(s, e):
         return float("-inf")  # "verifikasi", "connexion": the keyword itself
-    ev = _evidence(ctx, cand, numbers)
     left, right = ctx.clause(s, e)
+    ev = _evidence(ctx, cand, numbers, (left, right))
     qualified = ctx.qualifier_in(max(left, s - 80), min(right, e + 80)) or (
         ev.link == "line" and ctx.qualifier_in(max(0, s - 250), e + 250)
     )
@@ -354,9 +379,9 @@ def _score(ctx: lex.MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
             and "\n" not in gap
             and len(gap) <= 20
             and ctx.words(ident[1], s, raw=True) <= 2
-            and not _CLAUSE_PUNCT.search(gap)
+            and not lex.CLAUSE_PUNCT.search(gap)
         ):
-            if doc[ident[0] : ident[1]].lower() not in _WEAK_IDENTIFIERS:
+            if doc[ident[0] : ident[1]].lower() not in lex.WEAK_IDENTIFIERS:
                 score -= 12.0
             elif ev.value < 7.0:
                 score -= 4.0  # "text STOP to 89203", unless a code word leads to it
@@ -375,34 +400,34 @@ def _score(ctx: lex.MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
 
 
 def _best(doc: str) -> tuple[str, float] | None:
+    """The best candidate and its score; of equal scores the first in the text wins.
+
+    The most promising (by prior) are scored first, and one that cannot reach the
+    best so far is skipped: a score is at most its prior, every bonus and the
+    penalties all candidates share.
+    """
     cands = _candidates(doc)
     if not cands:
         return None
-    ctx = lex.MessageIndex(doc)
+    ctx = MessageIndex(doc)
     items = [c for c in cands if c.kind != "alpha"]
     numbers = _Numbers(items, [c.start for c in items])
-    seen = Counter(c.value for c in cands)
-    scored = [(_score(ctx, c, numbers) + (seen[c.value] > 1), c.value) for c in cands]
-    score, value = max(scored, key=lambda sv: sv[0])  # the first of equals wins
-    return value, score
-
-
-def _without_links(doc: str) -> str:
-    if "://" in doc or "www." in doc.lower():
-        doc = _URLS.sub(" ", doc)
-    if "@" in doc:
-        doc = _EMAILS.sub(" ", doc)
-    return _DOMAINS.sub(" ", doc)
-
-
-def _bodies(text: str, html: str) -> Iterator[str]:
-    """The plain-text part if there is one, then the visible text of the HTML part."""
-    if text.strip():
-        yield visible_text(text[:MAX_TEXT_CHARS])
-    if html.strip():
-        yield visible_text(html_to_text(html[:MAX_HTML_CHARS])[:MAX_TEXT_CHARS])
-    elif not text.strip():
-        yield ""  # a subject alone
+    values = [c.value for c in cands]
+    seen = Counter(values) if len(set(values)) < len(values) else None
+    # Evidence 10, qualified 1.5, a code word in the message 1, the only number 1.
+    ceiling = 12.5 - (min(2.0 * len(ctx.promotions), 6.0) if ctx.promotions else 0.0)
+    ceiling -= 8.0 if ctx.meeting else 2.0 if ctx.booking else 0.0
+    best, best_at = 0.0, -1
+    for at in sorted(range(len(cands)), key=lambda i: -cands[i].prior):
+        cand = cands[at]
+        twice = seen is not None and seen[cand.value] > 1
+        bound = cand.prior + ceiling + (cand.kind != "alpha" and len(items) == 1) + twice
+        if best_at >= 0 and (bound < best or (bound == best and at > best_at)):
+            continue  # cannot beat the best so far
+        score = _score(ctx, cand, numbers) + twice
+        if best_at < 0 or score > best or (score == best and at < best_at):
+            best, best_at = score, at
+    return values[best_at], best
 
 
 def extract_code(*, channel: str, subject: str = "", text: str = "", html: str = "") -> str | None:
@@ -414,12 +439,12 @@ def extract_code(*, channel: str, subject: str = "", text: str = "", html: str =
     """
     del channel  # the same reading serves both channels
     subject = visible_text(subject[:MAX_SUBJECT_CHARS]).replace("\n", " ").strip()
-    for body in _bodies(text, html):
+    for body in bodies(text, html, MAX_TEXT_CHARS, MAX_HTML_CHARS):
         doc = f"{subject}\n\n{body}" if subject else body
         web = _WEBOTP.search(doc) if "@" in doc else None
         if web:
             return web.group(1)
-        best = _best(_without_links(doc))
+        best = _best(blank_links(doc))
         if best is not None and best[1] >= THRESHOLD:
             return best[0]
     return None
@@ -514,7 +539,7 @@ def extract_with_pattern(p: CustomPattern, subject: str, text: str) -> str | Non
     long message is read (see MAX_PATTERN_WORK).
     """
     if _MARKUP.search(text[:MAX_HTML_CHARS]):
-        text = html_to_text(text[:MAX_HTML_CHARS])
+        text = htmltext.html_to_text(text[:MAX_HTML_CHARS])
     budget = min(PATTERN_INPUT_CHARS, MAX_PATTERN_WORK // max(p.paths, 1))
     step = PATTERN_CHUNK_CHARS - 32  # pieces overlap, so a code on a seam is still whole
     for part in (subject, text):

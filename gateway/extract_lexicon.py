@@ -36,10 +36,10 @@ one pass over the words (``WORD_RE``, grouped by first letter) serves every role
 
 from __future__ import annotations
 
-import bisect
 import re
-from dataclasses import dataclass
-from functools import cached_property
+from re import _parser as sre_parse  # type: ignore[attr-defined]  # typeshed stubs only sre_parse
+from string import ascii_letters as ASCII_LETTERS
+from typing import Any
 
 CODE: tuple[str, ...] = (
     # English and international
@@ -316,30 +316,48 @@ NOT_A_CODE_WORD: frozenset[str] = frozenset(
 
 # --- compiled matchers --------------------------------------------------------------------
 
-NOT_AFTER_LETTER = r"(?<![^\W\d_])"
-NOT_BEFORE_LETTER = r"(?![^\W\d_])"
+LETTER = r"[^\W\d_]"
+NOT_AFTER_LETTER = rf"(?<!{LETTER})"
+NOT_BEFORE_LETTER = rf"(?!{LETTER})"
+_QUANTIFIERS = ("?", "*", "+", "{")
 
 
-def _alternation(patterns: tuple[str, ...]) -> str:
-    return "|".join(p.replace(r"\w*", r"[^\W\d_]*") for p in patterns)
+def _alternation(patterns: tuple[str, ...], letter: str = LETTER) -> str:
+    return "|".join(p.replace(r"\w*", f"{letter}*") for p in patterns)
 
 
 def _anywhere(words: tuple[str, ...]) -> str:
     return "|".join(map(re.escape, sorted(words, key=len, reverse=True)))
 
 
-def _by_first_letter(patterns: list[str]) -> str:
-    """One alternation grouped by first letter, so that a word tries one group, not all."""
+def _grouped(patterns: list[str], letter: str = LETTER, any_start: bool = True) -> str:
+    """``"|".join(patterns)`` grouped by first letter, so that a word tries one group.
+
+    The first alternative that matches counts, so order is kept where it can
+    matter: alternatives starting with different letters never match at the same
+    place, and each letter's group keeps the given order ("[şs]ifre" is "şifre"
+    and "sifre", "(?<=20% )off" is "o(?<=20% o)ff", each in place). One that may
+    start with any letter ("\\w*nr") ends the groups before it, or is left out.
+    """
+    parts: list[str] = []
     groups: dict[str, list[str]] = {}
-    others: list[str] = []
-    for p in patterns:
-        p = p.replace(r"\w*", r"[^\W\d_]*")
-        if p[0].isalpha() and p[1:2] not in ("?", "*", "+", "{"):
-            groups.setdefault(p[0], []).append(f"(?:{p[1:]})")
-        else:
-            others.append(f"(?:{p})")
-    parts = [f"{first}(?:{'|'.join(alts)})" for first, alts in sorted(groups.items())]
-    return "|".join(parts + others)
+    for p in [*patterns, None]:
+        p = p and p.replace(r"\w*", f"{letter}*")
+        lead = p and re.fullmatch(r"\[([^\W\d_]+)\]([^?*+{].*)", p)
+        behind = p and re.fullmatch(r"(\(\?<=[^()]*)\)([^\W\d_])(.*)", p)
+        if p and p[0].isalnum() and p[1:2] not in _QUANTIFIERS:
+            groups.setdefault(p[0], []).append(p[1:])
+        elif lead:
+            for first in lead.group(1):
+                groups.setdefault(first, []).append(lead.group(2))
+        elif behind:  # the look-behind moves past the letter
+            first, look, rest = behind.group(2), behind.group(1), behind.group(3)
+            groups.setdefault(first, []).append(f"{look}{first}){rest}")
+        elif p is None or any_start:
+            parts += [f"{c}(?:{'|'.join(f'(?:{a})' for a in alts)})" for c, alts in groups.items()]
+            parts += [f"(?:{p})"] if p else []
+            groups = {}
+    return "|".join(parts)
 
 
 # The roles of MessageIndex, and their words in spaced and in unspaced scripts.
@@ -352,16 +370,147 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "meeting": (MEETING, MEETING_CJK),
     "booking": (BOOKING, BOOKING_CJK),
 }
-# One pass finds every listed word; each found word is then matched against each role.
+ROLE_NAMES = tuple(ROLES)
+
+
+def _words(patterns: list[str], letter: str = LETTER, any_start: bool = True) -> str:
+    """All words in one alternation, tried as always: letter first, then "2fa"..."""
+    lettered = [p for p in patterns if p[0].isalpha() and p[1:2] not in _QUANTIFIERS]
+    return _grouped(lettered + [p for p in patterns if p not in lettered], letter, any_start)
+
+
+def _roles_pattern(roles: list[list[str]], letter: str) -> re.Pattern[str]:
+    """Group ``i`` ends where the word there ends if it plays role ``i`` (each role's
+    words tried in order at the word's place, so that look-arounds still see)."""
+    return re.compile("".join(f"(?:(?=((?:{_grouped(w, letter)})(?!{letter})))|)" for w in roles))
+
+
 WORD_RE = re.compile(
-    f"{NOT_AFTER_LETTER}(?:{_by_first_letter([p for w, _ in ROLES.values() for p in w])})"
-    f"{NOT_BEFORE_LETTER}"
+    f"{NOT_AFTER_LETTER}(?:{_words([p for w, _ in ROLES.values() for p in w])}){NOT_BEFORE_LETTER}"
 )
-ROLE_RES = {  # matched at the word's place in the text, so that look-arounds still see
-    role: re.compile(f"(?:{_alternation(words)}){NOT_BEFORE_LETTER}")
-    for role, (words, _) in ROLES.items()
+ROLE_RE = _roles_pattern([list(w) for w, _ in ROLES.values()], LETTER)
+
+
+def _one_run(pattern: str) -> bool:
+    """Whether ``pattern`` reads one run of letters and nothing around it."""
+    rest = re.sub(r"\\w|\(\?:|[\[\]()?*+|]", "", pattern)
+    return rest.isalpha() and "(?" not in pattern.replace("(?:", "")
+
+
+def _matches_ascii(items: Any) -> bool:
+    """False only when every string the parsed pattern matches has a non-ASCII character."""
+    for op, arg in items:
+        name = str(op)
+        ok = (
+            arg < 128 if name == "LITERAL"
+            else any(str(o) not in ("LITERAL", "RANGE") or (a[0] if str(o) == "RANGE" else a) < 128
+                     for o, a in arg) if name == "IN"  # a class lists an ASCII character
+            else any(map(_matches_ascii, arg[1])) if name == "BRANCH"
+            else _matches_ascii(arg[-1]) if name == "SUBPATTERN"
+            else arg[0] == 0 or _matches_ascii(arg[2]) if name.endswith("REPEAT")
+            else True  # anchors and look-arounds: they may pass
+        )  # fmt: skip
+        if not ok:
+            return False
+    return True
+
+
+def _ascii(patterns: tuple[str, ...]) -> list[str]:
+    return [p for p in patterns if _matches_ascii(sre_parse.parse(p))]
+
+
+def _strings(items: Any, limit: int) -> set[str] | None:
+    """The strings a parsed pattern matches, cut to ``limit`` characters (None: too
+    many). Look-arounds are skipped, which only adds strings."""
+    out = {""}
+    for op, arg in items:
+        name, choices = str(op), None
+        if name in ("AT", "ASSERT", "ASSERT_NOT") or min(map(len, out)) >= limit:
+            continue
+        if name == "LITERAL":
+            choices = {chr(arg)}
+        elif name == "IN" and all(str(o) == "LITERAL" for o, _ in arg):
+            choices = {chr(a) for _, a in arg}
+        elif name == "SUBPATTERN":
+            choices = _strings(arg[-1], limit)
+        elif name == "BRANCH":
+            branches = [_strings(alt, limit) for alt in arg[1]]
+            choices = None if None in branches else set().union(*branches)  # type: ignore[arg-type]
+        elif name == "MAX_REPEAT" and arg[1] == 1:  # "s?", "[- ]?"
+            choices = _strings(arg[2], limit)
+            choices = None if choices is None else choices | {""}
+        if choices is None:
+            return None
+        out = {(a + b)[:limit] for a in out for b in choices}
+    return out
+
+
+def _fixed_roles() -> dict[str, tuple[str, ...]]:
+    """The roles of each listed word that plays them wherever it stands.
+
+    A word is judged at its place as an alternative reading past it ("sign in",
+    "(?<=20% )off") could match there first; those no such alternative could start
+    with (checked on three letters) play the roles this table says everywhere.
+    """
+    words: set[str] = set()
+    heads: set[str] = set()
+    for patterns, _ in ROLES.values():
+        for p in patterns:
+            parsed = sre_parse.parse(p)
+            if _one_run(p):
+                words |= {w for w in _strings(parsed, 40) or () if w.isalpha() and len(w) < 40}
+            else:
+                first = _strings(parsed, 3)
+                if first is None:
+                    return {}  # cannot tell what it starts with: judge every word in place
+                heads |= first
+
+    def fixed(w: str) -> bool:
+        if len(w) >= 3:
+            return w[:3] not in heads
+        return not any(h.startswith(w) and not h[len(w) :][:1].isalpha() for h in heads)
+
+    table = {}
+    for w in sorted(words):
+        if fixed(w) and w not in PROMOTION_IN_CONTEXT:
+            spans = ROLE_RE.match(w + "\n").regs  # type: ignore[union-attr]
+            table[w] = tuple(
+                r for r, s in zip(ROLE_NAMES, spans[1:], strict=True) if s[1] == len(w)
+            )
+    return table
+
+
+FIXED_ROLES = _fixed_roles()
+
+# Lower-cased text with only ASCII letters (most mail) is read by patterns that
+# find there what the general ones find, faster: [a-z] for a letter, a word found
+# after the character before it (which the engine skips to) and, in the short
+# one, no "\w*nr" (slow) for text without "nr". Words that are only ever
+# identifiers (most words found; no other word can be found there) are left out:
+# they count just before a candidate, where MessageIndex looks for them.
+ASCII_ROLE_RE = _roles_pattern([_ascii(w) for w, _ in ROLES.values()], "[a-z]")
+_ONLY_IDENTIFIER = {
+    p: ws
+    for p in _ascii(IDENTIFIER)
+    if (ws := _strings(sre_parse.parse(p), 40))
+    and {FIXED_ROLES.get(w) for w in ws} == {("identifier",)}
 }
-# "Sicherheitscode", "verifieringskod": a code word at the end of a compound.
+ONLY_IDENTIFIERS = frozenset(w for ws in _ONLY_IDENTIFIER.values() for w in ws)
+_FOUND = [
+    p
+    for r, (ws, _) in ROLES.items()
+    for p in _ascii(ws)
+    if r != "identifier" or p not in _ONLY_IDENTIFIER
+]
+ASCII_WORDS, ASCII_WORDS_SHORT = (
+    re.compile(f"[^a-z]({_words(_FOUND, '[a-z]', any_start)})(?![a-z])")
+    for any_start in (True, False)
+)
+ASCII_WORD_ENDINGS = tuple(  # "" (always in the text) for one that is not "\w*" and letters
+    p[3:] if p.startswith(r"\w*") and p[3:].isalpha() else ""
+    for p in _FOUND
+    if not _grouped([p], "[a-z]", any_start=False)
+)
 COMPOUND_CODE_RE = re.compile(f"(?:{_alternation(CODE_SUFFIX)}){NOT_BEFORE_LETTER}")
 UNSPACED_RE = re.compile(
     _anywhere(tuple({w for _, cjk in ROLES.values() for w in cjk})) + f"|{CODE_PERSIAN}"
@@ -394,10 +543,41 @@ AMOUNT_AFTER_RE = re.compile(
     f"{NOT_BEFORE_LETTER}|[年月日時时分秒元円원块塊個个号號圆])",
     re.I,
 )
+# The same words for ASCII text, spelled out: what those patterns find there.
+ASCII_CURRENCY, ASCII_AMOUNT_AFTER = (
+    frozenset(w for p in _ascii(words) for w in _strings(sre_parse.parse(p), 99) or ())
+    for words in (CURRENCY, CURRENCY + UNIT)
+)
+
+
+def is_amount(before: str, after: str) -> bool:
+    """Whether a currency or unit stands right before or after a number (one space allowed)."""
+    if not (before.isascii() and after.isascii()):
+        return bool(AMOUNT_BEFORE_RE.search(before) or AMOUNT_AFTER_RE.match(after))
+    # As the patterns: "$" or a currency word (all the letters there, "." may follow;
+    # "$" matches before a final "\n") before, "$", "%", a currency or unit after.
+    tail = before.removesuffix("\n").removesuffix(" ")
+    word = tail.removesuffix(".")
+    word = word[len(word.rstrip(ASCII_LETTERS)) :]
+    if tail.endswith("$") or (word and word.lower() in ASCII_CURRENCY):
+        return True
+    head = after.removeprefix(" ")
+    word = head[: len(head) - len(head.lstrip(ASCII_LETTERS))]
+    return head[:1] in ("$", "%") or (bool(word) and word.lower() in ASCII_AMOUNT_AFTER)
+
+
 YEAR_CONTEXT_RE = re.compile(
     r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|©|copyright|\(c\)", re.I
 )
 
+# Ends of clauses: [.!?;] before white space, the full-width ones, line breaks.
+BREAK_RE = re.compile(r"[.!?;。！？；\n](?:(?<=[。！？；\n])|(?=\s|$))")
+# Around a candidate: weak identifiers, a label ending what follows it ("482913;
+# Amount: ..."), punctuation ending a clause, what may share a lone code's line.
+WEAK_IDENTIFIERS = frozenset({"to", "at", "from", "since", "payment", "paid", "year", "no"})
+RIGHT_LABEL = re.compile(r"[^\W\d_][:：]")
+CLAUSE_PUNCT = re.compile(r"[,;()\[\]、]")
+LINE_TRIM = " \t[](){}<>【】「」『』〔〕«»\"'*:：.,!-–—|#"
 # Grammar around a code: "Code: 1234", "Ihr Code lautet 1234", "1234 to sign in".
 COPULA_RE = re.compile(r"(?:is|ist|est|es|är|er|je|lautet)(?![^\W\d_])|[是为為は:：]", re.I)
 COPULA_END_RE = re.compile(
@@ -417,153 +597,3 @@ PURPOSE_RE = re.compile(  # between a number and the qualifier naming its purpos
 )
 PURPOSE_AFTER_RE = re.compile(r"\s+(?:to|pour|para|per|um|zum|om|aby|чтобы|для)\s+[^\W\d_]", re.I)
 KEYWORD_DASH_RE = re.compile(r"(?<![A-Za-z])(?:otp|code|pin|tan|kod)-$", re.I)
-
-
-# --- where they are in one message --------------------------------------------------------
-
-_ASCII_LETTERS = re.compile(r"[A-Za-z]+")
-_ASCII_UPPERS = re.compile(r"[A-Z]+")
-_BREAK = re.compile(r"[.!?;](?=\s|$)|[。！？；]|\n")  # ends of clauses
-_GAP_WORD = re.compile(r"[^\W\d_]+|\d+")
-_SPACELESS = re.compile(r"[\u0E00-\u0E7F\u3040-\u30FF\u3400-\u9FFF\uF900-\uFAFF]")
-_LETTERS_BEFORE = re.compile(r"[^\W\d_]*$")
-
-
-def _is(role: str, word: re.Match[str]) -> bool:
-    """Whether the word found at ``word`` plays ``role``, judged in its place in the text."""
-    hit = ROLE_RES[role].match(word.string, word.start())
-    return hit is not None and hit.end() == word.end()
-
-
-def _percent(low: str) -> list[int]:
-    return [m.start() for m in PERCENT_RE.finditer(low)]
-
-
-@dataclass(slots=True)
-class Hit:
-    """Where a code word is in a message."""
-
-    start: int
-    end: int
-    negated: bool = False  # "tracking code", "postal code": a code of another kind
-
-
-class MessageIndex:
-    """Where the code words, qualifiers, clauses and lines of one message are.
-
-    Built once per message and shared by all its candidates. ``words`` counts
-    the words between two positions the way the scorer needs it.
-    """
-
-    def __init__(self, doc: str) -> None:
-        self.doc = doc
-        low = doc.lower()
-        if len(low) != len(doc):  # "İ" lower-cases to two characters: keep positions aligned
-            low = "".join(c if len(c.lower()) != 1 else c.lower() for c in doc)
-        self.low = low
-        found: dict[str, list[tuple[int, int]]] = {role: [] for role in ROLES}
-        roles_of: dict[str, list[str]] = {}  # each distinct word is judged once
-        for m in WORD_RE.finditer(low):
-            word = m.group()
-            roles = roles_of.get(word)
-            if roles is None or word in PROMOTION_IN_CONTEXT:
-                roles = roles_of[word] = [r for r in ROLES if _is(r, m)]
-            for role in roles:
-                found[role].append(m.span())
-        compounds = []
-        for m in COMPOUND_CODE_RE.finditer(low):
-            head = _LETTERS_BEFORE.search(low, max(0, m.start() - 40), m.start())
-            if head is not None and head.group():
-                compounds.append((head.start(), m.end()))
-        if NOT_SPACED.search(doc):
-            for m in UNSPACED_RE.finditer(low):
-                for role in UNSPACED_ROLES.get(m.group(), frozenset({"code"})):  # else Persian
-                    found[role].append(m.span())
-        self.qualifiers = sorted(found["qualifier"])
-        self.qualifier_starts = [q[0] for q in self.qualifiers]
-        self.code = self._code_hits(found, compounds)
-        self.code_starts = [h.start for h in self.code]
-        self.code_ends = [h.end for h in self.code]
-        self.any_code = any(not h.negated for h in self.code)
-        self.identifiers = sorted(i for i in found["identifier"] if not self.in_keyword(*i, False))
-        self.identifier_ends = [i[1] for i in self.identifiers]
-        self.promotions = sorted([a for a, _ in found["promotion"]] + _percent(low))
-        self.meeting, self.booking = bool(found["meeting"]), bool(found["booking"])
-        self.breaks = [m.start() for m in _BREAK.finditer(doc)]
-
-    @cached_property
-    def shouting(self) -> bool:
-        """Mostly capitals: then upper-case words are just words."""
-        letters = sum(map(len, _ASCII_LETTERS.findall(self.doc)))
-        return letters > 20 and sum(map(len, _ASCII_UPPERS.findall(self.doc))) > 0.6 * letters
-
-    def _code_hits(
-        self, found: dict[str, list[tuple[int, int]]], compounds: list[tuple[int, int]]
-    ) -> list[Hit]:
-        hits: list[Hit] = []
-        for start, end in compounds:
-            word = self.low[start:end]
-            suffix = COMPOUND_CODE_RE.search(word)
-            head = word[: suffix.start() if suffix else 0].rstrip("s-")
-            if head in NOT_CODE_PREFIX or any(
-                len(p) >= 5 and head.endswith(p) for p in NOT_CODE_PREFIX
-            ):
-                continue  # postcode, Gutscheincode, barcode, encode
-            found["code"].append((start, end))
-        not_code_ends = sorted(e for _, e in found["not_code"])
-        for start, end in sorted(set(found["code"])):
-            near = not_code_ends[bisect.bisect_left(not_code_ends, start - 20) :]
-            negated = any(  # "tracking code", "gift card code", "booking confirmation code"
-                self.words(e, start, raw=True) <= 1 for e in near[:3] if e <= start
-            )
-            hits.append(Hit(start, end, negated))
-        return hits
-
-    def identifier_before(self, pos: int) -> tuple[int, int] | None:
-        """The last identifier word lying in the 30 characters before ``pos``."""
-        i = bisect.bisect_right(self.identifier_ends, pos)
-        return self.identifiers[i - 1] if i and self.identifiers[i - 1][0] >= pos - 30 else None
-
-    def in_keyword(self, start: int, end: int, qualifiers: bool = True) -> bool:
-        """Whether the span overlaps a code word (or, with ``qualifiers``, a qualifier)."""
-        i = bisect.bisect_left(self.code_starts, end)  # hits starting before ``end``...
-        if any(start < h.end for h in self.code[max(0, i - 3) : i]):  # ...end after ``start``
-            return True
-        j = bisect.bisect_left(self.qualifier_starts, end)
-        return qualifiers and any(start < b for _, b in self.qualifiers[max(0, j - 3) : j])
-
-    def words(self, a: int, b: int, raw: bool = False) -> float:
-        """Words between two positions; unless ``raw``, connectors and qualifiers count 0."""
-        gap = self.doc[a:b]
-        if not raw:
-            lo = bisect.bisect_left(self.qualifier_starts, a)
-            for qs, qe in self.qualifiers[lo : bisect.bisect_left(self.qualifier_starts, b)]:
-                if qe <= b:
-                    gap = gap.replace(self.doc[qs:qe], " ", 1)
-            gap = CONNECTOR_CJK_RE.sub(" ", gap)
-        count = 0.0
-        for w in _GAP_WORD.findall(gap):
-            if _SPACELESS.search(w):
-                count += len(w) / 2  # Chinese, Japanese, Thai: no spaces between words
-            elif raw or w.lower() not in CONNECTOR_WORDS:
-                count += 1
-        return count
-
-    def clause(self, start: int, end: int) -> tuple[int, int]:
-        i = bisect.bisect_left(self.breaks, start)
-        j = bisect.bisect_left(self.breaks, end)
-        left = self.breaks[i - 1] + 1 if i else 0
-        return left, self.breaks[j] if j < len(self.breaks) else len(self.doc)
-
-    def line(self, start: int, end: int) -> tuple[int, int]:
-        right = self.doc.find("\n", end)
-        return self.doc.rfind("\n", 0, start) + 1, len(self.doc) if right < 0 else right
-
-    def code_in(self, a: int, b: int) -> bool:
-        """Whether a code word (not negated) lies within ``a``..``b``."""
-        lo, hi = bisect.bisect_left(self.code_starts, a), bisect.bisect_left(self.code_starts, b)
-        return any(h.end <= b and not h.negated for h in self.code[lo:hi])
-
-    def qualifier_in(self, a: int, b: int) -> bool:
-        i = bisect.bisect_left(self.qualifier_starts, a)
-        return i < len(self.qualifiers) and self.qualifiers[i][1] <= b

@@ -1,19 +1,23 @@
-"""Tests for gateway.extract and gateway.htmltext: corpus accuracy, cases, custom patterns, CLI."""
+"""Tests for gateway.extract and gateway.htmltext: corpus, cases, fast paths, patterns, CLI."""
 
 from __future__ import annotations
 
 import io
 import json
 import random
+import re
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway import extract, htmltext
+from gateway import extract_lexicon as lex
 from gateway.errors import Invalid
 from gateway.extract import compile_custom_pattern, extract_code, extract_with_pattern, run_jsonl
-from gateway.htmltext import html_to_text, visible_text
+from gateway.htmltext import MessageIndex, blank_links, html_to_text, visible_text
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 CORPUS_FILES = ("otp_dev.jsonl", "email_dev.jsonl")
@@ -247,6 +251,72 @@ def test_typical_email_under_a_millisecond() -> None:
     assert (time.perf_counter() - started) / rounds < 0.002  # 2 ms: headroom for slow CI hosts
 
 
+SIGN_IN = """Hi there,
+
+Someone is trying to sign in to your Example account from a new device.
+Your verification code is:
+
+    482913
+
+The code expires in 10 minutes. If you didn't try to sign in, you can
+ignore this email; your password is still safe. For help, visit
+https://help.example.com/sign-in or reply to this message.
+
+Sign-in details: Chrome on Windows, near Berlin, Germany (IP 203.0.113.42)
+at 12:00 UTC on 27 November 2026.
+
+Thanks,
+The Example Accounts team
+
+You received this mandatory service email to keep your account secure.
+Example Inc., 1 Market St, San Francisco, CA 94105, USA
+"""
+SIGN_IN_HTML = (
+    "<!DOCTYPE html><html><head><title>Your Example sign-in code</title>"
+    "<style>td{font-family:Arial;color:#333}</style></head><body><table role='presentation'>"
+    + "".join(
+        f'<tr><td style="padding:8px">{part.replace(chr(10), "<br>")}</td></tr>'
+        for part in SIGN_IN.replace("    482913", "<b>482913</b>").split("\n\n")
+    )
+    + "</table></body></html>"
+)
+
+
+_FOOTERS = {  # (subject, text): the code a reader would type, or None
+    ("Ihr Anmeldecode", "Hallo Max,\n\nIhr Bestätigungscode lautet: 731904\n\nDer Code ist "
+     "15 Minuten gültig.\n\nAnmeldung am 03.11.2026 um 14:22 Uhr von 198.51.100.7 (Firefox).\n\n"
+     "Ihre Bestellung 4839201 über 49,99 € ist versandt.\n\nBeispiel GmbH · Berlin\n"): "731904",
+    ("Your receipt", "Thanks for your payment of USD 120.00 on 2026-11-27.\nInvoice INV-2026-0419, "
+     "order 55412903.\nYour one-time passcode for the payment confirmation is 60 21 84.\n"
+     "Payment method: Visa ending 7305\n"): "602184",
+    ("Google verification code", "G-412157 is your Google verification code.\n\nDon't share it."
+     "\n\nGoogle LLC, 1600 Amphitheatre Parkway, CA 94043\n© 2026 Google\n"): "412157",
+    ("Order #112-4839201-5528813 shipped", "Hello,\n\nYour order 4839201 of 2 items totalling "
+     "$1,249.99 has shipped on Nov 27, 2026.\nTracking: 1Z999AA10123456784\n\nQuestions? Call "
+     "1-800-555-0199.\n\nExample Store, 500 Oak Ave, Springfield, IL 62704\n"): None,
+    ("New sign-in to your account", "We noticed a new sign-in to your account.\n\nWhen: 27 "
+     "November 2026, 12:00 UTC\nIP address: 203.0.113.42\nLocation: Berlin, Germany\n\nNot you? "
+     "Reset your password at https://example.com/reset.\n\n© 2026 Example Inc. · CA 94105\n"): None,
+    ("Black Friday: 20% off", "Hi Alex,\n\nUse code SAVE20 at checkout for 20% off your next "
+     "order (min. $49.99).\nOffer ends 30/11/2026 at 23:59. Order 55412903 qualifies too.\n\n"
+     "Shop now: https://shop.example.com/bf?utm=1234\n\nExample Store · IL 62704\n"): None,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "html", "code"),
+    [
+        ("Your Example sign-in code", SIGN_IN, "", "482913"),
+        ("Your Example sign-in code", "", SIGN_IN_HTML, "482913"),
+        ("Your Example sign-in code", SIGN_IN, SIGN_IN_HTML, "482913"),
+        *((subject, text, "", code) for (subject, text), code in _FOOTERS.items()),
+    ],
+)
+def test_realistic_emails(subject: str, text: str, html: str, code: str | None) -> None:
+    """The sign-in code is found among dates, IPs, prices and order numbers, or none is."""
+    assert extract_code(channel="email", subject=subject, text=text, html=html) == code
+
+
 # --- html_to_text ------------------------------------------------------------------------
 
 
@@ -280,6 +350,135 @@ def test_html_to_text_never_raises() -> None:
 def test_visible_text_folds_and_drops_invisible_characters() -> None:
     """Full-width digits fold to ASCII and zero-width or bidi marks disappear."""
     assert visible_text("\uff11\uff12\u200b\uff13\u202b\uff14\r\n") == "1234\n"
+
+
+# --- the fast paths give what the plain ways give ---------------------------------------
+#
+# htmltext and extract_lexicon take shortcuts for the common case (HTML read by a
+# pattern, ASCII text, links found from anchors, words looked up in tables); each
+# is checked here against the plain way on random input.
+
+_PIECES = [
+    "<p>", "</p>", "<td class='x'>", "</td>", "<tr>", "<br>", "<br/>", "<div id=a>", "</div>",
+    "<span>", "<style>p{}</style>", "<script>if(a<b)x()</script>", "<title>T</title>",
+    "<head>", "</head>", "<body>", "<!-- c -->", "<!---->", "<!DOCTYPE html>", "<?xml x?>",
+    "<a href=\"https://a.b/?c=1&amp;d\">", "</a>", "<img alt=\"<x>\"/>", "<P>", "</TD>",
+    "<", "< 3", "</ p>", "<!-->", "<![CDATA[x]]>", "<a b=c/>", "<textarea>", "<title><b>",
+    "&amp;", "&nbsp;", "&#49;", "&am", "p;", " ", "  ", "\n", "\t", "\r", "\xa0", "\u200b",
+    "code", "482913", "é", "İ", "ﬁ", "\uff11\uff12", "\uff0c", "x", "·",
+]  # fmt: skip
+
+
+def test_html_fast_reader_agrees_with_html_parser() -> None:
+    """Markup the fast reader takes gives the events ``html.parser`` gives, in order."""
+    rng, taken = random.Random(11), 0
+    for _ in range(3000):
+        html = "".join(rng.choice(_PIECES) for _ in range(rng.randrange(30)))
+        parts = htmltext._collect_fast(html)
+        if parts is not None:
+            taken += 1
+            parser = htmltext._TextCollector()
+            parser.feed(html)
+            parser.close()
+            assert "".join(parts) == "".join(parser.parts), html
+    assert taken > 300  # (and it is taken often)
+
+
+def _plain_visible_text(text: str) -> str:
+    text = re.sub("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]", "", text)
+    text = unicodedata.normalize("NFKC", text.replace("\uff0c", "、"))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return re.sub(r" *[^\S\n ][^\S\n]*| {2,}", " ", text)
+
+
+def _plain_tidy(raw: str) -> str:
+    lines = []
+    for line in raw.replace("\r", "\n").split("\n"):
+        lines.append(re.sub(r" ?\t[\t ]*", "\t", re.sub(r"[^\S\n\t]+", " ", line)).strip(" \t"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _plain_blank_links(doc: str) -> str:
+    doc = htmltext._URLS.sub(" ", doc)
+    return htmltext._DOMAINS.sub(" ", htmltext._EMAILS.sub(" ", doc))
+
+
+def test_text_shortcuts_agree_with_the_plain_way() -> None:
+    """Visible text, white space, links: the shortcuts give what whole-text patterns give."""
+    rng = random.Random(5)
+    pieces = [*_PIECES, "http://", "://", "www.", "@", "a.com", "e.g", "x" * 70, "\x0b", "\u3000"]
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(20)))
+        assert visible_text(text) == _plain_visible_text(text), text
+        assert htmltext._tidy(text) == _plain_tidy(text), text
+        assert blank_links(text) == _plain_blank_links(text), text
+
+
+def _soup(rng: random.Random) -> str:
+    words = [w for w in lex.CONNECTOR + lex.ENTRY_VERB if w.isascii()] + [
+        "code", "codes", "pin", "sign in", "sign-in", "log in", "one-time", "verification",
+        "order", "account", "to", "at", "no.", "tracking code", "postcode", "Sicherheitscode",
+        "kundennummer", "telefonnr", "20% off", "save 30", "t & c", "a/c", "sms to", "meeting",
+        "booking", "2fa", "482913", "12 34 56", "\n", ". ", ": ", "·", "USD", "login\ncode",
+    ]  # fmt: skip
+    return " ".join(rng.choice(words) for _ in range(rng.randrange(40)))
+
+
+def _roles(pattern: re.Pattern[str], low: str, start: int, end: int) -> tuple[str, ...]:
+    spans = pattern.match(low, start).regs[1:]  # type: ignore[union-attr]
+    return tuple(role for role, s in zip(lex.ROLE_NAMES, spans, strict=True) if s[1] == end)
+
+
+def test_word_shortcuts_agree_with_the_plain_way() -> None:
+    """Plain-text patterns, the role table and identifier look-ups find what WORD_RE finds."""
+    rng = random.Random(7)
+    for _ in range(1500):
+        doc = _soup(rng)
+        low = doc.lower()
+        plain = [(m.span(), m.group()) for m in lex.WORD_RE.finditer(low)]
+        roles = {span: _roles(lex.ROLE_RE, low, *span) for span, _ in plain}
+        fast = [((m.start(), m.end() - 1), m.group(1)) for m in lex.ASCII_WORDS.finditer(" " + low)]
+        assert set(fast) <= set(plain), doc
+        assert all(w in lex.ONLY_IDENTIFIERS for _, w in set(plain) - set(fast)), doc
+        for span, word in plain:
+            assert _roles(lex.ASCII_ROLE_RE, low, *span) == roles[span], (doc, word)
+            assert lex.FIXED_ROLES.get(word, roles[span]) == roles[span], (doc, word)
+        index = MessageIndex(doc)
+        identifiers = [s for s, _ in plain if "identifier" in roles[s]]
+        identifiers = [s for s in identifiers if not index.in_keyword(*s, False)]
+        for pos in range(0, len(doc) + 1, 7):
+            before = [i for i in identifiers if i[1] <= pos]
+            want = before[-1] if before and before[-1][0] >= pos - 30 else None
+            assert index.identifier_before(pos) == want, (doc, pos)
+
+
+def test_unspaced_words_all_have_letters_beyond_ascii() -> None:
+    """Text whose letters are all ASCII cannot hold an unspaced word, so it is not searched."""
+    letter = re.compile(r"[^\W\d_\x00-\x7f]")
+    unspaced = [w for _, words in lex.ROLES.values() for w in words] + ["کد"]
+    assert all(letter.search(w) for w in unspaced)
+
+
+def test_best_skips_only_candidates_that_cannot_win() -> None:
+    """The best candidate and score are those of scoring every candidate, first of equals."""
+    rng = random.Random(3)
+    docs = [_soup(rng) for _ in range(400)] + [SIGN_IN]
+    if (CORPUS / "otp_dev.jsonl").is_file():
+        rows = (CORPUS / "otp_dev.jsonl").read_text(encoding="utf-8").splitlines()
+        docs += [json.loads(line)["text"] for line in rows]
+    for doc in (blank_links(visible_text(d)) for d in docs):
+        cands = extract._candidates(doc)
+        if not cands:
+            continue
+        ctx = MessageIndex(doc)
+        items = [c for c in cands if c.kind != "alpha"]
+        numbers = extract._Numbers(items, [c.start for c in items])
+        values = [c.value for c in cands]
+        scored = [
+            (extract._score(ctx, c, numbers) + (values.count(c.value) > 1), c.value) for c in cands
+        ]
+        score, value = max(scored, key=lambda sv: sv[0])
+        assert extract._best(doc) == (value, score), doc
 
 
 # --- a credential's own pattern --------------------------------------------------------
@@ -392,3 +591,12 @@ def test_run_jsonl_malformed_line(line: str) -> None:
     assert first["id"] is None and first["code"] is None
     assert first["error"] and "482913" not in first["error"]
     assert second == {"id": "ok", "code": None}
+
+
+def test_dotted_runs_stay_linear() -> None:
+    """50 KB of "a.a.a..." (no real domain) is read in linear time (a DoS guard, not a speed target)."""
+    import time
+
+    started = time.perf_counter()
+    assert extract_code(channel="sms", text="a." * 25_000) is None
+    assert time.perf_counter() - started < 5.0  # it took 22 s when it was quadratic
