@@ -594,7 +594,7 @@ def test_run_jsonl_malformed_line(line: str) -> None:
 
 
 def test_dotted_runs_stay_linear() -> None:
-    """50 KB of "a.a.a..." (no real domain) is read in linear time (a DoS guard, not a speed target)."""
+    """50 KB of "a.a.a..." is read in linear time (a guard against a stall, not a speed goal)."""
     import time
 
     started = time.perf_counter()
