@@ -7,7 +7,6 @@ the tenant, the credential and the field they belong to.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -263,7 +262,7 @@ class CredentialService:
                 tenant_id,
                 cred_id,
                 extraction_pattern=pattern,
-                allowed_senders=None if senders is None else json.dumps(senders),
+                allowed_senders=q.encode_senders(senders),
                 updated_at=ids.now(),
             ):
                 raise _not_found()
@@ -275,8 +274,8 @@ class CredentialService:
             row = await q.get_extraction(conn, tenant_id, cred_id)
         if row is None:
             raise _not_found()
-        senders = None if row[1] is None else list(json.loads(row[1]))
-        return Extraction(row[0], senders)
+        senders = q.decode_senders(row[1])
+        return Extraction(row[0], None if senders is None else list(senders))
 
     def _seal(
         self, tenant_id: str, cred_id: str, wrapped: bytes, field: str, value: bytes

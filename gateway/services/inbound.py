@@ -22,6 +22,7 @@ from ..errors import Invalid
 from ..extract import CustomPattern, compile_custom_pattern, extract_code, extract_with_pattern
 from ..metrics import Metrics
 from ..store import codes as q
+from ..store.credentials import decode_senders
 from ..store.db import Database
 from ..vault import Vault
 from .groupcommit import GroupCommitter
@@ -222,5 +223,5 @@ def _route(row: Any) -> Route | None:
         tenant_id=row.tenant_id,
         data_key=row.data_key,
         pattern=row.extraction_pattern,
-        allowed_senders=q.decode_senders(row.allowed_senders),
+        allowed_senders=decode_senders(row.allowed_senders),
     )

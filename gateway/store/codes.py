@@ -10,7 +10,6 @@ On SQLite the write lock already serialises takers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -125,9 +124,3 @@ async def route_by_inbox(conn: Conn, inbox: str) -> Any:
 
 async def route_by_phone(conn: Conn, phone: str) -> Any:
     return (await conn.execute(_BY_PHONE, {"phone": phone})).first()
-
-
-def decode_senders(raw: str | None) -> tuple[str, ...] | None:
-    if raw is None:
-        return None
-    return tuple(json.loads(raw))

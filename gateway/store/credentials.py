@@ -6,6 +6,7 @@ puts it in the WHERE clause: another tenant's id simply matches nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,6 +97,15 @@ async def delete_credential(conn: Conn, tenant_id: str, cred_id: str) -> bool:
         )
     )
     return bool(result.rowcount)
+
+
+def encode_senders(domains: Sequence[str] | None) -> str | None:
+    """The allowed-senders column: a JSON list of domains, or null for any sender."""
+    return None if domains is None else json.dumps(list(domains))
+
+
+def decode_senders(raw: str | None) -> tuple[str, ...] | None:
+    return None if raw is None else tuple(json.loads(raw))
 
 
 async def get_extraction(conn: Conn, tenant_id: str, cred_id: str) -> Any:
