@@ -26,6 +26,7 @@ from aiohttp.web_request import BaseRequest
 
 from smtp.server import SmtpLimits, start_smtp, tls_context
 from smtp.worker import IngestWorker
+from sms.twilio_rest import TwilioRest
 
 from .api import SERVICES, Services, error_middleware, setup_routes
 from .errors import ConfigError
@@ -33,9 +34,12 @@ from .metrics import Metrics
 from .services import keys
 from .services.codes import CodeService
 from .services.credentials import CredentialService
+from .services.forwards import ForwardService
 from .services.inbound import InboundService
+from .services.interactions import InteractionService
 from .services.tenants import TenantService
 from .services.waiters import Bells
+from .services.webhooks import WebhookService
 from .settings import Address, Settings
 from .store.db import Database
 from .vault import KeyRing, Vault
@@ -58,8 +62,26 @@ class Gateway:
     services: Services
     created_key: bool
 
+    @contextlib.asynccontextmanager
+    async def background(self) -> AsyncIterator[None]:
+        """Run the workers (sweepers, outboxes, key ring watcher) for the block's duration."""
+        services = self.services
+        tasks = [
+            asyncio.create_task(_watch_keyring(self.keyring)),
+            asyncio.create_task(_sweep(services)),
+            asyncio.create_task(services.webhooks.run()),
+            asyncio.create_task(services.forwards.run()),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     async def close(self) -> None:
         await self.services.inbound.close()
+        await self.services.webhooks.close()
         await self.db.close()
 
 
@@ -72,6 +94,16 @@ async def open_gateway(settings: Settings) -> Gateway:
         bells = Bells()
         metrics = Metrics()
         inbound = InboundService(db, vault, bells, metrics, code_ttl=settings.code_ttl)
+        webhooks = WebhookService(db, vault, metrics, allow_private=settings.allow_private_targets)
+        numbers = _twilio(settings)
+        forwards = ForwardService(
+            db,
+            vault,
+            relay=settings.smtp_relay,
+            mail_from=settings.forward_from,
+            sms=numbers,
+            sms_from=settings.twilio_sms_from,
+        )
         services = Services(
             settings=settings,
             db=db,
@@ -82,6 +114,17 @@ async def open_gateway(settings: Settings) -> Gateway:
             ),
             codes=CodeService(db, vault, bells),
             inbound=inbound,
+            webhooks=webhooks,
+            interactions=InteractionService(
+                db,
+                vault,
+                bells,
+                ttl=settings.interaction_ttl,
+                public_url=settings.public_url,
+                events_queued=webhooks.wake,
+            ),
+            forwards=forwards,
+            numbers=numbers,
         )
     except BaseException:
         await db.close()
@@ -127,17 +170,31 @@ async def _watch_keyring(ring: KeyRing, every: float = 2.0) -> None:
             log.error("cannot reload the master key ring", extra={"error": str(exc)})
 
 
-async def _sweep(codes: CodeService, every: float = 1.0) -> None:
-    """Destroy received codes older than OTPGATE_CODE_TTL."""
+def _twilio(settings: Settings) -> TwilioRest | None:
+    """Twilio's REST API, when both the account SID and the auth token are set."""
+    if settings.twilio_account_sid is None or settings.twilio_auth_token is None:
+        return None
+    return TwilioRest(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        api_url=settings.twilio_api_url,
+    )
+
+
+async def _sweep(services: Services, every: float = 1.0) -> None:
+    """Destroy received codes older than OTPGATE_CODE_TTL; expire open interactions."""
     while True:
         await asyncio.sleep(every)
         try:
-            removed = await codes.sweep()
+            removed = await services.codes.sweep()
+            expired = await services.interactions.sweep()
         except Exception:
-            log.exception("the expired-code sweep failed; trying again")
+            log.exception("a sweep failed; trying again")
             continue
         if removed:
             log.info("expired codes destroyed", extra={"count": removed})
+        if expired:
+            log.info("interactions expired", extra={"count": expired})
 
 
 def smtp_limits(settings: Settings) -> SmtpLimits:
@@ -262,36 +319,31 @@ async def run(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         app = make_app(gateway.services)
-        tasks = [
-            asyncio.create_task(_watch_keyring(gateway.keyring)),
-            asyncio.create_task(_sweep(gateway.services.codes)),
-        ]
-        worker = IngestWorker(settings) if settings.smtp_worker else None
-        if worker is not None:
-            await worker.start()
-        smtp_server, sessions = await start_smtp(
-            smtp_sock, gateway.services.inbound, smtp_limits(settings), tls=tls, worker=worker
-        )
-        async with http_site(app, http_sock):
-            log.info(
-                "otpgate is serving",
-                extra={
-                    "http": str(settings.http),
-                    "smtp": str(settings.smtp),
-                    "database": gateway.db.dialect,
-                },
-            )
-            sys.stdout.flush()
-            await stop.wait()
-            log.info("shutting down")
-            smtp_server.close()
-            # Let sessions in flight finish (their 250 waits for the commit).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sessions.idle.wait(), SHUTDOWN_GRACE)
+        async with gateway.background():
+            worker = IngestWorker(settings) if settings.smtp_worker else None
             if worker is not None:
-                await worker.close()
-        for task in tasks:
-            task.cancel()
+                await worker.start()
+            smtp_server, sessions = await start_smtp(
+                smtp_sock, gateway.services.inbound, smtp_limits(settings), tls=tls, worker=worker
+            )
+            async with http_site(app, http_sock):
+                log.info(
+                    "otpgate is serving",
+                    extra={
+                        "http": str(settings.http),
+                        "smtp": str(settings.smtp),
+                        "database": gateway.db.dialect,
+                    },
+                )
+                sys.stdout.flush()
+                await stop.wait()
+                log.info("shutting down")
+                smtp_server.close()
+                # Let sessions in flight finish (their 250 waits for the commit).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(sessions.idle.wait(), SHUTDOWN_GRACE)
+                if worker is not None:
+                    await worker.close()
     finally:
         await gateway.close()
     log.info("stopped")

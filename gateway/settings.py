@@ -118,6 +118,32 @@ SETTINGS: tuple[Setting, ...] = (
         "`1` parses, extracts and stores mail in a second process (another core); "
         "`0` in the gateway's own",
     ),
+    Setting(
+        "OTPGATE_TWILIO_ACCOUNT_SID",
+        None,
+        "when set, inbound texts must carry this `AccountSid`; with the auth token, "
+        "lets the gateway buy numbers and send SMS forwards",
+    ),
+    Setting(
+        "OTPGATE_TWILIO_API_URL",
+        "https://api.twilio.com",
+        "base URL of Twilio's REST API (change it only to test against a stand-in)",
+    ),
+    Setting(
+        "OTPGATE_TWILIO_SMS_FROM",
+        None,
+        "number SMS forwards are sent from; default: the credential's own number",
+    ),
+    Setting(
+        "OTPGATE_FORWARD_FROM",
+        None,
+        "From address of email forwards; default: `otpgate@<inbox domain>`",
+    ),
+    Setting(
+        "OTPGATE_SMS_RATE_LIMIT",
+        "60",
+        "texts accepted per minute for one receiving number or device (more: 429)",
+    ),
     Setting("OTPGATE_LOG_FORMAT", "text", "`text` for people, `json` for one JSON object per line"),
     Setting("OTPGATE_LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`"),
 )
@@ -150,6 +176,11 @@ class Settings:
     smtp_max_sessions: int = 200
     smtp_idle_timeout: int = 30
     smtp_worker: bool = True
+    twilio_account_sid: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_sms_from: str | None = None
+    forward_from: str = "otpgate@inbox.localhost"
+    sms_rate_limit: int = 60
     log_format: str = "text"
     log_level: str = "info"
 
@@ -203,6 +234,14 @@ class Settings:
             smtp_max_sessions=_parse(get, "OTPGATE_SMTP_MAX_SESSIONS", _bounded(1, 10000)),
             smtp_idle_timeout=_parse(get, "OTPGATE_SMTP_IDLE_TIMEOUT", _bounded(1, 3600)),
             smtp_worker=_parse(get, "OTPGATE_SMTP_WORKER", _flag),
+            twilio_account_sid=_parse(
+                get, "OTPGATE_TWILIO_ACCOUNT_SID", _account_sid, optional=True
+            ),
+            twilio_api_url=_parse(get, "OTPGATE_TWILIO_API_URL", _http_url),
+            twilio_sms_from=_parse(get, "OTPGATE_TWILIO_SMS_FROM", _e164, optional=True),
+            forward_from=_parse(get, "OTPGATE_FORWARD_FROM", _mailbox, optional=True)
+            or f"otpgate@{inbox_domain}",
+            sms_rate_limit=_parse(get, "OTPGATE_SMS_RATE_LIMIT", _bounded(1, 100_000)),
             log_format=_parse(get, "OTPGATE_LOG_FORMAT", _choice("text", "json")),
             log_level=_parse(
                 get, "OTPGATE_LOG_LEVEL", _choice("debug", "info", "warning", "error")
@@ -357,4 +396,35 @@ def _relay(value: str) -> str:
         parts.port  # noqa: B018 - urlsplit validates the port lazily
     except ValueError:
         raise ValueError("the relay's port is not a number from 1 to 65535") from None
+    return value
+
+
+def _account_sid(value: str) -> str:
+    if not (
+        len(value) == 34
+        and value.startswith("AC")
+        and all(c in "0123456789abcdef" for c in value[2:].lower())
+    ):
+        raise ValueError("a Twilio account SID is AC and 32 hexadecimal digits")
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def _e164(value: str) -> str:
+    if not (value.startswith("+") and value[1:].isdigit() and 8 <= len(value) <= 16):
+        raise ValueError(f"{value!r} is not a number in E.164 form, such as +14155550100")
+    return value
+
+
+def _mailbox(value: str) -> str:
+    local, at, domain = value.rpartition("@")
+    if not at or not local or any(c.isspace() or c in "<>,;" for c in value):
+        raise ValueError(f"{value!r} is not an email address")
+    _domain(domain)
     return value

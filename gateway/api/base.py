@@ -31,8 +31,12 @@ from ..errors import (
 from ..metrics import Metrics
 from ..services.codes import CodeService
 from ..services.credentials import CredentialService
+from ..services.forwards import ForwardService
 from ..services.inbound import InboundService
+from ..services.interactions import InteractionService
+from ..services.numbers import NumberProvider
 from ..services.tenants import ADMIN, TenantService
+from ..services.webhooks import WebhookService
 from ..settings import Settings
 from ..store.db import Database
 
@@ -50,6 +54,11 @@ class Services:
     credentials: CredentialService
     codes: CodeService
     inbound: InboundService
+    webhooks: WebhookService
+    interactions: InteractionService
+    forwards: ForwardService
+    #: Buys and releases phone numbers; None when Twilio is not configured.
+    numbers: NumberProvider | None = None
 
 
 SERVICES = web.AppKey("services", Services)

@@ -9,7 +9,17 @@ the migrated schema agree.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -52,6 +62,8 @@ class Credential(SQLModel, table=True):
     username: str | None = Field(default=None, max_length=320)
     inbox: str = Field(max_length=64, unique=True)
     phone_number: str | None = Field(default=None, max_length=16, unique=True)
+    #: Twilio's id (``PN...``) of a number the gateway bought, so it can release it.
+    phone_sid: str | None = Field(default=None, max_length=40)
     data_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     key_version: int = Field(index=True)
     password: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
@@ -105,6 +117,168 @@ class ReceivedCode(SQLModel, table=True):
     sender: str | None = Field(default=None, max_length=320)
     received_at: float
     expires_at: float
+
+
+def _credential_fk(*, primary_key: bool = False) -> Column[str]:
+    return Column(
+        String(40),
+        ForeignKey("credentials.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=primary_key,
+    )
+
+
+class InboundSeen(SQLModel, table=True):
+    """A provider's message id already taken (Twilio retries and fallbacks deliver twice)."""
+
+    __tablename__ = "inbound_seen"
+    __table_args__ = (
+        PrimaryKeyConstraint("provider", "message_id"),
+        Index("ix_inbound_seen_at", "seen_at"),
+    )
+
+    provider: str = Field(max_length=16)
+    message_id: str = Field(max_length=64)
+    seen_at: float
+
+
+class SmsDevice(SQLModel, table=True):
+    """A phone running SMS Gateway for Android whose SIM receives a credential's texts.
+
+    ``sim_number`` null means every SIM of the device.  The signing key is
+    sealed with the credential's data key.
+    """
+
+    __tablename__ = "sms_devices"
+    __table_args__ = (UniqueConstraint("device_id", "sim_number"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=40)
+    credential_id: str = Field(sa_column=_credential_fk())
+    device_id: str = Field(max_length=64, index=True)
+    sim_number: int | None = Field(default=None)
+    signing_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: float
+
+
+class Forward(SQLModel, table=True):
+    """A rule: copy each message reaching a credential to a person."""
+
+    __tablename__ = "forwards"
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=40)
+    credential_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("credentials.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    channel: str = Field(max_length=8)
+    target: str = Field(max_length=320)
+    created_at: float
+    last_status: str | None = Field(default=None, max_length=16)
+    last_error: str | None = Field(default=None, max_length=300)
+    last_attempt_at: float | None = None
+
+
+class ForwardOutbox(SQLModel, table=True):
+    """One copy waiting to be sent, its content sealed with the credential's data key.
+
+    ``state`` is ``pending`` (send when ``next_attempt_at`` comes) or
+    ``sending`` (an attempt was recorded; a replica holding ``lease_until``
+    is on it).  A row is deleted once its copy is sent or given up.
+    """
+
+    __tablename__ = "forward_outbox"
+    __table_args__ = (Index("ix_forward_outbox_due", "next_attempt_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    forward_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("forwards.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    tenant_id: str = Field(max_length=40)
+    credential_id: str = Field(max_length=40)
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    state: str = Field(max_length=8)
+    attempts: int
+    next_attempt_at: float
+    lease_until: float
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: float
+
+
+class Webhook(SQLModel, table=True):
+    """A tenant's endpoint; its signing secrets are sealed with its own data key."""
+
+    __tablename__ = "webhooks"
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    url: str = Field(max_length=2048)
+    #: The subscribed event types, comma-separated with a comma at each end.
+    events: str = Field(max_length=500)
+    enabled: bool
+    data_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    key_version: int = Field(index=True)
+    secret: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    previous_secret: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    previous_until: float | None = None
+    disabled_reason: str | None = Field(default=None, max_length=300)
+    created_at: float
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event on its way to one endpoint; ``id`` is the stable ``webhook-id``."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "next_attempt_at"),)
+
+    id: str = Field(primary_key=True, max_length=100)
+    webhook_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    tenant_id: str = Field(max_length=40)
+    event: str = Field(max_length=40)
+    #: The JSON body, metadata only, byte for byte as it is signed and sent.
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: float
+    attempts: int
+    next_attempt_at: float
+    lease_until: float
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=300)
+
+
+class Interaction(SQLModel, table=True):
+    """A request for a person to give a code; the code is sealed, the token kept as a hash."""
+
+    __tablename__ = "interactions"
+    __table_args__ = (Index("ix_interactions_expires", "status", "expires_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=40)
+    credential_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("credentials.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    prompt: str | None = Field(default=None, max_length=500)
+    #: ``pending``, ``submitted`` (a code waits), ``delivered`` or ``expired``.
+    status: str = Field(max_length=10)
+    token_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True))
+    code: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    attempts: int
+    created_at: float
+    expires_at: float
+    submitted_at: float | None = None
 
 
 metadata = SQLModel.metadata
