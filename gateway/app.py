@@ -24,9 +24,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
+import sms
+from sms.twilio_rest import TwilioRest
 from smtp.server import SmtpLimits, start_smtp, tls_context
 from smtp.worker import IngestWorker
-from sms.twilio_rest import TwilioRest
 
 from .api import SERVICES, Services, error_middleware, setup_routes
 from .errors import ConfigError
@@ -37,6 +38,7 @@ from .services.credentials import CredentialService
 from .services.forwards import ForwardService
 from .services.inbound import InboundService
 from .services.interactions import InteractionService
+from .services.sms import SmsService
 from .services.tenants import TenantService
 from .services.waiters import Bells
 from .services.webhooks import WebhookService
@@ -82,6 +84,8 @@ class Gateway:
     async def close(self) -> None:
         await self.services.inbound.close()
         await self.services.webhooks.close()
+        if self.services.numbers is not None:
+            await self.services.numbers.close()
         await self.db.close()
 
 
@@ -103,7 +107,10 @@ async def open_gateway(settings: Settings) -> Gateway:
             mail_from=settings.forward_from,
             sms=numbers,
             sms_from=settings.twilio_sms_from,
+            allow_private=settings.allow_private_targets,
         )
+        inbound.forwards_queued.append(forwards.wake)
+        inbound.events_queued.append(webhooks.wake)
         services = Services(
             settings=settings,
             db=db,
@@ -124,6 +131,7 @@ async def open_gateway(settings: Settings) -> Gateway:
                 events_queued=webhooks.wake,
             ),
             forwards=forwards,
+            sms=SmsService(db, vault, inbound, metrics, rate_limit=settings.sms_rate_limit),
             numbers=numbers,
         )
     except BaseException:
@@ -183,11 +191,15 @@ def _twilio(settings: Settings) -> TwilioRest | None:
 
 async def _sweep(services: Services, every: float = 1.0) -> None:
     """Destroy received codes older than OTPGATE_CODE_TTL; expire open interactions."""
+    rounds = 0
     while True:
         await asyncio.sleep(every)
+        rounds += 1
         try:
             removed = await services.codes.sweep()
             expired = await services.interactions.sweep()
+            if rounds % 60 == 0:
+                await services.sms.sweep()
         except Exception:
             log.exception("a sweep failed; trying again")
             continue
@@ -224,6 +236,7 @@ def make_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     app[SERVICES] = services
     setup_routes(app)
+    sms.setup_routes(app)
     return app
 
 

@@ -15,7 +15,12 @@ handler map these classes to their own status and reply codes.
         ├── Expired            it existed but its time is over
         ├── TooLarge           the input is over a size limit
         ├── Invalid            well-formed but not acceptable
-        └── RateLimited        too many attempts
+        ├── RateLimited        too many attempts
+        ├── Unavailable        a part it needs is not configured (Twilio, ...)
+        └── UpstreamFailed     a provider the gateway relies on failed (Twilio, ...)
+
+``Unavailable`` and ``UpstreamFailed`` are not the client's fault, but like the
+others they are answered to it as they are, with a stable code.
 """
 
 from __future__ import annotations
@@ -82,3 +87,13 @@ class Invalid(RequestError):
 
 class RateLimited(RequestError):
     code = "rate_limited"
+
+
+class Unavailable(RequestError):
+    code = "unavailable"
+
+
+class UpstreamFailed(RequestError):
+    """The message says what failed; it never holds a provider's credentials."""
+
+    code = "provider_error"

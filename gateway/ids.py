@@ -11,6 +11,11 @@ TENANT = "ten"
 CREDENTIAL = "cred"
 API_KEY = "key"
 RECEIVED_CODE = "rcv"
+INTERACTION = "int"
+WEBHOOK = "whk"
+FORWARD = "fwd"
+FORWARD_COPY = "fwc"
+SMS_DEVICE = "dev"
 
 #: Prefix of tenant API keys (recognisable to people and secret scanners).
 TENANT_KEY_PREFIX = "otpg_"

@@ -112,7 +112,18 @@ CREDENTIAL_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/code", None),
     ("PUT", "/extraction", {"allowed_senders": ["example.com"]}),
     ("GET", "/extraction", None),
+    ("POST", "/phone/provision", {"country": "US"}),
+    ("POST", "/forwards", {"channel": "email", "to": "a@example.com"}),
+    ("GET", "/forwards", None),
+    ("GET", "/forwards/{forward_id}", None),
+    ("DELETE", "/forwards/{forward_id}", None),
+    ("POST", "/sms-devices", {"device_id": "phone-1"}),
+    ("GET", "/sms-devices", None),
+    ("DELETE", "/sms-devices/{device}", None),
+    ("POST", "/interactions", {"prompt": "enter the code"}),
 ]
+#: Values for the second path id of nested routes (well-formed, unknown).
+NESTED = {"{forward_id}": "fwd_aaaaaaaaaaaaaaaa", "{device}": "dev_aaaaaaaaaaaaaaaa"}
 
 
 async def test_another_tenants_credential_is_not_found_on_every_route(
@@ -135,6 +146,8 @@ async def test_another_tenants_credential_is_not_found_on_every_route(
     covered = {(m, "/v1/credentials/{id}" + p) for m, p, _ in CREDENTIAL_ROUTES}
     assert registered <= covered, f"routes missing from this test: {registered - covered}"
     for method, suffix, body in CREDENTIAL_ROUTES:
+        for name, value in NESTED.items():
+            suffix = suffix.replace(name, value)
         resp = await client.request(
             method, f"/v1/credentials/{cred['id']}{suffix}", json=body, headers=b
         )

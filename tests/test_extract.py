@@ -235,22 +235,6 @@ def test_oversized_and_odd_input_is_fast_and_safe() -> None:
     assert time.perf_counter() - started < 5
 
 
-def test_typical_email_under_a_millisecond() -> None:
-    """Extraction from a typical 2 KB e-mail takes well under a millisecond on average."""
-    text = (
-        "Hi Alex,\n\nWe received a request to sign in to your account from Chrome on "
-        "Windows (IP 203.0.113.7) on March 3, 2025 at 10:42.\n\n"
-        "Your verification code is:\n\n482913\n\nThis code expires in 10 minutes. "
-        "If you didn't request it, you can ignore this email.\n\n"
-    ) * 7 + "Example Inc., 1600 Main St, Springfield, IL 62704. Unsubscribe: example.com/u/123\n"
-    assert 1500 < len(text) < 2500
-    rounds = 200
-    started = time.perf_counter()
-    for _ in range(rounds):
-        assert extract_code(channel="email", subject="Your sign-in code", text=text) == "482913"
-    assert (time.perf_counter() - started) / rounds < 0.002  # 2 ms: headroom for slow CI hosts
-
-
 SIGN_IN = """Hi there,
 
 Someone is trying to sign in to your Example account from a new device.

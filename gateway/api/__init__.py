@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import codes, credentials, ops, tenants
+from . import codes, credentials, forwards, interactions, ops, tenants, webhooks
 from .base import SERVICES, Services, error_middleware
 
 __all__ = ["SERVICES", "Services", "error_middleware", "setup_routes"]
@@ -19,3 +19,6 @@ def setup_routes(app: web.Application) -> None:
     tenants.setup_routes(app)
     credentials.setup_routes(app)
     codes.setup_routes(app)
+    forwards.setup_routes(app)
+    webhooks.setup_routes(app)
+    interactions.setup_routes(app)

@@ -26,6 +26,8 @@ from ..errors import (
     RequestError,
     TooLarge,
     Unauthenticated,
+    Unavailable,
+    UpstreamFailed,
     VaultError,
 )
 from ..metrics import Metrics
@@ -35,6 +37,7 @@ from ..services.forwards import ForwardService
 from ..services.inbound import InboundService
 from ..services.interactions import InteractionService
 from ..services.numbers import NumberProvider
+from ..services.sms import SmsService
 from ..services.tenants import ADMIN, TenantService
 from ..services.webhooks import WebhookService
 from ..settings import Settings
@@ -57,6 +60,7 @@ class Services:
     webhooks: WebhookService
     interactions: InteractionService
     forwards: ForwardService
+    sms: SmsService
     #: Buys and releases phone numbers; None when Twilio is not configured.
     numbers: NumberProvider | None = None
 
@@ -73,6 +77,8 @@ _STATUS: dict[type[RequestError], int] = {
     TooLarge: 413,
     Invalid: 422,
     RateLimited: 429,
+    UpstreamFailed: 502,
+    Unavailable: 503,
 }
 
 _HTTP_CODES = {

@@ -5,16 +5,26 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from .. import otp
-from ..errors import Invalid
+from ..errors import BadInput, Invalid
 from ..services.credentials import AuthenticatorInfo, CredentialInfo, Extraction
 from .base import SERVICES, iso, json_body, object_id, query_number, tenant_of
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Username = Annotated[str, StringConstraints(max_length=320)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+#: Where Twilio posts a bought number's inbound texts (the SMS adapter's route).
+TWILIO_SMS_PATH = "/sms/twilio"
 
 
 class CredentialIn(BaseModel):
@@ -61,6 +71,28 @@ class AuthenticatorIn(BaseModel):
 class PhoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     phone_number: Annotated[str, StringConstraints(max_length=32)] | None
+
+
+class ProvisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    country: str = Field(description="ISO 3166 alpha-2 country code, such as US")
+    area_code: str | None = Field(
+        default=None, description="2 to 5 digits (US and Canada: the 3-digit area code)"
+    )
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        if not (len(value) == 2 and value.isascii() and value.isalpha()):
+            raise ValueError("must be an ISO 3166 alpha-2 country code, such as US")
+        return value.upper()
+
+    @field_validator("area_code")
+    @classmethod
+    def _area_code(cls, value: str | None) -> str | None:
+        if value is not None and not (2 <= len(value) <= 5 and value.isascii() and value.isdigit()):
+            raise ValueError("must be 2 to 5 digits, such as 415")
+        return value
 
 
 class ExtractionIn(BaseModel):
@@ -137,7 +169,11 @@ async def patch_credential(request: web.Request) -> web.Response:
 
 async def delete_credential(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    await request.app[SERVICES].credentials.delete(tenant, object_id(request))
+    cred_id = object_id(request)
+    services = request.app[SERVICES]
+    await services.credentials.delete(
+        tenant, cred_id, release_number=_release_flag(request), numbers=services.numbers
+    )
     return web.Response(status=204)
 
 
@@ -186,8 +222,38 @@ async def put_phone(request: web.Request) -> web.Response:
 
 async def delete_phone(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    await request.app[SERVICES].credentials.set_phone(tenant, object_id(request), None)
+    cred_id = object_id(request)
+    services = request.app[SERVICES]
+    await services.credentials.delete_phone(
+        tenant, cred_id, release_number=_release_flag(request), numbers=services.numbers
+    )
     return web.Response(status=204)
+
+
+async def provision_phone(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    cred_id = object_id(request)
+    body = await json_body(request, ProvisionIn)
+    services = request.app[SERVICES]
+    info = await services.credentials.provision_phone(
+        tenant,
+        cred_id,
+        services.numbers,
+        country=body.country,
+        area_code=body.area_code,
+        sms_url=services.settings.public_url + TWILIO_SMS_PATH,
+    )
+    return web.json_response(credential_json(info), status=201)
+
+
+def _release_flag(request: web.Request) -> bool:
+    """``?release_number=true``: also give a bought number back to Twilio."""
+    raw = request.query.get("release_number", "").lower()
+    if raw in ("", "0", "false"):
+        return False
+    if raw in ("1", "true"):
+        return True
+    raise BadInput("'release_number' must be true or false")
 
 
 async def put_extraction(request: web.Request) -> web.Response:
@@ -218,5 +284,6 @@ def setup_routes(app: web.Application) -> None:
     r.add_delete("/v1/credentials/{id}/authenticator", delete_authenticator)
     r.add_put("/v1/credentials/{id}/phone", put_phone)
     r.add_delete("/v1/credentials/{id}/phone", delete_phone)
+    r.add_post("/v1/credentials/{id}/phone/provision", provision_phone)
     r.add_put("/v1/credentials/{id}/extraction", put_extraction)
     r.add_get("/v1/credentials/{id}/extraction", get_extraction, allow_head=False)

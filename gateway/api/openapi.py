@@ -11,8 +11,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .credentials import AuthenticatorIn, CredentialIn, CredentialPatch, ExtractionIn, PhoneIn
+from .credentials import (
+    AuthenticatorIn,
+    CredentialIn,
+    CredentialPatch,
+    ExtractionIn,
+    PhoneIn,
+    ProvisionIn,
+)
+from .forwards import DeviceIn, ForwardIn
+from .interactions import CodeIn, InteractionIn
 from .tenants import TenantIn
+from .webhooks import WebhookIn
 
 _ERROR = {
     "type": "object",
@@ -69,6 +79,14 @@ _CODE = {
 }
 
 
+_RELEASE_ERRORS = {
+    400: ("release_number is not true or false", _ERROR),
+    422: ("release_number=true, but the gateway did not buy the number", _ERROR),
+    502: ("Twilio failed to release the number; nothing was changed", _ERROR),
+    503: ("release_number=true, but Twilio is not configured", _ERROR),
+}
+
+
 def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -77,6 +95,13 @@ def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
         "schema": schema,
         "description": description,
     }
+
+
+_RELEASE = _q(
+    "release_number",
+    {"type": "boolean", "default": False},
+    "also release the number the gateway bought for the credential at Twilio",
+)
 
 
 def _op(
@@ -154,7 +179,12 @@ def _paths() -> dict[str, dict[str, Any]]:
                 {200: ("Changed", _CREDENTIAL), 404: nf[1]},
                 body=CredentialPatch,
             ),
-            "delete": _op("Delete a credential", {204: ("Deleted", None), 404: nf[1]}),
+            "delete": _op(
+                "Delete a credential; with release_number=true, first release its "
+                "bought number at Twilio (if that fails, nothing is deleted)",
+                {204: ("Deleted", None), 404: nf[1], **_RELEASE_ERRORS},
+                params=[_RELEASE],
+            ),
         },
         "/v1/credentials/{id}/password": {
             "parameters": [_ID],
@@ -179,7 +209,27 @@ def _paths() -> dict[str, dict[str, Any]]:
                 {200: ("Assigned", _CREDENTIAL), 404: nf[1], 409: ("Number taken", _ERROR)},
                 body=PhoneIn,
             ),
-            "delete": _op("Unassign the phone number", {204: ("Unassigned", None), 404: nf[1]}),
+            "delete": _op(
+                "Unassign the phone number; with release_number=true, first release it "
+                "at Twilio (if that fails, it stays assigned)",
+                {204: ("Unassigned", None), 404: nf[1], **_RELEASE_ERRORS},
+                params=[_RELEASE],
+            ),
+        },
+        "/v1/credentials/{id}/phone/provision": {
+            "parameters": [_ID],
+            "post": _op(
+                "Buy an SMS-capable Twilio number, point its texts at <public URL>/sms/twilio "
+                "and assign it",
+                {
+                    201: ("Bought and assigned", _CREDENTIAL),
+                    404: nf[1],
+                    409: ("The credential already has a number", _ERROR),
+                    502: ("Twilio failed; nothing was bought", _ERROR),
+                    503: ("Twilio is not configured", _ERROR),
+                },
+                body=ProvisionIn,
+            ),
         },
         "/v1/credentials/{id}/extraction": {
             "parameters": [_ID],
@@ -227,6 +277,299 @@ def _paths() -> dict[str, dict[str, Any]]:
     }
 
 
+_WEBHOOK = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "url": {"type": "string", "format": "uri"},
+        "events": {
+            "type": "array",
+            "items": {
+                "enum": [
+                    "interaction.code_required",
+                    "interaction.code_submitted",
+                    "interaction.expired",
+                    "code.received",
+                ]
+            },
+        },
+        "enabled": {"type": "boolean"},
+        "disabled_reason": {"type": ["string", "null"]},
+        "pending": {"type": "integer", "description": "deliveries queued, not yet delivered"},
+        "previous_secret_expires_at": {"type": ["string", "null"], "format": "date-time"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _webhook_paths() -> dict[str, dict[str, Any]]:
+    nf = (404, ("Unknown, or another tenant's", _ERROR))
+    created = {
+        "allOf": [_WEBHOOK, {"properties": {"secret": {"type": "string", "pattern": "^whsec_"}}}]
+    }
+    rotated = {
+        "type": "object",
+        "properties": {
+            "secret": {"type": "string", "pattern": "^whsec_"},
+            "previous_secret_expires_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    return {
+        "/v1/webhooks": {
+            "post": _op(
+                "Register an endpoint; deliveries are signed as Standard Webhooks says "
+                "with the returned secret (shown once)",
+                {201: ("Created", created)},
+                body=WebhookIn,
+            ),
+            "get": _op("List endpoints (no secrets)", {200: ("Endpoints", {"type": "object"})}),
+        },
+        "/v1/webhooks/{id}": {
+            "parameters": [_ID],
+            "get": _op("One endpoint", {200: ("Found", _WEBHOOK), 404: nf[1]}),
+            "delete": _op(
+                "Delete an endpoint and what is queued for it",
+                {204: ("Deleted", None), 404: nf[1]},
+            ),
+        },
+        "/v1/webhooks/{id}/rotate": {
+            "parameters": [_ID],
+            "post": _op(
+                "A new signing secret; the old one also signs for 24 hours",
+                {200: ("Rotated", rotated), 404: nf[1]},
+            ),
+        },
+        "/v1/webhooks/{id}/enable": {
+            "parameters": [_ID],
+            "post": _op(
+                "Turn an endpoint back on after a 410 Gone disabled it",
+                {200: ("Enabled", _WEBHOOK), 404: nf[1]},
+            ),
+        },
+    }
+
+
+_INTERACTION = {
+    "type": "object",
+    "required": ["id", "status", "expires_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "credential_id": {"type": "string"},
+        "status": {"enum": ["pending", "submitted", "delivered", "expired"]},
+        "prompt": {"type": ["string", "null"]},
+        "attempts": {"type": "integer", "description": "answers tried (at most 5)"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "pending: the time to answer; submitted: the time the code "
+            "waits for its agent",
+        },
+        "submitted_at": {"type": ["string", "null"], "format": "date-time"},
+        "submit_url": {
+            "type": "string",
+            "format": "uri",
+            "description": "only when created: where a person answers, without a key",
+        },
+    },
+}
+
+
+def _interaction_paths() -> dict[str, dict[str, Any]]:
+    nf = (404, ("Unknown, or another tenant's", _ERROR))
+    answered = (409, ("A code was already given", _ERROR))
+    expired = (410, ("Expired", _ERROR))
+    tries = (429, ("Five tries were used up", _ERROR))
+    token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+    html = {"type": "string", "description": "an HTML page"}
+    answer = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": CodeIn.model_json_schema()},
+                "application/x-www-form-urlencoded": {"schema": CodeIn.model_json_schema()},
+            },
+        }
+    }
+    refusals = {
+        403: ("Posted from another origin", _ERROR),
+        404: ("Unknown token", _ERROR),
+        409: answered[1],
+        410: expired[1],
+        413: ("Body over 4 KB", _ERROR),
+        415: ("Neither JSON nor a form", _ERROR),
+        422: ("Not 1 to 64 printable characters (counts as a try)", _ERROR),
+        429: tries[1],
+    }
+    return {
+        "/v1/credentials/{id}/interactions": {
+            "parameters": [_ID],
+            "post": _op(
+                "Ask a person for a code: queues interaction.code_required with the "
+                "submit_url (the body may be empty)",
+                {201: ("Opened", _INTERACTION), 404: nf[1]},
+                body=InteractionIn,
+            ),
+        },
+        "/v1/interactions/{id}": {
+            "parameters": [_ID],
+            "get": _op("One interaction", {200: ("Found", _INTERACTION), 404: nf[1]}),
+        },
+        "/v1/interactions/{id}/code": {
+            "parameters": [_ID],
+            "post": _op(
+                "Answer with a code (1 to 64 printable characters, trimmed)",
+                {
+                    204: ("Stored", None),
+                    404: nf[1],
+                    409: answered[1],
+                    410: expired[1],
+                    429: tries[1],
+                },
+                body=CodeIn,
+            ),
+            "get": _op(
+                "The answer, handed out once (also by GET /v1/credentials/{id}/code)",
+                {
+                    200: ("The code", {"type": "object", "required": ["code"]}),
+                    204: ("No answer within 'wait'", None),
+                    404: nf[1],
+                    410: ("Expired, or its code was already handed out", _ERROR),
+                },
+                params=[
+                    _q(
+                        "wait",
+                        {"type": "number", "minimum": 0, "maximum": 300},
+                        "seconds to hold the request open for the answer",
+                    )
+                ],
+            ),
+        },
+        "/submit/{token}": {
+            "parameters": [token],
+            "get": _op(
+                "The form a person answers on (HTML; 404, 409, 410, 429 as HTML pages)",
+                {200: ("The form", html), 404: ("Unknown token", html)},
+                auth=None,
+            ),
+            "post": {
+                **_op(
+                    "Answer: JSON {code} -> 204, or a form (code=...) -> an HTML page",
+                    {
+                        200: ("Form: the confirmation page", html),
+                        204: ("JSON: stored", None),
+                        **refusals,
+                    },
+                    auth=None,
+                ),
+                **answer,
+            },
+        },
+    }
+
+
+_FORWARD = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "credential_id": {"type": "string"},
+        "channel": {"enum": ["email", "sms"]},
+        "to": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "last_status": {
+            "enum": ["sent", "retrying", "failed", "unknown", None],
+            "description": "the last copy's fate; unknown: interrupted while sending, "
+            "not sent again",
+        },
+        "last_error": {"type": ["string", "null"]},
+        "last_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+        "pending": {"type": "integer", "description": "copies waiting to be sent"},
+    },
+}
+_DEVICE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "credential_id": {"type": "string"},
+        "device_id": {"type": "string"},
+        "sim_number": {"type": ["integer", "null"]},
+        "webhook_url": {"type": "string", "format": "uri"},
+        "signing_key": {"type": "string", "description": "only when created"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+_SUB = {"in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _sms_paths() -> dict[str, dict[str, Any]]:
+    nf = (404, ("Unknown, or another tenant's", _ERROR))
+    twiml = {"type": "string", "description": "an empty TwiML <Response/>"}
+    return {
+        "/v1/credentials/{id}/forwards": {
+            "parameters": [_ID],
+            "post": _op(
+                "Copy each message reaching the credential to a person (email or SMS)",
+                {201: ("Created", _FORWARD), 404: nf[1], 409: ("10 rules already", _ERROR)},
+                body=ForwardIn,
+            ),
+            "get": _op(
+                "The credential's rules, with their last status",
+                {200: ("Rules", {"type": "object"}), 404: nf[1]},
+            ),
+        },
+        "/v1/credentials/{id}/forwards/{forward_id}": {
+            "parameters": [_ID, {"name": "forward_id", **_SUB}],
+            "get": _op("One rule", {200: ("Found", _FORWARD), 404: nf[1]}),
+            "delete": _op("Delete a rule", {204: ("Deleted", None), 404: nf[1]}),
+        },
+        "/v1/credentials/{id}/sms-devices": {
+            "parameters": [_ID],
+            "post": _op(
+                "Map a phone running SMS Gateway for Android (or one SIM slot) to the "
+                "credential; the signing key is shown once",
+                {201: ("Mapped", _DEVICE), 404: nf[1], 409: ("Taken", _ERROR)},
+                body=DeviceIn,
+            ),
+            "get": _op(
+                "The credential's devices", {200: ("Devices", {"type": "object"}), 404: nf[1]}
+            ),
+        },
+        "/v1/credentials/{id}/sms-devices/{device}": {
+            "parameters": [_ID, {"name": "device", **_SUB}],
+            "delete": _op("Unmap a device", {204: ("Deleted", None), 404: nf[1]}),
+        },
+        "/sms/twilio": {
+            "post": {
+                **_op(
+                    "Twilio's inbound-message webhook (form-encoded, X-Twilio-Signature)",
+                    {
+                        200: ("Stored, a redelivery, or an unowned number", twiml),
+                        400: ("Malformed, missing or unknown parameters", _ERROR),
+                        403: ("Missing or bad signature, or another account", _ERROR),
+                        413: ("Body over 1,600 characters", _ERROR),
+                        429: ("Too many texts for the number or from the sender", _ERROR),
+                        503: ("OTPGATE_TWILIO_AUTH_TOKEN is not set", _ERROR),
+                    },
+                    auth=None,
+                ),
+            }
+        },
+        "/sms/android": {
+            "post": _op(
+                "SMS Gateway for Android's sms:received webhook (X-Signature, X-Timestamp)",
+                {
+                    200: ("Stored, a redelivery, or an ignored event", {"type": "object"}),
+                    400: ("Malformed", _ERROR),
+                    403: ("Missing or bad signature, unknown device, stale timestamp", _ERROR),
+                    413: ("Message over 1,600 characters", _ERROR),
+                    429: ("Too many texts", _ERROR),
+                },
+                auth=None,
+            ),
+        },
+    }
+
+
 def document(server_url: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -241,5 +584,10 @@ def document(server_url: str) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": _ERROR},
         },
-        "paths": _paths(),
+        "paths": {
+            **_paths(),
+            **_webhook_paths(),
+            **_interaction_paths(),
+            **_sms_paths(),
+        },
     }

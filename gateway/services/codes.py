@@ -11,6 +11,10 @@ its vault-stored secret.  A TOTP code that would expire within
 ``wait``) for the next time step instead.  An HOTP counter moves on by one in
 a committed transaction before its code is returned, so a crash may skip a
 value but never repeats one.
+
+A code a person gave through an interaction (source ``user``) has its
+interaction's id; handing it out here settles the interaction in the same
+transaction (see ``store.interactions``), so it is never handed out twice.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import otp
+from .. import ids, otp
 from ..errors import Invalid, NotFound
 from ..store import codes as cq
 from ..store import credentials as q
+from ..store import interactions as iq
 from ..store.db import Database
 from ..vault import Vault
 from .waiters import Bells
@@ -123,7 +128,14 @@ class CodeService:
             )
             if row is None:
                 return None
+            answered = row.source == "user" and row.id.startswith(f"{ids.INTERACTION}_")
+            # A person's answer to an interaction (the row has the interaction's id):
+            # settle the interaction in this transaction, so it is never handed out twice.
+            if answered and not await iq.settle_taken(conn, tenant_id, row.id):
+                return None
             wrapped = await q.get_sealed(conn, tenant_id, cred_id)
+        if answered:
+            self._bells.ring(row.id)  # its own long poll now answers 410
         assert wrapped is not None  # the code's row cascades with its credential
         dek = self._vault.unwrap_data_key(wrapped[0], tenant_id=tenant_id, credential_id=cred_id)
         code = self._vault.open_field(

@@ -7,6 +7,7 @@ the tenant, the credential and the field they belong to.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -16,11 +17,12 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from .. import ids, otp
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import Conflict, Invalid, NotFound, Unavailable, UpstreamFailed
 from ..extract import compile_custom_pattern
 from ..store import credentials as q
 from ..store.db import Database
 from ..vault import Vault
+from .numbers import BoughtNumber, NumberProvider, ProviderError
 
 log = logging.getLogger("otpgate.credentials")
 
@@ -71,6 +73,8 @@ class CredentialService:
         self._domain = inbox_domain
         # Tells the inbound side to drop routes it cached for incoming mail.
         self._routes_changed = routes_changed
+        # Purchases in flight, each run to its end even if its client leaves.
+        self._purchases: set[asyncio.Task[CredentialInfo]] = set()
 
     def _info(self, row: Any) -> CredentialInfo:
         auth = (
@@ -165,12 +169,31 @@ class CredentialService:
             row = await q.get_public(conn, tenant_id, cred_id)
         return self._info(row)
 
-    async def delete(self, tenant_id: str, cred_id: str) -> None:
+    async def delete(
+        self,
+        tenant_id: str,
+        cred_id: str,
+        *,
+        release_number: bool = False,
+        numbers: NumberProvider | None = None,
+    ) -> None:
+        """Delete a credential; with *release_number*, first give its bought number back.
+
+        When the release fails, nothing is deleted, so the call can be repeated.
+        """
+        if release_number:
+            await self._release(tenant_id, cred_id, numbers)
         async with self._db.write() as conn:
+            phone = await q.get_phone(conn, tenant_id, cred_id)
             if not await q.delete_credential(conn, tenant_id, cred_id):
                 raise _not_found()
         self._routes_changed()
         log.info("credential deleted", extra={"tenant": tenant_id, "credential": cred_id})
+        if not release_number and phone is not None and phone.phone_sid is not None:
+            log.info(
+                "the credential's number stays bought at the provider",
+                extra={"credential": cred_id, "sid": phone.phone_sid},
+            )
 
     async def password(self, tenant_id: str, cred_id: str) -> str | None:
         async with self._db.read() as conn:
@@ -231,14 +254,149 @@ class CredentialService:
                     if owner is not None and owner != cred_id:
                         raise Conflict("this phone number already belongs to another credential")
                 if not await q.update_credential(
-                    conn, tenant_id, cred_id, phone_number=phone, updated_at=ids.now()
+                    conn,
+                    tenant_id,
+                    cred_id,
+                    phone_number=phone,
+                    phone_sid=q.sid_if_same_number(phone),
+                    updated_at=ids.now(),
                 ):
                     raise _not_found()
                 row = await q.get_public(conn, tenant_id, cred_id)
         except IntegrityError:
             # Another request took the number between our check and our write.
             raise Conflict("this phone number already belongs to another credential") from None
+        self._routes_changed()
         return self._info(row)
+
+    async def delete_phone(
+        self,
+        tenant_id: str,
+        cred_id: str,
+        *,
+        release_number: bool = False,
+        numbers: NumberProvider | None = None,
+    ) -> None:
+        """Unassign the number; with *release_number*, first give it back to the provider.
+
+        Without it, a bought number stays bought (and billed) at the provider.
+        """
+        if release_number:
+            await self._release(tenant_id, cred_id, numbers)
+        else:
+            async with self._db.read() as conn:
+                phone = await q.get_phone(conn, tenant_id, cred_id)
+            if phone is not None and phone.phone_sid is not None:
+                log.info(
+                    "the unassigned number stays bought at the provider",
+                    extra={"credential": cred_id, "sid": phone.phone_sid},
+                )
+        await self.set_phone(tenant_id, cred_id, None)
+
+    async def provision_phone(
+        self,
+        tenant_id: str,
+        cred_id: str,
+        numbers: NumberProvider | None,
+        *,
+        country: str,
+        area_code: str | None,
+        sms_url: str,
+    ) -> CredentialInfo:
+        """Buy an SMS-capable number whose texts go to *sms_url* and give it to the credential.
+
+        409 when it has a number already.  The purchase and the write that
+        records it run to their end even if the caller goes away (a number
+        bought but not recorded would be billed and lost); when the write
+        fails, the number is released again.
+        """
+        async with self._db.read() as conn:
+            phone = await q.get_phone(conn, tenant_id, cred_id)
+        if phone is None:
+            raise _not_found()
+        if phone.phone_number is not None:
+            raise _has_number()
+        provider = _provider(numbers)
+        task = asyncio.create_task(
+            self._buy_and_store(tenant_id, cred_id, provider, country, area_code, sms_url)
+        )
+        self._purchases.add(task)
+        task.add_done_callback(_purchase_done(self._purchases))
+        return await asyncio.shield(task)
+
+    async def _buy_and_store(
+        self,
+        tenant_id: str,
+        cred_id: str,
+        provider: NumberProvider,
+        country: str,
+        area_code: str | None,
+        sms_url: str,
+    ) -> CredentialInfo:
+        try:
+            bought = await provider.buy(country=country, area_code=area_code, sms_url=sms_url)
+        except ProviderError as exc:
+            raise UpstreamFailed(f"no number was bought: {exc}") from None
+        try:
+            info = await self._store_number(tenant_id, cred_id, bought)
+        except BaseException:
+            await _release_quietly(provider, bought, cred_id)
+            raise
+        self._routes_changed()
+        log.info(
+            "phone number provisioned",
+            extra={"tenant": tenant_id, "credential": cred_id, "sid": bought.sid},
+        )
+        return info
+
+    async def _store_number(
+        self, tenant_id: str, cred_id: str, bought: BoughtNumber
+    ) -> CredentialInfo:
+        if not _E164.match(bought.phone_number):
+            raise UpstreamFailed("the provider sold a number that is not in E.164 form")
+        try:
+            async with self._db.write() as conn:
+                phone = await q.get_phone(conn, tenant_id, cred_id)
+                if phone is None:
+                    raise _not_found()
+                if phone.phone_number is not None:
+                    raise _has_number()  # another provisioning won the race
+                if await q.phone_owner(conn, bought.phone_number) is not None:
+                    raise Conflict("the bought number already belongs to another credential")
+                await q.update_credential(
+                    conn,
+                    tenant_id,
+                    cred_id,
+                    phone_number=bought.phone_number,
+                    phone_sid=bought.sid,
+                    updated_at=ids.now(),
+                )
+                row = await q.get_public(conn, tenant_id, cred_id)
+        except IntegrityError:
+            raise Conflict("the bought number already belongs to another credential") from None
+        return self._info(row)
+
+    async def _release(self, tenant_id: str, cred_id: str, numbers: NumberProvider | None) -> None:
+        """Give the credential's bought number back to the provider (it stays assigned)."""
+        async with self._db.read() as conn:
+            phone = await q.get_phone(conn, tenant_id, cred_id)
+        if phone is None:
+            raise _not_found()
+        if phone.phone_number is None:
+            raise Invalid("this credential has no phone number to release")
+        if phone.phone_sid is None:
+            raise Invalid(
+                "this credential's number was not bought by the gateway, so it cannot "
+                "release it; leave out release_number"
+            )
+        provider = _provider(numbers)
+        try:
+            await provider.release(phone.phone_sid)
+        except ProviderError as exc:
+            raise UpstreamFailed(
+                f"the number was not released and nothing was changed: {exc}"
+            ) from None
+        log.info("phone number released", extra={"credential": cred_id, "sid": phone.phone_sid})
 
     async def set_extraction(
         self,
@@ -298,3 +456,44 @@ def _sender_domain(value: str) -> str:
 
 def _not_found() -> NotFound:
     return NotFound("no such credential")
+
+
+def _has_number() -> Conflict:
+    return Conflict("this credential already has a phone number; DELETE its phone first")
+
+
+def _provider(numbers: NumberProvider | None) -> NumberProvider:
+    if numbers is None:
+        raise Unavailable(
+            "Twilio is not configured: set OTPGATE_TWILIO_ACCOUNT_SID and "
+            "OTPGATE_TWILIO_AUTH_TOKEN to buy and release numbers",
+            code="twilio_not_configured",
+        )
+    return numbers
+
+
+async def _release_quietly(provider: NumberProvider, bought: BoughtNumber, cred_id: str) -> None:
+    """Best effort: give back a number that could not be recorded; log when that fails."""
+    try:
+        await provider.release(bought.sid)
+    except Exception as exc:
+        log.error(
+            "a bought number could not be recorded nor released; release it at the provider",
+            extra={"credential": cred_id, "sid": bought.sid, "error": str(exc)},
+        )
+    else:
+        log.warning(
+            "a bought number could not be recorded and was released",
+            extra={"credential": cred_id, "sid": bought.sid},
+        )
+
+
+def _purchase_done(
+    pending: set[asyncio.Task[CredentialInfo]],
+) -> Callable[[asyncio.Task[CredentialInfo]], None]:
+    def done(task: asyncio.Task[CredentialInfo]) -> None:
+        pending.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller may have left before it ended
+
+    return done

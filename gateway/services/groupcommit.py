@@ -15,11 +15,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from ..store.db import Conn, Database
 
 log = logging.getLogger("otpgate.store")
 
-Writer = Callable[[Conn, Sequence[dict[str, Any]]], Awaitable[None]]
+Writer = Callable[[Conn, Sequence[Any]], Awaitable[None]]
 
 
 class GroupCommitter:
@@ -27,11 +29,11 @@ class GroupCommitter:
         self._db = db
         self._write = write
         self._max = max_batch
-        self._pending: list[tuple[Sequence[dict[str, Any]], asyncio.Future[None]]] = []
+        self._pending: list[tuple[Sequence[Any], asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
 
-    async def submit(self, rows: Sequence[dict[str, Any]]) -> None:
+    async def submit(self, rows: Sequence[Any]) -> None:
         """Return once *rows* are durably committed; raise if they could not be."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((rows, fut))
@@ -45,16 +47,16 @@ class GroupCommitter:
             batch, self._pending = self._pending[: self._max], self._pending[self._max :]
             try:
                 await self._commit([r for rows, _ in batch for r in rows])
-            except Exception:
+            except Exception as exc:
                 if len(batch) == 1:
-                    log.exception("a write failed")
+                    _log_failure(exc)
                     _fail(batch[0][1])
                     continue
                 for rows, fut in batch:  # find the bad one; commit the rest
                     try:
                         await self._commit(rows)
-                    except Exception:
-                        log.exception("a write failed")
+                    except Exception as exc:
+                        _log_failure(exc)
                         _fail(fut)
                     else:
                         _done(fut)
@@ -62,7 +64,7 @@ class GroupCommitter:
                 for _, fut in batch:
                     _done(fut)
 
-    async def _commit(self, rows: Sequence[dict[str, Any]]) -> None:
+    async def _commit(self, rows: Sequence[Any]) -> None:
         async with self._db.write() as conn:
             await self._write(conn, rows)
         self.batches += 1
@@ -71,6 +73,14 @@ class GroupCommitter:
         """Finish what is queued."""
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _log_failure(exc: Exception) -> None:
+    if isinstance(exc, IntegrityError):
+        # A unique key refused a row: a redelivered message, reported to its caller.
+        log.info("a write was refused by a unique key")
+    else:
+        log.error("a write failed", exc_info=exc)
 
 
 def _done(fut: asyncio.Future[None]) -> None:

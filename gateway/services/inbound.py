@@ -1,20 +1,24 @@
-"""Messages arriving for a credential (email now, SMS next): extract, seal, commit, wake.
+"""Messages arriving for a credential (email or SMS): extract, seal, commit, wake.
 
 The protocol adapters parse their wire format into a :class:`Message`, find
 the credentials it is for with ``route_for_inbox`` / ``route_for_phone``, and
-call :meth:`InboundService.accept`, which returns only once every code it
-found is durably committed (group commit shares the disk sync between
-sessions).  Message bodies are never stored: only the sealed code and the
-metadata an agent sees (source, sender, time).
+call :meth:`InboundService.accept`, which returns only once everything the
+message causes is durably committed in one transaction (group commit shares
+the disk sync between sessions): the sealed code, a sealed copy for each
+forwarding rule, the ``code.received`` webhook events, and the provider's
+message id for deduplication.  Message bodies are stored only sealed, in a
+forward's copy, until it is sent.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import ids
@@ -22,6 +26,7 @@ from ..errors import Invalid
 from ..extract import CustomPattern, compile_custom_pattern, extract_code, extract_with_pattern
 from ..metrics import Metrics
 from ..store import codes as q
+from ..store import inbound as w
 from ..store.credentials import decode_senders
 from ..store.db import Database
 from ..vault import Vault
@@ -48,6 +53,8 @@ class Route:
     data_key: bytes
     pattern: str | None
     allowed_senders: tuple[str, ...] | None
+    #: Ids of the credential's forwarding rules.
+    forwards: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"Route(credential_id={self.credential_id!r})"
@@ -102,8 +109,11 @@ class InboundService:
         self._metrics = metrics
         self._ttl = code_ttl
         self._clock = clock
-        self._commit = GroupCommitter(db, q.insert_codes)
+        self._commit = GroupCommitter(db, w.write)
         self._routes: dict[str, tuple[float, Route]] = {}
+        #: Called after a commit that queued forwarded copies / webhook events.
+        self.forwards_queued: list[Callable[[], None]] = []
+        self.events_queued: list[Callable[[], None]] = []
 
     async def route_for_inbox(self, local_part: str) -> Route | None:
         """The credential owning an inbox local part (``+tag`` already removed), or None.
@@ -112,22 +122,25 @@ class InboundService:
         query of a mail burst); an unknown inbox is never cached, so a new
         credential's inbox works at once.
         """
-        key = "inbox:" + local_part.lower()
+        return await self._cached("inbox:" + local_part.lower(), q.route_by_inbox)
+
+    async def route_for_phone(self, phone: str) -> Route | None:
+        """The credential owning a phone number (E.164), or None."""
+        return await self._cached("phone:" + phone, q.route_by_phone)
+
+    async def _cached(self, key: str, find: Callable[[Any, str], Any]) -> Route | None:
         hit = self._routes.get(key)
         now = time.monotonic()
         if hit is not None and hit[0] > now:
             return hit[1]
         async with self._db.read() as conn:
-            route = _route(await q.route_by_inbox(conn, local_part.lower()))
+            row = await find(conn, key.partition(":")[2])
+            route = None if row is None else _route(row, await w.forward_ids(conn, row.id))
         if route is not None:
             if len(self._routes) >= _ROUTE_CACHE_SIZE:
                 self._routes.clear()
             self._routes[key] = (now + _ROUTE_CACHE_SECONDS, route)
         return route
-
-    async def route_for_phone(self, phone: str) -> Route | None:
-        async with self._db.read() as conn:
-            return _route(await q.route_by_phone(conn, phone))
 
     async def accept(self, message: Message, routes: Sequence[Route]) -> list[str]:
         """Extract and durably store the message's code for each route; one outcome each."""
@@ -135,25 +148,39 @@ class InboundService:
         self.announce(message.channel, routes, outcomes)
         return outcomes
 
-    async def store(self, message: Message, routes: Sequence[Route]) -> list[str]:
-        """The durable half of :meth:`accept`: extract, seal and commit (any process)."""
+    async def store(
+        self,
+        message: Message,
+        routes: Sequence[Route],
+        *,
+        seen: tuple[str, str] | None = None,
+    ) -> list[str]:
+        """The durable half of :meth:`accept`: extract, seal and commit (any process).
+
+        *seen* is the provider and message id of a text: it is recorded in
+        the same transaction, and a second delivery of the same id fails it.
+        """
         now = self._clock()
         default: list[str | None] = []  # the generic extraction, computed at most once
-        rows: list[dict[str, Any]] = []
+        items: list[w.Write] = []
         outcomes: list[str] = []
+        if seen is not None:
+            items.append((w.SEEN, {"provider": seen[0], "message_id": seen[1], "seen_at": now}))
         for route in routes:
             if route.allowed_senders is not None and not sender_allowed(
                 message.sender_domain, route.allowed_senders
             ):
                 outcomes.append(REJECTED)
                 continue
+            items.extend(self._forwards(route, message, now))
             code = self._extract(message, route, default)
             if code is None:
                 outcomes.append(NO_CODE)
                 continue
-            rows.append(self._row(route, message, code, now))
+            items.append((w.CODE, self._row(route, message, code, now)))
+            items.append((w.EVENT, _code_event(route, message.channel, now)))
             outcomes.append(CODE)
-        await self._commit.submit(rows)
+        await self._commit.submit(items)
         return outcomes
 
     def announce(self, channel: str, routes: Sequence[Route], outcomes: Sequence[str]) -> None:
@@ -166,6 +193,12 @@ class InboundService:
                 "message accepted",
                 extra={"channel": channel, "credential": route.credential_id, "outcome": outcome},
             )
+        if any(r.forwards and o != REJECTED for r, o in zip(routes, outcomes, strict=True)):
+            for callback in self.forwards_queued:
+                callback()
+        if CODE in outcomes:
+            for callback in self.events_queued:
+                callback()
 
     def forget_routes(self) -> None:
         """Drop cached routes (a credential's inbox, phone or extraction settings changed)."""
@@ -211,17 +244,83 @@ class InboundService:
             "expires_at": now + self._ttl,
         }
 
+    def _forwards(self, route: Route, message: Message, now: float) -> list[w.Write]:
+        """A sealed copy of *message* for each of the route's forwarding rules."""
+        if not route.forwards:
+            return []
+        dek = self._vault.unwrap_data_key(
+            route.data_key, tenant_id=route.tenant_id, credential_id=route.credential_id
+        )
+        copy = json.dumps(
+            {
+                "channel": message.channel,
+                "sender": message.sender[:320],
+                "subject": message.subject[:500],
+                "text": (message.text or message.html)[:MAX_FORWARD_TEXT],
+                "received_at": now,
+            }
+        ).encode()
+        items: list[w.Write] = []
+        for forward_id in route.forwards:
+            row_id = ids.new_id(ids.FORWARD_COPY)
+            items.append(
+                (
+                    w.FORWARD,
+                    {
+                        "id": row_id,
+                        "forward_id": forward_id,
+                        "tenant_id": route.tenant_id,
+                        "credential_id": route.credential_id,
+                        "payload": self._vault.seal_field(
+                            dek,
+                            copy,
+                            tenant_id=route.tenant_id,
+                            credential_id=route.credential_id,
+                            field=f"forward:{row_id}",
+                        ),
+                        "state": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "lease_until": 0.0,
+                        "last_error": None,
+                        "created_at": now,
+                    },
+                )
+            )
+        return items
+
     async def close(self) -> None:
         await self._commit.close()
 
 
-def _route(row: Any) -> Route | None:
-    if row is None:
-        return None
+#: Characters of a message's text kept in a forwarded copy.
+MAX_FORWARD_TEXT = 64 * 1024
+
+
+def _code_event(route: Route, channel: str, now: float) -> dict[str, Any]:
+    """``code.received``: which credential, from which channel, when; never the code."""
+    return {
+        "tenant_id": route.tenant_id,
+        "event": "code.received",
+        "data": {
+            "credential_id": route.credential_id,
+            "source": channel,
+            "received_at": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+        },
+        "now": now,
+    }
+
+
+def route_from_row(row: Any, forwards: tuple[str, ...] = ()) -> Route:
+    return _route(row, forwards)
+
+
+def _route(row: Any, forwards: tuple[str, ...]) -> Route:
     return Route(
         credential_id=row.id,
         tenant_id=row.tenant_id,
         data_key=row.data_key,
         pattern=row.extraction_pattern,
         allowed_senders=decode_senders(row.allowed_senders),
+        forwards=forwards,
     )

@@ -1,16 +1,146 @@
 """User-driven submission: a person gives the code an agent is waiting for.
 
-SKELETON: to be completed.
+An agent opens an interaction for a credential; the tenant's webhooks get
+``interaction.code_required`` with a ``submit_url`` that carries a random
+token (256 bits, kept only as a SHA-256 hash), so a person can answer
+without an API key.  The answer is sealed with the credential's data key
+(bound to the interaction) and, in the same transaction, stored as a received
+code with source ``user`` whose id is the interaction's: the agent gets it
+from ``GET /v1/interactions/{id}/code`` or from the credential's code
+endpoint, whichever asks first, and never twice (see ``store.interactions``).
+
+Life of an interaction::
+
+    pending ──answer──> submitted ──handed out──> delivered
+       │                    │
+       └──── time up ───────┴──> expired  (interaction.expired, queued once)
+
+``expires_at`` is the deadline of the current state: the time to answer
+while pending, then the time the answer waits for its agent (the same TTL
+again) before it is destroyed.  At most ``MAX_ATTEMPTS`` answers are taken
+per interaction, refused ones included.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from ..store.db import Database
+from .. import ids
+from ..errors import Conflict, Expired, Invalid, NotFound, RateLimited
+from ..store import codes as cq
+from ..store import interactions as q
+from ..store.db import Conn, Database
+from ..store.webhooks import enqueue
 from ..vault import Vault
+from .codes import Code
 from .waiters import Bells
+
+MAX_ATTEMPTS = 5
+MAX_PROMPT = 500
+MAX_CODE = 64
+#: How long delivered and expired interactions are kept (then GET answers 404).
+KEEP_FINISHED = 7 * 24 * 3600
+_SWEEP_BATCH = 500
+#: Seconds between deletions of finished interactions past ``KEEP_FINISHED``.
+_FORGET_EVERY = 3600
+#: ``secrets.token_urlsafe(32)``: 43 characters of the URL-safe base64 alphabet.
+_TOKEN_BYTES = 32
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionInfo:
+    """What the API shows of an interaction; ``submit_url`` only when it is created."""
+
+    id: str
+    credential_id: str
+    status: str
+    prompt: str | None
+    attempts: int
+    created_at: float
+    expires_at: float
+    submitted_at: float | None
+    submit_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitPage:
+    """What the submit page shows a person: never a code, never the token."""
+
+    credential_name: str
+    prompt: str | None
+    status: str
+    expires_at: float
+    now: float
+    attempts_left: int
+
+    @property
+    def seconds_left(self) -> int:
+        return max(0, int(self.expires_at - self.now))
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
+def looks_like_token(token: str) -> bool:
+    """A cheap syntax check, so anything else is unknown without a query."""
+    return len(token) == 43 and set(token) <= _TOKEN_CHARS
+
+
+def clean_code(raw: str) -> str | None:
+    """The code as a person typed it, trimmed; None unless 1 to 64 printable characters."""
+    code = raw.strip()
+    if not 1 <= len(code) <= MAX_CODE or not code.isprintable():
+        return None
+    return code
+
+
+def clean_prompt(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    prompt = raw.strip()
+    if len(prompt) > MAX_PROMPT:
+        raise Invalid(f"'prompt' must be at most {MAX_PROMPT} characters")
+    if any(not c.isprintable() and c not in "\n\t" for c in prompt.replace("\r\n", "\n")):
+        raise Invalid("'prompt' must not hold control characters")
+    return prompt.replace("\r\n", "\n") or None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _info(row: Any, submit_url: str | None = None) -> InteractionInfo:
+    return InteractionInfo(
+        id=row.id,
+        credential_id=row.credential_id,
+        status=row.status,
+        prompt=row.prompt,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        submitted_at=row.submitted_at,
+        submit_url=submit_url,
+    )
+
+
+def _expired_event(row: Any) -> dict[str, Any]:
+    return {
+        "interaction_id": row.id,
+        "credential_id": row.credential_id,
+        "expires_at": _iso(row.expires_at),
+        "answered": row.submitted_at is not None,
+    }
 
 
 class InteractionService:
@@ -29,10 +159,295 @@ class InteractionService:
         self._vault = vault
         self._bells = bells
         self._ttl = ttl
-        self._public_url = public_url
+        self._public_url = public_url.rstrip("/")
         self._events_queued = events_queued
         self._clock = clock
+        self._next_forget = 0.0
+
+    # -- opening --------------------------------------------------------------------
+
+    async def create(
+        self, tenant_id: str, cred_id: str, *, prompt: str | None = None
+    ) -> InteractionInfo:
+        """Open a request for a person's code; queues ``interaction.code_required``."""
+        prompt = clean_prompt(prompt)
+        now = self._clock()
+        interaction_id = ids.new_id(ids.INTERACTION)
+        token = secrets.token_urlsafe(_TOKEN_BYTES)
+        submit_url = f"{self._public_url}/submit/{token}"
+        values = {
+            "id": interaction_id,
+            "tenant_id": tenant_id,
+            "credential_id": cred_id,
+            "prompt": prompt,
+            "status": q.PENDING,
+            "token_hash": token_hash(token),
+            "code": None,
+            "attempts": 0,
+            "created_at": now,
+            "expires_at": now + self._ttl,
+            "submitted_at": None,
+        }
+        async with self._db.write() as conn:
+            cred = await q.credential(conn, tenant_id, cred_id)
+            if cred is None:
+                raise NotFound("no such credential")
+            await q.insert_interaction(conn, **values)
+            data = {
+                "interaction_id": interaction_id,
+                "credential_id": cred_id,
+                "credential_name": cred.name,
+                "prompt": prompt,
+                "expires_at": _iso(now + self._ttl),
+                "submit_url": submit_url,
+            }
+            await enqueue(conn, tenant_id, "interaction.code_required", data, now=now)
+        self._events_queued()
+        return InteractionInfo(
+            id=interaction_id,
+            credential_id=cred_id,
+            status=q.PENDING,
+            prompt=prompt,
+            attempts=0,
+            created_at=now,
+            expires_at=now + self._ttl,
+            submitted_at=None,
+            submit_url=submit_url,
+        )
+
+    async def get(self, tenant_id: str, interaction_id: str) -> InteractionInfo:
+        row = await self._current(tenant_id, interaction_id)
+        return _info(row)
+
+    async def _current(self, tenant_id: str, interaction_id: str) -> Any:
+        """The interaction as it stands, expiring it first if its time is up."""
+        async with self._db.read() as conn:
+            row = await q.get(conn, tenant_id, interaction_id)
+        if row is None:
+            raise NotFound("no such interaction")
+        if row.status in q.OPEN and row.expires_at <= self._clock():
+            await self._expire(tenant_id, interaction_id)
+            async with self._db.read() as conn:
+                row = await q.get(conn, tenant_id, interaction_id)
+            if row is None:  # its credential was deleted meanwhile
+                raise NotFound("no such interaction")
+        return row
+
+    # -- answering ------------------------------------------------------------------
+
+    async def page(self, token: str) -> SubmitPage:
+        """What the submit page shows for *token*; NotFound for an unknown token."""
+        row = await self._by_token(token)
+        if row.status in q.OPEN and row.expires_at <= self._clock():
+            await self._expire(row.tenant_id, row.id)
+            row = await self._by_token(token)
+        return SubmitPage(
+            credential_name=row.name,
+            prompt=row.prompt,
+            status=row.status,
+            expires_at=row.expires_at,
+            now=self._clock(),
+            attempts_left=max(0, MAX_ATTEMPTS - row.attempts),
+        )
+
+    async def submit_by_token(self, token: str, code: str) -> None:
+        """A person's answer through the submit page (the token is the authority)."""
+        await self._submit(await self._by_token(token), code)
+
+    async def submit(self, tenant_id: str, interaction_id: str, code: str) -> None:
+        """An answer sent with the tenant's API key."""
+        async with self._db.read() as conn:
+            row = await q.for_submission(conn, tenant_id, interaction_id)
+        if row is None:
+            raise NotFound("no such interaction")
+        await self._submit(row, code)
+
+    async def _by_token(self, token: str) -> Any:
+        if not looks_like_token(token):
+            raise NotFound("this link is not valid")
+        digest = token_hash(token)
+        async with self._db.read() as conn:
+            row = await q.by_token(conn, digest)
+        if row is None or not hmac.compare_digest(row.token_hash, digest):
+            raise NotFound("this link is not valid")
+        return row
+
+    async def _submit(self, row: Any, raw: str) -> None:
+        now = self._clock()
+        await self._refuse_unless_open(row, now)
+        code = clean_code(raw)
+        if code is None:
+            async with self._db.write() as conn:
+                counted = await q.count_attempt(conn, row.id, now=now, max_attempts=MAX_ATTEMPTS)
+            if not counted:
+                await self._refuse_now(row.tenant_id, row.id, now)
+            raise Invalid(f"the code must be 1 to {MAX_CODE} printable characters")
+        tenant_id, cred_id = row.tenant_id, row.credential_id
+        dek = self._vault.unwrap_data_key(row.data_key, tenant_id=tenant_id, credential_id=cred_id)
+
+        def sealed(field: str) -> bytes:
+            return self._vault.seal_field(
+                dek, code.encode(), tenant_id=tenant_id, credential_id=cred_id, field=field
+            )
+
+        keep_until = now + self._ttl
+        async with self._db.write() as conn:
+            stored = await q.submit(
+                conn,
+                row.id,
+                sealed=sealed(f"interaction:{row.id}"),
+                now=now,
+                keep_until=keep_until,
+                max_attempts=MAX_ATTEMPTS,
+            )
+            if stored:
+                # Its twin for GET /v1/credentials/{id}/code; the same id ties them.
+                await cq.insert_codes(
+                    conn,
+                    [
+                        {
+                            "id": row.id,
+                            "tenant_id": tenant_id,
+                            "credential_id": cred_id,
+                            "source": "user",
+                            "code": sealed(f"code:{row.id}"),
+                            "sender": None,
+                            "received_at": now,
+                            "expires_at": keep_until,
+                        }
+                    ],
+                )
+                data = {
+                    "interaction_id": row.id,
+                    "credential_id": cred_id,
+                    "submitted_at": _iso(now),
+                }
+                await enqueue(conn, tenant_id, "interaction.code_submitted", data, now=now)
+        if not stored:
+            await self._refuse_now(tenant_id, row.id, now)
+            raise Conflict("this request changed meanwhile; ask again")
+        self._events_queued()
+        self._bells.ring(row.id)
+        self._bells.ring(cred_id)
+
+    async def _refuse_unless_open(self, row: Any, now: float) -> None:
+        """Raise the reason *row* takes no answer (409, 410 or 429); return if it does."""
+        if row.status in (q.SUBMITTED, q.DELIVERED):
+            raise Conflict("a code was already given for this request", code="already_answered")
+        if row.status == q.EXPIRED:
+            raise Expired("this request has expired")
+        if row.expires_at <= now:
+            await self._expire(row.tenant_id, row.id)
+            raise Expired("this request has expired")
+        if row.attempts >= MAX_ATTEMPTS:
+            raise RateLimited(
+                f"this request took {MAX_ATTEMPTS} tries already", code="too_many_attempts"
+            )
+
+    async def _refuse_now(self, tenant_id: str, interaction_id: str, now: float) -> None:
+        """After a conditional update lost: re-read and raise the reason."""
+        async with self._db.read() as conn:
+            row = await q.get(conn, tenant_id, interaction_id)
+        if row is None:
+            raise NotFound("no such interaction")
+        await self._refuse_unless_open(row, now)
+
+    # -- handing out ----------------------------------------------------------------
+
+    async def take(self, tenant_id: str, interaction_id: str, *, wait: float = 0) -> Code | None:
+        """The submitted code, once; None when none came within *wait* seconds.
+
+        NotFound for an unknown interaction, Expired once its time is up or
+        its code was handed out (here or by the credential's code endpoint).
+        """
+        deadline = time.monotonic() + wait
+        with self._bells.waiting(interaction_id):
+            while True:
+                ticket = self._bells.ticket(interaction_id)  # before looking
+                row = await self._current(tenant_id, interaction_id)
+                if row.status == q.EXPIRED:
+                    raise Expired("this request has expired")
+                if row.status == q.DELIVERED:
+                    raise Expired("its code was already handed out", code="already_delivered")
+                if row.status == q.SUBMITTED:
+                    code = await self._take(tenant_id, interaction_id)
+                    if code is not None:
+                        return code
+                    continue  # someone else took it or time ran out: look again
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                # Wake at the deadline to report expiry even if the sweeper is late.
+                until_expiry = max(0.0, row.expires_at - self._clock()) + 0.01
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ticket.wait(), min(remaining, until_expiry))
+
+    async def _take(self, tenant_id: str, interaction_id: str) -> Code | None:
+        async with self._db.write() as conn:
+            row = await q.take(conn, tenant_id, interaction_id, now=self._clock())
+            if row is None:
+                return None
+            cred = await _credential(conn, tenant_id, row.credential_id)
+        self._bells.ring(interaction_id)
+        dek = self._vault.unwrap_data_key(
+            cred.data_key, tenant_id=tenant_id, credential_id=row.credential_id
+        )
+        code = self._vault.open_field(
+            dek,
+            row.code,
+            tenant_id=tenant_id,
+            credential_id=row.credential_id,
+            field=f"interaction:{interaction_id}",
+        )
+        return Code(code.decode(), "user", received_at=row.submitted_at)
+
+    # -- expiry ---------------------------------------------------------------------
+
+    async def _expire(self, tenant_id: str, interaction_id: str) -> None:
+        """Expire one interaction whose time is up, if nobody (the sweeper) did yet."""
+        now = self._clock()
+        async with self._db.write() as conn:
+            row = await q.expire_one(conn, tenant_id, interaction_id, now=now)
+            if row is not None:
+                await enqueue(conn, tenant_id, "interaction.expired", _expired_event(row), now=now)
+        if row is not None:
+            self._events_queued()
+            self._bells.ring(interaction_id)
 
     async def sweep(self) -> int:
-        """Mark expired interactions and queue ``interaction.expired``; how many."""
-        return 0
+        """Mark expired interactions and queue ``interaction.expired``; how many.
+
+        Each is expired by a conditional update, so sweepers on several
+        replicas (and a reader that finds one out of time) queue its event once.
+        """
+        expired = 0
+        while True:
+            now = self._clock()
+            async with self._db.read() as conn:  # most sweeps find nothing: no write lock
+                due = await q.due(conn, now=now, limit=_SWEEP_BATCH)
+            if not due:
+                break
+            async with self._db.write() as conn:
+                rows = await q.expire_due(conn, due, now=now)
+                for row in rows:
+                    await enqueue(
+                        conn, row.tenant_id, "interaction.expired", _expired_event(row), now=now
+                    )
+            if rows:
+                self._events_queued()
+                for row in rows:
+                    self._bells.ring(row.id)
+            expired += len(rows)
+            if len(due) < _SWEEP_BATCH:
+                break
+        if now >= self._next_forget:
+            async with self._db.write() as conn:
+                await q.forget_finished(conn, before=now - KEEP_FINISHED)
+            self._next_forget = now + _FORGET_EVERY
+        return expired
+
+
+async def _credential(conn: Conn, tenant_id: str, cred_id: str) -> Any:
+    cred = await q.credential(conn, tenant_id, cred_id)
+    assert cred is not None  # an interaction cascades with its credential
+    return cred

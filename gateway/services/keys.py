@@ -2,7 +2,7 @@
 
 ``rotate`` adds a new master key version to the ring (every replica sharing
 the ring file picks it up on first use) and then rewraps every credential's
-data key under it, in small transactions, while the gateway keeps serving:
+and webhook endpoint's data key under it, in small transactions, while the gateway keeps serving:
 each swap is a compare-and-set on the old wrapped key, so a concurrent change
 is never overwritten.  Field ciphertexts never change: only the data keys are
 rewrapped.  ``retire`` refuses to remove a version that still wraps a key.
@@ -16,10 +16,14 @@ from dataclasses import dataclass
 
 from ..errors import Conflict
 from ..store import credentials as q
+from ..store import webhooks as wq
 from ..store.db import Database
 from ..vault import KeyRing, Vault
 
 log = logging.getLogger("otpgate.keys")
+
+#: The tables whose rows hold a wrapped data key: credentials and webhook endpoints.
+_KEYED = (q, wq)
 
 _BATCH = 200
 
@@ -35,26 +39,33 @@ async def rotate(db: Database, keyring: KeyRing, *, add_version: bool = True) ->
     version = keyring.add_version() if add_version else keyring.active_version
     vault = Vault(keyring)
     rewrapped = 0
-    while True:
-        async with db.read() as conn:
-            batch = await q.data_keys_not_at(conn, version, limit=_BATCH)
-        if not batch:
-            break
-        async with db.write() as conn:
-            for cred_id, tenant_id, wrapped, _old_version in batch:
-                new = vault.rewrap(wrapped, tenant_id=tenant_id, credential_id=cred_id)
-                if await q.replace_data_key(conn, cred_id, old=wrapped, new=new, version=version):
-                    rewrapped += 1
-        # SQLite work runs on the event loop: let requests in between batches.
-        await asyncio.sleep(0.001)
+    for table in _KEYED:
+        while True:
+            async with db.read() as conn:
+                batch = await table.data_keys_not_at(conn, version, limit=_BATCH)
+            if not batch:
+                break
+            async with db.write() as conn:
+                for row_id, tenant_id, wrapped, _old_version in batch:
+                    new = vault.rewrap(wrapped, tenant_id=tenant_id, credential_id=row_id)
+                    if await table.replace_data_key(
+                        conn, row_id, old=wrapped, new=new, version=version
+                    ):
+                        rewrapped += 1
+            # SQLite work runs on the event loop: let requests in between batches.
+            await asyncio.sleep(0.001)
     log.info("master key rotated", extra={"version": version, "rewrapped": rewrapped})
     return RotationResult(version, rewrapped)
 
 
 async def usage(db: Database) -> dict[int, int]:
     """How many data keys each master version wraps."""
+    counts: dict[int, int] = {}
     async with db.read() as conn:
-        return await q.count_by_key_version(conn)
+        for table in _KEYED:
+            for version, n in (await table.count_by_key_version(conn)).items():
+                counts[version] = counts.get(version, 0) + n
+    return counts
 
 
 async def retire(db: Database, keyring: KeyRing, version: int) -> None:

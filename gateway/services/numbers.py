@@ -30,6 +30,10 @@ class NumberProvider(Protocol):
         """Give the number back to the provider."""
         ...
 
+    async def close(self) -> None:
+        """Close the provider's connections."""
+        ...
+
 
 class SmsSender(Protocol):
     async def send_sms(self, *, to: str, from_: str, body: str) -> None:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlmodel import col
 
 from .db import Conn
@@ -116,6 +116,29 @@ async def get_extraction(conn: Conn, tenant_id: str, cred_id: str) -> Any:
             )
         )
     ).first()
+
+
+async def get_phone(conn: Conn, tenant_id: str, cred_id: str) -> Any:
+    """``(phone_number, phone_sid)`` of one credential, or None when there is no such one."""
+    return (
+        await conn.execute(
+            select(col(Credential.phone_number), col(Credential.phone_sid)).where(
+                col(Credential.tenant_id) == tenant_id, col(Credential.id) == cred_id
+            )
+        )
+    ).first()
+
+
+def sid_if_same_number(phone: str | None) -> Any:
+    """The ``phone_sid`` to keep when a credential's number is set to *phone*.
+
+    A provider's id belongs to the number it was bought as: it stays while the
+    number does and is dropped when the number changes.  (In an UPDATE, SET
+    expressions see the row's old values, on SQLite and PostgreSQL alike.)
+    """
+    if phone is None:
+        return None
+    return case((col(Credential.phone_number) == phone, col(Credential.phone_sid)), else_=None)
 
 
 async def phone_owner(conn: Conn, phone: str) -> str | None:

@@ -204,7 +204,9 @@ def _inline_engine(engine: AsyncEngine, *, writer: bool) -> Engine:
     """A one-connection synchronous engine on the same SQLite file, used on the loop."""
     url = engine.url.set(drivername="sqlite")
     if not writer:
-        reader = create_engine(url, poolclass=StaticPool, isolation_level="AUTOCOMMIT")
+        reader = create_engine(
+            url, poolclass=StaticPool, isolation_level="AUTOCOMMIT", pool_reset_on_return=None
+        )
 
         @event.listens_for(reader, "connect")
         def _on_connect_reader(dbapi_conn: Any, _record: Any) -> None:
@@ -214,8 +216,9 @@ def _inline_engine(engine: AsyncEngine, *, writer: bool) -> Engine:
             cur.close()
 
         return reader
-    # Only one coroutine at a time uses it: the caller holds the write lock.
-    inline = create_engine(url, poolclass=StaticPool)
+    # Only one coroutine at a time uses it: the caller holds the write lock.  Its
+    # commit runs in a thread (see _off_loop), hence check_same_thread=False.
+    inline = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
 
     @event.listens_for(inline, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -10,14 +10,27 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, literal, select
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlmodel import col
 
 from .db import Conn
-from .models import Webhook, WebhookDelivery
+from .models import Tenant, Webhook, WebhookDelivery
 
 EVENTS = (
     "interaction.code_required",
@@ -37,6 +50,53 @@ def event_body(event: str, data: dict[str, Any], now: float) -> str:
     )
 
 
+# Built once: constructing the statement costs far more than running it.
+_FAN_OUT = insert(WebhookDelivery).from_select(
+    [
+        "id",
+        "webhook_id",
+        "tenant_id",
+        "event",
+        "body",
+        "created_at",
+        "attempts",
+        "next_attempt_at",
+        "lease_until",
+    ],
+    select(
+        bindparam("prefix", type_=String).concat(col(Webhook.id)),
+        col(Webhook.id),
+        col(Webhook.tenant_id),
+        bindparam("event", type_=String),
+        bindparam("body", type_=Text),
+        bindparam("now", type_=Float),
+        literal_column("0", Integer),
+        bindparam("now", type_=Float),
+        literal_column("0.0", Float),
+    ).where(
+        col(Webhook.tenant_id) == bindparam("tenant_id"),
+        col(Webhook.enabled).is_(True),
+        col(Webhook.events).contains(bindparam("subscribed", type_=String)),
+    ),
+)
+
+
+def fan_out_params(
+    tenant_id: str, event: str, data: dict[str, Any], *, now: float
+) -> dict[str, Any]:
+    """The parameters that queue one event (see :func:`enqueue_many`)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    return {
+        "prefix": f"msg_{uuid.uuid4().hex}_",
+        "event": event,
+        "body": event_body(event, data, now),
+        "now": now,
+        "tenant_id": tenant_id,
+        "subscribed": f",{event},",
+    }
+
+
 async def enqueue(
     conn: Conn, tenant_id: str, event: str, data: dict[str, Any], *, now: float
 ) -> None:
@@ -45,37 +105,238 @@ async def enqueue(
     Each delivery's id, ``msg_<event id>_<endpoint id>``, is the
     ``webhook-id`` it is sent with on every attempt.
     """
-    if event not in EVENTS:
-        raise ValueError(f"unknown event {event!r}")
-    prefix = f"msg_{uuid.uuid4().hex}_"
-    rows = select(
-        literal(prefix).concat(col(Webhook.id)),
-        col(Webhook.id),
-        col(Webhook.tenant_id),
-        literal(event),
-        literal(event_body(event, data, now)),
-        literal(now),
-        literal(0),
-        literal(now),
-        literal(0.0),
-    ).where(
-        col(Webhook.tenant_id) == tenant_id,
-        col(Webhook.enabled).is_(True),
-        col(Webhook.events).contains(f",{event},"),
+    await enqueue_many(conn, [fan_out_params(tenant_id, event, data, now=now)])
+
+
+async def enqueue_many(conn: Conn, events: Sequence[dict[str, Any]]) -> None:
+    """Queue several events (from :func:`fan_out_params`) in one statement run."""
+    if events:
+        await conn.execute(_FAN_OUT, list(events))
+
+
+# -- endpoints ----------------------------------------------------------------------
+
+# What the API may show of an endpoint, with the number of deliveries it has queued.
+_PENDING = (
+    select(func.count())
+    .where(col(WebhookDelivery.webhook_id) == col(Webhook.id))
+    .correlate(Webhook)
+    .scalar_subquery()
+    .label("pending")
+)
+_PUBLIC = (
+    col(Webhook.id),
+    col(Webhook.url),
+    col(Webhook.events),
+    col(Webhook.enabled),
+    col(Webhook.disabled_reason),
+    col(Webhook.previous_until),
+    col(Webhook.created_at),
+    _PENDING,
+)
+
+
+def encode_events(events: Sequence[str]) -> str:
+    """The events column: ``,a,b,`` so that ``LIKE '%,a,%'`` finds a subscriber."""
+    return "," + ",".join(events) + ","
+
+
+def decode_events(raw: str) -> list[str]:
+    return [e for e in raw.split(",") if e]
+
+
+async def lock_tenant(conn: Conn, tenant_id: str) -> None:
+    """Serialise changes to one tenant's endpoints (PostgreSQL; SQLite's writes are serial)."""
+    await conn.execute(select(col(Tenant.id)).where(col(Tenant.id) == tenant_id).with_for_update())
+
+
+async def count_webhooks(conn: Conn, tenant_id: str) -> int:
+    stmt = select(func.count()).where(col(Webhook.tenant_id) == tenant_id)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def insert_webhook(conn: Conn, **values: Any) -> None:
+    await conn.execute(insert(Webhook).values(**values))
+
+
+async def get_public(conn: Conn, tenant_id: str, webhook_id: str) -> Any:
+    stmt = select(*_PUBLIC).where(
+        col(Webhook.tenant_id) == tenant_id, col(Webhook.id) == webhook_id
     )
+    return (await conn.execute(stmt)).first()
+
+
+async def list_public(conn: Conn, tenant_id: str) -> Sequence[Any]:
+    stmt = select(*_PUBLIC).where(col(Webhook.tenant_id) == tenant_id).order_by(col(Webhook.id))
+    return (await conn.execute(stmt)).all()
+
+
+async def get_sealed(conn: Conn, tenant_id: str, webhook_id: str) -> Any:
+    """``(data_key, secret)`` of one endpoint, or None."""
+    stmt = select(col(Webhook.data_key), col(Webhook.secret)).where(
+        col(Webhook.tenant_id) == tenant_id, col(Webhook.id) == webhook_id
+    )
+    return (await conn.execute(stmt)).first()
+
+
+async def update_webhook(conn: Conn, tenant_id: str, webhook_id: str, **values: Any) -> bool:
+    result = await conn.execute(
+        update(Webhook)
+        .where(col(Webhook.tenant_id) == tenant_id, col(Webhook.id) == webhook_id)
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def delete_webhook(conn: Conn, tenant_id: str, webhook_id: str) -> bool:
+    """Delete an endpoint and every delivery still queued for it."""
     await conn.execute(
-        insert(WebhookDelivery).from_select(
-            [
-                "id",
-                "webhook_id",
-                "tenant_id",
-                "event",
-                "body",
-                "created_at",
-                "attempts",
-                "next_attempt_at",
-                "lease_until",
-            ],
-            rows,
+        delete(WebhookDelivery).where(
+            col(WebhookDelivery.tenant_id) == tenant_id,
+            col(WebhookDelivery.webhook_id) == webhook_id,
         )
     )
+    result = await conn.execute(
+        delete(Webhook).where(col(Webhook.tenant_id) == tenant_id, col(Webhook.id) == webhook_id)
+    )
+    return bool(result.rowcount)
+
+
+# -- the outbox ---------------------------------------------------------------------
+
+
+def _due(now: float) -> Any:
+    return (
+        col(WebhookDelivery.next_attempt_at) <= now,
+        col(WebhookDelivery.lease_until) < now,
+    )
+
+
+async def any_due(conn: Conn, now: float) -> bool:
+    """Whether some delivery is due and free: a cheap read before taking the write lock."""
+    stmt = select(col(WebhookDelivery.id)).where(*_due(now)).limit(1)
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def claim(conn: Conn, now: float, *, lease: float, limit: int) -> Sequence[Any]:
+    """Lease up to *limit* due deliveries and count the attempt each is about to get.
+
+    The lease is a compare-and-set on ``lease_until``, so two replicas never
+    hold the same delivery; on PostgreSQL ``SKIP LOCKED`` also keeps them from
+    queueing behind each other's picks.  Returns the deliveries with their
+    endpoint's URL, state and sealed secrets.
+    """
+    picked = (
+        select(col(WebhookDelivery.id))
+        .where(*_due(now))
+        .order_by(col(WebhookDelivery.next_attempt_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = [r[0] for r in (await conn.execute(picked)).all()]
+    if not ids:
+        return []
+    claimed = (
+        await conn.execute(
+            update(WebhookDelivery)
+            .where(col(WebhookDelivery.id).in_(ids), *_due(now))
+            .values(lease_until=now + lease, attempts=col(WebhookDelivery.attempts) + 1)
+            .returning(col(WebhookDelivery.id))
+        )
+    ).all()
+    if not claimed:
+        return []
+    stmt = (
+        select(
+            col(WebhookDelivery.id),
+            col(WebhookDelivery.webhook_id),
+            col(WebhookDelivery.tenant_id),
+            col(WebhookDelivery.event),
+            col(WebhookDelivery.body),
+            col(WebhookDelivery.created_at),
+            col(WebhookDelivery.attempts),
+            col(Webhook.url),
+            col(Webhook.enabled),
+            col(Webhook.data_key),
+            col(Webhook.secret),
+            col(Webhook.previous_secret),
+            col(Webhook.previous_until),
+        )
+        .join(Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id))
+        .where(col(WebhookDelivery.id).in_([r[0] for r in claimed]))
+    )
+    return (await conn.execute(stmt)).all()
+
+
+async def delivered(conn: Conn, delivery_id: str) -> None:
+    await conn.execute(delete(WebhookDelivery).where(col(WebhookDelivery.id) == delivery_id))
+
+
+async def retry_later(
+    conn: Conn, delivery_id: str, *, at: float, status: int | None, error: str | None
+) -> None:
+    """Record a failed attempt and free the delivery for its next one at *at*."""
+    await conn.execute(
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.id) == delivery_id)
+        .values(next_attempt_at=at, lease_until=0.0, last_status=status, last_error=error)
+    )
+
+
+async def release(conn: Conn, delivery_ids: Sequence[str]) -> None:
+    """Give back leases whose attempts never finished (shutdown), so they go out at once."""
+    await conn.execute(
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.id).in_(list(delivery_ids)))
+        .values(lease_until=0.0)
+    )
+
+
+async def disable(conn: Conn, webhook_id: str, *, reason: str) -> None:
+    """Turn an endpoint off and drop everything still queued for it."""
+    await conn.execute(
+        update(Webhook)
+        .where(col(Webhook.id) == webhook_id)
+        .values(enabled=False, disabled_reason=reason)
+    )
+    await conn.execute(delete(WebhookDelivery).where(col(WebhookDelivery.webhook_id) == webhook_id))
+
+
+# -- key rotation -------------------------------------------------------------------
+
+
+async def data_keys_not_at(conn: Conn, version: int, *, limit: int) -> Sequence[Any]:
+    """A batch of ``(id, tenant_id, data_key, key_version)`` wrapped under other versions."""
+    stmt = (
+        select(
+            col(Webhook.id),
+            col(Webhook.tenant_id),
+            col(Webhook.data_key),
+            col(Webhook.key_version),
+        )
+        .where(col(Webhook.key_version) != version)
+        .order_by(col(Webhook.id))
+        .limit(limit)
+    )
+    return (await conn.execute(stmt)).all()
+
+
+async def replace_data_key(
+    conn: Conn, webhook_id: str, *, old: bytes, new: bytes, version: int
+) -> bool:
+    """Swap a wrapped data key only if nobody changed it meanwhile."""
+    result = await conn.execute(
+        update(Webhook)
+        .where(col(Webhook.id) == webhook_id, col(Webhook.data_key) == old)
+        .values(data_key=new, key_version=version)
+    )
+    return bool(result.rowcount)
+
+
+async def count_by_key_version(conn: Conn) -> dict[int, int]:
+    rows = (
+        await conn.execute(
+            select(col(Webhook.key_version), func.count()).group_by(col(Webhook.key_version))
+        )
+    ).all()
+    return {int(v): int(n) for v, n in rows}

@@ -1,0 +1,241 @@
+"""Interactions: an agent asks a person for a code, the person answers.
+
+With the tenant's API key:
+
+- ``POST /v1/credentials/{id}/interactions`` opens one (``submit_url`` in the answer);
+- ``GET /v1/interactions/{id}`` shows it;
+- ``POST /v1/interactions/{id}/code`` answers it;
+- ``GET /v1/interactions/{id}/code?wait=`` hands the answer to the agent, once.
+
+Without a key, at ``submit_url`` (``/submit/{token}``): ``GET`` shows a form
+(see ``submit_page``) and ``POST`` answers it, as a form (an HTML page back)
+or as JSON (204, or the contract's JSON errors).  The token in the URL is
+the authority, so a cross-site post would need it already; still, a POST
+whose ``Origin`` is not the gateway's public origin is refused (403).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from ..errors import BadInput, Forbidden, Invalid, RequestError, TooLarge
+from ..services.interactions import InteractionInfo
+from . import submit_page
+from .base import (
+    SERVICES,
+    iso,
+    json_body,
+    object_id,
+    query_number,
+    status_of,
+    tenant_of,
+    validate,
+)
+
+MAX_WAIT = 300
+#: Largest body the submit URL reads: a code is at most 64 characters.
+MAX_SUBMIT_BODY = 4096
+_FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class InteractionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    prompt: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class CodeIn(BaseModel):
+    """An answer.  Its content is checked (and counted as a try) by the service."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    code: Annotated[str, StringConstraints(max_length=MAX_SUBMIT_BODY)]
+
+
+def interaction_json(info: InteractionInfo) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": info.id,
+        "credential_id": info.credential_id,
+        "status": info.status,
+        "prompt": info.prompt,
+        "attempts": info.attempts,
+        "created_at": iso(info.created_at),
+        "expires_at": iso(info.expires_at),
+        "submitted_at": iso(info.submitted_at),
+    }
+    if info.submit_url is not None:
+        body["submit_url"] = info.submit_url
+    return body
+
+
+# -- with the tenant's key -----------------------------------------------------------
+
+
+async def create_interaction(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    cred_id = object_id(request)
+    raw = await request.read()
+    body = InteractionIn() if not raw.strip() else await json_body(request, InteractionIn)
+    info = await request.app[SERVICES].interactions.create(tenant, cred_id, prompt=body.prompt)
+    # The answer holds the submit URL's token: keep it out of every cache.
+    return web.json_response(interaction_json(info), status=201, headers=_NO_STORE)
+
+
+async def get_interaction(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    info = await request.app[SERVICES].interactions.get(tenant, object_id(request))
+    return web.json_response(interaction_json(info))
+
+
+async def submit_code(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    interaction_id = object_id(request)
+    body = await json_body(request, CodeIn)
+    await request.app[SERVICES].interactions.submit(tenant, interaction_id, body.code)
+    return web.Response(status=204)
+
+
+async def take_code(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    interaction_id = object_id(request)
+    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    services = request.app[SERVICES]
+    code = await services.interactions.take(tenant, interaction_id, wait=wait)
+    if code is None:
+        return web.Response(status=204)
+    services.metrics.codes_delivered.inc(code.source)
+    if code.received_at is not None:
+        services.metrics.code_wait.observe(max(0.0, time.time() - code.received_at))
+    return web.json_response(
+        {"code": code.code, "submitted_at": iso(code.received_at)}, headers=_NO_STORE
+    )
+
+
+# -- at the submit URL (no key: the token is the authority) ----------------------------
+
+
+async def submit_form(request: web.Request) -> web.Response:
+    """The page a person answers on."""
+    interactions = request.app[SERVICES].interactions
+    try:
+        page = await interactions.page(request.match_info["token"])
+    except RequestError as exc:
+        return submit_page.refusal(status_of(exc), exc.message)
+    if page.status in ("submitted", "delivered"):
+        return submit_page.refusal(409)
+    if page.status == "expired":
+        return submit_page.refusal(410)
+    if page.attempts_left == 0:
+        return submit_page.refusal(429)
+    return submit_page.form(page)
+
+
+async def submit_answer(request: web.Request) -> web.StreamResponse:
+    """A person's answer: a form post gets an HTML page back, a JSON post 204 or JSON."""
+    is_form = request.content_type == _FORM
+    try:
+        _check_origin(request)
+        if request.content_type not in (_FORM, _JSON):
+            raise web.HTTPUnsupportedMediaType(
+                reason=f"send the code as {_FORM} or {_JSON}",
+            )
+        raw = await _read_capped(request, MAX_SUBMIT_BODY)
+    except RequestError as exc:
+        if is_form:
+            return submit_page.refusal(status_of(exc), exc.message)
+        raise
+    token = request.match_info["token"]
+    interactions = request.app[SERVICES].interactions
+    if not is_form:
+        body = validate(CodeIn, _json_object(raw))
+        await interactions.submit_by_token(token, body.code)
+        return web.Response(status=204, headers=_NO_STORE)
+    try:
+        await interactions.submit_by_token(token, _form_code(raw))
+    except Invalid as exc:
+        # Show the form again, with the reason and the tries left.
+        try:
+            page = await interactions.page(token)
+        except RequestError as again:
+            return submit_page.refusal(status_of(again), again.message)
+        if page.attempts_left == 0:
+            return submit_page.refusal(429)
+        return submit_page.form(page, error=exc.message, status=422)
+    except RequestError as exc:
+        return submit_page.refusal(status_of(exc), exc.message)
+    return submit_page.done()
+
+
+def _check_origin(request: web.Request) -> None:
+    """Refuse a post that a page of another origin made (a missing Origin is allowed)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    if _origin_of(origin) != _origin_of(request.app[SERVICES].settings.public_url):
+        raise Forbidden("this form can only be sent from its own page", code="cross_origin")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL or Origin; None for ``null`` and the like."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+
+
+async def _read_capped(request: web.Request, cap: int) -> bytes:
+    if request.content_length is not None and request.content_length > cap:
+        raise TooLarge(f"the body must be at most {cap} bytes")
+    body = bytearray()
+    while chunk := await request.content.read(cap + 1 - len(body)):
+        body += chunk
+        if len(body) > cap:
+            raise TooLarge(f"the body must be at most {cap} bytes")
+    return bytes(body)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise BadInput("the request needs a JSON object body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadInput("the request body must be a JSON object")
+    return data
+
+
+def _form_code(raw: bytes) -> str:
+    """The ``code`` field of a form body ("" when absent: it counts as a wrong try)."""
+    try:
+        fields = parse_qs(
+            raw.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=10
+        )
+    except ValueError:  # bad UTF-8 or percent-escapes, or too many fields
+        raise BadInput("the form could not be read") from None
+    return fields.get("code", [""])[0]
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/v1/credentials/{id}/interactions", create_interaction)
+    r.add_get("/v1/interactions/{id}", get_interaction, allow_head=False)
+    r.add_post("/v1/interactions/{id}/code", submit_code)
+    r.add_get("/v1/interactions/{id}/code", take_code, allow_head=False)
+    r.add_get("/submit/{token}", submit_form, allow_head=False)
+    r.add_post("/submit/{token}", submit_answer)

@@ -1,0 +1,100 @@
+"""What one inbound message writes, in one transaction, and the lookups that route it.
+
+A message (a mail, or a text from Twilio or an Android phone) may write:
+
+- ``code``: a sealed code for the agent (``received_codes``);
+- ``forward``: a sealed copy for each forwarding rule (``forward_outbox``);
+- ``event``: a ``code.received`` webhook event for each subscribed endpoint;
+- ``seen``: the provider's message id, so a redelivery is stored once.
+
+Writing them together is what makes a forward or a webhook exactly as
+durable as the code it is about: all are committed, or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select
+from sqlmodel import col
+
+from .db import Conn
+from .models import Credential, Forward, ForwardOutbox, InboundSeen, ReceivedCode, SmsDevice
+from .webhooks import enqueue_many, fan_out_params
+
+CODE = "code"
+FORWARD = "forward"
+EVENT = "event"
+SEEN = "seen"
+
+Write = tuple[str, dict[str, Any]]
+
+# Built once: building a statement costs more than running it on SQLite.
+_INSERT_SEEN = insert(InboundSeen)
+_INSERT_CODES = insert(ReceivedCode)
+_INSERT_FORWARDS = insert(ForwardOutbox)
+_SEEN = select(col(InboundSeen.seen_at)).where(
+    col(InboundSeen.provider) == bindparam("provider"),
+    col(InboundSeen.message_id) == bindparam("message_id"),
+)
+_FORWARD_IDS = (
+    select(col(Forward.id))
+    .where(col(Forward.credential_id) == bindparam("credential_id"))
+    .order_by(col(Forward.id))
+)
+
+
+async def write(conn: Conn, items: Sequence[Write]) -> None:
+    """Write one or many messages' rows (a group commit hands in several at once)."""
+    codes = [row for kind, row in items if kind == CODE]
+    forwards = [row for kind, row in items if kind == FORWARD]
+    seen = [row for kind, row in items if kind == SEEN]
+    if seen:
+        # First: a redelivery fails here, before anything else is written.
+        await conn.execute(_INSERT_SEEN, seen)
+    if codes:
+        await conn.execute(_INSERT_CODES, codes)
+    if forwards:
+        await conn.execute(_INSERT_FORWARDS, forwards)
+    await enqueue_many(
+        conn,
+        [
+            fan_out_params(row["tenant_id"], row["event"], row["data"], now=row["now"])
+            for kind, row in items
+            if kind == EVENT
+        ],
+    )
+
+
+async def seen(conn: Conn, provider: str, message_id: str) -> bool:
+    params = {"provider": provider, "message_id": message_id}
+    return (await conn.execute(_SEEN, params)).first() is not None
+
+
+async def forget_seen(conn: Conn, before: float) -> int:
+    result = await conn.execute(delete(InboundSeen).where(col(InboundSeen.seen_at) < before))
+    return int(result.rowcount or 0)
+
+
+async def forward_ids(conn: Conn, credential_id: str) -> tuple[str, ...]:
+    rows = await conn.execute(_FORWARD_IDS, {"credential_id": credential_id})
+    return tuple(rows.scalars().all())
+
+
+async def devices(conn: Conn, device_id: str) -> Sequence[Any]:
+    """The SIM mappings of an Android device, each with its credential's route columns."""
+    stmt = (
+        select(
+            col(SmsDevice.sim_number),
+            col(SmsDevice.signing_key),
+            col(Credential.id),
+            col(Credential.tenant_id),
+            col(Credential.data_key),
+            col(Credential.extraction_pattern),
+            col(Credential.allowed_senders),
+        )
+        .join(Credential, col(Credential.id) == col(SmsDevice.credential_id))
+        .where(col(SmsDevice.device_id) == device_id)
+    )
+    return (await conn.execute(stmt)).all()

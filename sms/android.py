@@ -1,0 +1,119 @@
+"""``POST /sms/android``: the ``sms:received`` webhook of SMS Gateway for Android.
+
+A second SMS route for numbers Twilio cannot serve (OTP filtering, short
+codes): a phone with the app and a SIM posts each incoming text here.  The
+app signs the raw body: ``X-Signature`` is the hexadecimal HMAC-SHA256, keyed
+by the signing key set in the app, of the body followed by ``X-Timestamp``
+(UNIX seconds).  The device's ``deviceId`` (and the ``simNumber`` the text
+arrived on) picks the credential, whose sealed copy of the key checks the
+signature.  Timestamps more than five minutes off are refused, so a captured
+request cannot be replayed later; the event ``id``, stable across the app's
+retries, is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api.base import SERVICES
+from gateway.errors import BadInput, Forbidden, TooLarge
+from gateway.services.sms import ANDROID, MAX_TEXT, pick_route
+
+MAX_BODY = 16 * 1024
+#: Seconds a signature's timestamp may be off from this host's clock.
+MAX_SKEW = 300
+#: Top-level fields the app sends; anything else is refused.
+KNOWN = frozenset({"deviceId", "event", "id", "payload", "webhookId"})
+#: Events the app may send that carry no incoming text: acknowledged, ignored.
+OTHER_EVENTS = frozenset(
+    {"sms:sent", "sms:delivered", "sms:failed", "sms:data-received", "mms:received", "system:ping"}
+)
+
+
+async def inbound(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    raw = await _body(request)
+    signature = request.headers.get("X-Signature", "")
+    stamp = request.headers.get("X-Timestamp", "")
+    if not signature or not stamp:
+        raise Forbidden("X-Signature and X-Timestamp are required", code="bad_signature")
+    event = _json(raw)
+    device_id = _text(event, "deviceId", 64)
+    payload = event.get("payload")
+    sim = payload.get("simNumber") if isinstance(payload, dict) else None
+    if sim is not None and (not isinstance(sim, int) or isinstance(sim, bool)):
+        raise BadInput("payload.simNumber must be a number or null")
+    mapping = pick_route(await services.sms.device_routes(device_id), sim)
+    # An unknown device is refused exactly like a bad signature: nothing
+    # tells a prober which device ids exist.
+    expected = hmac.new(
+        mapping.signing_key if mapping else b"\0", raw + stamp.encode(), hashlib.sha256
+    ).hexdigest()
+    if mapping is None or not hmac.compare_digest(expected, signature.lower()):
+        services.metrics.messages.inc("sms", "rejected")
+        raise Forbidden("the X-Signature header is missing or wrong", code="bad_signature")
+    if not stamp.isdigit() or abs(time.time() - int(stamp)) > MAX_SKEW:
+        raise Forbidden("X-Timestamp is more than five minutes off", code="stale_signature")
+    kind = _text(event, "event", 40)
+    if kind in OTHER_EVENTS:
+        return web.json_response({"status": "ignored"})
+    if kind != "sms:received":
+        raise BadInput(f"unknown event {kind!r}")
+    if not isinstance(payload, dict):
+        raise BadInput("payload must be an object")
+    text = payload.get("message")
+    if not isinstance(text, str):
+        raise BadInput("payload.message must be a string")
+    if len(text) > MAX_TEXT:
+        raise TooLarge(f"payload.message is longer than {MAX_TEXT} characters")
+    sender = _text(payload, "phoneNumber", 64)
+    await services.sms.accept(
+        ANDROID,
+        _text(event, "id", 64),
+        receiver=f"{device_id}:{sim}",
+        route=mapping.route,
+        sender=sender,
+        text=text,
+    )
+    return web.json_response({"status": "ok"})
+
+
+async def _body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise TooLarge(f"the body is larger than {MAX_BODY} bytes")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise TooLarge(f"the body is larger than {MAX_BODY} bytes")
+    return raw
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadInput("the body is not valid UTF-8", code="bad_encoding") from None
+    except ValueError:
+        raise BadInput("the body is not JSON") from None
+    if not isinstance(event, dict):
+        raise BadInput("the body must be a JSON object")
+    unknown = sorted(set(event) - KNOWN)
+    if unknown:
+        raise BadInput(f"unknown field {unknown[0][:64]!r}", code="unknown_parameter")
+    return event
+
+
+def _text(obj: dict[str, Any], name: str, limit: int) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not value or len(value) > limit or not value.isprintable():
+        raise BadInput(f"{name} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/sms/android", inbound)

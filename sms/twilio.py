@@ -1,0 +1,175 @@
+"""``POST /sms/twilio``: Twilio's inbound-message webhook.
+
+Twilio signs each request with ``X-Twilio-Signature``: HMAC-SHA1, keyed by
+the account's auth token, over the URL it requested followed by every POST
+parameter (sorted, multi-valued ones included).  Behind a TLS-terminating
+proxy the URL this process sees is not the one Twilio requested, so the URL
+checked is ``OTPGATE_PUBLIC_URL`` plus the request's own path and query.  The
+check is the official ``twilio`` package's ``RequestValidator``.
+
+A missing or bad signature is answered 403 and nothing is read further.  A
+good request is answered with an empty TwiML ``<Response/>`` (no reply text
+is sent), including for a number no credential owns: Twilio would otherwise
+retry it and fall back to its fallback URL, for nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from multidict import MultiDict
+from twilio.request_validator import RequestValidator
+
+from gateway.api.base import SERVICES, error_body
+from gateway.errors import BadInput, Forbidden, TooLarge
+from gateway.services.sms import MAX_TEXT, TWILIO
+
+log = logging.getLogger("otpgate.sms")
+
+#: Largest form read: 1,600 characters of text, percent-encoded, and the rest.
+MAX_FORM = 32 * 1024
+MAX_PARAMS = 100
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
+_ACCOUNT = re.compile(r"^AC[0-9a-f]{32}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+#: The parameters Twilio documents for an incoming message (Messaging, MMS,
+#: WhatsApp and Add-ons).  Anything else is refused with 400: it is not a
+#: request Twilio sends, and its name is logged for the operator.
+KNOWN = frozenset(
+    [
+        "MessageSid",
+        "SmsSid",
+        "SmsMessageSid",
+        "AccountSid",
+        "MessagingServiceSid",
+        "From",
+        "To",
+        "Body",
+        "NumMedia",
+        "NumSegments",
+        "SmsStatus",
+        "ApiVersion",
+        "FromCity",
+        "FromState",
+        "FromZip",
+        "FromCountry",
+        "ToCity",
+        "ToState",
+        "ToZip",
+        "ToCountry",
+        "AddOns",
+        "ProfileName",
+        "WaId",
+        "Forwarded",
+        "FrequentlyForwarded",
+        "ButtonText",
+        "ButtonPayload",
+        "Latitude",
+        "Longitude",
+        "Address",
+        "Label",
+        "ReferralNumMedia",
+        "ReferralBody",
+        "ReferralHeadline",
+        "ReferralSourceId",
+        "ReferralSourceType",
+        "ReferralSourceUrl",
+        "ReferralMediaId",
+        "ReferralMediaContentType",
+        "ReferralMediaUrl",
+        "ReferralCtwaClid",
+        "OriginalRepliedMessageSender",
+        "OriginalRepliedMessageSid",
+        "OptOutType",
+        "MessageType",
+        "ChannelMetadata",
+        "ChannelInstallSid",
+        "ChannelPrefix",
+        "ChannelToAddress",
+    ]
+)
+_NUMBERED = re.compile(r"^(MediaUrl|MediaContentType|ReferralMediaUrl)[0-9]{1,2}$")
+
+
+async def inbound(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    settings = services.settings
+    token = settings.twilio_auth_token
+    if token is None:
+        return error_body(
+            503,
+            "sms_not_configured",
+            "inbound SMS needs OTPGATE_TWILIO_AUTH_TOKEN to check Twilio's signatures",
+        )
+    params = await _form(request)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = settings.public_url + request.raw_path
+    if not signature or not RequestValidator(token).validate(url, params, signature):
+        services.metrics.messages.inc("sms", "rejected")
+        raise Forbidden("the X-Twilio-Signature header is missing or wrong", code="bad_signature")
+    account = params.get("AccountSid", "")
+    if settings.twilio_account_sid is not None and account != settings.twilio_account_sid:
+        raise Forbidden("this request is for another Twilio account", code="wrong_account")
+    sid, sender, receiver, text = _fields(params)
+    route = await services.sms.route_for_number(receiver)
+    await services.sms.accept(TWILIO, sid, receiver=receiver, route=route, sender=sender, text=text)
+    return web.Response(text=TWIML_EMPTY, content_type="text/xml")
+
+
+async def _form(request: web.Request) -> MultiDict[str]:
+    """Every POST parameter, multi-valued ones kept, decoded strictly as UTF-8."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise BadInput("send the parameters form-encoded, as Twilio does", code="bad_input")
+    if request.content_length is not None and request.content_length > MAX_FORM:
+        raise TooLarge(f"the form is larger than {MAX_FORM} bytes")
+    raw = await request.content.read(MAX_FORM + 1)
+    if len(raw) > MAX_FORM:
+        raise TooLarge(f"the form is larger than {MAX_FORM} bytes")
+    try:
+        pairs = parse_qsl(
+            raw.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=bool(raw),
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_PARAMS,
+        )
+    except UnicodeDecodeError:
+        raise BadInput("the form is not valid UTF-8", code="bad_encoding") from None
+    except ValueError:
+        raise BadInput("the form is not well-formed or has too many fields") from None
+    return MultiDict(pairs)
+
+
+def _fields(params: MultiDict[str]) -> tuple[str, str, str, str]:
+    """Check a signed request's parameters; (MessageSid, From, To, Body)."""
+    for name in params:
+        if name not in KNOWN and not _NUMBERED.match(name):
+            log.warning("refused a text with an unknown parameter", extra={"parameter": name[:64]})
+            raise BadInput(f"unknown parameter {name[:64]!r}", code="unknown_parameter")
+    missing = [n for n in ("MessageSid", "From", "To", "Body") if n not in params]
+    if missing:
+        raise BadInput(f"missing parameter(s): {', '.join(missing)}", code="missing_parameter")
+    for name in ("MessageSid", "From", "To"):
+        if len(params.getall(name)) != 1:
+            raise BadInput(f"{name} must appear once")
+    sid, sender, receiver, text = (params[n] for n in ("MessageSid", "From", "To", "Body"))
+    if not _SID.match(sid):
+        raise BadInput("MessageSid is not a Twilio message id")
+    if not _E164.match(receiver):
+        raise BadInput("To is not a number in E.164 form")
+    if not sender or len(sender) > 64 or not sender.isprintable():
+        raise BadInput("From is empty, too long or not printable")
+    if len(text) > MAX_TEXT:
+        raise TooLarge(f"Body is longer than {MAX_TEXT} characters")
+    return sid, sender, receiver, text
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/sms/twilio", inbound)
