@@ -98,7 +98,13 @@ async def open_gateway(settings: Settings) -> Gateway:
         bells = Bells()
         metrics = Metrics()
         inbound = InboundService(db, vault, bells, metrics, code_ttl=settings.code_ttl)
-        webhooks = WebhookService(db, vault, metrics, allow_private=settings.allow_private_targets)
+        webhooks = WebhookService(
+            db,
+            vault,
+            metrics,
+            allow_private=settings.allow_private_targets,
+            public_url=settings.public_url,
+        )
         numbers = _twilio(settings)
         forwards = ForwardService(
             db,

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, text
 
 from gateway import ids
 from gateway.app import Gateway
-from gateway.services.interactions import InteractionService
+from gateway.services.interactions import InteractionService, fill_submit_url
 from gateway.services.waiters import Bells
 from gateway.store.models import Interaction, ReceivedCode, Webhook, WebhookDelivery
 from gateway.vault import Vault
@@ -417,12 +417,23 @@ async def test_webhooks_carry_metadata_never_the_code(
         "credential_name": "Mail",
         "prompt": "The 6 digits from the app",
         "expires_at": created["expires_at"],
-        "submit_url": created["submit_url"],
+        "submit_url": None,  # the sender fills it in: the token is never stored in clear
     }
     assert set(events[1]["data"]) == {"interaction_id", "credential_id", "submitted_at"}
     async with gateway.db.read() as conn:
         bodies = (await conn.execute(select(WebhookDelivery.body))).scalars().all()
     assert bodies and not [b for b in bodies if "Xy98" in b]
+    token = created["submit_url"].rsplit("/", 1)[1]
+    assert not [b for b in bodies if token in b]
+    sent = json.loads(
+        await fill_submit_url(
+            gateway.db,
+            Vault(gateway.keyring),
+            gateway.settings.public_url,
+            next(b for b in bodies if "code_required" in b),
+        )
+    )
+    assert sent["data"]["submit_url"] == created["submit_url"]
 
 
 # -- the submit URL -----------------------------------------------------------------------

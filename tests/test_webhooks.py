@@ -139,6 +139,7 @@ def service_for(gateway: Gateway, clock: Callable[[], float], **options: Any) ->
         Vault(gateway.keyring),
         gateway.services.metrics,
         allow_private=True,
+        public_url=gateway.settings.public_url,
         clock=clock,
         **settings,
     )

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from ..errors import Conflict, Expired, Invalid, NotFound, RateLimited
 from ..store import codes as cq
 from ..store import interactions as q
 from ..store.db import Conn, Database
-from ..store.webhooks import enqueue
+from ..store.webhooks import encode_body, enqueue
 from ..vault import Vault
 from .codes import Code
 from .waiters import Bells
@@ -192,6 +193,16 @@ class InteractionService:
             cred = await q.credential(conn, tenant_id, cred_id)
             if cred is None:
                 raise NotFound("no such credential")
+            dek = self._vault.unwrap_data_key(
+                cred.data_key, tenant_id=tenant_id, credential_id=cred_id
+            )
+            values["submit_token"] = self._vault.seal_field(
+                dek,
+                token.encode(),
+                tenant_id=tenant_id,
+                credential_id=cred_id,
+                field=f"submit:{interaction_id}",
+            )
             await q.insert_interaction(conn, **values)
             data = {
                 "interaction_id": interaction_id,
@@ -199,7 +210,9 @@ class InteractionService:
                 "credential_name": cred.name,
                 "prompt": prompt,
                 "expires_at": _iso(now + self._ttl),
-                "submit_url": submit_url,
+                # Filled in by the sender (fill_submit_url): the token is a
+                # secret and the queued body is stored in clear.
+                "submit_url": None,
             }
             await enqueue(conn, tenant_id, "interaction.code_required", data, now=now)
         self._events_queued()
@@ -451,3 +464,33 @@ async def _credential(conn: Conn, tenant_id: str, cred_id: str) -> Any:
     cred = await q.credential(conn, tenant_id, cred_id)
     assert cred is not None  # an interaction cascades with its credential
     return cred
+
+
+async def fill_submit_url(db: Database, vault: Vault, public_url: str, body: str) -> str:
+    """An ``interaction.code_required`` body with its ``submit_url`` put in, for sending.
+
+    The queued body holds ``null`` there; the link is rebuilt from the
+    interaction's sealed token at each attempt, so every attempt sends the
+    same bytes.  An interaction that is gone leaves the link ``null``.
+    """
+    event = json.loads(body)
+    data = event.get("data") or {}
+    interaction_id = data.get("interaction_id")
+    if event.get("type") != "interaction.code_required" or not isinstance(interaction_id, str):
+        return body
+    async with db.read() as conn:
+        row = await q.sealed_token(conn, interaction_id)
+    if row is None or row.submit_token is None:
+        return body
+    dek = vault.unwrap_data_key(
+        row.data_key, tenant_id=row.tenant_id, credential_id=row.credential_id
+    )
+    token = vault.open_field(
+        dek,
+        row.submit_token,
+        tenant_id=row.tenant_id,
+        credential_id=row.credential_id,
+        field=f"submit:{interaction_id}",
+    ).decode()
+    data["submit_url"] = f"{public_url.rstrip('/')}/submit/{token}"
+    return encode_body(event)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hmac
 import logging
 import os
@@ -53,6 +54,7 @@ from ..metrics import Metrics
 from ..store import webhooks as q
 from ..store.db import Database
 from ..vault import Vault
+from .interactions import fill_submit_url
 
 log = logging.getLogger("otpgate.webhooks")
 
@@ -177,6 +179,7 @@ class WebhookService:
         metrics: Metrics,
         *,
         allow_private: bool,
+        public_url: str,
         resolver: AbstractResolver | None = None,
         clock: Callable[[], float] = time.time,
         timeout: float = TIMEOUT,
@@ -184,6 +187,7 @@ class WebhookService:
         poll: float = POLL,
     ) -> None:
         self._db = db
+        self._public_url = public_url
         self._vault = vault
         self._metrics = metrics
         self._allow_private = allow_private
@@ -441,8 +445,11 @@ class WebhookService:
         error: str | None
         try:
             keys = self._signing_keys(job, self._clock())
+            if job.event == "interaction.code_required":
+                body = await fill_submit_url(self._db, self._vault, self._public_url, job.body)
+                job = dataclasses.replace(job, body=body)
         except VaultError:
-            error = "the signing secret could not be opened"
+            error = "the signing secret or the submit link could not be opened"
         else:
             status, error = await self._send(session, job, keys)
         if status is not None and 200 <= status < 300:

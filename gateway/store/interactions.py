@@ -55,6 +55,21 @@ async def credential(conn: Conn, tenant_id: str, cred_id: str) -> Any:
     return (await conn.execute(stmt)).first()
 
 
+async def sealed_token(conn: Conn, interaction_id: str) -> Any:
+    """The sealed submit token of an interaction, with what opens it; None if gone."""
+    stmt = (
+        select(
+            col(_I.tenant_id),
+            col(_I.credential_id),
+            col(_I.submit_token),
+            col(Credential.data_key),
+        )
+        .join(Credential, col(Credential.id) == col(_I.credential_id))
+        .where(col(_I.id) == interaction_id)
+    )
+    return (await conn.execute(stmt)).first()
+
+
 async def insert_interaction(conn: Conn, **values: Any) -> None:
     await conn.execute(insert(_I).values(**values))
 

@@ -274,6 +274,9 @@ class Interaction(SQLModel, table=True):
     #: ``pending``, ``submitted`` (a code waits), ``delivered`` or ``expired``.
     status: str = Field(max_length=10)
     token_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True))
+    #: The token itself, sealed: the webhook sender puts the link into
+    #: ``interaction.code_required`` when it sends it, so no queued event holds it.
+    submit_token: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     code: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     attempts: int
     created_at: float

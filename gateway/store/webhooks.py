@@ -43,11 +43,12 @@ EVENTS = (
 def event_body(event: str, data: dict[str, Any], now: float) -> str:
     """The delivered JSON, byte for byte: ``{"type", "timestamp", "data"}``."""
     stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-    return json.dumps(
-        {"type": event, "timestamp": stamp.replace("+00:00", "Z"), "data": data},
-        separators=(",", ":"),
-        sort_keys=True,
-    )
+    return encode_body({"type": event, "timestamp": stamp.replace("+00:00", "Z"), "data": data})
+
+
+def encode_body(event: dict[str, Any]) -> str:
+    """An event as the compact, key-sorted JSON that is stored, signed and sent."""
+    return json.dumps(event, separators=(",", ":"), sort_keys=True)
 
 
 # Built once: constructing the statement costs far more than running it.

@@ -116,6 +116,7 @@ def upgrade() -> None:
         sa.Column("prompt", sa.String(500), nullable=True),
         sa.Column("status", sa.String(10), nullable=False),
         sa.Column("token_hash", sa.LargeBinary, nullable=False, unique=True),
+        sa.Column("submit_token", sa.LargeBinary, nullable=True),
         sa.Column("code", sa.LargeBinary, nullable=True),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
