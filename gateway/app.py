@@ -29,7 +29,7 @@ from sms.twilio_rest import TwilioRest
 from smtp.server import SmtpLimits, start_smtp, tls_context
 from smtp.worker import IngestWorker
 
-from .api import SERVICES, Services, error_middleware, setup_routes
+from .api import SERVICES, Lifecycle, Services, error_middleware, setup_routes
 from .errors import ConfigError
 from .metrics import Metrics
 from .services import keys
@@ -38,6 +38,7 @@ from .services.credentials import CredentialService
 from .services.forwards import ForwardService
 from .services.inbound import InboundService
 from .services.interactions import InteractionService
+from .services.replicas import Heartbeat, WakeListener
 from .services.sms import SmsService
 from .services.tenants import TenantService
 from .services.waiters import Bells
@@ -50,6 +51,8 @@ log = logging.getLogger("otpgate")
 
 #: Largest request body the API reads; no JSON call needs more.
 MAX_BODY = 64 * 1024
+#: Seconds the outboxes get to finish the attempts under way on shutdown.
+OUTBOX_GRACE = 20.0
 #: Seconds in-flight requests get to finish on shutdown.
 SHUTDOWN_GRACE = 10.0
 
@@ -63,6 +66,10 @@ class Gateway:
     db: Database
     services: Services
     created_key: bool
+    heartbeat: Heartbeat
+    #: Wake-ups from other replicas (PostgreSQL only).
+    listener: WakeListener | None
+    bells: Bells
 
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
@@ -73,13 +80,31 @@ class Gateway:
             asyncio.create_task(_sweep(services)),
             asyncio.create_task(services.webhooks.run()),
             asyncio.create_task(services.forwards.run()),
+            asyncio.create_task(self.heartbeat.run()),
         ]
+        if self.listener is not None:
+            tasks.append(asyncio.create_task(self.listener.run()))
+        outboxes = tasks[2:4]
         try:
             yield
         finally:
+            # The outboxes finish the attempts under way (bounded by their timeouts).
+            services.webhooks.stop()
+            services.forwards.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*outboxes, return_exceptions=True), OUTBOX_GRACE
+                )
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.heartbeat.leave()
+
+    def drain(self) -> None:
+        """Start shutting down: /readyz answers 503, and every waiting agent gets 204."""
+        self.services.lifecycle.draining = True
+        self.heartbeat.draining = True
+        self.bells.close()
 
     async def close(self) -> None:
         await self.services.inbound.close()
@@ -139,11 +164,13 @@ async def open_gateway(settings: Settings) -> Gateway:
             forwards=forwards,
             sms=SmsService(db, vault, inbound, metrics, rate_limit=settings.sms_rate_limit),
             numbers=numbers,
+            lifecycle=Lifecycle(),
         )
     except BaseException:
         await db.close()
         raise
-    return Gateway(settings, keyring, db, services, created)
+    listener = None if db.is_sqlite else WakeListener(db.libpq_dsn(), bells)
+    return Gateway(settings, keyring, db, services, created, Heartbeat(db), listener, bells)
 
 
 async def _open_keyring(settings: Settings, db: Database) -> tuple[KeyRing, bool]:
@@ -357,8 +384,12 @@ async def run(settings: Settings) -> None:
                 sys.stdout.flush()
                 await stop.wait()
                 log.info("shutting down")
+                # /readyz turns 503 and waiting agents get 204 at once; new SMTP
+                # sessions and idle ones get 421; a mail being stored still gets
+                # its 250 (it waits for the commit), then its session closes.
+                gateway.drain()
                 smtp_server.close()
-                # Let sessions in flight finish (their 250 waits for the commit).
+                sessions.drain()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sessions.idle.wait(), SHUTDOWN_GRACE)
                 if worker is not None:

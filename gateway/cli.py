@@ -5,7 +5,9 @@
     otpgate keys retire N         remove master key version N (refused while in use)
     otpgate keys list             versions in the ring and how many data keys each wraps
     otpgate migrate               bring the database schema up to date and exit
+    otpgate status [--json]       replicas seen lately, and the work waiting (counts only)
     otpgate extract               JSON Lines in, one {"id", "code"} line out per input
+    otpgate demo [--auto]         a gateway, a sample site with four 2FA accounts, and an agent
 
 Configuration comes from the ``OTPGATE_*`` environment variables (see README).
 A configuration problem ends the command with one line on standard error and
@@ -19,6 +21,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError, OtpgateError
@@ -47,7 +50,26 @@ def _parser() -> argparse.ArgumentParser:
     retire.add_argument("version", type=int)
     keys_sub.add_parser("list", help="show versions and how many data keys each wraps")
     sub.add_parser("migrate", help="bring the database schema up to date")
+    status = sub.add_parser(
+        "status", help="replicas seen lately and the work waiting (counts only)"
+    )
+    status.add_argument("--json", action="store_true", help="one JSON object")
     sub.add_parser("extract", help="extract codes from JSON Lines on standard input")
+    demo = sub.add_parser(
+        "demo",
+        help="run a gateway, a sample site with four 2FA accounts, and an agent that logs in",
+    )
+    demo.add_argument(
+        "--auto",
+        action="store_true",
+        help="a second browser page plays the person who gives the fourth code",
+    )
+    demo.add_argument(
+        "--chromium",
+        type=Path,
+        default=Path("/usr/bin/chromium"),
+        help="the Chromium the agent drives (default: /usr/bin/chromium)",
+    )
     return parser
 
 
@@ -58,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .extract import run_jsonl
 
             return run_jsonl(sys.stdin, sys.stdout)
+        if args.command == "demo":
+            # Its own gateway and settings: the caller's OTPGATE_* variables are not read.
+            from .demo.runner import run_cli
+
+            return run_cli(auto=args.auto, chromium=args.chromium)
         settings = Settings.from_env()
         from .logs import configure
 
@@ -71,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run(settings))
         elif args.command == "migrate":
             asyncio.run(_migrate(settings))
+        elif args.command == "status":
+            asyncio.run(_status(settings, as_json=args.json))
         elif args.command == "keys":
             asyncio.run(_keys(settings, args))
     except ConfigError as exc:
@@ -90,6 +119,32 @@ async def _migrate(settings: Settings) -> None:
     db = await Database.open(settings.database_url)
     print(f"otpgate: database at revision {await db.revision()}")
     await db.close()
+
+
+async def _status(settings: Settings, *, as_json: bool) -> None:
+    import json
+    import time
+
+    from .services.replicas import status
+    from .store.db import Database
+
+    db = await Database.open(settings.database_url, migrate=False)
+    try:
+        report = await status(db, now=time.time())
+    finally:
+        await db.close()
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"replicas seen in the last {report['window_seconds']} s: {len(report['replicas'])}")
+    for r in report["replicas"]:
+        state = "draining" if r["draining"] else "serving"
+        print(
+            f"  {r['hostname']} pid {r['pid']}: {state}, up {r['up_seconds']} s, "
+            f"last seen {r['seen_seconds_ago']} s ago"
+        )
+    for name, count in report["waiting"].items():
+        print(f"{name.replace('_', ' ')}: {count}")
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:

@@ -16,6 +16,7 @@ WEBHOOK = "whk"
 FORWARD = "fwd"
 FORWARD_COPY = "fwc"
 SMS_DEVICE = "dev"
+REPLICA = "rep"
 
 #: Prefix of tenant API keys (recognisable to people and secret scanners).
 TENANT_KEY_PREFIX = "otpg_"

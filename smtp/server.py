@@ -37,7 +37,7 @@ class SmtpLimits:
 
 
 class SessionGate:
-    """Counts open sessions and refuses new ones over the limit."""
+    """Counts open sessions, refuses new ones over the limit, and drains them on shutdown."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -45,19 +45,36 @@ class SessionGate:
         self.refused = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        self.draining = False
+        self._sessions: set[InboxSMTP] = set()
 
-    def enter(self) -> bool:
-        if self.active >= self.limit:
+    def enter(self, session: InboxSMTP) -> bool:
+        if self.active >= self.limit or self.draining:
             self.refused += 1
             return False
         self.active += 1
+        self._sessions.add(session)
         self.idle.clear()
         return True
 
-    def leave(self) -> None:
+    def leave(self, session: InboxSMTP) -> None:
         self.active -= 1
+        self._sessions.discard(session)
         if not self.active:
             self.idle.set()
+
+    def drain(self) -> None:
+        """Shutting down: refuse new sessions; close idle ones with ``421``.
+
+        A session whose mail is being stored keeps going: it gets its ``250``
+        (or ``451``) and is closed right after that reply.
+        """
+        self.draining = True
+        for session in list(self._sessions):
+            if session.storing:
+                session.close_after_reply = True
+            else:
+                session.refuse(b"421 4.3.2 Service shutting down; try again later")
 
 
 class InboxHandler:
@@ -108,6 +125,15 @@ class InboxHandler:
             return "554 5.5.1 No valid recipients"
         raw = envelope.original_content or b""
         mail_from = envelope.mail_from or ""
+        if not isinstance(server, InboxSMTP):  # always one here; narrows the type
+            return await self._store(raw, mail_from, routes)
+        server.storing = True
+        try:
+            return await self._store(raw, mail_from, routes)
+        finally:
+            server.storing = False
+
+    async def _store(self, raw: bytes, mail_from: str, routes: list[Route]) -> str:
         try:
             if self._worker is not None:
                 outcomes = await self._worker.ingest(raw, mail_from, routes)
@@ -150,17 +176,36 @@ class InboxSMTP(SMTP):
         self._gate = gate
         self._counted = False
         self._refused = False
+        #: True while DATA waits for the mail to be stored.
+        self.storing = False
+        self.close_after_reply = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._counted and not self._refused:
-            if not self._gate.enter():
+            if not self._gate.enter(self):
                 self._refused = True
                 assert isinstance(transport, asyncio.WriteTransport)
-                transport.write(b"421 4.3.2 Too many connections; try again later\r\n")
+                reason = (
+                    b"Service shutting down" if self._gate.draining else b"Too many connections"
+                )
+                transport.write(b"421 4.3.2 " + reason + b"; try again later\r\n")
                 transport.close()
                 return
             self._counted = True
         super().connection_made(transport)
+
+    def refuse(self, reply: bytes) -> None:
+        """Send *reply* and hang up (the sender keeps its mail and retries)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(reply + b"\r\n")
+            transport.close()
+
+    async def push(self, status: Any) -> None:
+        await super().push(status)
+        if self.close_after_reply and not self.storing:
+            self.refuse(b"421 4.3.2 Service shutting down")
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
@@ -170,7 +215,7 @@ class InboxSMTP(SMTP):
         finally:
             if self._counted:
                 self._counted = False
-                self._gate.leave()
+                self._gate.leave(self)
 
 
 _SMTP_HOOKS = tuple(n for n in dir(InboxSMTP) if n.startswith(("smtp_", "auth_")))

@@ -9,9 +9,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import codes, credentials, forwards, interactions, ops, tenants, webhooks
-from .base import SERVICES, Services, error_middleware
+from .base import SERVICES, Lifecycle, Services, error_middleware
 
-__all__ = ["SERVICES", "Services", "error_middleware", "setup_routes"]
+__all__ = ["SERVICES", "Lifecycle", "Services", "error_middleware", "setup_routes"]
 
 
 def setup_routes(app: web.Application) -> None:

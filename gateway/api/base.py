@@ -48,6 +48,13 @@ log = logging.getLogger("otpgate.http")
 M = TypeVar("M", bound=BaseModel)
 
 
+@dataclass(slots=True)
+class Lifecycle:
+    """What the process is doing: serving, or draining before it stops."""
+
+    draining: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
@@ -61,6 +68,7 @@ class Services:
     interactions: InteractionService
     forwards: ForwardService
     sms: SmsService
+    lifecycle: Lifecycle
     #: Buys and releases phone numbers; None when Twilio is not configured.
     numbers: NumberProvider | None = None
 

@@ -17,6 +17,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    if request.app[SERVICES].lifecycle.draining:
+        return web.json_response({"status": "draining"}, status=503)
     try:
         await request.app[SERVICES].db.ping()
     except Exception as exc:  # any failure means "not ready", never a 500

@@ -104,7 +104,7 @@ class CodeService:
                 if code is not None:
                     return code
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._bells.closing:
                     return None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ticket.wait(), remaining)

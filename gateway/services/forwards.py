@@ -116,6 +116,7 @@ class ForwardService:
         self._allow_private = allow_private
         self._clock = clock
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         #: First retry delay in seconds; later ones double, up to an hour.
         self.retry_base = 5.0
         #: Seconds between looks at the outbox when nothing wakes the worker.
@@ -199,7 +200,7 @@ class ForwardService:
         """Send due copies until cancelled."""
         running: set[asyncio.Task[None]] = set()
         next_recovery = 0.0
-        while True:
+        while not self._stopping.is_set():
             self._wake.clear()
             try:
                 if time.monotonic() >= next_recovery:  # a crashed sender's leftovers
@@ -221,6 +222,15 @@ class ForwardService:
                 log.exception("the forward outbox could not be read; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
+        # Stopping: the copies under way finish (a cut-off DATA would leave a copy
+        # that is never sent, to be safe from duplicates); each is bounded by TIMEOUT.
+        if running:
+            await asyncio.wait(running, timeout=2 * TIMEOUT + 1)
+
+    def stop(self) -> None:
+        """Take no new copies; :meth:`run` returns once the attempts under way end."""
+        self._stopping.set()
+        self._wake.set()
 
     async def _abandon_interrupted(self) -> None:
         now = self._clock()

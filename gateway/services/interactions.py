@@ -40,6 +40,7 @@ from ..errors import Conflict, Expired, Invalid, NotFound, RateLimited
 from ..store import codes as cq
 from ..store import interactions as q
 from ..store.db import Conn, Database
+from ..store.signals import notify
 from ..store.webhooks import encode_body, enqueue
 from ..vault import Vault
 from .codes import Code
@@ -330,6 +331,7 @@ class InteractionService:
                         }
                     ],
                 )
+                await notify(conn, (row.id, cred_id))  # waiters on other replicas
                 data = {
                     "interaction_id": row.id,
                     "credential_id": cred_id,
@@ -388,7 +390,7 @@ class InteractionService:
                         return code
                     continue  # someone else took it or time ran out: look again
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._bells.closing:
                     return None
                 # Wake at the deadline to report expiry even if the sweeper is late.
                 until_expiry = max(0.0, row.expires_at - self._clock()) + 0.01

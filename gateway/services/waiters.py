@@ -17,6 +17,8 @@ class Bells:
     def __init__(self) -> None:
         self._bells: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, int] = {}
+        #: Set when the gateway drains: waiters look once more, then give up (204).
+        self.closing = False
 
     @contextmanager
     def waiting(self, key: str) -> Iterator[None]:
@@ -43,6 +45,17 @@ class Bells:
         """Wake everyone holding a ticket for *key*; later tickets wait for the next ring."""
         bell = self._bells.pop(key, None)
         if bell is not None:
+            bell.set()
+
+    def close(self) -> None:
+        """The gateway is shutting down: wake every waiter, for the last time."""
+        self.closing = True
+        self.ring_all()
+
+    def ring_all(self) -> None:
+        """Wake every waiter: each looks at the store again (after a lost connection)."""
+        bells, self._bells = self._bells, {}
+        for bell in bells.values():
             bell.set()
 
     def waiters(self, key: str) -> int:

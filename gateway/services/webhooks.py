@@ -198,6 +198,7 @@ class WebhookService:
         self._poll = poll
         self._random = random.SystemRandom()
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     # -- endpoints ------------------------------------------------------------------
 
@@ -331,7 +332,7 @@ class WebhookService:
         in_flight: set[asyncio.Task[None]] = set()
         leased: set[str] = set()  # claimed, and no outcome recorded yet
         try:
-            while True:
+            while not self._stopping.is_set():
                 room = IN_FLIGHT - len(in_flight)
                 if room > 0:
                     self._wake.clear()
@@ -347,6 +348,9 @@ class WebhookService:
                     await asyncio.wait(waits, timeout=self._poll, return_when="FIRST_COMPLETED")
                 finally:
                     woken.cancel()
+            # Stopping: the attempts under way finish (each is bounded by the timeout).
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=self._timeout + 1)
         finally:
             for task in in_flight:
                 task.cancel()
@@ -354,8 +358,13 @@ class WebhookService:
             await self._release(leased)
             await session.close()
 
+    def stop(self) -> None:
+        """Take no new deliveries; :meth:`run` returns once the attempts under way end."""
+        self._stopping.set()
+        self._wake.set()
+
     async def close(self) -> None:
-        """Nothing to let go: :meth:`run` closes its HTTP session when it is cancelled."""
+        """Nothing to let go: :meth:`run` closes its HTTP session when it ends."""
 
     async def _claim(self, room: int) -> Sequence[_Job]:
         now = self._clock()

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlmodel import col
 
 from .db import Conn
@@ -211,43 +211,3 @@ async def take_hotp_counter(conn: Conn, tenant_id: str, cred_id: str) -> int | N
     )
     new = result.scalar_one_or_none()
     return None if new is None else int(new) - 1
-
-
-# -- key rotation -------------------------------------------------------------
-
-
-async def data_keys_not_at(conn: Conn, version: int, *, limit: int) -> Sequence[Any]:
-    """A batch of ``(id, tenant_id, data_key, key_version)`` wrapped under other versions."""
-    stmt = (
-        select(
-            col(Credential.id),
-            col(Credential.tenant_id),
-            col(Credential.data_key),
-            col(Credential.key_version),
-        )
-        .where(col(Credential.key_version) != version)
-        .order_by(col(Credential.id))
-        .limit(limit)
-    )
-    return (await conn.execute(stmt)).all()
-
-
-async def replace_data_key(
-    conn: Conn, cred_id: str, *, old: bytes, new: bytes, version: int
-) -> bool:
-    """Swap a wrapped data key only if nobody changed it meanwhile."""
-    result = await conn.execute(
-        update(Credential)
-        .where(col(Credential.id) == cred_id, col(Credential.data_key) == old)
-        .values(data_key=new, key_version=version)
-    )
-    return bool(result.rowcount)
-
-
-async def count_by_key_version(conn: Conn) -> dict[int, int]:
-    rows = (
-        await conn.execute(
-            select(col(Credential.key_version), func.count()).group_by(col(Credential.key_version))
-        )
-    ).all()
-    return {int(v): int(n) for v, n in rows}

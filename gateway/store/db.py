@@ -86,6 +86,11 @@ class Database:
                 inline.dispose()
         await self.engine.dispose()
 
+    def libpq_dsn(self) -> str:
+        """The PostgreSQL URL in libpq's form (for a raw connection), with its password."""
+        url = self.engine.url.set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
+
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"

@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from .db import Conn
 from .models import Credential, Forward, ForwardOutbox, InboundSeen, ReceivedCode, SmsDevice
+from .signals import notify
 from .webhooks import enqueue_many, fan_out_params
 
 CODE = "code"
@@ -55,6 +56,7 @@ async def write(conn: Conn, items: Sequence[Write]) -> None:
         await conn.execute(_INSERT_SEEN, seen)
     if codes:
         await conn.execute(_INSERT_CODES, codes)
+        await notify(conn, (row["credential_id"] for row in codes))
     if forwards:
         await conn.execute(_INSERT_FORWARDS, forwards)
     await enqueue_many(

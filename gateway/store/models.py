@@ -284,4 +284,17 @@ class Interaction(SQLModel, table=True):
     submitted_at: float | None = None
 
 
+class Replica(SQLModel, table=True):
+    """A running gateway process, as its last heartbeat saw it."""
+
+    __tablename__ = "replicas"
+
+    id: str = Field(primary_key=True, max_length=40)
+    hostname: str = Field(max_length=200)
+    pid: int
+    started_at: float
+    seen_at: float = Field(index=True)
+    draining: bool
+
+
 metadata = SQLModel.metadata

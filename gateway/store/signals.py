@@ -1,0 +1,30 @@
+"""Wake-ups across replicas: ``NOTIFY`` inside the transaction that makes a code available.
+
+On PostgreSQL every write that makes a code takeable (a received code, a
+person's answer) also runs ``pg_notify`` with the key waiters listen on (a
+credential or interaction id).  PostgreSQL delivers a notification only when
+its transaction commits, so a replica is never woken for a code that is not
+there yet, and never misses one that is (see ``services.replicas`` for the
+listening side).  On SQLite there is one process and nothing to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .db import Conn
+
+CHANNEL = "otpgate_wake"
+_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :key)")
+
+
+async def notify(conn: Conn, keys: Iterable[str]) -> None:
+    """Wake the waiters on *keys* in every replica, when this transaction commits."""
+    if not isinstance(conn, AsyncConnection) or conn.dialect.name != "postgresql":
+        return
+    unique = list(dict.fromkeys(keys))
+    if unique:
+        await conn.execute(_NOTIFY, [{"key": key} for key in unique])

@@ -1,0 +1,103 @@
+"""Graceful shutdown: SIGTERM drains the gateway without losing anything it acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.app import Gateway, make_app
+
+from .conftest import ADMIN_KEY, free_port
+from .test_serve import Server
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
+    env = {
+        **keep,
+        "OTPGATE_DATA_DIR": str(tmp_path / "data"),
+        "OTPGATE_HTTP": f"127.0.0.1:{free_port()}",
+        "OTPGATE_SMTP": f"127.0.0.1:{free_port()}",
+        "OTPGATE_ADMIN_KEY": ADMIN_KEY,
+    }
+    srv = Server(env, tmp_path)
+    yield srv
+    if srv.proc is not None and srv.proc.poll() is None:
+        srv.proc.kill()
+        srv.proc.wait()
+
+
+def _read_reply(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_sigterm_answers_waiting_agents_204_and_idle_smtp_sessions_421(server: Server) -> None:
+    """On SIGTERM a long-polling agent gets 204 at once, an idle SMTP session 421, exit 0."""
+    server.start()
+    status, tenant = server.call("POST", "/v1/tenants", {"name": "acme"}, ADMIN_KEY)
+    key = tenant["api_key"]
+    status, cred = server.call("POST", "/v1/credentials", {"name": "svc"}, key)
+    assert status == 201
+    answer: dict[str, Any] = {}
+
+    def agent() -> None:
+        started = time.monotonic()
+        answer["status"], _ = server.call(
+            "GET", f"/v1/credentials/{cred['id']}/code?wait=120", None, key
+        )
+        answer["seconds"] = time.monotonic() - started
+
+    waiting = threading.Thread(target=agent)
+    waiting.start()
+    smtp = socket.create_connection(("127.0.0.1", int(server.env["OTPGATE_SMTP"].rsplit(":")[1])))
+    smtp.settimeout(20)
+    assert _read_reply(smtp).startswith(b"220")
+    smtp.sendall(b"EHLO client.example\r\n")
+    while b"250 " not in _read_reply(smtp):
+        pass
+    time.sleep(0.3)
+    code, _out, err = server.stop(signal.SIGTERM)
+    waiting.join(timeout=20)
+    assert code == 0, err
+    assert answer["status"] == 204
+    assert answer["seconds"] < 15  # not the 120 s it asked to wait
+    assert _read_reply(smtp).startswith(b"421")
+    smtp.close()
+
+
+async def test_draining_turns_readyz_503_and_ends_waits(
+    gateway: Gateway, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """While draining, /readyz answers 503 and a waiting agent's request ends with 204."""
+    api = await aiohttp_client(make_app(gateway.services))
+    tenant = await gateway.services.tenants.create("acme")
+    cred = await gateway.services.credentials.create(
+        tenant.id, name="c", username=None, password=None
+    )
+    assert (await api.get("/readyz")).status == 200
+    waiting = asyncio.create_task(gateway.services.codes.code(tenant.id, cred.id, wait=60))
+    await asyncio.sleep(0.1)
+    gateway.drain()
+    assert await asyncio.wait_for(waiting, 5) is None
+    resp = await api.get("/readyz")
+    assert resp.status == 503
+    assert (await resp.json())["status"] == "draining"

@@ -1,0 +1,73 @@
+"""``otpgate status``: the replicas seen lately and the work waiting, as counts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway.app import open_gateway
+from gateway.services.inbound import Message
+
+from .conftest import make_settings
+
+
+async def test_status_lists_the_running_replica_and_counts_waiting_work(
+    tmp_path: Path, database_url: str
+) -> None:
+    """With one gateway running and one code waiting, status shows one replica and one code."""
+    settings = make_settings(tmp_path, database_url)
+    gw = await open_gateway(settings)
+    try:
+        async with gw.background():
+            await gw.heartbeat.beat()
+            tenant = await gw.services.tenants.create("acme")
+            cred = await gw.services.credentials.create(
+                tenant.id, name="c", username=None, password="never-shown-pw"
+            )
+            route = await gw.services.inbound.route_for_inbox(cred.inbox.partition("@")[0])
+            assert route is not None
+            message = Message(
+                channel="email",
+                sender="a@service.example",
+                sender_domain="service.example",
+                subject="Code",
+                text="Your verification code is 246802.",
+            )
+            await gw.services.inbound.accept(message, [route])
+            env = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
+            env.update(
+                OTPGATE_DATA_DIR=str(settings.data_dir),
+                OTPGATE_DATABASE_URL=database_url,
+            )
+            run = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "gateway", "status", "--json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            text = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "gateway", "status"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+    finally:
+        await gw.close()
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert [r["pid"] for r in report["replicas"]] == [os.getpid()]
+    assert report["replicas"][0]["draining"] is False
+    assert report["waiting"]["codes_waiting"] == 1
+    assert report["waiting"]["forwards_pending"] == 0
+    assert "replicas seen in the last 60 s: 1" in text.stdout
+    assert "codes waiting: 1" in text.stdout
+    for output in (run.stdout, text.stdout, run.stderr, text.stderr):
+        assert "246802" not in output and "never-shown-pw" not in output
