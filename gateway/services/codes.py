@@ -113,9 +113,14 @@ class CodeService:
         self, tenant_id: str, cred_id: str, since: float | None, source: str | None
     ) -> Code | None:
         now = self._clock()
-        async with self._db.read() as conn:
-            if not await cq.has_code(conn, tenant_id, cred_id, now=now, since=since, source=source):
-                return None
+        if self._db.is_sqlite:
+            # A cheap look first: on SQLite the write below takes the one write lock.
+            # (On PostgreSQL the write is as cheap when empty, and one round trip less.)
+            async with self._db.read() as conn:
+                if not await cq.has_code(
+                    conn, tenant_id, cred_id, now=now, since=since, source=source
+                ):
+                    return None
         async with self._db.write() as conn:
             row = await cq.take_code(
                 conn,

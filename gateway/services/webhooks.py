@@ -70,6 +70,8 @@ LEASE = 60.0
 TIMEOUT = 15.0
 #: Deliveries sent at once by one worker.
 IN_FLIGHT = 8
+#: Shortest time between two looks at the outbox, however often it is woken.
+MIN_GAP = 0.05
 #: Seconds between looks at the outbox when nobody calls ``wake``.
 POLL = 1.0
 #: Upper bounds of the wait after the 1st, 2nd, ... failed attempt; the last repeats.
@@ -332,9 +334,14 @@ class WebhookService:
         in_flight: set[asyncio.Task[None]] = set()
         leased: set[str] = set()  # claimed, and no outcome recorded yet
         try:
+            last_look = 0.0
             while not self._stopping.is_set():
                 room = IN_FLIGHT - len(in_flight)
                 if room > 0:
+                    # Under a burst every commit wakes the worker: look at most
+                    # every MIN_GAP seconds, so a burst costs a few reads, not one each.
+                    await asyncio.sleep(max(0.0, last_look + MIN_GAP - time.monotonic()))
+                    last_look = time.monotonic()
                     self._wake.clear()
                     for job in await self._claim(room):
                         leased.add(job.id)
