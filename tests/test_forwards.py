@@ -388,3 +388,35 @@ async def test_an_sms_forward_goes_through_twilios_messages_api(
             got = await r.api.get(f"{url}/code", headers=r.headers)
             assert (await got.json())["code"] == "880022"
             await until(lambda: _status_is(r, cred, "sent"))
+
+
+async def test_shutting_down_finishes_a_copy_being_sent(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """Stopping while the relay is slow to answer DATA waits for it: the copy is sent, once."""
+
+    class Slow(Relay):
+        async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+            self.started.set()
+            await asyncio.sleep(1.0)
+            return await super().handle_DATA(server, session, envelope)
+
+    relay = Slow(free_port())
+    relay.started = asyncio.Event()  # type: ignore[attr-defined]
+    await relay.start()
+    settings = _settings(tmp_path, database_url, relay.port)
+    try:
+        async with rig(settings, aiohttp_client) as r:
+            cred = await r.credential()
+            assert (await r.forward(cred)).status == 201
+            await asyncio.to_thread(
+                send_mail, settings.smtp.port, cred["inbox"], otp_mail("135790")
+            )
+            await asyncio.wait_for(relay.started.wait(), 10)  # type: ignore[attr-defined]
+            # Leaving the block stops the workers while DATA is still unanswered.
+        async with rig(settings, aiohttp_client, workers=False, headers=r.headers) as r2:
+            assert (await rule_status(r2, cred))["last_status"] == "sent"
+            assert await outbox(r2.gw) == 0
+        assert len(relay.mails) == 1
+    finally:
+        await relay.stop()
