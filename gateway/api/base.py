@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from .. import ids
+from .. import ids, timestamps
 from ..errors import (
     BadInput,
     Conflict,
@@ -265,10 +264,5 @@ def query_time(request: web.Request, name: str) -> float | None:
 
 
 def iso(ts: float | None) -> str | None:
-    """UNIX seconds as ISO 8601 in UTC with milliseconds: ``2026-01-02T03:04:05.678Z``."""
-    if ts is None:
-        return None
-    whole = int(ts)
-    return (
-        f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{int((ts - whole) * 1000):03d}Z"
-    )
+    """A stored time as the API shows it (see :mod:`gateway.timestamps`); None stays None."""
+    return None if ts is None else timestamps.iso(ts)

@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from .. import ids
@@ -29,6 +28,7 @@ from ..store import codes as q
 from ..store import inbound as w
 from ..store.credentials import decode_senders
 from ..store.db import Database
+from ..timestamps import iso
 from ..vault import Vault
 from .groupcommit import GroupCommitter
 from .waiters import Bells
@@ -305,7 +305,7 @@ def _code_event(route: Route, channel: str, now: float) -> dict[str, Any]:
         "data": {
             "credential_id": route.credential_id,
             "source": channel,
-            "received_at": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+            "received_at": iso(now),
         },
         "now": now,
     }

@@ -32,7 +32,6 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from .. import ids
@@ -42,6 +41,7 @@ from ..store import interactions as q
 from ..store.db import Conn, Database
 from ..store.signals import notify
 from ..store.webhooks import encode_body, enqueue
+from ..timestamps import iso
 from ..vault import Vault
 from .codes import Code
 from .waiters import Bells
@@ -118,10 +118,6 @@ def clean_prompt(raw: str | None) -> str | None:
     return prompt.replace("\r\n", "\n") or None
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _info(row: Any, submit_url: str | None = None) -> InteractionInfo:
     return InteractionInfo(
         id=row.id,
@@ -140,7 +136,7 @@ def _expired_event(row: Any) -> dict[str, Any]:
     return {
         "interaction_id": row.id,
         "credential_id": row.credential_id,
-        "expires_at": _iso(row.expires_at),
+        "expires_at": iso(row.expires_at),
         "answered": row.submitted_at is not None,
     }
 
@@ -210,7 +206,7 @@ class InteractionService:
                 "credential_id": cred_id,
                 "credential_name": cred.name,
                 "prompt": prompt,
-                "expires_at": _iso(now + self._ttl),
+                "expires_at": iso(now + self._ttl),
                 # Filled in by the sender (fill_submit_url): the token is a
                 # secret and the queued body is stored in clear.
                 "submit_url": None,
@@ -335,7 +331,7 @@ class InteractionService:
                 data = {
                     "interaction_id": row.id,
                     "credential_id": cred_id,
-                    "submitted_at": _iso(now),
+                    "submitted_at": iso(now),
                 }
                 await enqueue(conn, tenant_id, "interaction.code_submitted", data, now=now)
         if not stored:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlmodel import col
 
+from ..timestamps import iso
 from .db import Conn
 from .models import Tenant, Webhook, WebhookDelivery
 
@@ -42,8 +42,7 @@ EVENTS = (
 
 def event_body(event: str, data: dict[str, Any], now: float) -> str:
     """The delivered JSON, byte for byte: ``{"type", "timestamp", "data"}``."""
-    stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-    return encode_body({"type": event, "timestamp": stamp.replace("+00:00", "Z"), "data": data})
+    return encode_body({"type": event, "timestamp": iso(now), "data": data})
 
 
 def encode_body(event: dict[str, Any]) -> str:
