@@ -22,19 +22,8 @@ import pytest
 from aiohttp import web
 
 from gateway.app import make_app, open_gateway
+from gateway.demo.agent import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import ADMIN, bearer, free_port, make_settings
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _need_browser() -> None:

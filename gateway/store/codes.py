@@ -107,15 +107,16 @@ async def count_waiting(conn: Conn) -> int:
 
 # -- routing inbound messages to credentials ------------------------------------
 
-_ROUTE_COLUMNS = (
+#: What routing a message to a credential needs (see ``services.inbound.Route``).
+ROUTE_COLUMNS = (
     col(Credential.id),
     col(Credential.tenant_id),
     col(Credential.data_key),
     col(Credential.extraction_pattern),
     col(Credential.allowed_senders),
 )
-_BY_INBOX = select(*_ROUTE_COLUMNS).where(col(Credential.inbox) == bindparam("inbox"))
-_BY_PHONE = select(*_ROUTE_COLUMNS).where(col(Credential.phone_number) == bindparam("phone"))
+_BY_INBOX = select(*ROUTE_COLUMNS).where(col(Credential.inbox) == bindparam("inbox"))
+_BY_PHONE = select(*ROUTE_COLUMNS).where(col(Credential.phone_number) == bindparam("phone"))
 
 
 async def route_by_inbox(conn: Conn, inbox: str) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select
 from sqlmodel import col
 
+from .codes import ROUTE_COLUMNS
 from .db import Conn
 from .models import Credential, Forward, ForwardOutbox, InboundSeen, ReceivedCode, SmsDevice
 from .signals import notify
@@ -87,15 +88,7 @@ async def forward_ids(conn: Conn, credential_id: str) -> tuple[str, ...]:
 async def devices(conn: Conn, device_id: str) -> Sequence[Any]:
     """The SIM mappings of an Android device, each with its credential's route columns."""
     stmt = (
-        select(
-            col(SmsDevice.sim_number),
-            col(SmsDevice.signing_key),
-            col(Credential.id),
-            col(Credential.tenant_id),
-            col(Credential.data_key),
-            col(Credential.extraction_pattern),
-            col(Credential.allowed_senders),
-        )
+        select(col(SmsDevice.sim_number), col(SmsDevice.signing_key), *ROUTE_COLUMNS)
         .join(Credential, col(Credential.id) == col(SmsDevice.credential_id))
         .where(col(SmsDevice.device_id) == device_id)
     )
