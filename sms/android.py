@@ -23,7 +23,7 @@ from aiohttp import web
 
 from gateway.api.base import SERVICES
 from gateway.errors import BadInput, Forbidden, TooLarge
-from gateway.services.sms import ANDROID, MAX_TEXT, pick_route
+from gateway.services.sms import ANDROID, pick_route
 
 MAX_BODY = 16 * 1024
 #: Seconds a signature's timestamp may be off from this host's clock.
@@ -70,8 +70,6 @@ async def inbound(request: web.Request) -> web.Response:
     text = payload.get("message")
     if not isinstance(text, str):
         raise BadInput("payload.message must be a string")
-    if len(text) > MAX_TEXT:
-        raise TooLarge(f"payload.message is longer than {MAX_TEXT} characters")
     sender = _text(payload, "phoneNumber", 64)
     await services.sms.accept(
         ANDROID,

@@ -25,7 +25,7 @@ from twilio.request_validator import RequestValidator
 
 from gateway.api.base import SERVICES, error_body
 from gateway.errors import BadInput, Forbidden, TooLarge
-from gateway.services.sms import MAX_TEXT, TWILIO
+from gateway.services.sms import TWILIO
 
 log = logging.getLogger("otpgate.sms")
 
@@ -166,8 +166,6 @@ def _fields(params: MultiDict[str]) -> tuple[str, str, str, str]:
         raise BadInput("To is not a number in E.164 form")
     if not sender or len(sender) > 64 or not sender.isprintable():
         raise BadInput("From is empty, too long or not printable")
-    if len(text) > MAX_TEXT:
-        raise TooLarge(f"Body is longer than {MAX_TEXT} characters")
     return sid, sender, receiver, text
 
 

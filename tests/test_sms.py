@@ -469,3 +469,14 @@ async def test_a_device_signing_key_is_sealed_at_rest(
     raw = b"".join(p.read_bytes() for p in db_path.parent.glob("otpgate.db*"))
     assert b"phone-9" in raw  # the device id is there, so the scan reads the data
     assert key.encode() not in raw
+
+
+async def test_android_over_long_text_is_refused(api: Client, gw: Gateway) -> None:
+    """A signed sms:received whose message is over 1,600 characters gets 413; nothing is stored."""
+    headers = await _tenant(api)
+    cred = await _credential(api, headers, None)
+    key = await _device(api, headers, cred, "phone-long")
+    raw = android_event("phone-long", "code 123456 " + "x" * 1600)
+    resp = await api.post("/sms/android", data=raw, headers=android_sign(key, raw))
+    assert resp.status == 413
+    assert await stored(gw) == 0

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from .. import ids
-from ..errors import Conflict, Invalid, NotFound, RateLimited
+from ..errors import Conflict, Invalid, NotFound, RateLimited, TooLarge
 from ..metrics import Metrics
 from ..store import credentials as cq
 from ..store import inbound as iq
@@ -110,11 +110,12 @@ class SmsService:
     ) -> str:
         """Store one text for *route*; its outcome, ``duplicate`` or ``unrouted``.
 
-        Raises :class:`RateLimited` when the receiving number or the sender
-        sent too many texts in the last minute (nothing is stored).
+        Raises :class:`TooLarge` for a text over :data:`MAX_TEXT` characters,
+        and :class:`RateLimited` when the receiving number or the sender sent
+        too many texts in the last minute; nothing is stored then.
         """
         if len(text) > MAX_TEXT:
-            raise Invalid(f"the text is longer than {MAX_TEXT} characters")
+            raise TooLarge(f"the text is longer than {MAX_TEXT} characters")
         if route is None:
             self._metrics.messages.inc("sms", REJECTED)
             log.info("text for a number no credential owns", extra={"provider": provider})
