@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from gateway.app import open_gateway
 from gateway.services.inbound import Message
+from gateway.services.replicas import status
 
 from .conftest import make_settings
 
@@ -71,3 +73,14 @@ async def test_status_lists_the_running_replica_and_counts_waiting_work(
     assert "codes waiting: 1" in text.stdout
     for output in (run.stdout, text.stdout, run.stderr, text.stderr):
         assert "246802" not in output and "never-shown-pw" not in output
+
+
+async def test_two_heartbeats_at_once_record_one_replica(tmp_path: Path, database_url: str) -> None:
+    """A replica's beats racing each other (loop and caller) leave one record and no error."""
+    gw = await open_gateway(make_settings(tmp_path, database_url))
+    try:
+        await asyncio.gather(gw.heartbeat.beat(), gw.heartbeat.beat(), gw.heartbeat.beat())
+        report = await status(gw.db, now=time.time())
+    finally:
+        await gw.close()
+    assert [r["id"] for r in report["replicas"]] == [gw.heartbeat.id]

@@ -111,9 +111,12 @@ class Heartbeat:
         self.id = ids.new_id(ids.REPLICA)
         self.started_at = clock()
         self.draining = False
+        self._beating = asyncio.Lock()
 
     async def beat(self) -> None:
-        async with self._db.write() as conn:
+        # One record per process, written by update-or-insert: two beats of this
+        # process at once (the loop and a caller) would both insert.
+        async with self._beating, self._db.write() as conn:
             await q.beat(
                 conn,
                 id=self.id,
