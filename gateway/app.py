@@ -369,6 +369,7 @@ async def run(settings: Settings) -> None:
             worker = IngestWorker(settings) if settings.smtp_worker else None
             if worker is not None:
                 await worker.start()
+                gateway.services.sms.offload = worker
             smtp_server, sessions = await start_smtp(
                 smtp_sock, gateway.services.inbound, smtp_limits(settings), tls=tls, worker=worker
             )
@@ -393,6 +394,7 @@ async def run(settings: Settings) -> None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sessions.idle.wait(), SHUTDOWN_GRACE)
                 if worker is not None:
+                    gateway.services.sms.offload = None
                     await worker.close()
     finally:
         await gateway.close()

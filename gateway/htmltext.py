@@ -417,6 +417,12 @@ class Hit:
     negated: bool = False  # "tracking code", "postal code": a code of another kind
 
 
+#: Roles of words that are not in the lexicon's fixed list, for ASCII-only
+#: (True) and other texts: bounded, as every word of every message may land here.
+_ROLES_OF: dict[bool, dict[str, tuple[str, ...]]] = {True: {}, False: {}}
+_ROLES_KEPT = 20_000
+
+
 class MessageIndex:
     """Where the code words, qualifiers, clauses and lines of one message are.
 
@@ -439,7 +445,11 @@ class MessageIndex:
         self.low = low
         found: dict[str, list[tuple[int, int]]] = {role: [] for role in lex.ROLES}
         add = {role: hits.append for role, hits in found.items()}
-        roles_of: dict[str, tuple[str, ...]] = {}  # each other word is judged once
+        # Each other word is judged once: its roles depend on the word alone (but
+        # for PROMOTION_IN_CONTEXT), so the judgement is kept for later messages.
+        roles_of = _ROLES_OF[plain]
+        if len(roles_of) > _ROLES_KEPT:
+            roles_of.clear()
         if plain:  # (the words found start after the character before them)
             role_re, shift = lex.ASCII_ROLE_RE, 1
             short = not any(e in low for e in lex.ASCII_WORD_ENDINGS)

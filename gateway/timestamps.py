@@ -7,9 +7,29 @@ same way, whichever route or event carries it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+import time
+
+#: The last whole second formatted, and its text: most calls fall in the same second.
+_last: tuple[float, str] = (math.nan, "")
 
 
 def iso(ts: float) -> str:
-    """UNIX seconds as ``2026-01-02T03:04:05.678Z`` (milliseconds, truncated)."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UNIX seconds as ``2026-01-02T03:04:05.678Z`` (milliseconds, truncated).
+
+    The same text as ``datetime.fromtimestamp(ts, UTC).isoformat(timespec=
+    "milliseconds")`` with ``Z`` (microseconds rounded half to even, then
+    truncated), at a third of the cost: every stored code formats two.
+    """
+    global _last
+    frac, whole = math.modf(ts)
+    micros = round(frac * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    second, text = _last
+    if whole != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _last = (whole, text)
+    return f"{text}.{micros // 1000:03d}Z"

@@ -21,8 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.base import SERVICES
-from gateway.errors import BadInput, Forbidden, TooLarge
+from gateway.api.base import SERVICES, read_capped
+from gateway.errors import BadInput, Forbidden
 from gateway.services.sms import ANDROID, pick_route
 
 MAX_BODY = 16 * 1024
@@ -83,12 +83,7 @@ async def inbound(request: web.Request) -> web.Response:
 
 
 async def _body(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise TooLarge(f"the body is larger than {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise TooLarge(f"the body is larger than {MAX_BODY} bytes")
-    return raw
+    return await read_capped(request, MAX_BODY)
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -1,19 +1,23 @@
 """The ingest worker: parsing, extraction, sealing and the durable commit, in a second process.
 
-The SMTP listener runs in the gateway's own process and event loop, but the
-CPU-heavy part of taking a mail (MIME parsing, code extraction, encryption,
-the group commit) runs here, on another core: the listener stays free to
-serve sessions and HTTP, and a hostile mail that takes long to parse never
-stalls the API.  The listener hands each mail over a private socket pair and
-answers ``250`` only when the worker reports the code committed; if the
-worker fails or dies, the mail is answered ``451`` (the sender retries) and
-the worker is started again.
+The SMTP listener and the SMS webhooks run in the gateway's own process and
+event loop, but the CPU-heavy part of taking a message (MIME parsing, code
+extraction, encryption, the group commit) runs here, on another core: the
+gateway stays free to serve sessions and HTTP, and a hostile mail that takes
+long to parse never stalls the API.  The gateway hands each message over a
+private socket pair and answers (SMTP ``250``, the webhook's ``200``) only
+when the worker reports it committed.  If the worker fails or dies, a mail is
+answered ``451`` (the sender retries), a text is stored in the gateway's own
+process (Twilio does not retry), and the worker is started again.
 
 Frames on the socket are a 4-byte big-endian length and a pickle.  Pickle is
 safe here: both ends are this program, over a socket pair nobody else holds.
 
-    gateway -> worker   first frame: the Settings; then (id, raw, mail_from, routes)
-    worker  -> gateway  (id, outcomes) or (id, None) when the mail could not be stored
+    gateway -> worker   first frame: the Settings; then
+                        (id, "mail", raw, mail_from, routes) for a mail to parse, or
+                        (id, "message", message, routes, seen) for a parsed text
+    worker  -> gateway  (id, outcomes); (id, None) when it could not be stored;
+                        (id, "duplicate") when *seen* was stored before
 """
 
 from __future__ import annotations
@@ -32,7 +36,13 @@ from typing import Any
 from gateway.errors import ConfigError
 from gateway.logs import configure
 from gateway.metrics import Metrics
-from gateway.services.inbound import InboundService, Message, Route
+from gateway.services.inbound import (
+    AlreadyStored,
+    InboundService,
+    Message,
+    OffloadUnavailable,
+    Route,
+)
 from gateway.services.waiters import Bells
 from gateway.settings import Settings
 from gateway.store.db import Database
@@ -49,8 +59,16 @@ INGEST_TIMEOUT = 30.0
 RESTART_DELAY = 1.0
 
 
-class WorkerUnavailable(Exception):
-    """The worker is not running or failed to store a mail."""
+#: The worker's answer for a message id stored before.
+_DUPLICATE = "duplicate"
+#: What a request not answered within INGEST_TIMEOUT is resolved with.
+_LATE = "late"
+
+_Answer = list[str] | str | None
+
+
+class WorkerUnavailable(OffloadUnavailable):
+    """The worker is not running or failed to store a message."""
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> Any:
@@ -61,6 +79,37 @@ async def _read_frame(reader: asyncio.StreamReader) -> Any:
 def _frame(obj: Any) -> bytes:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(data)) + data
+
+
+#: Frames written at once as soon as this many are queued.
+_FLUSH_AT = 8
+
+
+class _Frames:
+    """Frames written together rather than with a system call each.
+
+    Under load dozens of messages (or their answers) are handed over in one
+    turn of the event loop.  They go out in writes of :data:`_FLUSH_AT`
+    frames, the rest at the end of the turn: waiting for the end of a long
+    turn would hold the first messages back while the gateway reads the
+    others, and the two processes would take turns instead of working at once.
+    """
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._queued: list[bytes] = []
+
+    def send(self, obj: Any) -> None:
+        if not self._queued:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._queued.append(_frame(obj))
+        if len(self._queued) >= _FLUSH_AT:
+            self.flush()
+
+    def flush(self) -> None:
+        queued, self._queued = self._queued, []
+        if queued and not self._writer.is_closing():
+            self._writer.write(b"".join(queued))
 
 
 def message_from_mail(raw: bytes, mail_from: str) -> Message:
@@ -83,8 +132,11 @@ class IngestWorker:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._writer: asyncio.StreamWriter | None = None
+        self._frames: _Frames | None = None
         self._proc: asyncio.subprocess.Process | None = None
-        self._pending: dict[int, asyncio.Future[list[str] | None]] = {}
+        #: Requests sent and not answered yet, oldest first: (deadline, answer).
+        self._pending: dict[int, tuple[float, asyncio.Future[_Answer]]] = {}
+        self._expiry: asyncio.Task[None] | None = None
         self._next_id = 0
         self._supervisor: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -126,18 +178,19 @@ class IngestWorker:
         if await _read_frame(reader) != "ready":
             raise WorkerUnavailable("the worker did not start")
         self._writer = writer
+        self._frames = _Frames(writer)
         self._ready.set()
         log.info("ingest worker started", extra={"pid": self._proc.pid})
         try:
             while True:
                 req_id, outcomes = await _read_frame(reader)
-                fut = self._pending.pop(req_id, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(outcomes)
+                entry = self._pending.pop(req_id, None)
+                if entry is not None and not entry[1].done():
+                    entry[1].set_result(outcomes)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the worker exited
         finally:
-            self._writer = None
+            self._writer = self._frames = None
             writer.close()
             if self._proc.returncode is None and not self._closing:
                 self._proc.kill()
@@ -145,41 +198,85 @@ class IngestWorker:
 
     def _fail_pending(self) -> None:
         pending, self._pending = self._pending, {}
-        for fut in pending.values():
+        for _, fut in pending.values():
             if not fut.done():
                 fut.set_result(None)
 
     async def ingest(self, raw: bytes, mail_from: str, routes: Sequence[Route]) -> list[str]:
         """Have the worker parse, extract and commit a mail; its outcome for each route."""
-        writer = self._writer
-        if writer is None:
+        outcomes = await self._call(("mail", raw, mail_from, list(routes)))
+        if not isinstance(outcomes, list):
+            raise WorkerUnavailable("the ingest worker could not store the mail")
+        return outcomes
+
+    async def store(
+        self, message: Message, routes: Sequence[Route], seen: tuple[str, str] | None
+    ) -> list[str]:
+        """:meth:`InboundService.store`, run by the worker (an :class:`Offload`)."""
+        outcomes = await self._call(("message", message, list(routes), seen))
+        if outcomes == _DUPLICATE:
+            raise AlreadyStored("message already stored")
+        if not isinstance(outcomes, list):
+            raise WorkerUnavailable("the ingest worker could not store the message")
+        return outcomes
+
+    async def _call(self, request: tuple[Any, ...]) -> _Answer:
+        frames = self._frames
+        if frames is None:
             raise WorkerUnavailable("the ingest worker is not running")
         self._next_id += 1
         req_id = self._next_id
-        fut: asyncio.Future[list[str] | None] = asyncio.get_running_loop().create_future()
-        self._pending[req_id] = fut
-        writer.write(_frame((req_id, raw, mail_from, list(routes))))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[_Answer] = loop.create_future()
+        self._pending[req_id] = (loop.time() + INGEST_TIMEOUT, fut)
+        frames.send((req_id, *request))
+        if self._expiry is None or self._expiry.done():
+            self._expiry = asyncio.create_task(self._expire())
         try:
-            # A sender that hangs up does not cancel the commit, only the wait.
-            outcomes = await asyncio.wait_for(asyncio.shield(fut), INGEST_TIMEOUT)
-        except TimeoutError:
-            raise WorkerUnavailable("the ingest worker did not answer in time") from None
+            # The answer is only a result: a sender that hangs up cancels the
+            # wait, never the commit, which goes on in the worker.
+            answer = await fut
         finally:
             self._pending.pop(req_id, None)
-        if outcomes is None:
-            raise WorkerUnavailable("the ingest worker could not store the mail")
-        return outcomes
+        if answer == _LATE:
+            raise WorkerUnavailable("the ingest worker did not answer in time")
+        return answer
+
+    async def _expire(self) -> None:
+        """Resolve requests left unanswered for INGEST_TIMEOUT, oldest first.
+
+        One task for all requests rather than a timer each: under load the
+        gateway hands over thousands of messages a second.
+        """
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            deadline, _ = next(iter(self._pending.values()))
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            now = loop.time()
+            for req_id, (deadline, fut) in list(self._pending.items()):
+                if deadline > now:
+                    break
+                del self._pending[req_id]
+                if not fut.done():
+                    fut.set_result(_LATE)
 
     async def close(self) -> None:
         """Let the worker finish what it has, then stop it."""
         self._closing = True
-        if self._writer is not None:
-            self._writer.write_eof()  # the worker drains and exits
+        writer, frames = self._writer, self._frames
+        self._writer = self._frames = None  # new messages are not sent any more
+        if writer is not None and frames is not None:
+            frames.flush()
+            writer.write_eof()  # the worker drains and exits
         if self._proc is not None:
             try:
                 await asyncio.wait_for(self._proc.wait(), 15)
             except TimeoutError:
                 self._proc.kill()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -200,17 +297,24 @@ async def _serve(fd: int) -> None:
         code_ttl=settings.code_ttl,
     )  # fmt: skip
     writer.write(_frame("ready"))
+    frames = _Frames(writer)
     tasks: set[asyncio.Task[None]] = set()
 
-    async def handle(req_id: int, raw: bytes, mail_from: str, routes: list[Route]) -> None:
+    async def handle(req_id: int, kind: str, *args: Any) -> None:
+        outcomes: list[str] | str | None
         try:
-            outcomes: list[str] | None = await inbound.store(
-                message_from_mail(raw, mail_from), routes
-            )
+            if kind == "mail":
+                raw, mail_from, routes = args
+                outcomes = await inbound.store(message_from_mail(raw, mail_from), routes)
+            else:
+                message, routes, seen = args
+                outcomes = await inbound.store(message, routes, seen=seen)
+        except AlreadyStored:
+            outcomes = _DUPLICATE
         except Exception:
-            log.exception("could not store a mail")
+            log.exception("could not store a %s", "mail" if kind == "mail" else "message")
             outcomes = None
-        writer.write(_frame((req_id, outcomes)))
+        frames.send((req_id, outcomes))
 
     try:
         while True:
@@ -223,6 +327,7 @@ async def _serve(fd: int) -> None:
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
+        frames.flush()
         await writer.drain()
     finally:
         await inbound.close()

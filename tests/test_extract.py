@@ -76,6 +76,25 @@ def test_corpus_accuracy() -> None:
     assert wrong <= MAX_WRONG, "\n".join(report)
 
 
+def test_remembered_word_roles_change_no_answer() -> None:
+    """Word roles kept from earlier messages give the same answers as judging each afresh."""
+    if not all((CORPUS / name).is_file() for name in CORPUS_FILES):
+        pytest.skip(f"corpus {CORPUS} is absent")
+    rows = [
+        json.loads(line)
+        for name in CORPUS_FILES
+        for line in (CORPUS / name).read_text(encoding="utf-8").splitlines()
+    ]
+    fresh = []
+    for row in rows:
+        for memo in htmltext._ROLES_OF.values():
+            memo.clear()
+        fresh.append(_extract(row))
+    for row in rows:  # every word of every message is now remembered
+        _extract(row)
+    assert [_extract(row) for row in reversed(rows)] == fresh[::-1]
+
+
 # --- codes found -------------------------------------------------------------------------
 
 

@@ -6,19 +6,25 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
+import random
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+import sms.twilio
+import smtp.worker
 from gateway.app import Gateway, make_app, open_gateway
 from gateway.store.models import InboundSeen, ReceivedCode
+from smtp.worker import IngestWorker
 
 from .conftest import ADMIN, bearer, make_settings
 
@@ -281,6 +287,52 @@ async def test_non_utf8_and_non_form_bodies_are_refused(api: Client, gw: Gateway
     assert await stored(gw) == 0
 
 
+def test_form_parser_agrees_with_parse_qsl() -> None:
+    """The bytes parser gives what strict ``parse_qsl`` gives, pairs or error, on any body."""
+    rng = random.Random(4)
+    atoms = ["a", "Body", "=", "&", "+", "%", "%2B", "%3D", "%26", "%C3%A9", "%E2%82%AC",
+             "%FF", "%C3", "%zz", "%4", "~", " ", "\u00e9", ";"]  # fmt: skip
+    bodies = [b"", b"=", b"&", b"a", b"a=", b"=b", b"a=b=c", b"a=1&&b=2", b"&".join([b"x=1"] * 101)]
+    bodies += ["".join(rng.choices(atoms, k=rng.randint(1, 12))).encode() for _ in range(5000)]
+    for raw in bodies:
+        try:
+            expected: Any = parse_qsl(
+                raw.decode("ascii"),
+                keep_blank_values=True,
+                strict_parsing=bool(raw),
+                encoding="utf-8",
+                errors="strict",
+                max_num_fields=sms.twilio.MAX_PARAMS,
+            )
+        except ValueError as exc:  # UnicodeDecodeError included
+            expected = type(exc)
+        try:
+            got: Any = sms.twilio.parse_form(raw)
+        except ValueError as exc:
+            got = type(exc)
+        assert got == expected, raw
+
+
+async def test_a_form_sent_in_pieces_is_read_whole(api: Client, gw: Gateway) -> None:
+    """A form that arrives in several chunks is read to its end before the signature is checked."""
+    headers = await _tenant(api)
+    cred = await _credential(api, headers, "+14155550144")
+    params = twilio_params("+14155550144", "Your code is 271828. " + "Padding text. " * 60)
+    body = urlencode(params).encode()
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for at in range(0, len(body), 100):
+            yield body[at : at + 100]
+            await asyncio.sleep(0.01)
+
+    resp = await api.post(
+        "/sms/twilio", data=pieces(), headers={**FORM, "X-Twilio-Signature": sign(params)}
+    )
+    assert resp.status == 200, await resp.text()
+    got = await api.get(f"/v1/credentials/{cred}/code", headers=headers)
+    assert (await got.json())["code"] == "271828"
+
+
 async def test_a_flood_for_one_number_is_rate_limited(api: Client, gw: Gateway) -> None:
     """Texts beyond OTPGATE_SMS_RATE_LIMIT a minute for one number get 429, stored nowhere."""
     headers = await _tenant(api)
@@ -480,3 +532,95 @@ async def test_android_over_long_text_is_refused(api: Client, gw: Gateway) -> No
     resp = await api.post("/sms/android", data=raw, headers=android_sign(key, raw))
     assert resp.status == 413
     assert await stored(gw) == 0
+
+
+# -- texts stored by the ingest worker -------------------------------------------------
+
+
+@pytest.fixture
+async def worker(gw: Gateway) -> AsyncIterator[IngestWorker]:
+    """The ingest worker, storing texts for *gw* as ``otpgate serve`` wires it."""
+    ingest = IngestWorker(gw.settings)
+    await ingest.start()
+    gw.services.sms.offload = ingest
+    yield ingest
+    gw.services.sms.offload = None
+    await ingest.close()
+
+
+def _local_commits(gw: Gateway) -> int:
+    """Group commits of messages made by the gateway's own process (not the worker's)."""
+    return gw.services.inbound._commit.batches
+
+
+async def test_worker_stores_a_text_for_a_waiting_agent(
+    api: Client, gw: Gateway, worker: IngestWorker
+) -> None:
+    """With the worker running, a signed text is committed there and wakes the agent here, once."""
+    headers = await _tenant(api)
+    cred = await _credential(api, headers, "+14155550140")
+    waiting = asyncio.create_task(api.get(f"/v1/credentials/{cred}/code?wait=10", headers=headers))
+    await asyncio.sleep(0.1)
+    resp = await post_twilio(api, twilio_params("+14155550140", "Your Bank code is 731905"))
+    assert resp.status == 200
+    got = await waiting
+    assert (got.status, (await got.json())["code"]) == (200, "731905")
+    assert _local_commits(gw) == 0  # stored by the worker
+    metrics = await (await api.get("/metrics")).text()
+    assert 'otpgate_messages_total{channel="sms",outcome="code"} 1' in metrics
+    assert await stored(gw) == 0
+
+
+async def test_worker_stores_a_redelivery_once(
+    api: Client, gw: Gateway, worker: IngestWorker
+) -> None:
+    """Duplicates that reach the worker together are answered 200 and stored once."""
+    headers = await _tenant(api)
+    await _credential(api, headers, "+14155550141")
+    params = twilio_params("+14155550141", "Your code is 640128")
+    answers = await asyncio.gather(*(post_twilio(api, params) for _ in range(4)))
+    assert [a.status for a in answers] == [200] * 4
+    gw.services.sms._recent.clear()  # as after a restart: only the store remembers it
+    assert (await post_twilio(api, params)).status == 200
+    assert await stored(gw) == 1
+    assert _local_commits(gw) == 0
+
+
+async def test_a_dead_worker_leaves_texts_to_the_gateway(
+    api: Client, gw: Gateway, worker: IngestWorker
+) -> None:
+    """Twilio does not retry: with the worker killed, texts are stored in the gateway's process."""
+    headers = await _tenant(api)
+    cred = await _credential(api, headers, "+14155550142")
+    assert worker._proc is not None
+    os.kill(worker._proc.pid, signal.SIGKILL)
+    for n, code in enumerate(("118235", "118236")):
+        resp = await post_twilio(api, twilio_params("+14155550142", f"Your code is {code}"))
+        assert resp.status == 200
+        got = await api.get(f"/v1/credentials/{cred}/code", headers=headers)
+        assert (await got.json())["code"] == code, n
+    assert _local_commits(gw) == 2
+
+
+async def test_a_stalled_worker_times_out_and_the_text_is_stored_once(
+    api: Client, gw: Gateway, worker: IngestWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that stops answering: the gateway stores the text, and the late copy is refused."""
+    monkeypatch.setattr(smtp.worker, "INGEST_TIMEOUT", 0.5)
+    headers = await _tenant(api)
+    cred = await _credential(api, headers, "+14155550143")
+    assert worker._proc is not None
+    os.kill(worker._proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        resp = await post_twilio(api, twilio_params("+14155550143", "Your code is 902211"))
+        assert resp.status == 200
+        assert time.monotonic() - started < 5
+        assert _local_commits(gw) == 1
+    finally:
+        os.kill(worker._proc.pid, signal.SIGCONT)
+    await asyncio.sleep(0.5)  # the worker wakes, tries its copy and meets the unique key
+    assert worker._proc.returncode is None and worker.restarts == 0
+    assert await stored(gw) == 1
+    got = await api.get(f"/v1/credentials/{cred}/code", headers=headers)
+    assert (await got.json())["code"] == "902211"

@@ -189,6 +189,23 @@ async def require_admin(request: web.Request) -> None:
 # -- input ------------------------------------------------------------------------
 
 
+async def read_capped(request: web.Request, cap: int) -> bytes:
+    """The whole body, or 413 as soon as it is known to be over *cap* bytes.
+
+    For routes that read the body themselves (a form, a raw body that is
+    signed): ``content.read(n)`` alone returns what has arrived so far,
+    which may be only part of it.
+    """
+    if request.content_length is not None and request.content_length > cap:
+        raise TooLarge(f"the body must be at most {cap} bytes")
+    body = bytearray()
+    while chunk := await request.content.read(cap + 1 - len(body)):
+        body += chunk
+        if len(body) > cap:
+            raise TooLarge(f"the body must be at most {cap} bytes")
+    return bytes(body)
+
+
 async def json_body(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON object body; 400 for bad JSON, 422 for bad content."""
     raw = await request.read()  # 413 past the app's client_max_size

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from ..errors import BadInput, Forbidden, Invalid, RequestError, TooLarge
+from ..errors import BadInput, Forbidden, Invalid, RequestError
 from ..services.interactions import InteractionInfo
 from . import submit_page
 from .base import (
@@ -33,6 +33,7 @@ from .base import (
     json_body,
     object_id,
     query_number,
+    read_capped,
     status_of,
     tenant_of,
     validate,
@@ -145,7 +146,7 @@ async def submit_answer(request: web.Request) -> web.StreamResponse:
             raise web.HTTPUnsupportedMediaType(
                 reason=f"send the code as {_FORM} or {_JSON}",
             )
-        raw = await _read_capped(request, MAX_SUBMIT_BODY)
+        raw = await read_capped(request, MAX_SUBMIT_BODY)
     except RequestError as exc:
         if is_form:
             return submit_page.refusal(status_of(exc), exc.message)
@@ -195,17 +196,6 @@ def _origin_of(url: str) -> tuple[str, str, int] | None:
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         return None
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
-
-
-async def _read_capped(request: web.Request, cap: int) -> bytes:
-    if request.content_length is not None and request.content_length > cap:
-        raise TooLarge(f"the body must be at most {cap} bytes")
-    body = bytearray()
-    while chunk := await request.content.read(cap + 1 - len(body)):
-        body += chunk
-        if len(body) > cap:
-            raise TooLarge(f"the body must be at most {cap} bytes")
-    return bytes(body)
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .. import ids
 from ..errors import Invalid
@@ -59,6 +59,11 @@ class Route:
     def __repr__(self) -> str:
         return f"Route(credential_id={self.credential_id!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled for the ingest worker with every message: fields in order,
+        # not the slower state dictionary dataclasses build for slots.
+        return (Route, tuple(getattr(self, f) for f in self.__slots__))
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -76,6 +81,29 @@ class Message:
             f"Message(channel={self.channel!r}, subject=<{len(self.subject)} chars>, "
             f"text=<{len(self.text)} chars>, html=<{len(self.html)} chars>)"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Message, tuple(getattr(self, f) for f in self.__slots__))
+
+
+class AlreadyStored(Exception):
+    """A provider's message id that was stored before: a redelivery."""
+
+
+class OffloadUnavailable(Exception):
+    """The other process that stores messages is not running or failed."""
+
+
+class Offload(Protocol):
+    """Another process that runs :meth:`InboundService.store` (the ingest worker).
+
+    ``store`` raises :class:`AlreadyStored` as the local one does, and
+    :class:`OffloadUnavailable` when the message may not have been stored.
+    """
+
+    async def store(
+        self, message: Message, routes: Sequence[Route], seen: tuple[str, str] | None
+    ) -> list[str]: ...
 
 
 @functools.lru_cache(maxsize=512)
@@ -158,7 +186,8 @@ class InboundService:
         """The durable half of :meth:`accept`: extract, seal and commit (any process).
 
         *seen* is the provider and message id of a text: it is recorded in
-        the same transaction, and a second delivery of the same id fails it.
+        the same transaction, and a second delivery of the same id raises
+        :class:`AlreadyStored` with nothing written.
         """
         now = self._clock()
         default: list[str | None] = []  # the generic extraction, computed at most once
@@ -180,7 +209,17 @@ class InboundService:
             items.append((w.CODE, self._row(route, message, code, now)))
             items.append((w.EVENT, _code_event(route, message.channel, now)))
             outcomes.append(CODE)
-        await self._commit.submit(items)
+        try:
+            await self._commit.submit(items)
+        except RuntimeError:
+            # A redelivery this process has not seen (two at once, another
+            # replica's or process's, or before a restart) fails its commit
+            # on the unique key; anything else is a real failure.
+            if seen is not None:
+                async with self._db.read() as conn:
+                    if await w.seen(conn, *seen):
+                        raise AlreadyStored(f"{seen[0]} message already stored") from None
+            raise
         return outcomes
 
     def announce(self, channel: str, routes: Sequence[Route], outcomes: Sequence[str]) -> None:

@@ -32,7 +32,16 @@ from ..store import inbound as iq
 from ..store import sms as q
 from ..store.db import Database
 from ..vault import Vault
-from .inbound import REJECTED, InboundService, Message, Route, route_from_row
+from .inbound import (
+    REJECTED,
+    AlreadyStored,
+    InboundService,
+    Message,
+    Offload,
+    OffloadUnavailable,
+    Route,
+    route_from_row,
+)
 from .ratelimit import RateLimiter
 
 log = logging.getLogger("otpgate.sms")
@@ -94,6 +103,9 @@ class SmsService:
         self._clock = clock
         #: Ids stored by this process lately (insertion-ordered; oldest dropped first).
         self._recent: dict[str, None] = {}
+        #: The ingest worker, when one runs: texts are extracted, sealed and
+        #: committed there, on another core, and here when it is unavailable.
+        self.offload: Offload | None = None
 
     async def route_for_number(self, phone: str) -> Route | None:
         return await self._inbound.route_for_phone(phone)
@@ -130,19 +142,27 @@ class SmsService:
         message = Message(
             channel="sms", sender=sender, sender_domain="", subject="", text=text, html=""
         )
+        seen = (provider, message_id)
         try:
-            (outcome,) = await self._inbound.store(message, [route], seen=(provider, message_id))
-        except RuntimeError:
-            # A redelivery this process has not seen (two at once, another
-            # replica's, or before a restart) fails its commit on the unique
-            # key; anything else is a real failure.
-            async with self._db.read() as conn:
-                if await iq.seen(conn, provider, message_id):
-                    return DUPLICATE
-            raise
+            (outcome,) = await self._store(message, route, seen)
+        except AlreadyStored:
+            self._remember(key)
+            return DUPLICATE
         self._remember(key)
         self._inbound.announce("sms", [route], [outcome])
         return outcome
+
+    async def _store(self, message: Message, route: Route, seen: tuple[str, str]) -> list[str]:
+        offload = self.offload
+        if offload is not None:
+            try:
+                return await offload.store(message, [route], seen)
+            except OffloadUnavailable as exc:
+                # Twilio does not retry a failed webhook, so the text is stored
+                # here instead; if the worker did commit it, the message id's
+                # unique key makes this a duplicate, not a second code.
+                log.warning("storing a text in the gateway's process: %s", exc)
+        return await self._inbound.store(message, [route], seen=seen)
 
     def _remember(self, key: str) -> None:
         """Note a stored id, so a quick redelivery is answered without touching the store."""

@@ -221,8 +221,7 @@ def _inline_engine(engine: AsyncEngine, *, writer: bool) -> Engine:
             cur.close()
 
         return reader
-    # Only one coroutine at a time uses it: the caller holds the write lock.  Its
-    # commit runs in a thread (see _off_loop), hence check_same_thread=False.
+    # Only one coroutine at a time uses it: the caller holds the write lock.
     inline = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
 
     @event.listens_for(inline, "connect")

@@ -205,17 +205,21 @@ async def delete_webhook(conn: Conn, tenant_id: str, webhook_id: str) -> bool:
 # -- the outbox ---------------------------------------------------------------------
 
 
-def _due(now: float) -> Any:
+def _due(now: Any) -> Any:
+    """Due and not leased at *now* (a time, or a bound parameter standing for one)."""
     return (
         col(WebhookDelivery.next_attempt_at) <= now,
         col(WebhookDelivery.lease_until) < now,
     )
 
 
+# Built once: the worker asks this after every burst of commits.
+_ANY_DUE = select(col(WebhookDelivery.id)).where(*_due(bindparam("now", type_=Float))).limit(1)
+
+
 async def any_due(conn: Conn, now: float) -> bool:
     """Whether some delivery is due and free: a cheap read before taking the write lock."""
-    stmt = select(col(WebhookDelivery.id)).where(*_due(now)).limit(1)
-    return (await conn.execute(stmt)).first() is not None
+    return (await conn.execute(_ANY_DUE, {"now": now})).first() is not None
 
 
 async def claim(conn: Conn, now: float, *, lease: float, limit: int) -> Sequence[Any]:
