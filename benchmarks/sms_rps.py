@@ -5,7 +5,9 @@ on loopback with a Twilio auth token, gives 50 credentials a phone number
 each, signs enough distinct inbound texts with the ``twilio`` package's own
 algorithm that no request repeats during the run, and replays them with
 ``wrk`` (Debian package ``wrk``).  Every request is a real, new text: the
-gateway checks its signature, extracts its code and commits it.
+gateway checks its signature and hands it to its ingest worker, which
+extracts its code and commits it before the gateway answers.  On SQLite the
+texts stored are counted afterwards: at least every one answered.
 
     python benchmarks/sms_rps.py [--seconds 10] [--connections 64]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -94,10 +97,10 @@ def main() -> int:
             warm.write_text(lua_script(Path(tmp) / "warm.txt"))
             script = Path(tmp) / "sms.lua"
             script.write_text(lua_script(Path(tmp) / "run.txt"))
-            subprocess.run(
+            warmed = subprocess.run(
                 ["wrk", "-t1", "-c8", "-d2s", "-s", str(warm), gw.base],
-                check=True, capture_output=True,
-            )  # fmt: skip
+                check=True, capture_output=True, text=True,
+            ).stdout  # fmt: skip
             out = subprocess.run(
                 [
                     "wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--latency",
@@ -105,8 +108,9 @@ def main() -> int:
                 ],
                 check=True, capture_output=True, text=True,
             ).stdout  # fmt: skip
+        stored = None if args.database else _stored(gw.work / "data" / "otpgate.db")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    sent = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    sent = _answered(out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     print(out)
     print(
@@ -114,7 +118,23 @@ def main() -> int:
         f"non-2xx: {non2xx.group(1) if non2xx else 0}, "
         f"repeats: {max(0, sent - (total - 2000))}"
     )
+    if stored is not None:
+        answered = sent + _answered(warmed)
+        print(f"texts stored: {stored}, answered: {answered}")
+        if stored < answered:
+            print("fewer texts stored than answered", file=sys.stderr)
+            return 1
     return 0
+
+
+def _answered(wrk_output: str) -> int:
+    return int(re.search(r"(\d+) requests in", wrk_output).group(1))  # type: ignore[union-attr]
+
+
+def _stored(path: Path) -> int:
+    """Texts committed: one message id each (codes are never fetched in the run)."""
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM inbound_seen").fetchone()[0])
 
 
 if __name__ == "__main__":
