@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "OTPGATE_TWILIO_AUTH_TOKEN",
         None,
-        "checks `X-Twilio-Signature`; without it the SMS webhook answers 503",
+        "checks `X-Twilio-Signature`; without it (or shared keys) the SMS webhook answers 503",
+        secret=True,
+    ),
+    Setting(
+        "OTPGATE_TWILIO_SHARED_KEYS",
+        None,
+        "Twilio webhook SharedKeys as `KEY_ID=SECRET`, comma-separated: a text whose "
+        "`X-Twilio-Webhooks-Signature-Settings` names one is checked with it "
+        "(list the old and the new key while rotating)",
         secret=True,
     ),
     Setting(
@@ -115,7 +124,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "OTPGATE_SMTP_WORKER",
         "1",
-        "`1` parses, extracts and stores mail in a second process (another core); "
+        "`1` parses, extracts and stores mail and texts in a second process (another core); "
         "`0` in the gateway's own",
     ),
     Setting(
@@ -164,6 +173,8 @@ class Settings:
     admin_key: str | None = dataclasses.field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8080"
     twilio_auth_token: str | None = dataclasses.field(default=None, repr=False)
+    #: Twilio SharedKey ids and their secrets.
+    twilio_shared_keys: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
     code_ttl: int = 300
     interaction_ttl: int = 300
     allow_private_targets: bool = False
@@ -221,6 +232,10 @@ class Settings:
             admin_key=_parse(get, "OTPGATE_ADMIN_KEY", _admin_key, optional=True),
             public_url=_public_url(public_url),
             twilio_auth_token=get("OTPGATE_TWILIO_AUTH_TOKEN"),
+            twilio_shared_keys=_parse(
+                get, "OTPGATE_TWILIO_SHARED_KEYS", _shared_keys, optional=True
+            )
+            or (),
             code_ttl=_parse(get, "OTPGATE_CODE_TTL", _seconds),
             interaction_ttl=_parse(get, "OTPGATE_INTERACTION_TTL", _seconds),
             allow_private_targets=_parse(get, "OTPGATE_ALLOW_PRIVATE_TARGETS", _flag),
@@ -407,6 +422,24 @@ def _account_sid(value: str) -> str:
     ):
         raise ValueError("a Twilio account SID is AC and 32 hexadecimal digits")
     return value
+
+
+_SHARED_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def _shared_keys(value: str) -> tuple[tuple[str, str], ...]:
+    """``ID=SECRET[,ID=SECRET...]``; errors name the entry's position, never its secret."""
+    keys: dict[str, str] = {}
+    for n, entry in enumerate(value.split(","), 1):
+        key_id, eq, secret = (part.strip() for part in entry.partition("="))
+        if not eq or not _SHARED_KEY_ID.match(key_id):
+            raise ValueError(f"entry {n} is not KEY_ID=SECRET (the id as Twilio shows it)")
+        if not 16 <= len(secret) <= 512 or not secret.isprintable() or " " in secret:
+            raise ValueError(f"the secret of {key_id} must be 16 to 512 printable characters")
+        if key_id in keys:
+            raise ValueError(f"{key_id} is listed twice")
+        keys[key_id] = secret
+    return tuple(keys.items())
 
 
 def _http_url(value: str) -> str:

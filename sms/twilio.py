@@ -5,7 +5,10 @@ the account's auth token, over the URL it requested followed by every POST
 parameter (sorted, multi-valued ones included).  Behind a TLS-terminating
 proxy the URL this process sees is not the one Twilio requested, so the URL
 checked is ``OTPGATE_PUBLIC_URL`` plus the request's own path and query.  The
-check is the official ``twilio`` package's ``RequestValidator``.
+check is the official ``twilio`` package's ``RequestValidator``.  Where a
+Twilio Webhook Rule signs with a SharedKey instead (HMAC-SHA256, say), the
+request names the key in ``X-Twilio-Webhooks-Signature-Settings`` and is
+checked with that key from ``OTPGATE_TWILIO_SHARED_KEYS``.
 
 A missing or bad signature is answered 403 and nothing is read further.  A
 good request is answered with an empty TwiML ``<Response/>`` (no reply text
@@ -21,11 +24,22 @@ from urllib.parse import unquote_to_bytes, urlparse
 
 from aiohttp import web
 from multidict import MultiDict
-from twilio.request_validator import RequestValidator, add_port, compare, remove_port
+from twilio.request_validator import (
+    HMAC_SHA1,
+    HMAC_SHA256,
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    add_port,
+    compare,
+    get_signature_algorithm,
+    remove_port,
+)
 
 from gateway.api.base import SERVICES, error_body, read_capped
 from gateway.errors import BadInput, Forbidden
 from gateway.services.sms import TWILIO
+from gateway.settings import Settings
 
 log = logging.getLogger("otpgate.sms")
 
@@ -100,17 +114,22 @@ _NUMBERED = re.compile(r"^(MediaUrl|MediaContentType|ReferralMediaUrl)[0-9]{1,2}
 async def inbound(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     settings = services.settings
-    token = settings.twilio_auth_token
-    if token is None:
+    if settings.twilio_auth_token is None and not settings.twilio_shared_keys:
         return error_body(
             503,
             "sms_not_configured",
-            "inbound SMS needs OTPGATE_TWILIO_AUTH_TOKEN to check Twilio's signatures",
+            "inbound SMS needs OTPGATE_TWILIO_AUTH_TOKEN (or OTPGATE_TWILIO_SHARED_KEYS) "
+            "to check Twilio's signatures",
         )
     params = await _form(request)
-    signature = request.headers.get("X-Twilio-Signature", "")
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    secret, algorithm = _signing_key(settings, request.headers.get(SIGNATURE_SETTINGS_HEADER))
     url = settings.public_url + request.raw_path
-    if not signature or not signed(RequestValidator(token), url, params, signature):
+    if not (
+        signature
+        and secret is not None
+        and signed(RequestValidator(secret), url, params, signature, algorithm)
+    ):
         services.metrics.messages.inc("sms", "rejected")
         raise Forbidden("the X-Twilio-Signature header is missing or wrong", code="bad_signature")
     account = params.get("AccountSid", "")
@@ -122,8 +141,41 @@ async def inbound(request: web.Request) -> web.Response:
     return web.Response(text=TWIML_EMPTY, content_type="text/xml")
 
 
-def signed(validator: RequestValidator, url: str, params: MultiDict[str], signature: str) -> bool:
-    """``validator.validate(url, params, signature)``, computing the second HMAC only if needed.
+def _signing_key(settings: Settings, header: str | None) -> tuple[str | None, str]:
+    """The secret and algorithm a request claims to be signed with; no secret if unknown.
+
+    Without ``X-Twilio-Webhooks-Signature-Settings`` Twilio signs with the
+    account's auth token and HMAC-SHA1.  A Webhook Rule can make it sign
+    with a SharedKey instead, which the header names with its algorithm:
+    then only that key counts, never the auth token.
+    """
+    if header is None:
+        return settings.twilio_auth_token, HMAC_SHA1
+    key_id = ""
+    for part in header.split(","):
+        name, eq, value = part.partition("=")
+        if eq and name.strip() == "key":
+            key_id = value.strip()
+    secret = dict(settings.twilio_shared_keys).get(key_id)
+    if secret is None:
+        log.warning(
+            "refused a text signed with a shared key not in OTPGATE_TWILIO_SHARED_KEYS",
+            extra={"key_id": key_id[:128]},
+        )
+    algorithm = get_signature_algorithm(header).upper()
+    if algorithm not in (HMAC_SHA1, HMAC_SHA256):
+        return None, algorithm
+    return secret, algorithm
+
+
+def signed(
+    validator: RequestValidator,
+    url: str,
+    params: MultiDict[str],
+    signature: str,
+    algorithm: str = HMAC_SHA1,
+) -> bool:
+    """``validator.validate(url, params, signature, algorithm)``, with one HMAC where one does.
 
     ``RequestValidator.validate`` signs the URL both without and with its
     port (Twilio is not consistent about it) and always computes both; this
@@ -133,7 +185,8 @@ def signed(validator: RequestValidator, url: str, params: MultiDict[str], signat
     parsed = urlparse(url)
     forms = (add_port, remove_port) if parsed.port else (remove_port, add_port)
     return any(
-        compare(validator.compute_signature(form(parsed), params), signature) for form in forms
+        compare(validator.compute_signature(form(parsed), params, algorithm), signature)
+        for form in forms
     )
 
 

@@ -233,6 +233,8 @@ def _start_error(env: dict[str, str], cwd: Path) -> str:
         ("OTPGATE_PUBLIC_URL", "ftp://x", "OTPGATE_PUBLIC_URL"),
         ("OTPGATE_SMTP_RELAY", "mail.example.com", "OTPGATE_SMTP_RELAY"),
         ("OTPGATE_ADMIN_KEY", "short", "24 characters"),
+        ("OTPGATE_TWILIO_SHARED_KEYS", "only-a-secret-0123456789", "KEY_ID=SECRET"),
+        ("OTPGATE_TWILIO_SHARED_KEYS", "wk_1=short-secret", "wk_1 must be 16 to 512"),
     ],
 )
 def test_bad_settings_stop_the_start(

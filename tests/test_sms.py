@@ -23,6 +23,7 @@ from twilio.request_validator import RequestValidator
 import sms.twilio
 import smtp.worker
 from gateway.app import Gateway, make_app, open_gateway
+from gateway.errors import ConfigError
 from gateway.store.models import InboundSeen, ReceivedCode
 from smtp.worker import IngestWorker
 
@@ -624,3 +625,122 @@ async def test_a_stalled_worker_times_out_and_the_text_is_stored_once(
     assert await stored(gw) == 1
     got = await api.get(f"/v1/credentials/{cred}/code", headers=headers)
     assert (await got.json())["code"] == "902211"
+
+
+# -- SharedKey signatures (Twilio Webhook Rules) ------------------------------------------
+
+OLD_KEY = ("webhooks_sharedkey_old", "shared-secret-old-0123456789abcdef")
+NEW_KEY = ("webhooks_sharedkey_new", "shared-secret-new-0123456789abcdef")
+
+
+async def _shared_key_api(
+    tmp_path: Path,
+    database_url: str,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    **env: str,
+) -> tuple[Client, Gateway]:
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        OTPGATE_TWILIO_SHARED_KEYS=",".join(f"{k}={v}" for k, v in (OLD_KEY, NEW_KEY)),
+        OTPGATE_PUBLIC_URL=PUBLIC,
+        **env,
+    )
+    gateway = await open_gateway(settings)
+    return await aiohttp_client(make_app(gateway.services)), gateway
+
+
+def _shared_headers(
+    params: dict[str, str], key: tuple[str, str], algorithm: str = "HMAC_SHA256"
+) -> dict[str, str]:
+    signature = RequestValidator(key[1]).compute_signature(
+        PUBLIC + "/sms/twilio", params, algorithm
+    )
+    return {
+        **FORM,
+        "X-Twilio-Signature": signature,
+        "X-Twilio-Webhooks-Signature-Settings": f"key={key[0]},algorithm={algorithm}",
+    }
+
+
+async def test_shared_key_signatures_are_checked_with_the_key_named(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """A Webhook Rule's SharedKey (either while rotating, SHA-256 or SHA-1) is accepted;
+    the auth token, another key, an unknown key or algorithm under that header is not."""
+    api, gw = await _shared_key_api(
+        tmp_path, database_url, aiohttp_client, OTPGATE_TWILIO_AUTH_TOKEN=TOKEN
+    )
+    try:
+        headers = await _tenant(api)
+        cred = await _credential(api, headers, "+14155550150")
+        accepted = [
+            (twilio_params("+14155550150", "Your code is 310001"), NEW_KEY, "HMAC_SHA256"),
+            (twilio_params("+14155550150", "Your code is 310002"), OLD_KEY, "HMAC_SHA256"),
+            (twilio_params("+14155550150", "Your code is 310003"), NEW_KEY, "HMAC_SHA1"),
+        ]
+        for params, key, algorithm in accepted:
+            resp = await api.post(
+                "/sms/twilio",
+                data=urlencode(params),
+                headers=_shared_headers(params, key, algorithm),
+            )
+            assert resp.status == 200, (key[0], algorithm, await resp.text())
+            got = await api.get(f"/v1/credentials/{cred}/code", headers=headers)
+            assert (await got.json())["code"] == params["Body"][-6:]
+        params = twilio_params("+14155550150", "Your code is 310004")
+        by_token = {**_shared_headers(params, NEW_KEY), "X-Twilio-Signature": sign(params)}
+        other_key = {
+            **_shared_headers(params, OLD_KEY),
+            "X-Twilio-Webhooks-Signature-Settings": f"key={NEW_KEY[0]},algorithm=HMAC_SHA256",
+        }
+        unknown = _shared_headers(params, ("webhooks_sharedkey_gone", "x" * 32))
+        bad_algorithm = {
+            **_shared_headers(params, NEW_KEY),
+            "X-Twilio-Webhooks-Signature-Settings": f"key={NEW_KEY[0]},algorithm=HMAC_MD5",
+        }
+        for refused in (by_token, other_key, unknown, bad_algorithm):
+            resp = await api.post("/sms/twilio", data=urlencode(params), headers=refused)
+            assert resp.status == 403
+            assert (await resp.json())["error"]["code"] == "bad_signature"
+        assert await stored(gw) == 0
+    finally:
+        await gw.close()
+
+
+async def test_shared_keys_alone_are_enough(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """With shared keys and no auth token, a text with no shared-key header is refused (403)."""
+    api, gw = await _shared_key_api(tmp_path, database_url, aiohttp_client)
+    try:
+        headers = await _tenant(api)
+        await _credential(api, headers, "+14155550151")
+        params = twilio_params("+14155550151", "Your code is 420001")
+        resp = await api.post(
+            "/sms/twilio", data=urlencode(params), headers=_shared_headers(params, NEW_KEY)
+        )
+        assert resp.status == 200
+        params = twilio_params("+14155550151", "Your code is 420002")
+        resp = await post_twilio(api, params)
+        assert resp.status == 403
+        assert await stored(gw) == 1
+    finally:
+        await gw.close()
+
+
+def test_shared_key_secrets_stay_out_of_errors_and_reprs(tmp_path: Path) -> None:
+    """A bad entry is named by its id or position; secrets appear in no message or repr."""
+    secret = "canary-shared-secret-9f2e"
+    good = make_settings(tmp_path, None, OTPGATE_TWILIO_SHARED_KEYS=f"wk_a={secret}")
+    assert good.twilio_shared_keys == (("wk_a", secret),)
+    assert secret not in repr(good)
+    for value, fragment in (
+        (f"wk_a={secret},wk_a={secret}", "listed twice"),
+        (f"{secret}", "entry 1"),
+        (f"wk_a={secret},bad id={secret}", "entry 2"),
+        ("wk_a=short", "wk_a must be"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            make_settings(tmp_path, None, OTPGATE_TWILIO_SHARED_KEYS=value)
+        assert fragment in str(info.value) and secret not in str(info.value)
