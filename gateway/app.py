@@ -284,7 +284,12 @@ class AccessLogger(AbstractAccessLogger):
         if not self.logger.isEnabledFor(logging.INFO):
             return
         route = "<unmatched>"
-        info = getattr(request, "match_info", None)
+        try:
+            info = request.match_info  # type: ignore[attr-defined]
+        except (AttributeError, AssertionError):
+            # A request aiohttp could not parse (answered 400) was never routed,
+            # and aiohttp asserts on its match_info.
+            info = None
         if info is not None and info.route is not None and info.route.resource is not None:
             route = info.route.resource.canonical
         self.logger.info(

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -55,6 +57,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
+class MalformedRequests(logging.Filter):
+    """aiohttp's record of a malformed HTTP request, as one warning line.
+
+    aiohttp logs a request it cannot parse (the client's mistake, answered
+    400) at ERROR with a traceback, and the error's text may quote the
+    request's bytes, a header value included.  This keeps the client's
+    address and the kind of error, at WARNING, without either.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = "malformed HTTP request from %s (%s), answered %s"
+            record.args = (remote, type(exc).__name__, exc.code)
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def configure(fmt: str = "text", level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
@@ -64,3 +86,6 @@ def configure(fmt: str = "text", level: str = "info") -> None:
     # Libraries' chatter stays out unless asked for.
     for noisy in ("aiohttp.access", "alembic", "sqlalchemy", "aiosqlite", "mail.log"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequests) for f in server.filters):
+        server.addFilter(MalformedRequests())

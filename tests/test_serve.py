@@ -245,6 +245,33 @@ def test_bad_settings_stop_the_start(
     assert fragment in _start_error(env, tmp_path)
 
 
+def test_malformed_requests_are_one_warning_line(server: Server, tmp_path: Path) -> None:
+    """A request aiohttp cannot parse is answered 400 and logged as one WARNING line: no
+    traceback, and none of the request's bytes (a header's value may be a secret)."""
+    server.start()
+    host, port = server.env["OTPGATE_HTTP"].rsplit(":", 1)
+    canary = "Bearer canary-token-7c1d"
+    for raw in (
+        f"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization {canary}\r\n\r\n",  # no colon
+        f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: {canary}\x01\r\n\r\n",  # a control byte
+        f"GET /{canary.replace(' ', '')} HTTP/9.9\r\nHost: x\r\n\r\n",  # no such version
+    ):
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(raw.encode())
+            status_line = sock.recv(1024).split(b"\r\n", 1)[0]
+            assert status_line.split(b" ")[1] == b"400", (raw, status_line)
+    assert server.call("GET", "/healthz")[0] == 200
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(timeout=30)
+    log = server.err.read_text()
+    warnings = [line for line in log.splitlines() if "malformed HTTP request" in line]
+    assert len(warnings) == 3, log
+    assert all(" WARNING " in line and "127.0.0.1" in line for line in warnings), log
+    assert "Traceback" not in log and " ERROR " not in log
+    assert "canary-token-7c1d" not in log
+
+
 def test_port_in_use_stops_the_start(env: dict[str, str], tmp_path: Path) -> None:
     """A listen address already taken is one clear line and exit 2."""
     with socket.socket() as sock:
