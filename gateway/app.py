@@ -139,6 +139,7 @@ async def open_gateway(settings: Settings) -> Gateway:
             sms=numbers,
             sms_from=settings.twilio_sms_from,
             allow_private=settings.allow_private_targets,
+            routes_changed=inbound.forget_routes,
         )
         inbound.forwards_queued.append(forwards.wake)
         inbound.events_queued.append(webhooks.wake)
@@ -169,7 +170,11 @@ async def open_gateway(settings: Settings) -> Gateway:
     except BaseException:
         await db.close()
         raise
-    listener = None if db.is_sqlite else WakeListener(db.libpq_dsn(), bells)
+    listener = (
+        None
+        if db.is_sqlite
+        else WakeListener(db.libpq_dsn(), bells, routes_changed=inbound.forget_routes)
+    )
     return Gateway(settings, keyring, db, services, created, Heartbeat(db), listener, bells)
 
 

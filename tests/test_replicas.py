@@ -45,8 +45,10 @@ def pg_url(postgres_database: str) -> str:
 @pytest.fixture
 async def pair(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[Gateway, Gateway]]:
     """Two gateways on one database and one key ring, each with its workers running."""
-    a = await open_gateway(make_settings(tmp_path, pg_url))
-    b = await open_gateway(make_settings(tmp_path, pg_url))
+    # (A relay makes email forwarding rules valid; no test here queues a copy to send.)
+    env = {"OTPGATE_SMTP_RELAY": "smtp://127.0.0.1:9"}
+    a = await open_gateway(make_settings(tmp_path, pg_url, **env))
+    b = await open_gateway(make_settings(tmp_path, pg_url, **env))
     async with a.background(), b.background():
         for gw in (a, b):
             assert gw.listener is not None
@@ -90,6 +92,42 @@ async def test_a_commit_on_one_replica_wakes_a_waiter_on_another(
     assert code is not None and code.code == "481516"
     # Without the cross-replica wake-up B would look again only when its 30 s ran out.
     assert time.monotonic() - started < 10
+
+
+async def test_a_route_changed_on_one_replica_is_not_used_from_another_cache(
+    pair: tuple[Gateway, Gateway],
+) -> None:
+    """A number moved to another credential, a rule added, a credential deleted on replica A:
+    replica B, which had the routes cached, routes the next text by the new state at once."""
+    a, b = pair
+    tenant_id, first = await _credential(a)
+    second = (
+        await a.services.credentials.create(tenant_id, name="d", username=None, password=None)
+    ).id
+    number = "+14155550170"
+    await a.services.credentials.set_phone(tenant_id, first, number)
+
+    async def route_on_b() -> Any:
+        return await b.services.inbound.route_for_phone(number)
+
+    assert (await route_on_b()).credential_id == first  # cached on B now
+    await a.services.credentials.set_phone(tenant_id, first, None)
+    await a.services.credentials.set_phone(tenant_id, second, number)
+    await eventually(lambda: _is(route_on_b(), second), within=1.0)
+    rule = await a.services.forwards.create(tenant_id, second, channel="email", to="o@example.com")
+    await eventually(lambda: _has_rule(route_on_b(), rule.id), within=1.0)
+    await a.services.credentials.delete(tenant_id, second)
+    await eventually(lambda: _is(route_on_b(), None), within=1.0)
+
+
+async def _is(route: Any, cred_id: str | None) -> bool:
+    found = await route
+    return (found.credential_id if found else None) == cred_id
+
+
+async def _has_rule(route: Any, rule_id: str) -> bool:
+    found = await route
+    return found is not None and rule_id in found.forwards
 
 
 async def test_a_lost_listening_connection_is_reopened_and_waiters_look_again(

@@ -24,7 +24,7 @@ import sms.twilio
 import smtp.worker
 from gateway.app import Gateway, make_app, open_gateway
 from gateway.errors import ConfigError
-from gateway.store.models import InboundSeen, ReceivedCode
+from gateway.store.models import ForwardOutbox, InboundSeen, ReceivedCode
 from smtp.worker import IngestWorker
 
 from .conftest import ADMIN, bearer, make_settings
@@ -744,3 +744,45 @@ def test_shared_key_secrets_stay_out_of_errors_and_reprs(tmp_path: Path) -> None
         with pytest.raises(ConfigError) as info:
             make_settings(tmp_path, None, OTPGATE_TWILIO_SHARED_KEYS=value)
         assert fragment in str(info.value) and secret not in str(info.value)
+
+
+async def test_forwarding_rules_apply_from_the_next_text(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """A rule added or deleted applies to the very next text, though its route was cached."""
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        OTPGATE_TWILIO_AUTH_TOKEN=TOKEN,
+        OTPGATE_PUBLIC_URL=PUBLIC,
+        OTPGATE_SMTP_RELAY="smtp://127.0.0.1:9",  # never reached: no sender runs here
+    )
+    gw = await open_gateway(settings)
+    try:
+        api = await aiohttp_client(make_app(gw.services))
+        headers = await _tenant(api)
+        cred = await _credential(api, headers, "+14155550160")
+
+        async def text(code: str) -> int:
+            resp = await post_twilio(api, twilio_params("+14155550160", f"Your code is {code}"))
+            assert resp.status == 200, await resp.text()
+            async with gw.db.read() as conn:
+                stmt = select(func.count()).select_from(ForwardOutbox)
+                return int((await conn.execute(stmt)).scalar_one())
+
+        assert await text("500001") == 0  # the credential's route is cached now
+        resp = await api.post(
+            f"/v1/credentials/{cred}/forwards",
+            json={"channel": "email", "to": "ops@example.com"},
+            headers=headers,
+        )
+        assert resp.status == 201, await resp.text()
+        rule = (await resp.json())["id"]
+        assert await text("500002") == 1
+        resp = await api.delete(f"/v1/credentials/{cred}/forwards/{rule}", headers=headers)
+        assert resp.status == 204
+        queued = await text("500003")
+        assert queued == 0  # the deleted rule's copy went with it, and none was made
+        assert await stored(gw) == 3
+    finally:
+        await gw.close()

@@ -20,6 +20,7 @@ from .. import ids, otp
 from ..errors import Conflict, Invalid, NotFound, Unavailable, UpstreamFailed
 from ..extract import compile_custom_pattern
 from ..store import credentials as q
+from ..store import signals
 from ..store.db import Database
 from ..vault import Vault
 from .numbers import BoughtNumber, NumberProvider, ProviderError
@@ -71,7 +72,8 @@ class CredentialService:
         self._db = db
         self._vault = vault
         self._domain = inbox_domain
-        # Tells the inbound side to drop routes it cached for incoming mail.
+        # Tells the inbound side to drop routes it cached for incoming mail and
+        # texts; other replicas hear of it through store.signals.
         self._routes_changed = routes_changed
         # Purchases in flight, each run to its end even if its client leaves.
         self._purchases: set[asyncio.Task[CredentialInfo]] = set()
@@ -187,6 +189,7 @@ class CredentialService:
             phone = await q.get_phone(conn, tenant_id, cred_id)
             if not await q.delete_credential(conn, tenant_id, cred_id):
                 raise _not_found()
+            await signals.routes_changed(conn)
         self._routes_changed()
         log.info("credential deleted", extra={"tenant": tenant_id, "credential": cred_id})
         if not release_number and phone is not None and phone.phone_sid is not None:
@@ -262,6 +265,7 @@ class CredentialService:
                     updated_at=ids.now(),
                 ):
                     raise _not_found()
+                await signals.routes_changed(conn)
                 row = await q.get_public(conn, tenant_id, cred_id)
         except IntegrityError:
             # Another request took the number between our check and our write.
@@ -371,6 +375,7 @@ class CredentialService:
                     phone_sid=bought.sid,
                     updated_at=ids.now(),
                 )
+                await signals.routes_changed(conn)
                 row = await q.get_public(conn, tenant_id, cred_id)
         except IntegrityError:
             raise Conflict("the bought number already belongs to another credential") from None
@@ -424,6 +429,7 @@ class CredentialService:
                 updated_at=ids.now(),
             ):
                 raise _not_found()
+            await signals.routes_changed(conn)
         self._routes_changed()
         return Extraction(pattern, senders)
 

@@ -40,6 +40,7 @@ from ..errors import Conflict, Invalid, NotFound
 from ..netguard import check_url
 from ..store import credentials as cq
 from ..store import forwards as q
+from ..store import signals
 from ..store.db import Database
 from ..vault import Vault
 from .numbers import ProviderError, SmsSender
@@ -105,10 +106,13 @@ class ForwardService:
         sms: SmsSender | None,
         sms_from: str | None,
         allow_private: bool = False,
+        routes_changed: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._vault = vault
+        # A credential's rules travel with its cached route: see CredentialService.
+        self._routes_changed = routes_changed
         self._relay = relay
         self._mail_from = mail_from
         self._sms = sms
@@ -145,6 +149,8 @@ class ForwardService:
                 target=to,
                 created_at=at,
             )
+            await signals.routes_changed(conn)
+        self._routes_changed()
         log.info(
             "forwarding rule created",
             extra={"tenant": tenant_id, "credential": cred_id, "channel": channel},
@@ -169,6 +175,8 @@ class ForwardService:
         async with self._db.write() as conn:
             if not await q.delete_forward(conn, tenant_id, cred_id, forward_id):
                 raise NotFound("no such forwarding rule for this credential", code="not_found")
+            await signals.routes_changed(conn)
+        self._routes_changed()
 
     def _check_target(self, channel: str, to: str) -> str:
         if channel == "sms":

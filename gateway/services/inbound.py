@@ -147,7 +147,8 @@ class InboundService:
         """The credential owning an inbox local part (``+tag`` already removed), or None.
 
         Found routes are cached for a couple of seconds (RCPT is the hottest
-        query of a mail burst); an unknown inbox is never cached, so a new
+        query of a mail burst) and dropped at once when routes change, on
+        this replica or another; an unknown inbox is never cached, so a new
         credential's inbox works at once.
         """
         return await self._cached("inbox:" + local_part.lower(), q.route_by_inbox)

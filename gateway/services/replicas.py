@@ -8,7 +8,10 @@ replica A commits the mail.  PostgreSQL does not replay notifications a
 listener missed: whenever the listening connection is (re)established, every
 local waiter is woken to look at the store again, so nobody sleeps through a
 code that arrived while this replica was deaf.  A silent half-open
-connection is caught by a ``SELECT 1`` every few seconds.
+connection is caught by a ``SELECT 1`` every few seconds.  The same
+connection hears when routes change on another replica (a credential's
+number, rules or settings) and drops this replica's cached routes, then
+and on every reconnection.
 
 **Heartbeat.**  Each replica records itself in ``replicas`` every few
 seconds; ``otpgate status`` lists the replicas seen recently.
@@ -30,7 +33,7 @@ import asyncpg
 from .. import ids
 from ..store import replicas as q
 from ..store.db import Database
-from ..store.signals import CHANNEL
+from ..store.signals import CHANNEL, ROUTES_CHANNEL
 from .waiters import Bells
 
 log = logging.getLogger("otpgate.replicas")
@@ -48,9 +51,17 @@ FORGET_AFTER = 24 * 3600.0
 class WakeListener:
     """Listens for other replicas' commits and rings this replica's bells."""
 
-    def __init__(self, dsn: str, bells: Bells, *, check_every: float = CHECK_EVERY) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        bells: Bells,
+        *,
+        routes_changed: Callable[[], None] = lambda: None,
+        check_every: float = CHECK_EVERY,
+    ) -> None:
         self._dsn = dsn
         self._bells = bells
+        self._routes_changed = routes_changed
         self._check_every = check_every
         #: Set while listening (tests wait on it).
         self.listening = asyncio.Event()
@@ -83,8 +94,11 @@ class WakeListener:
         conn.add_termination_listener(lambda _conn: lost.set())
         try:
             await conn.add_listener(CHANNEL, self._heard)
+            await conn.add_listener(ROUTES_CHANNEL, self._routes_heard)
             self.connections += 1
-            # Whatever was committed while nobody listened: every waiter looks again.
+            # Whatever was committed while nobody listened: every waiter looks
+            # again, and routes are looked up afresh.
+            self._routes_changed()
             self._bells.ring_all()
             self.listening.set()
             while not lost.is_set():
@@ -97,6 +111,9 @@ class WakeListener:
 
     def _heard(self, _conn: Any, _pid: int, _channel: str, key: str) -> None:
         self._bells.ring(key)
+
+    def _routes_heard(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
+        self._routes_changed()
 
 
 class Heartbeat:

@@ -1,5 +1,9 @@
 """Wake-ups across replicas: ``NOTIFY`` inside the transaction that makes a code available.
 
+A second channel says that routes changed (a credential's number, its
+forwarding rules or extraction settings, or the credential itself): every
+replica then drops the routes it cached for incoming mail and texts.
+
 On PostgreSQL every write that makes a code takeable (a received code, a
 person's answer) also runs ``pg_notify`` with the key waiters listen on (a
 credential or interaction id).  PostgreSQL delivers a notification only when
@@ -18,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .db import Conn
 
 CHANNEL = "otpgate_wake"
+ROUTES_CHANNEL = "otpgate_routes"
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :key)")
+_ROUTES = text(f"SELECT pg_notify('{ROUTES_CHANNEL}', '')")
 
 
 async def notify(conn: Conn, keys: Iterable[str]) -> None:
@@ -28,3 +34,9 @@ async def notify(conn: Conn, keys: Iterable[str]) -> None:
     unique = list(dict.fromkeys(keys))
     if unique:
         await conn.execute(_NOTIFY, [{"key": key} for key in unique])
+
+
+async def routes_changed(conn: Conn) -> None:
+    """Have every replica drop its cached routes, when this transaction commits."""
+    if isinstance(conn, AsyncConnection) and conn.dialect.name == "postgresql":
+        await conn.execute(_ROUTES)
