@@ -15,10 +15,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlmodel import col
 
 from gateway.app import Gateway, bind, make_app, open_gateway, smtp_limits
-from gateway.store.models import ForwardOutbox
+from gateway.services.inbound import Message
+from gateway.store.models import Forward, ForwardOutbox
 from smtp.server import start_smtp
 
 from .conftest import ADMIN, bearer, free_port, make_settings
@@ -420,3 +422,39 @@ async def test_shutting_down_finishes_a_copy_being_sent(
         assert len(relay.mails) == 1
     finally:
         await relay.stop()
+
+
+async def test_a_rule_deleted_after_the_route_was_read_gets_no_copy(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A message whose route still names a rule deleted a moment ago (on another replica, say)
+    is stored with its code; only the deleted rule's copy is left out."""
+    gateway = await open_gateway(_settings(tmp_path, database_url, free_port()))
+    try:
+        await _rule_deleted_after_the_route_was_read(gateway)
+    finally:
+        await gateway.close()
+
+
+async def _rule_deleted_after_the_route_was_read(gateway: Gateway) -> None:
+    services = gateway.services
+    tenant = await services.tenants.create("acme")
+    cred = await services.credentials.create(tenant.id, name="c", username=None, password=None)
+    await services.credentials.set_phone(tenant.id, cred.id, "+14155550180")
+    kept = await services.forwards.create(tenant.id, cred.id, channel="email", to="a@example.com")
+    gone = await services.forwards.create(tenant.id, cred.id, channel="email", to="b@example.com")
+    route = await services.inbound.route_for_phone("+14155550180")
+    assert route is not None and set(route.forwards) == {kept.id, gone.id}
+    async with gateway.db.write() as conn:  # as another replica would: this one's cache stays
+        await conn.execute(delete(Forward).where(col(Forward.id) == gone.id))
+    message = Message(
+        channel="sms", sender="+15005550006", sender_domain="", subject="", text="code 771203"
+    )
+    assert await services.inbound.store(message, [route], seen=("twilio", "SM" + "7" * 32)) == [
+        "code"
+    ]
+    async with gateway.db.read() as conn:
+        rows = (await conn.execute(select(ForwardOutbox.forward_id))).scalars().all()
+    assert rows == [kept.id]
+    code = await services.codes.code(tenant.id, cred.id, wait=0)
+    assert code is not None and code.code == "771203"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import Float, Integer, LargeBinary, String, bindparam, delete, insert, select
 from sqlmodel import col
 
 from .codes import ROUTE_COLUMNS
@@ -35,7 +35,37 @@ Write = tuple[str, dict[str, Any]]
 # Built once: building a statement costs more than running it on SQLite.
 _INSERT_SEEN = insert(InboundSeen)
 _INSERT_CODES = insert(ReceivedCode)
-_INSERT_FORWARDS = insert(ForwardOutbox)
+# A copy for each rule that still exists: a rule deleted after the message's
+# route was looked up (on another replica, a moment before) gets none, and the
+# message is stored all the same.
+_INSERT_FORWARDS = insert(ForwardOutbox).from_select(
+    [
+        "id",
+        "forward_id",
+        "tenant_id",
+        "credential_id",
+        "payload",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "lease_until",
+        "last_error",
+        "created_at",
+    ],
+    select(
+        bindparam("id", type_=String),
+        col(Forward.id),
+        bindparam("tenant_id", type_=String),
+        bindparam("credential_id", type_=String),
+        bindparam("payload", type_=LargeBinary),
+        bindparam("state", type_=String),
+        bindparam("attempts", type_=Integer),
+        bindparam("next_attempt_at", type_=Float),
+        bindparam("lease_until", type_=Float),
+        bindparam("last_error", type_=String),
+        bindparam("created_at", type_=Float),
+    ).where(col(Forward.id) == bindparam("forward_id")),
+)
 _SEEN = select(col(InboundSeen.seen_at)).where(
     col(InboundSeen.provider) == bindparam("provider"),
     col(InboundSeen.message_id) == bindparam("message_id"),
