@@ -209,6 +209,11 @@ async def read_capped(request: web.Request, cap: int) -> bytes:
 async def json_body(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON object body; 400 for bad JSON, 422 for bad content."""
     raw = await request.read()  # 413 past the app's client_max_size
+    return validate(model, json_object(raw))
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A body that must be one JSON object; 400 for anything else."""
     if not raw.strip():
         raise BadInput("the request needs a JSON object body")
     try:
@@ -217,7 +222,7 @@ async def json_body(request: web.Request, model: type[M]) -> M:
         raise BadInput("the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadInput("the request body must be a JSON object")
-    return validate(model, data)
+    return data
 
 
 def validate(model: type[M], data: dict[str, Any]) -> M:

@@ -16,7 +16,6 @@ whose ``Origin`` is not the gateway's public origin is refused (403).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +30,7 @@ from .base import (
     SERVICES,
     iso,
     json_body,
+    json_object,
     object_id,
     query_number,
     read_capped,
@@ -154,7 +154,7 @@ async def submit_answer(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     interactions = request.app[SERVICES].interactions
     if not is_form:
-        body = validate(CodeIn, _json_object(raw))
+        body = validate(CodeIn, json_object(raw))
         await interactions.submit_by_token(token, body.code)
         return web.Response(status=204, headers=_NO_STORE)
     try:
@@ -196,18 +196,6 @@ def _origin_of(url: str) -> tuple[str, str, int] | None:
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         return None
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        raise BadInput("the request needs a JSON object body")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadInput("the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadInput("the request body must be a JSON object")
-    return data
 
 
 def _form_code(raw: bytes) -> str:
