@@ -411,3 +411,27 @@ class Vault:
         header, nonce, body = _split(blob, KIND_SEALED_FIELD)
         aad = _aad(_FIELD_LABEL, header, tenant_id, credential_id, field)
         return _open_blob(dek, nonce, body, aad, KIND_SEALED_FIELD)
+
+    def seal_field_under(
+        self,
+        wrapped_key: bytes,
+        plaintext: bytes,
+        *,
+        tenant_id: str,
+        credential_id: str,
+        field: str,
+    ) -> bytes:
+        """:meth:`seal_field` under the data key *wrapped_key* wraps (one field to seal)."""
+        dek = self.unwrap_data_key(wrapped_key, tenant_id=tenant_id, credential_id=credential_id)
+        return self.seal_field(
+            dek, plaintext, tenant_id=tenant_id, credential_id=credential_id, field=field
+        )
+
+    def open_field_under(
+        self, wrapped_key: bytes, blob: bytes, *, tenant_id: str, credential_id: str, field: str
+    ) -> bytes:
+        """:meth:`open_field` with the data key *wrapped_key* wraps (one field to open)."""
+        dek = self.unwrap_data_key(wrapped_key, tenant_id=tenant_id, credential_id=credential_id)
+        return self.open_field(
+            dek, blob, tenant_id=tenant_id, credential_id=credential_id, field=field
+        )

@@ -164,6 +164,20 @@ def test_moved_field_does_not_open(vault: Vault, context: dict[str, str]) -> Non
         vault.open_field(dek, blob, **context)
 
 
+def test_fields_under_a_wrapped_data_key(vault: Vault) -> None:
+    """The one-field shortcuts seal and open as unwrapping the key first does, and still
+    refuse another credential's context (which no longer unwraps the key)."""
+    dek = vault.new_data_key()
+    wrapped = vault.wrap_data_key(dek, **OWNER)
+    blob = vault.seal_field_under(wrapped, b"secret", **OWNER, field="f")
+    assert vault.open_field(dek, blob, **OWNER, field="f") == b"secret"
+    assert vault.open_field_under(wrapped, blob, **OWNER, field="f") == b"secret"
+    with pytest.raises(errors.VaultError):
+        vault.open_field_under(wrapped, blob, tenant_id="tenant-a", credential_id="x", field="f")
+    with pytest.raises(errors.VaultError):
+        vault.open_field_under(wrapped, blob, **OWNER, field="g")
+
+
 def test_field_does_not_open_with_another_data_key(vault: Vault) -> None:
     """A field sealed under one credential's DEK does not open under another DEK."""
     blob = vault.seal_field(vault.new_data_key(), b"secret", **OWNER, field="f")

@@ -142,9 +142,8 @@ class CodeService:
         if answered:
             self._bells.ring(row.id)  # its own long poll now answers 410
         assert wrapped is not None  # the code's row cascades with its credential
-        dek = self._vault.unwrap_data_key(wrapped[0], tenant_id=tenant_id, credential_id=cred_id)
-        code = self._vault.open_field(
-            dek, row.code, tenant_id=tenant_id, credential_id=cred_id, field=f"code:{row.id}"
+        code = self._vault.open_field_under(
+            wrapped[0], row.code, tenant_id=tenant_id, credential_id=cred_id, field=f"code:{row.id}"
         )
         return Code(code.decode(), row.source, received_at=row.received_at, sender=row.sender)
 
@@ -154,9 +153,12 @@ class CodeService:
             return await cq.delete_expired(conn, self._clock())
 
     def _authenticator(self, tenant_id: str, cred_id: str, row: Any) -> otp.Authenticator:
-        dek = self._vault.unwrap_data_key(row.data_key, tenant_id=tenant_id, credential_id=cred_id)
-        secret = self._vault.open_field(
-            dek, row.secret, tenant_id=tenant_id, credential_id=cred_id, field="authenticator"
+        secret = self._vault.open_field_under(
+            row.data_key,
+            row.secret,
+            tenant_id=tenant_id,
+            credential_id=cred_id,
+            field="authenticator",
         )
         return otp.Authenticator(
             kind=row.kind,

@@ -206,9 +206,8 @@ class CredentialService:
         wrapped, blob = sealed
         if blob is None:
             return None
-        dek = self._vault.unwrap_data_key(wrapped, tenant_id=tenant_id, credential_id=cred_id)
-        return self._vault.open_field(
-            dek, blob, tenant_id=tenant_id, credential_id=cred_id, field="password"
+        return self._vault.open_field_under(
+            wrapped, blob, tenant_id=tenant_id, credential_id=cred_id, field="password"
         ).decode()
 
     async def set_authenticator(
@@ -444,9 +443,8 @@ class CredentialService:
     def _seal(
         self, tenant_id: str, cred_id: str, wrapped: bytes, field: str, value: bytes
     ) -> bytes:
-        dek = self._vault.unwrap_data_key(wrapped, tenant_id=tenant_id, credential_id=cred_id)
-        return self._vault.seal_field(
-            dek, value, tenant_id=tenant_id, credential_id=cred_id, field=field
+        return self._vault.seal_field_under(
+            wrapped, value, tenant_id=tenant_id, credential_id=cred_id, field=field
         )
 
 

@@ -284,11 +284,8 @@ class ForwardService:
             await self._send_text(row, copy)
 
     def _open(self, row: Any) -> dict[str, Any]:
-        dek = self._vault.unwrap_data_key(
-            row.data_key, tenant_id=row.tenant_id, credential_id=row.credential_id
-        )
-        raw = self._vault.open_field(
-            dek,
+        raw = self._vault.open_field_under(
+            row.data_key,
             row.payload,
             tenant_id=row.tenant_id,
             credential_id=row.credential_id,

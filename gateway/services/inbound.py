@@ -263,11 +263,8 @@ class InboundService:
 
     def _row(self, route: Route, message: Message, code: str, now: float) -> dict[str, Any]:
         row_id = ids.new_id(ids.RECEIVED_CODE)
-        dek = self._vault.unwrap_data_key(
-            route.data_key, tenant_id=route.tenant_id, credential_id=route.credential_id
-        )
-        sealed = self._vault.seal_field(
-            dek,
+        sealed = self._vault.seal_field_under(
+            route.data_key,
             code.encode(),
             tenant_id=route.tenant_id,
             credential_id=route.credential_id,

@@ -190,11 +190,8 @@ class InteractionService:
             cred = await q.credential(conn, tenant_id, cred_id)
             if cred is None:
                 raise NotFound("no such credential")
-            dek = self._vault.unwrap_data_key(
-                cred.data_key, tenant_id=tenant_id, credential_id=cred_id
-            )
-            values["submit_token"] = self._vault.seal_field(
-                dek,
+            values["submit_token"] = self._vault.seal_field_under(
+                cred.data_key,
                 token.encode(),
                 tenant_id=tenant_id,
                 credential_id=cred_id,
@@ -400,11 +397,8 @@ class InteractionService:
                 return None
             cred = await _credential(conn, tenant_id, row.credential_id)
         self._bells.ring(interaction_id)
-        dek = self._vault.unwrap_data_key(
-            cred.data_key, tenant_id=tenant_id, credential_id=row.credential_id
-        )
-        code = self._vault.open_field(
-            dek,
+        code = self._vault.open_field_under(
+            cred.data_key,
             row.code,
             tenant_id=tenant_id,
             credential_id=row.credential_id,
@@ -480,11 +474,8 @@ async def fill_submit_url(db: Database, vault: Vault, public_url: str, body: str
         row = await q.sealed_token(conn, interaction_id)
     if row is None or row.submit_token is None:
         return body
-    dek = vault.unwrap_data_key(
-        row.data_key, tenant_id=row.tenant_id, credential_id=row.credential_id
-    )
-    token = vault.open_field(
-        dek,
+    token = vault.open_field_under(
+        row.data_key,
         row.submit_token,
         tenant_id=row.tenant_id,
         credential_id=row.credential_id,

@@ -184,11 +184,8 @@ class SmsService:
                 found.append((row, await iq.forward_ids(conn, row.id)))
         out = []
         for row, forwards in found:
-            dek = self._vault.unwrap_data_key(
-                row.data_key, tenant_id=row.tenant_id, credential_id=row.id
-            )
-            key = self._vault.open_field(
-                dek,
+            key = self._vault.open_field_under(
+                row.data_key,
                 row.signing_key,
                 tenant_id=row.tenant_id,
                 credential_id=row.id,
@@ -226,9 +223,6 @@ class SmsService:
                     raise Conflict(f"a credential has at most {MAX_DEVICES} devices")
                 if await q.mapping_taken(conn, device_id, sim_number):
                     raise Conflict("this device (and SIM) already belongs to a credential")
-                dek = self._vault.unwrap_data_key(
-                    sealed[0], tenant_id=tenant_id, credential_id=cred_id
-                )
                 await q.insert_device(
                     conn,
                     id=row_id,
@@ -236,8 +230,8 @@ class SmsService:
                     credential_id=cred_id,
                     device_id=device_id,
                     sim_number=sim_number,
-                    signing_key=self._vault.seal_field(
-                        dek,
+                    signing_key=self._vault.seal_field_under(
+                        sealed[0],
                         signing_key.encode(),
                         tenant_id=tenant_id,
                         credential_id=cred_id,
