@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.extract import extract_code
+from gateway.extraction.extractor import extract_code
 
 MAIL = (
     "Hi Alex,\n\nWe received a request to sign in to your account from Chrome on "

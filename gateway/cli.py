@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "extract":
-            from .extract import run_jsonl
+            from .extraction.extractor import run_jsonl
 
             return run_jsonl(sys.stdin, sys.stdout)
         if args.command == "demo":

@@ -1,4 +1,4 @@
-"""Tests for gateway.extract and gateway.htmltext: corpus, cases, fast paths, patterns, CLI."""
+"""Tests for gateway.extraction (extractor, htmltext): corpus, cases, fast paths, patterns, CLI."""
 
 from __future__ import annotations
 
@@ -13,11 +13,17 @@ from typing import Any
 
 import pytest
 
-from gateway import extract, htmltext
-from gateway import extract_lexicon as lex
 from gateway.errors import Invalid
-from gateway.extract import compile_custom_pattern, extract_code, extract_with_pattern, run_jsonl
-from gateway.htmltext import MessageIndex, blank_links, html_to_text, visible_text
+from gateway.extraction import extractor as extract
+from gateway.extraction import htmltext
+from gateway.extraction import lexicon as lex
+from gateway.extraction.extractor import (
+    compile_custom_pattern,
+    extract_code,
+    extract_with_pattern,
+    run_jsonl,
+)
+from gateway.extraction.htmltext import MessageIndex, blank_links, html_to_text, visible_text
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 CORPUS_FILES = ("otp_dev.jsonl", "email_dev.jsonl")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import ids, otp
 from ..errors import Conflict, Invalid, NotFound, Unavailable, UpstreamFailed
-from ..extract import compile_custom_pattern
+from ..extraction.extractor import compile_custom_pattern
 from ..store import credentials as q
 from ..store import signals
 from ..store.db import Database

@@ -22,7 +22,12 @@ from typing import Any, Protocol
 
 from .. import ids
 from ..errors import Invalid
-from ..extract import CustomPattern, compile_custom_pattern, extract_code, extract_with_pattern
+from ..extraction.extractor import (
+    CustomPattern,
+    compile_custom_pattern,
+    extract_code,
+    extract_with_pattern,
+)
 from ..metrics import Metrics
 from ..store import codes as q
 from ..store import inbound as w

@@ -37,10 +37,16 @@ from re import _parser as sre_parse  # type: ignore[attr-defined]  # typeshed st
 from string import ascii_letters as _LETTERS
 from typing import Any, TextIO
 
-from gateway import extract_lexicon as lex
-from gateway import htmltext
 from gateway.errors import Invalid
-from gateway.htmltext import MessageIndex, beyond_ascii, blank_links, bodies, visible_text
+from gateway.extraction import htmltext
+from gateway.extraction import lexicon as lex
+from gateway.extraction.htmltext import (
+    MessageIndex,
+    beyond_ascii,
+    blank_links,
+    bodies,
+    visible_text,
+)
 
 __all__ = [
     "CustomPattern",

@@ -44,7 +44,7 @@ from functools import cached_property
 from html import unescape
 from html.parser import HTMLParser
 
-from gateway import extract_lexicon as lex
+from gateway.extraction import lexicon as lex
 
 __all__ = ["MessageIndex", "beyond_ascii", "blank_links", "bodies", "html_to_text", "visible_text"]
 
