@@ -15,22 +15,19 @@ import asyncio
 import os
 import sys
 
-from gateway.app import open_gateway
+from gateway.app import serving
 from gateway.errors import ConfigError, OtpgateError
 from gateway.settings import Settings
 
 
 async def prepare(settings: Settings) -> str:
-    gateway = await open_gateway(settings)
-    try:
+    async with serving(settings, background=False, ingest=False) as gateway:
         ring = gateway.keyring
         made = "made" if gateway.created_key else "found"
         return (
             f"otpgate: database ready; {made} key ring {ring.path} "
             f"(active version {ring.active_version})"
         )
-    finally:
-        await gateway.close()
 
 
 def main() -> int:

@@ -1,10 +1,17 @@
-"""The composition root: builds the gateway from a settings object.
+"""The composition root: the one place where the gateway is built from its settings.
 
-Everything with a lifetime (the key ring, the database, the HTTP site, and
-later the SMTP listener and workers) is opened here and handed to the modules
-that need it as arguments.  ``run`` serves until SIGTERM or SIGINT and then
-shuts down gracefully: it stops accepting, lets requests in flight finish and
-closes the database, so nothing acknowledged is lost.
+:func:`serving` is the gateway's lifetime, as an async context manager.  It
+opens the key ring and the database, builds every service with its
+collaborators passed to its constructor, and, for the block's duration, runs
+what was asked for: the background workers (sweepers, outboxes, heartbeat,
+key ring watcher, wake-ups from other replicas), the ingest worker process,
+and the SMTP and HTTP listeners on sockets the caller bound.  Leaving the
+block shuts down gracefully: it stops accepting, lets what is under way
+finish and closes the database, so nothing acknowledged is lost.
+
+``otpgate serve`` (:func:`run`), the CLI commands that open the store
+(:func:`opened_store`), the ingest worker process (:func:`build_ingest`) and
+the tests all build the gateway here, so none of them can wire it differently.
 """
 
 from __future__ import annotations
@@ -26,17 +33,18 @@ from aiohttp.web_request import BaseRequest
 
 import sms
 from sms.twilio_rest import TwilioRest
-from smtp.server import SmtpLimits, start_smtp, tls_context
-from smtp.worker import IngestWorker
+from smtp.server import SessionGate, SmtpLimits, start_smtp, tls_context
 
 from .api import SERVICES, Lifecycle, Services, error_middleware, setup_routes
 from .errors import ConfigError
+from .ingest.worker import IngestWorker
+from .logs import configure
 from .metrics import Metrics
 from .services import keys
 from .services.codes import CodeService
 from .services.credentials import CredentialService
 from .services.forwards import ForwardService
-from .services.inbound import InboundService
+from .services.inbound import InboundService, RouteCache
 from .services.interactions import InteractionService
 from .services.replicas import Heartbeat, WakeListener
 from .services.sms import SmsService
@@ -59,21 +67,32 @@ SHUTDOWN_GRACE = 10.0
 
 @dataclass
 class Gateway:
-    """The opened parts of one running gateway."""
+    """One gateway opened by :func:`serving`."""
 
     settings: Settings
     keyring: KeyRing
     db: Database
     services: Services
+    #: The HTTP application (served when :func:`serving` was given a socket).
+    app: web.Application
+    #: Whether this start generated the master key file.
     created_key: bool
+    bells: Bells
     heartbeat: Heartbeat
     #: Wake-ups from other replicas (PostgreSQL only).
     listener: WakeListener | None
-    bells: Bells
+    #: The ingest worker process's handle, when one runs.
+    worker: IngestWorker | None
+    #: The SMTP listener's session gate, when it listens.
+    smtp_sessions: SessionGate | None = None
 
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
-        """Run the workers (sweepers, outboxes, key ring watcher) for the block's duration."""
+        """Run the workers (sweepers, outboxes, key ring watcher, heartbeat) for the block.
+
+        :func:`serving` runs them for its whole block unless told not to; a
+        test that needs them for part of it enters this instead.
+        """
         services = self.services
         tasks = [
             asyncio.create_task(_watch_keyring(self.keyring)),
@@ -106,76 +125,205 @@ class Gateway:
         self.heartbeat.draining = True
         self.bells.close()
 
-    async def close(self) -> None:
-        await self.services.inbound.close()
-        await self.services.webhooks.close()
-        if self.services.numbers is not None:
-            await self.services.numbers.close()
-        await self.db.close()
 
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings,
+    *,
+    http: socket.socket | None = None,
+    smtp: socket.socket | None = None,
+    smtp_tls: ssl.SSLContext | None = None,
+    background: bool = True,
+    ingest: bool | None = None,
+) -> AsyncIterator[Gateway]:
+    """Open the gateway and run it for the block's duration; shut it down gracefully after.
 
-async def open_gateway(settings: Settings) -> Gateway:
-    """Open the key ring and the database (migrating it) and build the services."""
-    db = await Database.open(settings.database_url)
+    *http* and *smtp* are listening sockets already bound (see :func:`bind`):
+    each is served when given, and closed on exit.  *smtp_tls* offers
+    STARTTLS (default: the certificate the settings name, if any).
+    *background* runs the sweepers, outboxes, heartbeat and wake-up listener;
+    *ingest* the ingest worker process (default: ``OTPGATE_SMTP_WORKER``).
+    """
+    sockets = [s for s in (http, smtp) if s is not None]
     try:
-        keyring, created = await _open_keyring(settings, db)
-        vault = Vault(keyring)
-        bells = Bells()
-        metrics = Metrics()
-        inbound = InboundService(db, vault, bells, metrics, code_ttl=settings.code_ttl)
-        webhooks = WebhookService(
-            db,
-            vault,
-            metrics,
-            allow_private=settings.allow_private_targets,
-            public_url=settings.public_url,
-        )
-        numbers = _twilio(settings)
-        forwards = ForwardService(
-            db,
-            vault,
-            relay=settings.smtp_relay,
-            mail_from=settings.forward_from,
-            sms=numbers,
-            sms_from=settings.twilio_sms_from,
-            allow_private=settings.allow_private_targets,
-            routes_changed=inbound.forget_routes,
-        )
-        inbound.forwards_queued.append(forwards.wake)
-        inbound.events_queued.append(webhooks.wake)
-        services = Services(
-            settings=settings,
-            db=db,
-            metrics=metrics,
-            tenants=TenantService(db, keyring, settings.admin_key),
-            credentials=CredentialService(
-                db, vault, settings.inbox_domain, routes_changed=inbound.forget_routes
-            ),
-            codes=CodeService(db, vault, bells),
-            inbound=inbound,
-            webhooks=webhooks,
-            interactions=InteractionService(
-                db,
-                vault,
-                bells,
-                ttl=settings.interaction_ttl,
-                public_url=settings.public_url,
-                events_queued=webhooks.wake,
-            ),
-            forwards=forwards,
-            sms=SmsService(db, vault, inbound, metrics, rate_limit=settings.sms_rate_limit),
-            numbers=numbers,
-            lifecycle=Lifecycle(),
-        )
+        tls = _smtp_tls(settings) if smtp_tls is None and smtp is not None else smtp_tls
+        db = await Database.open(settings.database_url)
     except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    worker = (
+        IngestWorker(settings) if (settings.smtp_worker if ingest is None else ingest) else None
+    )
+    try:
+        gw = await _build(settings, db, worker)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
         await db.close()
         raise
-    listener = (
-        None
-        if db.is_sqlite
-        else WakeListener(db.libpq_dsn(), bells, routes_changed=inbound.forget_routes)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if background:
+                await stack.enter_async_context(gw.background())
+            server = runner = None
+            try:
+                if worker is not None:
+                    await worker.start()
+                if smtp is not None:
+                    server, gw.smtp_sessions = await start_smtp(
+                        smtp, gw.services.inbound, smtp_limits(settings), tls=tls
+                    )
+                    smtp = None  # the server owns it now
+                if http is not None:
+                    runner = await _start_http(gw.app, http)
+                    http = None
+                yield gw
+            finally:
+                # Waiting agents get 204 and /readyz 503 at once; the SMTP
+                # listener stops and drains, the worker finishes what it has,
+                # HTTP requests in flight end, and then (leaving the stack) the
+                # outboxes finish the attempts under way.
+                gw.drain()
+                if server is not None and gw.smtp_sessions is not None:
+                    await _stop_smtp(server, gw.smtp_sessions)
+                if worker is not None:
+                    await worker.close()
+                if runner is not None:
+                    await runner.cleanup()
+    finally:
+        for unused in (http, smtp):  # not handed to a server: a start that failed
+            if unused is not None:
+                unused.close()
+        await _close(gw)
+
+
+async def _build(settings: Settings, db: Database, worker: IngestWorker | None) -> Gateway:
+    """Open the key ring (and the first admin key) and build the services on *db*."""
+    keyring, created = await _open_keyring(settings, db)
+    vault = Vault(keyring)
+    bells = Bells()
+    metrics = Metrics()
+    routes = RouteCache()
+    webhooks = WebhookService(
+        db,
+        vault,
+        metrics,
+        allow_private=settings.allow_private_targets,
+        public_url=settings.public_url,
     )
-    return Gateway(settings, keyring, db, services, created, Heartbeat(db), listener, bells)
+    numbers = _twilio(settings)
+    forwards = ForwardService(
+        db,
+        vault,
+        relay=settings.smtp_relay,
+        mail_from=settings.forward_from,
+        sms=numbers,
+        sms_from=settings.twilio_sms_from,
+        allow_private=settings.allow_private_targets,
+        routes_changed=routes.forget,
+    )
+    inbound = InboundService(
+        db,
+        vault,
+        bells,
+        metrics,
+        code_ttl=settings.code_ttl,
+        routes=routes,
+        offload=worker,
+        forwards_queued=forwards.wake,
+        events_queued=webhooks.wake,
+    )
+    services = Services(
+        settings=settings,
+        db=db,
+        metrics=metrics,
+        tenants=TenantService(db, keyring, settings.admin_key),
+        credentials=CredentialService(
+            db, vault, settings.inbox_domain, routes_changed=routes.forget
+        ),
+        codes=CodeService(db, vault, bells),
+        inbound=inbound,
+        webhooks=webhooks,
+        interactions=InteractionService(
+            db,
+            vault,
+            bells,
+            ttl=settings.interaction_ttl,
+            public_url=settings.public_url,
+            events_queued=webhooks.wake,
+        ),
+        forwards=forwards,
+        sms=SmsService(
+            db, vault, inbound, metrics, rate_limit=settings.sms_rate_limit, offload=worker
+        ),
+        numbers=numbers,
+        lifecycle=Lifecycle(),
+    )
+    listener = (
+        None if db.is_sqlite else WakeListener(db.libpq_dsn(), bells, routes_changed=routes.forget)
+    )
+    return Gateway(
+        settings=settings,
+        keyring=keyring,
+        db=db,
+        services=services,
+        app=make_app(services),
+        created_key=created,
+        bells=bells,
+        heartbeat=Heartbeat(db),
+        listener=listener,
+        worker=worker,
+    )
+
+
+async def _stop_smtp(server: asyncio.Server, sessions: SessionGate) -> None:
+    """New and idle sessions get 421; a mail being stored still gets its 250 (after the commit)."""
+    server.close()
+    sessions.drain()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sessions.idle.wait(), SHUTDOWN_GRACE)
+
+
+async def _close(gw: Gateway) -> None:
+    await gw.services.inbound.close()
+    await gw.services.webhooks.close()
+    if gw.services.numbers is not None:
+        await gw.services.numbers.close()
+    await gw.db.close()
+
+
+@contextlib.asynccontextmanager
+async def opened_store(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Database]:
+    """The database alone, for the CLI commands that read or change it (migrate, status, keys)."""
+    db = await Database.open(settings.database_url, migrate=migrate)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@contextlib.asynccontextmanager
+async def build_ingest(settings: Settings) -> AsyncIterator[InboundService]:
+    """What the ingest worker process stores with: the store, the vault and an inbound service.
+
+    The gateway that started the worker migrated the database and made the
+    key ring; the worker only opens them.  Waking agents and outboxes is the
+    gateway's part (it announces each commit the worker reports).
+    """
+    configure(settings.log_format, settings.log_level)
+    async with opened_store(settings, migrate=False) as db:
+        inbound = InboundService(
+            db,
+            Vault(KeyRing.load(settings.master_key_file)),
+            Bells(),
+            Metrics(),
+            code_ttl=settings.code_ttl,
+        )
+        try:
+            yield inbound
+        finally:
+            await inbound.close()
 
 
 async def _open_keyring(settings: Settings, db: Database) -> tuple[KeyRing, bool]:
@@ -317,8 +465,8 @@ def bind(address: Address, setting: str) -> socket.socket:
     return sock
 
 
-@contextlib.asynccontextmanager
-async def http_site(app: web.Application, sock: socket.socket) -> AsyncIterator[web.AppRunner]:
+async def _start_http(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    """Serve *app* on an already bound socket; ``runner.cleanup()`` stops it gracefully."""
     runner = web.AppRunner(
         app,
         handler_cancellation=True,
@@ -329,9 +477,10 @@ async def http_site(app: web.Application, sock: socket.socket) -> AsyncIterator[
     await runner.setup()
     try:
         await web.SockSite(runner, sock).start()
-        yield runner
-    finally:
+    except BaseException:
         await runner.cleanup()
+        raise
+    return runner
 
 
 def _reason(exc: OSError) -> str:
@@ -345,21 +494,18 @@ def _reason(exc: OSError) -> str:
 
 
 async def run(settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT."""
+    """``otpgate serve``: bind the listeners, then serve until SIGTERM or SIGINT."""
     http_sock = bind(settings.http, "OTPGATE_HTTP")
     try:
         smtp_sock = bind(settings.smtp, "OTPGATE_SMTP")
     except BaseException:
         http_sock.close()
         raise
-    try:
-        tls = _smtp_tls(settings)
-        gateway = await open_gateway(settings)
-    except BaseException:
-        http_sock.close()
-        smtp_sock.close()
-        raise
-    try:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with serving(settings, http=http_sock, smtp=smtp_sock) as gateway:
         if gateway.created_key:
             log.info("generated a new master key", extra={"path": str(settings.master_key_file)})
         admin_key = await gateway.services.tenants.bootstrap_admin_key(settings.data_dir)
@@ -370,42 +516,15 @@ async def run(settings: Settings) -> None:
                 f"{settings.data_dir / 'admin.key'}, mode 0600):\n{admin_key}",
                 flush=True,
             )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        app = make_app(gateway.services)
-        async with gateway.background():
-            worker = IngestWorker(settings) if settings.smtp_worker else None
-            if worker is not None:
-                await worker.start()
-                gateway.services.sms.offload = worker
-            smtp_server, sessions = await start_smtp(
-                smtp_sock, gateway.services.inbound, smtp_limits(settings), tls=tls, worker=worker
-            )
-            async with http_site(app, http_sock):
-                log.info(
-                    "otpgate is serving",
-                    extra={
-                        "http": str(settings.http),
-                        "smtp": str(settings.smtp),
-                        "database": gateway.db.dialect,
-                    },
-                )
-                sys.stdout.flush()
-                await stop.wait()
-                log.info("shutting down")
-                # /readyz turns 503 and waiting agents get 204 at once; new SMTP
-                # sessions and idle ones get 421; a mail being stored still gets
-                # its 250 (it waits for the commit), then its session closes.
-                gateway.drain()
-                smtp_server.close()
-                sessions.drain()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(sessions.idle.wait(), SHUTDOWN_GRACE)
-                if worker is not None:
-                    gateway.services.sms.offload = None
-                    await worker.close()
-    finally:
-        await gateway.close()
+        log.info(
+            "otpgate is serving",
+            extra={
+                "http": str(settings.http),
+                "smtp": str(settings.smtp),
+                "database": gateway.db.dialect,
+            },
+        )
+        sys.stdout.flush()
+        await stop.wait()
+        log.info("shutting down")
     log.info("stopped")

@@ -1,6 +1,6 @@
 """The ``otpgate`` command line.
 
-    otpgate serve                 run the gateway (HTTP API, and SMTP as it lands)
+    otpgate serve                 run the gateway (HTTP API, SMTP listener, workers)
     otpgate keys rotate           add a master key version and rewrap every data key
     otpgate keys retire N         remove master key version N (refused while in use)
     otpgate keys list             versions in the ring and how many data keys each wraps
@@ -114,25 +114,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> None:
-    from .store.db import Database
+    from .app import opened_store
 
-    db = await Database.open(settings.database_url)
-    print(f"otpgate: database at revision {await db.revision()}")
-    await db.close()
+    async with opened_store(settings) as db:
+        print(f"otpgate: database at revision {await db.revision()}")
 
 
 async def _status(settings: Settings, *, as_json: bool) -> None:
     import json
     import time
 
+    from .app import opened_store
     from .services.replicas import status
-    from .store.db import Database
 
-    db = await Database.open(settings.database_url, migrate=False)
-    try:
+    async with opened_store(settings, migrate=False) as db:
         report = await status(db, now=time.time())
-    finally:
-        await db.close()
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -148,13 +144,12 @@ async def _status(settings: Settings, *, as_json: bool) -> None:
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    from .app import opened_store
     from .services import keys
-    from .store.db import Database
     from .vault import KeyRing
 
     ring = KeyRing.load(settings.master_key_file)
-    db = await Database.open(settings.database_url)
-    try:
+    async with opened_store(settings) as db:
         if args.keys_command == "rotate":
             result = await keys.rotate(db, ring, add_version=not args.rewrap_only)
             print(
@@ -169,8 +164,6 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             for version in ring.versions:
                 active = " (active)" if version == ring.active_version else ""
                 print(f"version {version}{active}: wraps {usage.get(version, 0)} data key(s)")
-    finally:
-        await db.close()
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.services.inbound import InboundService, Route
-
-from .worker import IngestWorker, WorkerUnavailable, message_from_mail
+from gateway.services.inbound import InboundService, OffloadUnavailable, Route
 
 log = logging.getLogger("otpgate.smtp")
 
@@ -80,16 +78,14 @@ class SessionGate:
 class InboxHandler:
     """aiosmtpd handler: RCPT checks the inbox, DATA stores the code durably.
 
-    With a worker, DATA hands the mail to the ingest worker process and
-    waits for its commit; without one, it parses and stores in-process.
+    DATA hands the raw mail to the inbound service, which parses and stores
+    it in the ingest worker process (or in this one without a worker), and
+    answers once it is committed.
     """
 
-    def __init__(
-        self, inbound: InboundService, limits: SmtpLimits, worker: IngestWorker | None = None
-    ) -> None:
+    def __init__(self, inbound: InboundService, limits: SmtpLimits) -> None:
         self._inbound = inbound
         self._limits = limits
-        self._worker = worker
 
     def __dir__(self) -> list[str]:
         # What aiosmtpd looks for on a handler (see InboxSMTP.__dir__).
@@ -135,12 +131,8 @@ class InboxHandler:
 
     async def _store(self, raw: bytes, mail_from: str, routes: list[Route]) -> str:
         try:
-            if self._worker is not None:
-                outcomes = await self._worker.ingest(raw, mail_from, routes)
-                self._inbound.announce("email", routes, outcomes)
-            else:
-                await self._inbound.accept(message_from_mail(raw, mail_from), routes)
-        except WorkerUnavailable as exc:
+            await self._inbound.accept_mail(raw, mail_from, routes)
+        except OffloadUnavailable as exc:
             log.error("could not store a mail; asked the sender to retry: %s", exc)
             return "451 4.3.0 Temporary failure; please try again later"
         except Exception:
@@ -234,11 +226,10 @@ async def start_smtp(
     limits: SmtpLimits,
     *,
     tls: ssl.SSLContext | None = None,
-    worker: IngestWorker | None = None,
 ) -> tuple[asyncio.Server, SessionGate]:
     """Serve SMTP on an already bound socket, on the running loop."""
     loop = asyncio.get_running_loop()
-    handler = InboxHandler(inbound, limits, worker)
+    handler = InboxHandler(inbound, limits)
     gate = SessionGate(limits.max_sessions)
 
     def factory() -> InboxSMTP:

@@ -10,6 +10,7 @@ unless ``OTPGATE_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) makes that a failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -20,8 +21,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import Gateway, make_app, open_gateway
-from gateway.settings import Settings
+from gateway.app import Gateway, bind, serving
+from gateway.settings import Address, Settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 POSTGRES_URL = os.environ.get(
@@ -29,6 +30,15 @@ POSTGRES_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("OTPGATE_REQUIRE_POSTGRES") == "1"
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
+
+
+def listening() -> socket.socket:
+    """A listening socket on a free loopback port, for :func:`gateway.app.serving` to serve on."""
+    return bind(Address("127.0.0.1", 0), "test listener")
+
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
 
 
 def free_port() -> int:
@@ -103,18 +113,26 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
-    gw = await open_gateway(settings)
-    yield gw
-    await gw.close()
+    async with opened(settings) as gw:
+        yield gw
 
 
 @pytest.fixture
 async def client(
     gateway: Gateway, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
 ) -> TestClient[Any, Any]:
-    return await aiohttp_client(
-        make_app(gateway.services), server_kwargs={"handler_cancellation": True}
-    )
+    return await aiohttp_client(gateway.app, server_kwargs={"handler_cancellation": True})
+
+
+@contextlib.asynccontextmanager
+async def opened(settings: Settings, **options: Any) -> AsyncIterator[Gateway]:
+    """The gateway as ``otpgate serve`` builds it, by default without listeners, workers or ingest.
+
+    *options* are :func:`gateway.app.serving`'s (``http``, ``smtp``, ``background``, ``ingest``).
+    """
+    options = {"background": False, "ingest": False, **options}
+    async with serving(settings, **options) as gw:
+        yield gw
 
 
 def bearer(key: str) -> dict[str, str]:

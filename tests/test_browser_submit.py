@@ -19,11 +19,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from gateway.app import make_app, open_gateway
 from gateway.demo.agent import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import ADMIN, bearer, free_port, make_settings
+from tests.conftest import ADMIN, bearer, listening, make_settings, opened, port_of
 
 
 def _need_browser() -> None:
@@ -43,7 +41,8 @@ def _need_browser() -> None:
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[str]:
     """The real app on a loopback port whose address is also the public URL; its base URL."""
-    port = free_port()
+    sock = listening()
+    port = port_of(sock)
     base = f"http://127.0.0.1:{port}"
     settings = make_settings(
         tmp_path,
@@ -51,15 +50,8 @@ async def served(tmp_path: Path) -> AsyncIterator[str]:
         OTPGATE_HTTP=f"127.0.0.1:{port}",
         OTPGATE_PUBLIC_URL=base,
     )
-    gateway = await open_gateway(settings)
-    runner = web.AppRunner(make_app(gateway.services), handler_cancellation=True)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with opened(settings, http=sock):
         yield base
-    finally:
-        await runner.cleanup()
-        await gateway.close()
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: Any, h: dict[str, str]) -> Any:

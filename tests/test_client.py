@@ -29,7 +29,7 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from twilio.request_validator import RequestValidator
 
-from gateway.app import Gateway, make_app, open_gateway
+from gateway.app import Gateway
 from gateway.client import (
     ApiError,
     AsyncClient,
@@ -53,7 +53,7 @@ from gateway.client import (
 )
 from gateway.client.clock import ServerClock
 
-from .conftest import ADMIN_KEY, free_port, make_settings
+from .conftest import ADMIN_KEY, free_port, listening, make_settings, opened, port_of
 from .test_webhooks import Receiver, eventually
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,8 @@ class Served:
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     """A real gateway on a loopback port, with its background workers running."""
-    port = free_port()
+    sock = listening()
+    port = port_of(sock)
     base = f"http://127.0.0.1:{port}"
     settings = make_settings(
         tmp_path,
@@ -90,16 +91,8 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         OTPGATE_ALLOW_PRIVATE_TARGETS="1",
         OTPGATE_INTERACTION_TTL="3",
     )
-    gateway = await open_gateway(settings)
-    runner = web.AppRunner(make_app(gateway.services), handler_cancellation=True)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        async with gateway.background():
-            yield Served(base, gateway)
-    finally:
-        await runner.cleanup()
-        await gateway.close()
+    async with opened(settings, http=sock, background=True) as gateway:
+        yield Served(base, gateway)
 
 
 @pytest.fixture

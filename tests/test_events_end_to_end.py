@@ -22,10 +22,7 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
-from gateway.app import bind, make_app, open_gateway, smtp_limits
-from smtp.server import start_smtp
-
-from .conftest import ADMIN, ADMIN_KEY, bearer, free_port, make_settings
+from .conftest import ADMIN, ADMIN_KEY, bearer, listening, make_settings, opened, port_of
 from .test_smtp import otp_mail, send_mail
 from .test_webhooks import Receiver, eventually, verifies
 
@@ -39,141 +36,139 @@ async def test_events_from_every_route_carry_metadata_only(
 ) -> None:
     """Each route's event is delivered and signed; no code or secret is in any delivered byte."""
     receiver = await Receiver().start()
+    smtp = listening()
     settings = make_settings(
         tmp_path,
         database_url,
-        OTPGATE_SMTP=f"127.0.0.1:{free_port()}",
+        OTPGATE_SMTP=f"127.0.0.1:{port_of(smtp)}",
         OTPGATE_SMTP_WORKER="0",
         OTPGATE_TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         OTPGATE_PUBLIC_URL=PUBLIC,
         OTPGATE_ALLOW_PRIVATE_TARGETS="1",
         OTPGATE_INTERACTION_TTL="3",
     )
-    gw = await open_gateway(settings)
-    server = None
     try:
-        api = await aiohttp_client(make_app(gw.services))
-        server, _ = await start_smtp(
-            bind(settings.smtp, "OTPGATE_SMTP"), gw.services.inbound, smtp_limits(settings)
-        )
-        resp = await api.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
-        tenant_key = (await resp.json())["api_key"]
-        h = bearer(tenant_key)
-        resp = await api.post(
-            "/v1/webhooks",
-            json={
-                "url": receiver.url,
-                "events": [
-                    "code.received",
-                    "interaction.code_required",
-                    "interaction.code_submitted",
-                    "interaction.expired",
-                ],
-            },
-            headers=h,
-        )
-        assert resp.status == 201, await resp.text()
-        webhook_secret = (await resp.json())["secret"]
-
-        password, totp_secret = "canary-Pa55-word-91xq", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-        signing_key = "canary-android-key-77aa21"
-        codes = {"email": "904417", "sms": "771522", "android": "660311", "user": "552290"}
-        resp = await api.post(
-            "/v1/credentials", json={"name": "Bank", "password": password}, headers=h
-        )
-        cred = await resp.json()
-        url = f"/v1/credentials/{cred['id']}"
-        await api.put(f"{url}/phone", json={"phone_number": "+14155550170"}, headers=h)
-        await api.put(
-            f"{url}/authenticator", json={"secret": totp_secret, "kind": "totp"}, headers=h
-        )
-        resp = await api.post(
-            f"{url}/sms-devices",
-            json={"device_id": "canary-phone", "signing_key": signing_key},
-            headers=h,
-        )
-        assert resp.status == 201
-        totp = (await (await api.get(f"{url}/code", headers=h)).json())["code"]
-
-        async with gw.background():
-            # Mail, through the real SMTP listener.
-            await asyncio.to_thread(
-                send_mail, settings.smtp.port, cred["inbox"], otp_mail(codes["email"])
-            )
-            got = await (await api.get(f"{url}/code?source=email&wait=5", headers=h)).json()
-            assert got["code"] == codes["email"]
-            # A text from Twilio, signed.
-            params = {
-                "MessageSid": "SM" + "c" * 32,
-                "From": "+15005550006",
-                "To": "+14155550170",
-                "Body": f"Your Bank code is {codes['sms']}",
-            }
-            signature = RequestValidator(TWILIO_TOKEN).compute_signature(
-                PUBLIC + "/sms/twilio", params
-            )
+        async with opened(settings, smtp=smtp) as gw:
+            api = await aiohttp_client(gw.app)
+            resp = await api.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
+            tenant_key = (await resp.json())["api_key"]
+            h = bearer(tenant_key)
             resp = await api.post(
-                "/sms/twilio",
-                data=urlencode(params),
-                headers={
-                    "Content-Type": "application/x-www-form-urlencoded",
-                    "X-Twilio-Signature": signature,
+                "/v1/webhooks",
+                json={
+                    "url": receiver.url,
+                    "events": [
+                        "code.received",
+                        "interaction.code_required",
+                        "interaction.code_submitted",
+                        "interaction.expired",
+                    ],
                 },
+                headers=h,
             )
-            assert resp.status == 200
-            got = await (await api.get(f"{url}/code?source=sms", headers=h)).json()
-            assert got["code"] == codes["sms"]
-            # A text from an Android phone, signed.
-            raw = json.dumps(
-                {
-                    "deviceId": "canary-phone",
-                    "event": "sms:received",
-                    "id": "ev-canary",
-                    "payload": {
-                        "message": f"{codes['android']} is your Bank code",
-                        "phoneNumber": "6505551212",
-                        "simNumber": 1,
-                    },
-                }
-            ).encode()
-            stamp = str(int(time.time()))
-            sig = hmac.new(signing_key.encode(), raw + stamp.encode(), hashlib.sha256).hexdigest()
-            resp = await api.post(
-                "/sms/android",
-                data=raw,
-                headers={"X-Signature": sig, "X-Timestamp": stamp},
-            )
-            assert resp.status == 200, await resp.text()
-            got = await (await api.get(f"{url}/code?source=sms", headers=h)).json()
-            assert got["code"] == codes["android"]
-            # A person answers one interaction through its page; another expires.
-            answered = await (await api.post(f"{url}/interactions", json={}, headers=h)).json()
-            resp = await api.post(
-                urlsplit(answered["submit_url"]).path,
-                data={"code": codes["user"]},
-                headers={"Origin": PUBLIC},
-            )
-            assert resp.status == 200, await resp.text()
-            got = await (await api.get(f"/v1/interactions/{answered['id']}/code", headers=h)).json()
-            assert got["code"] == codes["user"]
-            await api.post(f"{url}/interactions", json={"prompt": "left alone"}, headers=h)
+            assert resp.status == 201, await resp.text()
+            webhook_secret = (await resp.json())["secret"]
 
-            def count(event: str) -> int:
-                return sum(1 for s in receiver.ok() if json.loads(s.body)["type"] == event)
+            password, totp_secret = "canary-Pa55-word-91xq", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+            signing_key = "canary-android-key-77aa21"
+            codes = {"email": "904417", "sms": "771522", "android": "660311", "user": "552290"}
+            resp = await api.post(
+                "/v1/credentials", json={"name": "Bank", "password": password}, headers=h
+            )
+            cred = await resp.json()
+            url = f"/v1/credentials/{cred['id']}"
+            await api.put(f"{url}/phone", json={"phone_number": "+14155550170"}, headers=h)
+            await api.put(
+                f"{url}/authenticator", json={"secret": totp_secret, "kind": "totp"}, headers=h
+            )
+            resp = await api.post(
+                f"{url}/sms-devices",
+                json={"device_id": "canary-phone", "signing_key": signing_key},
+                headers=h,
+            )
+            assert resp.status == 201
+            totp = (await (await api.get(f"{url}/code", headers=h)).json())["code"]
 
-            async def all_delivered() -> bool:
-                return (
-                    count("code.received") == 3
-                    and count("interaction.code_required") == 2
-                    and count("interaction.code_submitted") == 1
-                    and count("interaction.expired") >= 1
+            async with gw.background():
+                # Mail, through the real SMTP listener.
+                await asyncio.to_thread(
+                    send_mail, settings.smtp.port, cred["inbox"], otp_mail(codes["email"])
                 )
+                got = await (await api.get(f"{url}/code?source=email&wait=5", headers=h)).json()
+                assert got["code"] == codes["email"]
+                # A text from Twilio, signed.
+                params = {
+                    "MessageSid": "SM" + "c" * 32,
+                    "From": "+15005550006",
+                    "To": "+14155550170",
+                    "Body": f"Your Bank code is {codes['sms']}",
+                }
+                signature = RequestValidator(TWILIO_TOKEN).compute_signature(
+                    PUBLIC + "/sms/twilio", params
+                )
+                resp = await api.post(
+                    "/sms/twilio",
+                    data=urlencode(params),
+                    headers={
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        "X-Twilio-Signature": signature,
+                    },
+                )
+                assert resp.status == 200
+                got = await (await api.get(f"{url}/code?source=sms", headers=h)).json()
+                assert got["code"] == codes["sms"]
+                # A text from an Android phone, signed.
+                raw = json.dumps(
+                    {
+                        "deviceId": "canary-phone",
+                        "event": "sms:received",
+                        "id": "ev-canary",
+                        "payload": {
+                            "message": f"{codes['android']} is your Bank code",
+                            "phoneNumber": "6505551212",
+                            "simNumber": 1,
+                        },
+                    }
+                ).encode()
+                stamp = str(int(time.time()))
+                sig = hmac.new(
+                    signing_key.encode(), raw + stamp.encode(), hashlib.sha256
+                ).hexdigest()
+                resp = await api.post(
+                    "/sms/android",
+                    data=raw,
+                    headers={"X-Signature": sig, "X-Timestamp": stamp},
+                )
+                assert resp.status == 200, await resp.text()
+                got = await (await api.get(f"{url}/code?source=sms", headers=h)).json()
+                assert got["code"] == codes["android"]
+                # A person answers one interaction through its page; another expires.
+                answered = await (await api.post(f"{url}/interactions", json={}, headers=h)).json()
+                resp = await api.post(
+                    urlsplit(answered["submit_url"]).path,
+                    data={"code": codes["user"]},
+                    headers={"Origin": PUBLIC},
+                )
+                assert resp.status == 200, await resp.text()
+                got = await (
+                    await api.get(f"/v1/interactions/{answered['id']}/code", headers=h)
+                ).json()
+                assert got["code"] == codes["user"]
+                await api.post(f"{url}/interactions", json={"prompt": "left alone"}, headers=h)
 
-            await eventually(all_delivered, within=30)
+                def count(event: str) -> int:
+                    return sum(1 for s in receiver.ok() if json.loads(s.body)["type"] == event)
+
+                async def all_delivered() -> bool:
+                    return (
+                        count("code.received") == 3
+                        and count("interaction.code_required") == 2
+                        and count("interaction.code_submitted") == 1
+                        and count("interaction.expired") >= 1
+                    )
+
+                await eventually(all_delivered, within=30)
     finally:
-        if server is not None:
-            server.close()
-        await gw.close()
         await receiver.stop()
 
     required = [

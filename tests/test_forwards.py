@@ -18,12 +18,11 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
-from gateway.app import Gateway, bind, make_app, open_gateway, smtp_limits
+from gateway.app import Gateway, bind
 from gateway.services.inbound import Message
 from gateway.store.models import Forward, ForwardOutbox
-from smtp.server import start_smtp
 
-from .conftest import ADMIN, bearer, free_port, make_settings
+from .conftest import ADMIN, bearer, free_port, make_settings, opened
 from .test_smtp import otp_mail, send_mail
 
 Client = TestClient[Any, Any]
@@ -94,16 +93,13 @@ async def rig(
     workers: bool = True,
 ) -> AsyncIterator[Rig]:
     """A running gateway: HTTP API, SMTP listener and background workers."""
-    gw = await open_gateway(settings)
-    try:
+    async with opened(settings, smtp=bind(settings.smtp, "OTPGATE_SMTP")) as gw:
         gw.services.forwards.retry_base = retry_base
         gw.services.forwards.poll = 0.05
-        api = await aiohttp_client(make_app(gw.services))
+        api = await aiohttp_client(gw.app)
         if headers is None:
             resp = await api.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
             headers = bearer((await resp.json())["api_key"])
-        sock = bind(settings.smtp, "OTPGATE_SMTP")
-        server, _ = await start_smtp(sock, gw.services.inbound, smtp_limits(settings))
         try:
             if workers:
                 async with gw.background():
@@ -111,10 +107,7 @@ async def rig(
             else:
                 yield Rig(gw, api, headers)
         finally:
-            server.close()
             await api.close()
-    finally:
-        await gw.close()
 
 
 async def outbox(gw: Gateway) -> int:
@@ -429,11 +422,8 @@ async def test_a_rule_deleted_after_the_route_was_read_gets_no_copy(
 ) -> None:
     """A message whose route still names a rule deleted a moment ago (on another replica, say)
     is stored with its code; only the deleted rule's copy is left out."""
-    gateway = await open_gateway(_settings(tmp_path, database_url, free_port()))
-    try:
+    async with opened(_settings(tmp_path, database_url, free_port())) as gateway:
         await _rule_deleted_after_the_route_was_read(gateway)
-    finally:
-        await gateway.close()
 
 
 async def _rule_deleted_after_the_route_was_read(gateway: Gateway) -> None:

@@ -217,8 +217,8 @@ async def test_long_poll_is_woken_by_the_answer(
 
 async def test_expiry_over_http(gateway: Gateway, tmp_path: Path, aiohttp_client: Any) -> None:
     """With a 1 s TTL the request answers 410 to every call once its time is up."""
-    from gateway.app import make_app, open_gateway
-    from tests.conftest import make_settings
+
+    from tests.conftest import make_settings, opened
 
     settings = make_settings(
         tmp_path / "short",
@@ -226,9 +226,8 @@ async def test_expiry_over_http(gateway: Gateway, tmp_path: Path, aiohttp_client
         OTPGATE_MASTER_KEY_FILE=str(gateway.settings.master_key_file),
         OTPGATE_INTERACTION_TTL="1",
     )
-    short = await open_gateway(settings)
-    try:
-        c = await aiohttp_client(make_app(short.services))
+    async with opened(settings) as short:
+        c = await aiohttp_client(short.app)
         h, _, cred = await setup_tenant(c, new_tenant_for(c), short)
         created = await open_interaction(c, h, cred)
         url = f"/v1/interactions/{created['id']}"
@@ -243,8 +242,6 @@ async def test_expiry_over_http(gateway: Gateway, tmp_path: Path, aiohttp_client
         form = await c.post(path_of(created["submit_url"]), data={"code": "1"})
         assert form.status == 410 and form.content_type == "text/html"
         assert len(await deliveries(short, "interaction.expired")) == 1
-    finally:
-        await short.close()
 
 
 def new_tenant_for(c: Client) -> Callable[..., Any]:

@@ -6,11 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import inspect, text
 
-from gateway.app import open_gateway
 from gateway.store.db import Database, head_revision
 from gateway.store.models import metadata
 
-from .conftest import make_settings
+from .conftest import make_settings, opened
 
 
 async def test_upgrade_from_the_first_schema_keeps_the_data(
@@ -25,8 +24,7 @@ async def test_upgrade_from_the_first_schema_keeps_the_data(
         await conn.execute(text("INSERT INTO tenants VALUES ('ten_aaaaaaaaaaaaaaaa', 'old', 1.0)"))
     await db.close()
 
-    gateway = await open_gateway(settings)  # runs the migrations on start
-    try:
+    async with opened(settings) as gateway:  # runs the migrations on start
         assert await gateway.db.revision() == head_revision()
         async with gateway.db.engine.connect() as conn:
             names = (await conn.execute(text("SELECT name FROM tenants"))).scalars().all()
@@ -39,8 +37,6 @@ async def test_upgrade_from_the_first_schema_keeps_the_data(
             tenant.id, name="c", username=None, password="pw"
         )
         assert await gateway.services.credentials.password(tenant.id, cred.id) == "pw"
-    finally:
-        await gateway.close()
 
 
 async def test_models_match_the_migrated_schema(database_url: str, tmp_path: Path) -> None:

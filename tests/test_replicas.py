@@ -24,10 +24,10 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import Gateway, open_gateway
+from gateway.app import Gateway
 from gateway.services.inbound import Message
 
-from .conftest import ADMIN, free_port, make_settings, reset_postgres
+from .conftest import ADMIN, free_port, make_settings, opened, reset_postgres
 from .test_serve import Server
 from .test_smtp import otp_mail
 from .test_webhooks import eventually
@@ -47,15 +47,14 @@ async def pair(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[Gateway, Gate
     """Two gateways on one database and one key ring, each with its workers running."""
     # (A relay makes email forwarding rules valid; no test here queues a copy to send.)
     env = {"OTPGATE_SMTP_RELAY": "smtp://127.0.0.1:9"}
-    a = await open_gateway(make_settings(tmp_path, pg_url, **env))
-    b = await open_gateway(make_settings(tmp_path, pg_url, **env))
-    async with a.background(), b.background():
+    async with (
+        opened(make_settings(tmp_path, pg_url, **env), background=True) as a,
+        opened(make_settings(tmp_path, pg_url, **env), background=True) as b,
+    ):
         for gw in (a, b):
             assert gw.listener is not None
             await asyncio.wait_for(gw.listener.listening.wait(), 10)
         yield a, b
-    await a.close()
-    await b.close()
 
 
 async def _credential(gw: Gateway) -> tuple[str, str]:
@@ -308,22 +307,24 @@ async def test_two_replicas_send_each_forwarded_copy_once(tmp_path: Path, pg_url
     relay = Relay(free_port())
     await relay.start()
     env = {"OTPGATE_SMTP_RELAY": f"smtp://127.0.0.1:{relay.port}"}
-    a = await open_gateway(make_settings(tmp_path, pg_url, **env))
-    b = await open_gateway(make_settings(tmp_path, pg_url, **env))
     try:
-        for gw in (a, b):
-            gw.services.forwards.poll = 0.01
-        tenant_id, cred_id = await _credential(a)
-        await a.services.forwards.create(tenant_id, cred_id, channel="email", to="p@example.com")
-        inbox = (await a.services.credentials.get(tenant_id, cred_id)).inbox.partition("@")[0]
-        for i in range(12):
-            await _deliver(a, inbox, f"{300000 + i}")
-        async with a.background(), b.background():
-            await eventually(lambda: _at_least(relay, 12), within=30)
-            await asyncio.sleep(0.5)  # time for a wrong second copy to show
+        async with (
+            opened(make_settings(tmp_path, pg_url, **env)) as a,
+            opened(make_settings(tmp_path, pg_url, **env)) as b,
+        ):
+            for gw in (a, b):
+                gw.services.forwards.poll = 0.01
+            tenant_id, cred_id = await _credential(a)
+            await a.services.forwards.create(
+                tenant_id, cred_id, channel="email", to="p@example.com"
+            )
+            inbox = (await a.services.credentials.get(tenant_id, cred_id)).inbox.partition("@")[0]
+            for i in range(12):
+                await _deliver(a, inbox, f"{300000 + i}")
+            async with a.background(), b.background():
+                await eventually(lambda: _at_least(relay, 12), within=30)
+                await asyncio.sleep(0.5)  # time for a wrong second copy to show
     finally:
-        await a.close()
-        await b.close()
         await relay.stop()
     ids = [raw.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0] for _, _, raw in relay.mails]
     assert len(ids) == 12 and len(set(ids)) == 12

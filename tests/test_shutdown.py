@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import Gateway, make_app
+from gateway.app import Gateway
 
 from .conftest import ADMIN_KEY, free_port
 from .test_serve import Server
@@ -88,7 +88,7 @@ async def test_draining_turns_readyz_503_and_ends_waits(
     gateway: Gateway, aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> None:
     """While draining, /readyz answers 503 and a waiting agent's request ends with 204."""
-    api = await aiohttp_client(make_app(gateway.services))
+    api = await aiohttp_client(gateway.app)
     tenant = await gateway.services.tenants.create("acme")
     cred = await gateway.services.credentials.create(
         tenant.id, name="c", username=None, password=None

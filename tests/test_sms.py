@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,13 +22,13 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 import sms.twilio
-import smtp.worker
-from gateway.app import Gateway, make_app, open_gateway
+from gateway.app import Gateway
 from gateway.errors import ConfigError
+from gateway.ingest import worker as ingest_worker
+from gateway.ingest.worker import IngestWorker
 from gateway.store.models import ForwardOutbox, InboundSeen, ReceivedCode
-from smtp.worker import IngestWorker
 
-from .conftest import ADMIN, bearer, make_settings
+from .conftest import ADMIN, bearer, make_settings, opened
 
 Client = TestClient[Any, Any]
 TOKEN = "twilio-auth-token-0123456789abcdef"
@@ -37,7 +38,10 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture
-async def gw(tmp_path: Path, database_url: str) -> AsyncIterator[Gateway]:
+async def gw(
+    tmp_path: Path, database_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Gateway]:
+    """The gateway, with the ingest worker process when the test also asks for ``worker``."""
     settings = make_settings(
         tmp_path,
         database_url,
@@ -46,14 +50,13 @@ async def gw(tmp_path: Path, database_url: str) -> AsyncIterator[Gateway]:
         OTPGATE_PUBLIC_URL=PUBLIC,
         OTPGATE_SMS_RATE_LIMIT="5",
     )
-    gateway = await open_gateway(settings)
-    yield gateway
-    await gateway.close()
+    async with opened(settings, ingest="worker" in request.fixturenames) as gateway:
+        yield gateway
 
 
 @pytest.fixture
 async def api(gw: Gateway, aiohttp_client: Callable[..., Awaitable[Client]]) -> Client:
-    return await aiohttp_client(make_app(gw.services), server_kwargs={"handler_cancellation": True})
+    return await aiohttp_client(gw.app, server_kwargs={"handler_cancellation": True})
 
 
 async def _tenant(api: Client) -> dict[str, str]:
@@ -350,15 +353,12 @@ async def test_without_an_auth_token_the_webhook_answers_503(
     tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> None:
     """With no OTPGATE_TWILIO_AUTH_TOKEN nothing can be verified, so the webhook is unavailable."""
-    gateway = await open_gateway(make_settings(tmp_path, database_url))
-    try:
-        api = await aiohttp_client(make_app(gateway.services))
+    async with opened(make_settings(tmp_path, database_url)) as gateway:
+        api = await aiohttp_client(gateway.app)
         params = twilio_params("+14155550108", "code 123456")
         resp = await post_twilio(api, params, "anything")
         assert resp.status == 503
         assert await stored(gateway) == 0
-    finally:
-        await gateway.close()
 
 
 # -- SMS Gateway for Android ---------------------------------------------------------
@@ -505,9 +505,8 @@ async def test_a_device_signing_key_is_sealed_at_rest(
 ) -> None:
     """The Android signing key a tenant sets is not in the SQLite files in clear."""
     db_path = tmp_path / "data" / "otpgate.db"
-    gateway = await open_gateway(make_settings(tmp_path, f"sqlite:///{db_path}"))
-    try:
-        api = await aiohttp_client(make_app(gateway.services))
+    async with opened(make_settings(tmp_path, f"sqlite:///{db_path}")) as gateway:
+        api = await aiohttp_client(gateway.app)
         headers = await _tenant(api)
         cred = await _credential(api, headers, None)
         key = "canary-signing-key-5f3a9c"
@@ -517,8 +516,6 @@ async def test_a_device_signing_key_is_sealed_at_rest(
             headers=headers,
         )
         assert resp.status == 201
-    finally:
-        await gateway.close()
     raw = b"".join(p.read_bytes() for p in db_path.parent.glob("otpgate.db*"))
     assert b"phone-9" in raw  # the device id is there, so the scan reads the data
     assert key.encode() not in raw
@@ -539,14 +536,10 @@ async def test_android_over_long_text_is_refused(api: Client, gw: Gateway) -> No
 
 
 @pytest.fixture
-async def worker(gw: Gateway) -> AsyncIterator[IngestWorker]:
-    """The ingest worker, storing texts for *gw* as ``otpgate serve`` wires it."""
-    ingest = IngestWorker(gw.settings)
-    await ingest.start()
-    gw.services.sms.offload = ingest
-    yield ingest
-    gw.services.sms.offload = None
-    await ingest.close()
+def worker(gw: Gateway) -> IngestWorker:
+    """The ingest worker storing texts for *gw*, wired as ``otpgate serve`` wires it."""
+    assert gw.worker is not None
+    return gw.worker
 
 
 def _local_commits(gw: Gateway) -> int:
@@ -607,7 +600,7 @@ async def test_a_stalled_worker_times_out_and_the_text_is_stored_once(
     api: Client, gw: Gateway, worker: IngestWorker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker that stops answering: the gateway stores the text, and the late copy is refused."""
-    monkeypatch.setattr(smtp.worker, "INGEST_TIMEOUT", 0.5)
+    monkeypatch.setattr(ingest_worker, "INGEST_TIMEOUT", 0.5)
     headers = await _tenant(api)
     cred = await _credential(api, headers, "+14155550143")
     assert worker._proc is not None
@@ -633,12 +626,13 @@ OLD_KEY = ("webhooks_sharedkey_old", "shared-secret-old-0123456789abcdef")
 NEW_KEY = ("webhooks_sharedkey_new", "shared-secret-new-0123456789abcdef")
 
 
+@contextlib.asynccontextmanager
 async def _shared_key_api(
     tmp_path: Path,
     database_url: str,
     aiohttp_client: Callable[..., Awaitable[Client]],
     **env: str,
-) -> tuple[Client, Gateway]:
+) -> AsyncIterator[tuple[Client, Gateway]]:
     settings = make_settings(
         tmp_path,
         database_url,
@@ -646,8 +640,8 @@ async def _shared_key_api(
         OTPGATE_PUBLIC_URL=PUBLIC,
         **env,
     )
-    gateway = await open_gateway(settings)
-    return await aiohttp_client(make_app(gateway.services)), gateway
+    async with opened(settings) as gateway:
+        yield await aiohttp_client(gateway.app), gateway
 
 
 def _shared_headers(
@@ -668,10 +662,9 @@ async def test_shared_key_signatures_are_checked_with_the_key_named(
 ) -> None:
     """A Webhook Rule's SharedKey (either while rotating, SHA-256 or SHA-1) is accepted;
     the auth token, another key, an unknown key or algorithm under that header is not."""
-    api, gw = await _shared_key_api(
+    async with _shared_key_api(
         tmp_path, database_url, aiohttp_client, OTPGATE_TWILIO_AUTH_TOKEN=TOKEN
-    )
-    try:
+    ) as (api, gw):
         headers = await _tenant(api)
         cred = await _credential(api, headers, "+14155550150")
         accepted = [
@@ -704,16 +697,13 @@ async def test_shared_key_signatures_are_checked_with_the_key_named(
             assert resp.status == 403
             assert (await resp.json())["error"]["code"] == "bad_signature"
         assert await stored(gw) == 0
-    finally:
-        await gw.close()
 
 
 async def test_shared_keys_alone_are_enough(
     tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> None:
     """With shared keys and no auth token, a text with no shared-key header is refused (403)."""
-    api, gw = await _shared_key_api(tmp_path, database_url, aiohttp_client)
-    try:
+    async with _shared_key_api(tmp_path, database_url, aiohttp_client) as (api, gw):
         headers = await _tenant(api)
         await _credential(api, headers, "+14155550151")
         params = twilio_params("+14155550151", "Your code is 420001")
@@ -725,8 +715,6 @@ async def test_shared_keys_alone_are_enough(
         resp = await post_twilio(api, params)
         assert resp.status == 403
         assert await stored(gw) == 1
-    finally:
-        await gw.close()
 
 
 def test_shared_key_secrets_stay_out_of_errors_and_reprs(tmp_path: Path) -> None:
@@ -757,9 +745,8 @@ async def test_forwarding_rules_apply_from_the_next_text(
         OTPGATE_PUBLIC_URL=PUBLIC,
         OTPGATE_SMTP_RELAY="smtp://127.0.0.1:9",  # never reached: no sender runs here
     )
-    gw = await open_gateway(settings)
-    try:
-        api = await aiohttp_client(make_app(gw.services))
+    async with opened(settings) as gw:
+        api = await aiohttp_client(gw.app)
         headers = await _tenant(api)
         cred = await _credential(api, headers, "+14155550160")
 
@@ -784,5 +771,3 @@ async def test_forwarding_rules_apply_from_the_next_text(
         queued = await text("500003")
         assert queued == 0  # the deleted rule's copy went with it, and none was made
         assert await stored(gw) == 3
-    finally:
-        await gw.close()

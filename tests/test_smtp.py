@@ -19,13 +19,12 @@ import pytest
 import trustme
 from aiohttp.test_utils import TestClient
 
-from gateway.app import Gateway, bind, make_app, open_gateway, smtp_limits
-from gateway.settings import Address, Settings
+from gateway.app import Gateway
+from gateway.settings import Settings
 from gateway.store.codes import count_waiting
-from smtp.server import SessionGate, start_smtp, tls_context
-from smtp.worker import IngestWorker
+from smtp.server import SessionGate, tls_context
 
-from .conftest import free_port, make_settings
+from .conftest import listening, make_settings, opened, port_of
 
 Client = TestClient[Any, Any]
 
@@ -96,30 +95,22 @@ async def _rig(
     settings: Settings,
     aiohttp_client: Callable[..., Any],
     tls: ssl.SSLContext | None = None,
-    worker: IngestWorker | None = None,
+    ingest: bool = False,
 ) -> AsyncIterator[Rig]:
-    """A gateway, its SMTP listener (with *worker* if given) and a tenant, torn down after."""
-    gateway = await open_gateway(settings)
-    if worker is not None:
-        await worker.start()
-    port = free_port()
-    sock = bind(Address("127.0.0.1", port), "OTPGATE_SMTP")
-    server, gate = await start_smtp(
-        sock, gateway.services.inbound, smtp_limits(settings), tls=tls, worker=worker
-    )
-    client = await aiohttp_client(
-        make_app(gateway.services), server_kwargs={"handler_cancellation": True}
-    )
-    admin = {"Authorization": f"Bearer {settings.admin_key}"}
-    tenant = await (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
-    try:
-        yield Rig(gateway, client, port, gate, {"Authorization": f"Bearer {tenant['api_key']}"})
-    finally:
-        server.close()
-        await server.wait_closed()
-        if worker is not None:
-            await worker.close()
-        await gateway.close()
+    """A gateway, its SMTP listener (and ingest worker if asked) and a tenant, torn down after."""
+    sock = listening()
+    async with opened(settings, smtp=sock, smtp_tls=tls, ingest=ingest) as gateway:
+        assert gateway.smtp_sessions is not None
+        client = await aiohttp_client(gateway.app, server_kwargs={"handler_cancellation": True})
+        admin = {"Authorization": f"Bearer {settings.admin_key}"}
+        tenant = await (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
+        yield Rig(
+            gateway,
+            client,
+            port_of(sock),
+            gateway.smtp_sessions,
+            {"Authorization": f"Bearer {tenant['api_key']}"},
+        )
 
 
 @pytest.fixture
@@ -443,6 +434,7 @@ async def test_fast_hook_discovery_finds_what_aiosmtpd_would(rig: Rig) -> None:
     """The short __dir__ leaves aiosmtpd the same commands, hooks and AUTH it finds alone."""
     from aiosmtpd.smtp import SMTP
 
+    from gateway.app import smtp_limits
     from smtp.server import InboxHandler, InboxSMTP, SessionGate
 
     loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""Tests for smtp.parse: MIME structure, charsets, encoded words, limits, junk, and the corpus."""
+"""Tests for gateway.extraction.mime: MIME structure, charsets, encoded words, limits, junk."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ from typing import Any
 
 import pytest
 
-from smtp.parse import MAX_MESSAGE_ID_CHARS, MAX_SUBJECT_CHARS, ParsedMail, parse_message
+from gateway.extraction.mime import (
+    MAX_MESSAGE_ID_CHARS,
+    MAX_SUBJECT_CHARS,
+    ParsedMail,
+    parse_message,
+)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "email_dev.jsonl"
 CORPUS_CHARSETS = ("utf-8", "iso-8859-1", "windows-1252", "koi8-r", "iso-2022-jp", "gb2312")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from gateway.ingest.worker import IngestWorker
 from gateway.settings import Settings
-from smtp.worker import IngestWorker
 
 from .test_smtp import Rig, _rig, otp_mail
 
@@ -21,9 +21,9 @@ from .test_smtp import Rig, _rig, otp_mail
 async def wrig(
     settings: Settings, aiohttp_client: Callable[..., Any]
 ) -> AsyncIterator[tuple[Rig, IngestWorker]]:
-    worker = IngestWorker(settings)
-    async with _rig(settings, aiohttp_client, worker=worker) as rig:
-        yield rig, worker
+    async with _rig(settings, aiohttp_client, ingest=True) as rig:
+        assert rig.gateway.worker is not None
+        yield rig, rig.gateway.worker
 
 
 async def test_worker_stores_and_wakes_the_agent(wrig: tuple[Rig, IngestWorker]) -> None:

@@ -10,11 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.app import open_gateway
 from gateway.services.inbound import Message
 from gateway.services.replicas import status
 
-from .conftest import make_settings
+from .conftest import make_settings, opened
 
 
 async def test_status_lists_the_running_replica_and_counts_waiting_work(
@@ -22,47 +21,43 @@ async def test_status_lists_the_running_replica_and_counts_waiting_work(
 ) -> None:
     """With one gateway running and one code waiting, status shows one replica and one code."""
     settings = make_settings(tmp_path, database_url)
-    gw = await open_gateway(settings)
-    try:
-        async with gw.background():
-            await gw.heartbeat.beat()
-            tenant = await gw.services.tenants.create("acme")
-            cred = await gw.services.credentials.create(
-                tenant.id, name="c", username=None, password="never-shown-pw"
-            )
-            route = await gw.services.inbound.route_for_inbox(cred.inbox.partition("@")[0])
-            assert route is not None
-            message = Message(
-                channel="email",
-                sender="a@service.example",
-                sender_domain="service.example",
-                subject="Code",
-                text="Your verification code is 246802.",
-            )
-            await gw.services.inbound.accept(message, [route])
-            env = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
-            env.update(
-                OTPGATE_DATA_DIR=str(settings.data_dir),
-                OTPGATE_DATABASE_URL=database_url,
-            )
-            run = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-m", "gateway", "status", "--json"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            text = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-m", "gateway", "status"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-    finally:
-        await gw.close()
+    async with opened(settings) as gw, gw.background():
+        await gw.heartbeat.beat()
+        tenant = await gw.services.tenants.create("acme")
+        cred = await gw.services.credentials.create(
+            tenant.id, name="c", username=None, password="never-shown-pw"
+        )
+        route = await gw.services.inbound.route_for_inbox(cred.inbox.partition("@")[0])
+        assert route is not None
+        message = Message(
+            channel="email",
+            sender="a@service.example",
+            sender_domain="service.example",
+            subject="Code",
+            text="Your verification code is 246802.",
+        )
+        await gw.services.inbound.accept(message, [route])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
+        env.update(
+            OTPGATE_DATA_DIR=str(settings.data_dir),
+            OTPGATE_DATABASE_URL=database_url,
+        )
+        run = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "gateway", "status", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        text = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "gateway", "status"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert [r["pid"] for r in report["replicas"]] == [os.getpid()]
@@ -77,10 +72,7 @@ async def test_status_lists_the_running_replica_and_counts_waiting_work(
 
 async def test_two_heartbeats_at_once_record_one_replica(tmp_path: Path, database_url: str) -> None:
     """A replica's beats racing each other (loop and caller) leave one record and no error."""
-    gw = await open_gateway(make_settings(tmp_path, database_url))
-    try:
+    async with opened(make_settings(tmp_path, database_url)) as gw:
         await asyncio.gather(gw.heartbeat.beat(), gw.heartbeat.beat(), gw.heartbeat.beat())
         report = await status(gw.db, now=time.time())
-    finally:
-        await gw.close()
     assert [r["id"] for r in report["replicas"]] == [gw.heartbeat.id]

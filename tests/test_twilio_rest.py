@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import Gateway, make_app, open_gateway
+from gateway.app import Gateway
 from gateway.errors import Invalid
 from gateway.services.numbers import ProviderError
 from sms.twilio_rest import MAX_BODY, SEARCH_LIMIT, TwilioRest
 
-from .conftest import ADMIN, bearer, free_port, make_settings
+from .conftest import ADMIN, bearer, free_port, make_settings, opened
 from .twilio_fake import ACCOUNT_SID, AUTH_TOKEN, Offer, Recorded, TwilioFake
 
 Client = TestClient[Any, Any]
@@ -40,16 +40,13 @@ async def twilio() -> AsyncIterator[TwilioFake]:
 @pytest.fixture
 async def gw(tmp_path: Path, database_url: str, twilio: TwilioFake) -> AsyncIterator[Gateway]:
     settings = make_settings(tmp_path, database_url, OTPGATE_PUBLIC_URL=PUBLIC_URL, **twilio.env())
-    gateway = await open_gateway(settings)
-    yield gateway
-    if isinstance(gateway.services.numbers, TwilioRest):
-        await gateway.services.numbers.close()
-    await gateway.close()
+    async with opened(settings) as gateway:
+        yield gateway
 
 
 @pytest.fixture
 async def api(gw: Gateway, aiohttp_client: Callable[..., Awaitable[Client]]) -> Client:
-    return await aiohttp_client(make_app(gw.services), server_kwargs={"handler_cancellation": True})
+    return await aiohttp_client(gw.app, server_kwargs={"handler_cancellation": True})
 
 
 @pytest.fixture

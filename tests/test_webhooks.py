@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlmodel import col
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from gateway.app import Gateway, make_app, open_gateway
+from gateway.app import Gateway, make_app
 from gateway.logs import JsonFormatter, TextFormatter
 from gateway.services import keys
 from gateway.services.webhooks import (
@@ -38,7 +38,7 @@ from gateway.store import webhooks as wq
 from gateway.store.models import WebhookDelivery
 from gateway.vault import Vault
 
-from .conftest import ADMIN, bearer, free_port, make_settings
+from .conftest import ADMIN, bearer, free_port, make_settings, opened
 
 Client = TestClient[Any, Any]
 
@@ -198,17 +198,14 @@ async def hooks(
     database_url: str,
     aiohttp_client: Callable[..., Awaitable[Client]],
 ) -> AsyncIterator[Hooks]:
-    gateway = await open_gateway(private_settings(tmp_path, database_url))
-    clock = Clock()
-    service = service_for(gateway, clock)
-    gateway.services = dataclasses.replace(gateway.services, webhooks=service)
-    client = await aiohttp_client(make_app(gateway.services))
-    resp = await client.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
-    tenant = await resp.json()
-    try:
+    async with opened(private_settings(tmp_path, database_url)) as gateway:
+        clock = Clock()
+        service = service_for(gateway, clock)
+        gateway.services = dataclasses.replace(gateway.services, webhooks=service)
+        client = await aiohttp_client(make_app(gateway.services))
+        resp = await client.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
+        tenant = await resp.json()
         yield Hooks(gateway, client, service, clock, tenant["id"], bearer(tenant["api_key"]))
-    finally:
-        await gateway.close()
 
 
 @pytest.fixture
@@ -469,32 +466,32 @@ async def test_a_restart_loses_nothing(tmp_path: Any, database_url: str) -> None
     receiver.status = 503
     clock = Clock()
     try:
-        gateway = await open_gateway(settings)
-        service = service_for(gateway, clock)
-        secret, tenant_id = await _tenant_with_endpoint(gateway, receiver.url)
-        for i in range(3):
+        async with opened(settings) as gateway:
+            service = service_for(gateway, clock)
+            secret, tenant_id = await _tenant_with_endpoint(gateway, receiver.url)
+            for i in range(3):
+                async with gateway.db.write() as conn:
+                    await wq.enqueue(
+                        conn, tenant_id, "code.received", code_received(f"cred_{i}"), now=clock()
+                    )
+            async with running(service):
+
+                async def tried() -> bool:
+                    return len({s.headers["webhook-id"] for s in receiver.seen}) == 3
+
+                await eventually(tried)
+            # One more is leased by a worker that then dies without a word (kill -9 mid-send).
             async with gateway.db.write() as conn:
                 await wq.enqueue(
-                    conn, tenant_id, "code.received", code_received(f"cred_{i}"), now=clock()
+                    conn, tenant_id, "code.received", code_received("cred_x"), now=clock()
                 )
-        async with running(service):
-
-            async def tried() -> bool:
-                return len({s.headers["webhook-id"] for s in receiver.seen}) == 3
-
-            await eventually(tried)
-        # One more is leased by a worker that then dies without a word (kill -9 mid-send).
-        async with gateway.db.write() as conn:
-            await wq.enqueue(conn, tenant_id, "code.received", code_received("cred_x"), now=clock())
-            await conn.execute(update(WebhookDelivery).values(next_attempt_at=0.0))
-            assert len(await wq.claim(conn, clock(), lease=60.0, limit=10)) == 4
-        await gateway.close()
+                await conn.execute(update(WebhookDelivery).values(next_attempt_at=0.0))
+                assert len(await wq.claim(conn, clock(), lease=60.0, limit=10)) == 4
 
         receiver.status = 200
-        gateway = await open_gateway(settings)
-        clock.offset = 61.0  # the dead worker's lease has lapsed
-        service = service_for(gateway, clock)
-        try:
+        async with opened(settings) as gateway:
+            clock.offset = 61.0  # the dead worker's lease has lapsed
+            service = service_for(gateway, clock)
             async with running(service):
                 service.wake()
 
@@ -502,8 +499,6 @@ async def test_a_restart_loses_nothing(tmp_path: Any, database_url: str) -> None
                     return not await outbox(gateway)
 
                 await eventually(drained)
-        finally:
-            await gateway.close()
     finally:
         await receiver.stop()
     ids = [s.headers["webhook-id"] for s in receiver.ok()]

@@ -1,8 +1,9 @@
 """Messages arriving for a credential (email or SMS): extract, seal, commit, wake.
 
-The protocol adapters parse their wire format into a :class:`Message`, find
-the credentials it is for with ``route_for_inbox`` / ``route_for_phone``, and
-call :meth:`InboundService.accept`, which returns only once everything the
+The protocol adapters find the credentials a message is for with
+``route_for_inbox`` / ``route_for_phone`` and hand it over: the SMTP listener
+its raw bytes (:meth:`InboundService.accept_mail`), the SMS webhooks a decoded
+:class:`Message` (:meth:`InboundService.accept`).  Either returns only once everything the
 message causes is durably committed in one transaction (group commit shares
 the disk sync between sessions): the sealed code, a sealed copy for each
 forwarding rule, the ``code.received`` webhook events, and the provider's
@@ -28,6 +29,7 @@ from ..extraction.extractor import (
     extract_code,
     extract_with_pattern,
 )
+from ..extraction.mime import parse_message
 from ..metrics import Metrics
 from ..store import codes as q
 from ..store import inbound as w
@@ -39,10 +41,6 @@ from .groupcommit import GroupCommitter
 from .waiters import Bells
 
 log = logging.getLogger("otpgate.inbound")
-
-#: How long a found route is trusted, and how many are kept.
-_ROUTE_CACHE_SECONDS = 2.0
-_ROUTE_CACHE_SIZE = 10_000
 
 CODE = "code"
 NO_CODE = "no_code"
@@ -103,12 +101,65 @@ class Offload(Protocol):
     """Another process that runs :meth:`InboundService.store` (the ingest worker).
 
     ``store`` raises :class:`AlreadyStored` as the local one does, and
-    :class:`OffloadUnavailable` when the message may not have been stored.
+    :class:`OffloadUnavailable` when the message may not have been stored;
+    ``ingest`` parses a raw mail first (:func:`message_from_mail`) and stores it.
+    ``running`` is False once it has been closed on shutdown.
     """
+
+    @property
+    def running(self) -> bool: ...
 
     async def store(
         self, message: Message, routes: Sequence[Route], seen: tuple[str, str] | None
     ) -> list[str]: ...
+
+    async def ingest(self, raw: bytes, mail_from: str, routes: Sequence[Route]) -> list[str]: ...
+
+
+def message_from_mail(raw: bytes, mail_from: str) -> Message:
+    """Parse a raw mail into a :class:`Message` (the From header's address wins)."""
+    mail = parse_message(raw)
+    sender = mail.sender or mail_from.lower()
+    return Message(
+        channel="email",
+        sender=sender,
+        sender_domain=mail.sender_domain or sender.rpartition("@")[2],
+        subject=mail.subject,
+        text=mail.text,
+        html=mail.html,
+    )
+
+
+class RouteCache:
+    """Routes found lately, by inbox or phone number: RCPT is the hottest query of a burst.
+
+    A found route is trusted for :attr:`SECONDS`; :meth:`forget` drops them
+    all at once when routes change (a credential's inbox, phone, extraction
+    settings or forwarding rules), on this replica or, through the wake-up
+    listener, on another.
+    """
+
+    SECONDS = 2.0
+    SIZE = 10_000
+
+    def __init__(self) -> None:
+        self._routes: dict[str, tuple[float, Route]] = {}
+
+    def get(self, key: str, now: float) -> Route | None:
+        hit = self._routes.get(key)
+        return hit[1] if hit is not None and hit[0] > now else None
+
+    def put(self, key: str, route: Route, now: float) -> None:
+        if len(self._routes) >= self.SIZE:
+            self._routes.clear()
+        self._routes[key] = (now + self.SECONDS, route)
+
+    def forget(self) -> None:
+        self._routes.clear()
+
+
+def _nothing() -> None:
+    pass
 
 
 @functools.lru_cache(maxsize=512)
@@ -134,6 +185,10 @@ class InboundService:
         metrics: Metrics,
         *,
         code_ttl: int,
+        routes: RouteCache | None = None,
+        offload: Offload | None = None,
+        forwards_queued: Callable[[], None] = _nothing,
+        events_queued: Callable[[], None] = _nothing,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
@@ -143,10 +198,12 @@ class InboundService:
         self._ttl = code_ttl
         self._clock = clock
         self._commit = GroupCommitter(db, w.write)
-        self._routes: dict[str, tuple[float, Route]] = {}
+        self._routes = RouteCache() if routes is None else routes
+        #: Stores mail in another process (the ingest worker); None: in this one.
+        self._offload = offload
         #: Called after a commit that queued forwarded copies / webhook events.
-        self.forwards_queued: list[Callable[[], None]] = []
-        self.events_queued: list[Callable[[], None]] = []
+        self._forwards_queued = forwards_queued
+        self._events_queued = events_queued
 
     async def route_for_inbox(self, local_part: str) -> Route | None:
         """The credential owning an inbox local part (``+tag`` already removed), or None.
@@ -163,18 +220,27 @@ class InboundService:
         return await self._cached("phone:" + phone, q.route_by_phone)
 
     async def _cached(self, key: str, find: Callable[[Any, str], Any]) -> Route | None:
-        hit = self._routes.get(key)
         now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        route = self._routes.get(key, now)
+        if route is not None:
+            return route
         async with self._db.read() as conn:
             row = await find(conn, key.partition(":")[2])
             route = None if row is None else _route(row, await w.forward_ids(conn, row.id))
         if route is not None:
-            if len(self._routes) >= _ROUTE_CACHE_SIZE:
-                self._routes.clear()
-            self._routes[key] = (now + _ROUTE_CACHE_SECONDS, route)
+            self._routes.put(key, route, now)
         return route
+
+    async def accept_mail(self, raw: bytes, mail_from: str, routes: Sequence[Route]) -> list[str]:
+        """:meth:`accept` for a raw mail, parsed and stored by the ingest worker when there is one.
+
+        Raises :class:`OffloadUnavailable` when the worker may not have stored it.
+        """
+        if self._offload is None:
+            return await self.accept(message_from_mail(raw, mail_from), routes)
+        outcomes = await self._offload.ingest(raw, mail_from, routes)
+        self.announce("email", routes, outcomes)
+        return outcomes
 
     async def accept(self, message: Message, routes: Sequence[Route]) -> list[str]:
         """Extract and durably store the message's code for each route; one outcome each."""
@@ -239,15 +305,13 @@ class InboundService:
                 extra={"channel": channel, "credential": route.credential_id, "outcome": outcome},
             )
         if any(r.forwards and o != REJECTED for r, o in zip(routes, outcomes, strict=True)):
-            for callback in self.forwards_queued:
-                callback()
+            self._forwards_queued()
         if CODE in outcomes:
-            for callback in self.events_queued:
-                callback()
+            self._events_queued()
 
     def forget_routes(self) -> None:
         """Drop cached routes (a credential's inbox, phone or extraction settings changed)."""
-        self._routes.clear()
+        self._routes.forget()
 
     def _extract(self, message: Message, route: Route, default: list[str | None]) -> str | None:
         if route.pattern:

@@ -92,6 +92,7 @@ class SmsService:
         metrics: Metrics,
         *,
         rate_limit: int,
+        offload: Offload | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
@@ -105,7 +106,7 @@ class SmsService:
         self._recent: dict[str, None] = {}
         #: The ingest worker, when one runs: texts are extracted, sealed and
         #: committed there, on another core, and here when it is unavailable.
-        self.offload: Offload | None = None
+        self._offload = offload
 
     async def route_for_number(self, phone: str) -> Route | None:
         return await self._inbound.route_for_phone(phone)
@@ -153,8 +154,8 @@ class SmsService:
         return outcome
 
     async def _store(self, message: Message, route: Route, seen: tuple[str, str]) -> list[str]:
-        offload = self.offload
-        if offload is not None:
+        offload = self._offload
+        if offload is not None and offload.running:
             try:
                 return await offload.store(message, [route], seen)
             except OffloadUnavailable as exc:

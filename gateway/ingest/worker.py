@@ -1,4 +1,4 @@
-"""The ingest worker: parsing, extraction, sealing and the durable commit, in a second process.
+"""The ingest worker, the gateway's side: parsing, extraction, sealing and the commit elsewhere.
 
 The SMTP listener and the SMS webhooks run in the gateway's own process and
 event loop, but the CPU-heavy part of taking a message (MIME parsing, code
@@ -10,8 +10,10 @@ when the worker reports it committed.  If the worker fails or dies, a mail is
 answered ``451`` (the sender retries), a text is stored in the gateway's own
 process (Twilio does not retry), and the worker is started again.
 
-Frames on the socket are a 4-byte big-endian length and a pickle.  Pickle is
-safe here: both ends are this program, over a socket pair nobody else holds.
+This module starts the worker process (:mod:`gateway.ingest.process`), hands
+it messages and restarts it when it dies.  Frames on the socket are a 4-byte
+big-endian length and a pickle.  Pickle is safe here: both ends are this
+program, over a socket pair nobody else holds.
 
     gateway -> worker   first frame: the Settings; then
                         (id, "mail", raw, mail_from, routes) for a mail to parse, or
@@ -25,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import pickle
 import socket
 import struct
@@ -33,22 +34,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.errors import ConfigError
-from gateway.logs import configure
-from gateway.metrics import Metrics
-from gateway.services.inbound import (
-    AlreadyStored,
-    InboundService,
-    Message,
-    OffloadUnavailable,
-    Route,
-)
-from gateway.services.waiters import Bells
-from gateway.settings import Settings
-from gateway.store.db import Database
-from gateway.vault import KeyRing, Vault
-
-from .parse import parse_message
+from ..errors import ConfigError
+from ..services.inbound import AlreadyStored, Message, OffloadUnavailable, Route
+from ..settings import Settings
 
 log = logging.getLogger("otpgate.smtp")
 
@@ -60,7 +48,7 @@ RESTART_DELAY = 1.0
 
 
 #: The worker's answer for a message id stored before.
-_DUPLICATE = "duplicate"
+DUPLICATE = "duplicate"
 #: What a request not answered within INGEST_TIMEOUT is resolved with.
 _LATE = "late"
 
@@ -71,12 +59,12 @@ class WorkerUnavailable(OffloadUnavailable):
     """The worker is not running or failed to store a message."""
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> Any:
+async def read_frame(reader: asyncio.StreamReader) -> Any:
     (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
     return pickle.loads(await reader.readexactly(size))  # noqa: S301 - our own process
 
 
-def _frame(obj: Any) -> bytes:
+def frame(obj: Any) -> bytes:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(data)) + data
 
@@ -85,7 +73,7 @@ def _frame(obj: Any) -> bytes:
 _FLUSH_AT = 8
 
 
-class _Frames:
+class Frames:
     """Frames written together rather than with a system call each.
 
     Under load dozens of messages (or their answers) are handed over in one
@@ -102,7 +90,7 @@ class _Frames:
     def send(self, obj: Any) -> None:
         if not self._queued:
             asyncio.get_running_loop().call_soon(self.flush)
-        self._queued.append(_frame(obj))
+        self._queued.append(frame(obj))
         if len(self._queued) >= _FLUSH_AT:
             self.flush()
 
@@ -112,27 +100,13 @@ class _Frames:
             self._writer.write(b"".join(queued))
 
 
-def message_from_mail(raw: bytes, mail_from: str) -> Message:
-    """Parse a raw mail into the core's Message (the From header's address wins)."""
-    mail = parse_message(raw)
-    sender = mail.sender or mail_from.lower()
-    return Message(
-        channel="email",
-        sender=sender,
-        sender_domain=mail.sender_domain or sender.rpartition("@")[2],
-        subject=mail.subject,
-        text=mail.text,
-        html=mail.html,
-    )
-
-
 class IngestWorker:
     """The gateway's side: starts the worker process, sends mail, restarts it if it dies."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._writer: asyncio.StreamWriter | None = None
-        self._frames: _Frames | None = None
+        self._frames: Frames | None = None
         self._proc: asyncio.subprocess.Process | None = None
         #: Requests sent and not answered yet, oldest first: (deadline, answer).
         self._pending: dict[int, tuple[float, asyncio.Future[_Answer]]] = {}
@@ -142,6 +116,11 @@ class IngestWorker:
         self._ready = asyncio.Event()
         self._closing = False
         self.restarts = 0
+
+    @property
+    def running(self) -> bool:
+        """True from :meth:`start` until :meth:`close`: messages are sent to the worker."""
+        return self._ready.is_set() and not self._closing
 
     async def start(self) -> None:
         self._supervisor = asyncio.create_task(self._supervise())
@@ -168,22 +147,22 @@ class IngestWorker:
         ours, theirs = socket.socketpair()
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "smtp.worker", str(theirs.fileno()),
+                sys.executable, "-m", "gateway.ingest.process", str(theirs.fileno()),
                 pass_fds=(theirs.fileno(),),
             )  # fmt: skip
         finally:
             theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=ours)
-        writer.write(_frame(self._settings))
-        if await _read_frame(reader) != "ready":
+        writer.write(frame(self._settings))
+        if await read_frame(reader) != "ready":
             raise WorkerUnavailable("the worker did not start")
         self._writer = writer
-        self._frames = _Frames(writer)
+        self._frames = Frames(writer)
         self._ready.set()
         log.info("ingest worker started", extra={"pid": self._proc.pid})
         try:
             while True:
-                req_id, outcomes = await _read_frame(reader)
+                req_id, outcomes = await read_frame(reader)
                 entry = self._pending.pop(req_id, None)
                 if entry is not None and not entry[1].done():
                     entry[1].set_result(outcomes)
@@ -214,7 +193,7 @@ class IngestWorker:
     ) -> list[str]:
         """:meth:`InboundService.store`, run by the worker (an :class:`Offload`)."""
         outcomes = await self._call(("message", message, list(routes), seen))
-        if outcomes == _DUPLICATE:
+        if outcomes == DUPLICATE:
             raise AlreadyStored("message already stored")
         if not isinstance(outcomes, list):
             raise WorkerUnavailable("the ingest worker could not store the message")
@@ -281,69 +260,3 @@ class IngestWorker:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
-
-
-# -- the worker process ---------------------------------------------------------------
-
-
-async def _serve(fd: int) -> None:
-    sock = socket.socket(fileno=fd)
-    reader, writer = await asyncio.open_unix_connection(sock=sock)
-    settings: Settings = await _read_frame(reader)
-    configure(settings.log_format, settings.log_level)
-    db = await Database.open(settings.database_url, migrate=False)
-    inbound = InboundService(
-        db, Vault(KeyRing.load(settings.master_key_file)), Bells(), Metrics(),
-        code_ttl=settings.code_ttl,
-    )  # fmt: skip
-    writer.write(_frame("ready"))
-    frames = _Frames(writer)
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def handle(req_id: int, kind: str, *args: Any) -> None:
-        outcomes: list[str] | str | None
-        try:
-            if kind == "mail":
-                raw, mail_from, routes = args
-                outcomes = await inbound.store(message_from_mail(raw, mail_from), routes)
-            else:
-                message, routes, seen = args
-                outcomes = await inbound.store(message, routes, seen=seen)
-        except AlreadyStored:
-            outcomes = _DUPLICATE
-        except Exception:
-            log.exception("could not store a %s", "mail" if kind == "mail" else "message")
-            outcomes = None
-        frames.send((req_id, outcomes))
-
-    try:
-        while True:
-            try:
-                request = await _read_frame(reader)
-            except asyncio.IncompleteReadError:
-                break  # the gateway is shutting down (or gone)
-            task = asyncio.create_task(handle(*request))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.gather(*tasks)
-        frames.flush()
-        await writer.drain()
-    finally:
-        await inbound.close()
-        await db.close()
-        writer.close()
-
-
-def main() -> None:
-    # The gateway handles SIGINT/SIGTERM; the worker stops when its socket closes.
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    os.umask(0o077)
-    asyncio.run(_serve(int(sys.argv[1])))
-
-
-if __name__ == "__main__":
-    main()
