@@ -483,6 +483,10 @@ async def _start_http(app: web.Application, sock: socket.socket) -> web.AppRunne
     return runner
 
 
+def _bound(address: Address, sock: socket.socket) -> Address:
+    return Address(address.host, int(sock.getsockname()[1]))
+
+
 def _reason(exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
         return "the address is already in use"
@@ -519,8 +523,9 @@ async def run(settings: Settings) -> None:
         log.info(
             "otpgate is serving",
             extra={
-                "http": str(settings.http),
-                "smtp": str(settings.smtp),
+                # The addresses bound: with port 0 in the setting, the one the system chose.
+                "http": str(_bound(settings.http, http_sock)),
+                "smtp": str(_bound(settings.smtp, smtp_sock)),
                 "database": gateway.db.dialect,
             },
         )
