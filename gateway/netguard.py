@@ -33,7 +33,6 @@ import asyncio
 import errno
 import inspect
 import ipaddress
-import re
 import socket
 from collections.abc import Callable
 from typing import Any, TypeAlias
@@ -45,6 +44,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_proto import ResponseHandler
 
 from .errors import Invalid
+from .validation import is_domain_name
 
 __all__ = [
     "RefusedConnection",
@@ -102,7 +102,6 @@ _METADATA = frozenset(
     for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16")
 )
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal")  # and metadata.google.internal
-_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdef"}
 _HAS_SOCKET_FACTORY = "socket_factory" in inspect.signature(aiohttp.TCPConnector).parameters
 
@@ -274,10 +273,9 @@ def _check_host(host: str, allow_private: bool) -> str:
             raise UnsafeTarget(f"refused: {host} is not a public address")
         return f"[{ip}]" if ip.version == 6 else str(ip)
     name = host.removesuffix(".")
-    labels = name.split(".")
-    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+    if not is_domain_name(name, underscores=True):
         raise _bad("the URL's host is not a valid host name")
-    last = labels[-1]
+    last = name.rpartition(".")[2]
     if last.isdigit() or (last.startswith("0x") and all(c in _DIGITS[16] for c in last[2:])):
         raise _bad("the URL's host is not a valid IP address")  # numeric, yet no IPv4
     if not allow_private and (name == "localhost" or name.endswith(_INTERNAL_SUFFIXES)):

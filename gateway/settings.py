@@ -1,24 +1,34 @@
 """One typed settings object, read once from the ``OTPGATE_*`` variables.
 
-Every setting is declared in :data:`SETTINGS` with its default and a help line;
-the README's settings table is checked against that registry by a test.  A bad
-value raises :class:`~gateway.errors.ConfigError` with one line that names the
-variable, so ``otpgate serve`` can stop with a clear message.
+Each setting is declared once, as a :class:`Setting` in the body of
+:class:`Settings`: its variable, its default (text read as if the variable
+held it, or derived from the settings declared above it), a help line, a
+converter whose return type is the attribute's type, and whether it is secret.
+The registry :data:`SETTINGS`, the values of a :class:`Settings` and README's
+settings table (``python -m gateway.settings --markdown``, checked by a test)
+all come from those declarations.  A bad value raises
+:class:`~gateway.errors.ConfigError` with one line that names the variable, so
+``otpgate serve`` can stop with a clear message.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Generic, TypeVar, overload
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .validation import is_domain_name, is_e164, split_mail_address
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,282 +42,123 @@ class Address:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """One environment variable: its name, default (as text) and help line."""
+class Setting(Generic[T_co]):
+    """One ``OTPGATE_*`` variable, declared as an attribute of :class:`Settings`.
 
-    name: str
-    default: str | None
-    help: str
-    secret: bool = False
+    On the class it is this declaration; on a settings object it is the value,
+    of the converter's type.  ``shown`` is what README's default column says.
+    """
 
+    __slots__ = ("attr", "convert", "default", "help", "name", "secret", "shown")
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "OTPGATE_DATA_DIR",
-        "./otpgate-data",
-        "where the embedded database and the generated master key live",
-    ),
-    Setting(
-        "OTPGATE_DATABASE_URL",
-        None,
-        "`sqlite:///PATH` or `postgresql://USER@HOST:PORT/DB`; "
-        "default: a SQLite file in the data dir",
-        secret=True,
-    ),
-    Setting("OTPGATE_HTTP", "127.0.0.1:8080", "HTTP listen address"),
-    Setting("OTPGATE_SMTP", "127.0.0.1:2525", "SMTP listen address"),
-    Setting(
-        "OTPGATE_INBOX_DOMAIN", "inbox.localhost", "domain of the per-credential inbox addresses"
-    ),
-    Setting(
-        "OTPGATE_MASTER_KEY_FILE", None, "key-encryption key ring; default: `<data dir>/master.key`"
-    ),
-    Setting(
-        "OTPGATE_ADMIN_KEY",
-        None,
-        "when set, this exact string is accepted as the admin API key",
-        secret=True,
-    ),
-    Setting(
-        "OTPGATE_PUBLIC_URL",
-        None,
-        "the external base URL, used to check Twilio signatures and to build links; default: `http://<OTPGATE_HTTP>`",
-    ),
-    Setting(
-        "OTPGATE_TWILIO_AUTH_TOKEN",
-        None,
-        "checks `X-Twilio-Signature`; without it (or shared keys) the SMS webhook answers 503",
-        secret=True,
-    ),
-    Setting(
-        "OTPGATE_TWILIO_SHARED_KEYS",
-        None,
-        "Twilio webhook SharedKeys as `KEY_ID=SECRET`, comma-separated: a text whose "
-        "`X-Twilio-Webhooks-Signature-Settings` names one is checked with it "
-        "(list the old and the new key while rotating)",
-        secret=True,
-    ),
-    Setting(
-        "OTPGATE_CODE_TTL",
-        "300",
-        "seconds an undelivered received code is kept before it is destroyed",
-    ),
-    Setting("OTPGATE_INTERACTION_TTL", "300", "seconds a user-driven code request stays open"),
-    Setting(
-        "OTPGATE_ALLOW_PRIVATE_TARGETS",
-        "0",
-        "`1` lets webhook and forwarding targets be loopback or private addresses",
-    ),
-    Setting(
-        "OTPGATE_SMTP_RELAY",
-        None,
-        "`smtp://HOST:PORT` (or `smtps://USER:PASS@HOST:PORT`) "
-        "through which email forwards are sent",
-        secret=True,
-    ),
-    Setting(
-        "OTPGATE_SMTP_HOSTNAME",
-        None,
-        "the name the SMTP listener greets with; default: the inbox domain",
-    ),
-    Setting(
-        "OTPGATE_SMTP_TLS_CERT",
-        None,
-        "PEM certificate chain for SMTP STARTTLS (with `OTPGATE_SMTP_TLS_KEY`)",
-    ),
-    Setting("OTPGATE_SMTP_TLS_KEY", None, "PEM private key for SMTP STARTTLS"),
-    Setting("OTPGATE_SMTP_MAX_SIZE", "1048576", "largest accepted mail in bytes (larger: 552)"),
-    Setting("OTPGATE_SMTP_MAX_RECIPIENTS", "10", "recipients accepted per mail"),
-    Setting("OTPGATE_SMTP_MAX_SESSIONS", "200", "concurrent SMTP sessions (more: 421)"),
-    Setting("OTPGATE_SMTP_IDLE_TIMEOUT", "30", "seconds an SMTP session may stay silent"),
-    Setting(
-        "OTPGATE_SMTP_WORKER",
-        "1",
-        "`1` parses, extracts and stores mail and texts in a second process (another core); "
-        "`0` in the gateway's own",
-    ),
-    Setting(
-        "OTPGATE_TWILIO_ACCOUNT_SID",
-        None,
-        "when set, inbound texts must carry this `AccountSid`; with the auth token, "
-        "lets the gateway buy numbers and send SMS forwards",
-    ),
-    Setting(
-        "OTPGATE_TWILIO_API_URL",
-        "https://api.twilio.com",
-        "base URL of Twilio's REST API (change it only to test against a stand-in)",
-    ),
-    Setting(
-        "OTPGATE_TWILIO_SMS_FROM",
-        None,
-        "number SMS forwards are sent from; default: the credential's own number",
-    ),
-    Setting(
-        "OTPGATE_FORWARD_FROM",
-        None,
-        "From address of email forwards; default: `otpgate@<inbox domain>`",
-    ),
-    Setting(
-        "OTPGATE_SMS_RATE_LIMIT",
-        "60",
-        "texts accepted per minute for one receiving number or device (more: 429)",
-    ),
-    Setting("OTPGATE_LOG_FORMAT", "text", "`text` for people, `json` for one JSON object per line"),
-    Setting("OTPGATE_LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`"),
-)
+    @overload
+    def __init__(
+        self,
+        name: str,
+        convert: Callable[[str], T_co],
+        *,
+        default: str,
+        help: str,
+        secret: bool = False,
+    ) -> None: ...
 
-_KNOWN = {s.name for s in SETTINGS}
+    @overload
+    def __init__(
+        self,
+        name: str,
+        convert: Callable[[str], T_co],
+        *,
+        derive: Callable[[Settings], T_co],
+        shown: str,
+        help: str,
+        secret: bool = False,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        name: str,
+        convert: Callable[[str], T_co],
+        *,
+        default: str | None = None,
+        derive: Callable[[Settings], T_co] | None = None,
+        shown: str | None = None,
+        help: str,
+        secret: bool = False,
+    ) -> None:
+        self.name = name
+        self.convert = convert
+        #: The text read when the variable is unset, or how to derive the value.
+        self.default: str | Callable[[Settings], T_co]
+        if derive is not None and shown is not None:
+            self.default, self.shown = derive, shown
+        elif default is not None:
+            self.default, self.shown = default, f"`{default}`"
+        else:
+            raise TypeError(f"{name}: declare a default, or a derived one and how it is shown")
+        self.help = help
+        self.secret = secret
+        self.attr = ""
+
+    def __set_name__(self, owner: type[Settings], attr: str) -> None:
+        self.attr = attr
+
+    @overload
+    def __get__(self, obj: None, owner: type[Settings] | None = None) -> Setting[T_co]: ...
+
+    @overload
+    def __get__(self, obj: Settings, owner: type[Settings] | None = None) -> T_co: ...
+
+    def __get__(
+        self, obj: Settings | None, owner: type[Settings] | None = None
+    ) -> Setting[T_co] | T_co:
+        # A settings object keeps its values in its __dict__, which Python
+        # looks in before this (non-data) descriptor: only a value not read
+        # yet gets here.
+        if obj is None:
+            return self
+        raise AttributeError(f"{self.attr}: {self.name} has not been read yet")
+
+    def read(self, env: Mapping[str, str], settings: Settings) -> T_co:
+        """This setting's value from *env*, the settings declared above it already read."""
+        text = env.get(self.name, "").strip()
+        if not text:
+            if not isinstance(self.default, str):
+                return self.default(settings)
+            text = self.default
+        try:
+            return self.convert(text)
+        except ValueError as exc:
+            raise ConfigError(f"{self.name}: {exc}") from None
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The gateway's configuration; build it with :meth:`from_env`."""
-
-    data_dir: Path = Path("./otpgate-data")
-    database_url: str = ""
-    http: Address = Address("127.0.0.1", 8080)
-    smtp: Address = Address("127.0.0.1", 2525)
-    inbox_domain: str = "inbox.localhost"
-    master_key_file: Path = Path("./otpgate-data/master.key")
-    admin_key: str | None = dataclasses.field(default=None, repr=False)
-    public_url: str = "http://127.0.0.1:8080"
-    twilio_auth_token: str | None = dataclasses.field(default=None, repr=False)
-    #: Twilio SharedKey ids and their secrets.
-    twilio_shared_keys: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
-    code_ttl: int = 300
-    interaction_ttl: int = 300
-    allow_private_targets: bool = False
-    smtp_relay: str | None = dataclasses.field(default=None, repr=False)
-    smtp_hostname: str = "inbox.localhost"
-    smtp_tls_cert: Path | None = None
-    smtp_tls_key: Path | None = None
-    smtp_max_size: int = 1024 * 1024
-    smtp_max_recipients: int = 10
-    smtp_max_sessions: int = 200
-    smtp_idle_timeout: int = 30
-    smtp_worker: bool = True
-    twilio_account_sid: str | None = None
-    twilio_api_url: str = "https://api.twilio.com"
-    twilio_sms_from: str | None = None
-    forward_from: str = "otpgate@inbox.localhost"
-    sms_rate_limit: int = 60
-    log_format: str = "text"
-    log_level: str = "info"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read every ``OTPGATE_*`` variable; raise ConfigError on the first bad one."""
-        env = os.environ if env is None else env
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            if value is None or value.strip() == "":
-                spec = next(s for s in SETTINGS if s.name == name)
-                return spec.default
-            return value.strip()
-
-        data_dir = Path(get("OTPGATE_DATA_DIR") or "./otpgate-data")
-        http = parse_address("OTPGATE_HTTP", get("OTPGATE_HTTP") or "")
-        raw_db = get("OTPGATE_DATABASE_URL")
-        database_url = (
-            parse_database_url(raw_db)
-            if raw_db
-            else f"sqlite+aiosqlite:///{(data_dir / 'otpgate.db').resolve()}"
-        )
-        key_file = get("OTPGATE_MASTER_KEY_FILE")
-        inbox_domain = _parse(get, "OTPGATE_INBOX_DOMAIN", _domain)
-        tls_cert = _parse(get, "OTPGATE_SMTP_TLS_CERT", _readable_file, optional=True)
-        tls_key = _parse(get, "OTPGATE_SMTP_TLS_KEY", _readable_file, optional=True)
-        if (tls_cert is None) != (tls_key is None):
-            raise ConfigError("OTPGATE_SMTP_TLS_CERT and OTPGATE_SMTP_TLS_KEY go together")
-        public_url = get("OTPGATE_PUBLIC_URL") or f"http://{http}"
-        return cls(
-            data_dir=data_dir,
-            database_url=database_url,
-            http=http,
-            smtp=parse_address("OTPGATE_SMTP", get("OTPGATE_SMTP") or ""),
-            inbox_domain=inbox_domain,
-            master_key_file=Path(key_file) if key_file else data_dir / "master.key",
-            admin_key=_parse(get, "OTPGATE_ADMIN_KEY", _admin_key, optional=True),
-            public_url=_public_url(public_url),
-            twilio_auth_token=get("OTPGATE_TWILIO_AUTH_TOKEN"),
-            twilio_shared_keys=_parse(
-                get, "OTPGATE_TWILIO_SHARED_KEYS", _shared_keys, optional=True
-            )
-            or (),
-            code_ttl=_parse(get, "OTPGATE_CODE_TTL", _seconds),
-            interaction_ttl=_parse(get, "OTPGATE_INTERACTION_TTL", _seconds),
-            allow_private_targets=_parse(get, "OTPGATE_ALLOW_PRIVATE_TARGETS", _flag),
-            smtp_relay=_parse(get, "OTPGATE_SMTP_RELAY", _relay, optional=True),
-            smtp_hostname=_parse(get, "OTPGATE_SMTP_HOSTNAME", _domain, optional=True)
-            or inbox_domain,
-            smtp_tls_cert=tls_cert,
-            smtp_tls_key=tls_key,
-            smtp_max_size=_parse(get, "OTPGATE_SMTP_MAX_SIZE", _bounded(1024, 64 * 1024 * 1024)),
-            smtp_max_recipients=_parse(get, "OTPGATE_SMTP_MAX_RECIPIENTS", _bounded(1, 100)),
-            smtp_max_sessions=_parse(get, "OTPGATE_SMTP_MAX_SESSIONS", _bounded(1, 10000)),
-            smtp_idle_timeout=_parse(get, "OTPGATE_SMTP_IDLE_TIMEOUT", _bounded(1, 3600)),
-            smtp_worker=_parse(get, "OTPGATE_SMTP_WORKER", _flag),
-            twilio_account_sid=_parse(
-                get, "OTPGATE_TWILIO_ACCOUNT_SID", _account_sid, optional=True
-            ),
-            twilio_api_url=_parse(get, "OTPGATE_TWILIO_API_URL", _http_url),
-            twilio_sms_from=_parse(get, "OTPGATE_TWILIO_SMS_FROM", _e164, optional=True),
-            forward_from=_parse(get, "OTPGATE_FORWARD_FROM", _mailbox, optional=True)
-            or f"otpgate@{inbox_domain}",
-            sms_rate_limit=_parse(get, "OTPGATE_SMS_RATE_LIMIT", _bounded(1, 100_000)),
-            log_format=_parse(get, "OTPGATE_LOG_FORMAT", _choice("text", "json")),
-            log_level=_parse(
-                get, "OTPGATE_LOG_LEVEL", _choice("debug", "info", "warning", "error")
-            ),
-        )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+def optional(
+    name: str, convert: Callable[[str], T], *, help: str, secret: bool = False
+) -> Setting[T | None]:
+    """A setting that is None unless its variable is set."""
+    return Setting[T | None](name, convert, derive=_unset, shown="none", help=help, secret=secret)
 
 
-def unknown_variables(env: Mapping[str, str]) -> list[str]:
-    """``OTPGATE_*`` names in *env* that no setting declares (likely typos)."""
-    return sorted(k for k in env if k.startswith("OTPGATE_") and k not in _KNOWN)
+def _unset(settings: Settings) -> None:
+    return None
 
 
-def _parse(
-    get: Callable[[str], str | None],
-    name: str,
-    conv: Callable[[str], Any],
-    *,
-    optional: bool = False,
-) -> Any:
-    value = get(name)
-    if value is None:
-        if optional:
-            return None
-        raise ConfigError(f"{name} must be set")
-    try:
-        return conv(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-
-
-def parse_address(name: str, value: str) -> Address:
-    """Parse ``HOST:PORT`` or ``[V6]:PORT``; raise ConfigError naming *name*."""
+def parse_address(value: str) -> Address:
+    """Parse ``HOST:PORT`` or ``[V6]:PORT``."""
     host, sep, port_text = value.rpartition(":")
     if not sep or not host:
-        raise ConfigError(f"{name}: {value!r} is not HOST:PORT (for example 127.0.0.1:8080)")
+        raise ValueError(f"{value!r} is not HOST:PORT (for example 127.0.0.1:8080)")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise ConfigError(f"{name}: {host!r} is not an IPv6 address") from None
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
     elif ":" in host:
-        raise ConfigError(f"{name}: write an IPv6 address in brackets, as [::1]:8080")
+        raise ValueError("write an IPv6 address in brackets, as [::1]:8080")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"{name}: port {port_text!r} is not a number from 1 to 65535")
+        raise ValueError(f"port {port_text!r} is not a number from 1 to 65535")
     if not all(c.isalnum() or c in ".-:" for c in host):
-        raise ConfigError(f"{name}: {host!r} is not a host name or IP address")
+        raise ValueError(f"{host!r} is not a host name or IP address")
     return Address(host, int(port_text))
 
 
@@ -315,19 +166,18 @@ def parse_database_url(value: str) -> str:
     """Turn the contract's database URL into SQLAlchemy's async form."""
     scheme, sep, rest = value.partition("://")
     if not sep:
-        raise ConfigError(f"OTPGATE_DATABASE_URL: {_redact_url(value)!r} is not a URL")
+        raise ValueError(f"{_redact_url(value)!r} is not a URL")
     scheme = scheme.lower()
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         if not rest.startswith("/") or rest == "/":
-            raise ConfigError("OTPGATE_DATABASE_URL: write a SQLite URL as sqlite:///PATH")
+            raise ValueError("write a SQLite URL as sqlite:///PATH")
         return f"sqlite+aiosqlite://{rest}"
     if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
         if not urlsplit(f"{scheme}://{rest}").hostname and "host=" not in rest:
-            raise ConfigError("OTPGATE_DATABASE_URL: the PostgreSQL URL has no host")
+            raise ValueError("the PostgreSQL URL has no host")
         return f"postgresql+asyncpg://{rest}"
-    raise ConfigError(
-        f"OTPGATE_DATABASE_URL: unknown scheme {scheme!r}; use sqlite:///PATH "
-        "or postgresql://USER@HOST:PORT/DB"
+    raise ValueError(
+        f"unknown scheme {scheme!r}; use sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
     )
 
 
@@ -340,10 +190,7 @@ def _redact_url(value: str) -> str:
 
 def _domain(value: str) -> str:
     value = value.lower().rstrip(".")
-    labels = value.split(".")
-    if len(value) > 253 or not all(
-        0 < len(lb) < 64 and lb.replace("-", "").isalnum() and lb.isascii() for lb in labels
-    ):
+    if not is_domain_name(value):
         raise ValueError(f"{value!r} is not a domain name")
     return value
 
@@ -396,10 +243,10 @@ def _admin_key(value: str) -> str:
     return value
 
 
-def _public_url(value: str) -> str:
+def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"OTPGATE_PUBLIC_URL: {value!r} is not an http(s) URL")
+        raise ValueError(f"{value!r} is not an http(s) URL")
     return value.rstrip("/")
 
 
@@ -442,22 +289,271 @@ def _shared_keys(value: str) -> tuple[tuple[str, str], ...]:
     return tuple(keys.items())
 
 
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value.rstrip("/")
-
-
 def _e164(value: str) -> str:
-    if not (value.startswith("+") and value[1:].isdigit() and 8 <= len(value) <= 16):
+    if not is_e164(value):
         raise ValueError(f"{value!r} is not a number in E.164 form, such as +14155550100")
     return value
 
 
 def _mailbox(value: str) -> str:
-    local, at, domain = value.rpartition("@")
-    if not at or not local or any(c.isspace() or c in "<>,;" for c in value):
+    parts = split_mail_address(value)
+    if parts is None:
         raise ValueError(f"{value!r} is not an email address")
-    _domain(domain)
+    _domain(parts[1])
     return value
+
+
+def _sqlite_in_data_dir(settings: Settings) -> str:
+    return f"sqlite+aiosqlite:///{(settings.data_dir / 'otpgate.db').resolve()}"
+
+
+class Settings:
+    """The gateway's configuration; build it with :meth:`from_env`.
+
+    Read-only once built.  Secret settings are left out of its ``repr``.
+    """
+
+    data_dir = Setting(
+        "OTPGATE_DATA_DIR",
+        Path,
+        default="./otpgate-data",
+        help="where the embedded database and the generated master key live",
+    )
+    database_url = Setting(
+        "OTPGATE_DATABASE_URL",
+        parse_database_url,
+        derive=_sqlite_in_data_dir,
+        shown="SQLite file in the data dir",
+        help="`sqlite:///PATH` or `postgresql://USER@HOST:PORT/DB`",
+        secret=True,
+    )
+    http = Setting(
+        "OTPGATE_HTTP",
+        parse_address,
+        default="127.0.0.1:8080",
+        help="HTTP listen address (`HOST:PORT`, `[V6]:PORT`)",
+    )
+    smtp = Setting(
+        "OTPGATE_SMTP", parse_address, default="127.0.0.1:2525", help="SMTP listen address"
+    )
+    inbox_domain = Setting(
+        "OTPGATE_INBOX_DOMAIN",
+        _domain,
+        default="inbox.localhost",
+        help="domain of the per-credential inbox addresses",
+    )
+    master_key_file = Setting(
+        "OTPGATE_MASTER_KEY_FILE",
+        Path,
+        derive=lambda s: s.data_dir / "master.key",
+        shown="`<data dir>/master.key`",
+        help="key-encryption key ring",
+    )
+    admin_key = optional(
+        "OTPGATE_ADMIN_KEY",
+        _admin_key,
+        help="when set, this exact string (24+ characters) is accepted as the admin API key",
+        secret=True,
+    )
+    public_url = Setting(
+        "OTPGATE_PUBLIC_URL",
+        _http_url,
+        derive=lambda s: f"http://{s.http}",
+        shown="`http://<OTPGATE_HTTP>`",
+        help="the external base URL, used to check Twilio signatures and to build links",
+    )
+    twilio_auth_token = optional(
+        "OTPGATE_TWILIO_AUTH_TOKEN",
+        str,
+        help="checks `X-Twilio-Signature`; without it (or shared keys) the SMS webhook answers 503",
+        secret=True,
+    )
+    twilio_shared_keys = Setting(
+        "OTPGATE_TWILIO_SHARED_KEYS",
+        _shared_keys,
+        derive=lambda s: (),
+        shown="none",
+        help="Twilio webhook SharedKeys as `KEY_ID=SECRET`, comma-separated: a text whose "
+        "`X-Twilio-Webhooks-Signature-Settings` names one is checked with it "
+        "(list the old and the new key while rotating)",
+        secret=True,
+    )
+    code_ttl = Setting(
+        "OTPGATE_CODE_TTL",
+        _seconds,
+        default="300",
+        help="seconds an undelivered received code is kept before it is destroyed",
+    )
+    interaction_ttl = Setting(
+        "OTPGATE_INTERACTION_TTL",
+        _seconds,
+        default="300",
+        help="seconds a user-driven code request stays open",
+    )
+    allow_private_targets = Setting(
+        "OTPGATE_ALLOW_PRIVATE_TARGETS",
+        _flag,
+        default="0",
+        help="`1` lets webhook and forwarding targets be loopback or private addresses",
+    )
+    smtp_relay = optional(
+        "OTPGATE_SMTP_RELAY",
+        _relay,
+        help="`smtp://HOST:PORT` (or `smtps://USER:PASS@HOST:PORT`) "
+        "through which email forwards are sent",
+        secret=True,
+    )
+    smtp_hostname = Setting(
+        "OTPGATE_SMTP_HOSTNAME",
+        _domain,
+        derive=lambda s: s.inbox_domain,
+        shown="the inbox domain",
+        help="the name the SMTP listener greets with",
+    )
+    smtp_tls_cert = optional(
+        "OTPGATE_SMTP_TLS_CERT",
+        _readable_file,
+        help="PEM certificate chain for SMTP STARTTLS (with `OTPGATE_SMTP_TLS_KEY`)",
+    )
+    smtp_tls_key = optional(
+        "OTPGATE_SMTP_TLS_KEY", _readable_file, help="PEM private key for SMTP STARTTLS"
+    )
+    smtp_max_size = Setting(
+        "OTPGATE_SMTP_MAX_SIZE",
+        _bounded(1024, 64 * 1024 * 1024),
+        default="1048576",
+        help="largest accepted mail in bytes (larger: 552)",
+    )
+    smtp_max_recipients = Setting(
+        "OTPGATE_SMTP_MAX_RECIPIENTS",
+        _bounded(1, 100),
+        default="10",
+        help="recipients accepted per mail (more: 452)",
+    )
+    smtp_max_sessions = Setting(
+        "OTPGATE_SMTP_MAX_SESSIONS",
+        _bounded(1, 10000),
+        default="200",
+        help="concurrent SMTP sessions (more: 421)",
+    )
+    smtp_idle_timeout = Setting(
+        "OTPGATE_SMTP_IDLE_TIMEOUT",
+        _bounded(1, 3600),
+        default="30",
+        help="seconds an SMTP session may stay silent",
+    )
+    smtp_worker = Setting(
+        "OTPGATE_SMTP_WORKER",
+        _flag,
+        default="1",
+        help="`1` parses, extracts and stores mail and texts in a second process "
+        "(another core); `0` in the gateway's own",
+    )
+    twilio_account_sid = optional(
+        "OTPGATE_TWILIO_ACCOUNT_SID",
+        _account_sid,
+        help="when set, inbound texts must carry this `AccountSid`; with the auth token, "
+        "lets the gateway buy numbers and send SMS forwards",
+    )
+    twilio_api_url = Setting(
+        "OTPGATE_TWILIO_API_URL",
+        _http_url,
+        default="https://api.twilio.com",
+        help="base URL of Twilio's REST API (change it only to test against a stand-in)",
+    )
+    twilio_sms_from = optional(
+        "OTPGATE_TWILIO_SMS_FROM",
+        _e164,
+        help="number SMS forwards are sent from; default: the credential's own number",
+    )
+    forward_from = Setting(
+        "OTPGATE_FORWARD_FROM",
+        _mailbox,
+        derive=lambda s: f"otpgate@{s.inbox_domain}",
+        shown="none",
+        help="From address of email forwards; default: `otpgate@<inbox domain>`",
+    )
+    sms_rate_limit = Setting(
+        "OTPGATE_SMS_RATE_LIMIT",
+        _bounded(1, 100_000),
+        default="60",
+        help="texts accepted per minute for one receiving number or device (more: 429)",
+    )
+    log_format = Setting(
+        "OTPGATE_LOG_FORMAT",
+        _choice("text", "json"),
+        default="text",
+        help="`text` for people, `json` for one JSON object per line",
+    )
+    log_level = Setting(
+        "OTPGATE_LOG_LEVEL",
+        _choice("debug", "info", "warning", "error"),
+        default="info",
+        help="`debug`, `info`, `warning` or `error`",
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every ``OTPGATE_*`` variable; raise ConfigError on the first bad one."""
+        env = os.environ if env is None else env
+        settings = cls.__new__(cls)
+        values = vars(settings)
+        for spec in SETTINGS:  # in declaration order: a derived default reads those above it
+            values[spec.attr] = spec.read(env, settings)
+        if (settings.smtp_tls_cert is None) != (settings.smtp_tls_key is None):
+            raise ConfigError("OTPGATE_SMTP_TLS_CERT and OTPGATE_SMTP_TLS_KEY go together")
+        return settings
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(vars(self).values()))
+
+    def __repr__(self) -> str:
+        shown = (f"{s.attr}={vars(self).get(s.attr)!r}" for s in SETTINGS if not s.secret)
+        return f"Settings({', '.join(shown)})"
+
+
+#: Every setting, in the order README lists them.
+SETTINGS: tuple[Setting[object], ...] = tuple(
+    v for v in vars(Settings).values() if isinstance(v, Setting)
+)
+
+_KNOWN = frozenset(s.name for s in SETTINGS)
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """``OTPGATE_*`` names in *env* that no setting declares (likely typos)."""
+    return sorted(k for k in env if k.startswith("OTPGATE_") and k not in _KNOWN)
+
+
+def markdown_table() -> str:
+    """README's settings table: one row per setting, as declared."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    rows += [f"| `{s.name}` | {s.shown} | {s.help} |" for s in SETTINGS]
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m gateway.settings --markdown`` prints README's settings table."""
+    parser = argparse.ArgumentParser(prog="python -m gateway.settings")
+    parser.add_argument(
+        "--markdown", action="store_true", required=True, help="print README's settings table"
+    )
+    parser.parse_args(argv)
+    print(markdown_table(), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -40,6 +40,7 @@ from gateway.api.base import SERVICES, error_body, read_capped
 from gateway.errors import BadInput, Forbidden
 from gateway.services.sms import TWILIO
 from gateway.settings import Settings
+from gateway.validation import is_e164
 
 log = logging.getLogger("otpgate.sms")
 
@@ -50,7 +51,6 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 _SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
 _ACCOUNT = re.compile(r"^AC[0-9a-f]{32}$")
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 #: The parameters Twilio documents for an incoming message (Messaging, MMS,
 #: WhatsApp and Add-ons).  Anything else is refused with 400: it is not a
@@ -248,7 +248,7 @@ def _fields(params: MultiDict[str]) -> tuple[str, str, str, str]:
     sid, sender, receiver, text = (params[n] for n in ("MessageSid", "From", "To", "Body"))
     if not _SID.match(sid):
         raise BadInput("MessageSid is not a Twilio message id")
-    if not _E164.match(receiver):
+    if not is_e164(receiver):
         raise BadInput("To is not a number in E.164 form")
     if not sender or len(sender) > 64 or not sender.isprintable():
         raise BadInput("From is empty, too long or not printable")

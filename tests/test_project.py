@@ -14,17 +14,24 @@ from aiohttp.test_utils import TestClient
 
 from gateway.api.openapi import document
 from gateway.logs import JsonFormatter, TextFormatter
-from gateway.settings import SETTINGS
+from gateway.settings import SETTINGS, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 Client = TestClient[Any, Any]
 
 
 def test_readme_documents_every_setting() -> None:
-    """README's settings table names every setting the code reads, and nothing else."""
+    """README's settings table is the one rendered from the settings' declarations."""
     readme = (ROOT / "README.md").read_text()
     table = set(re.findall(r"^\| `(OTPGATE_[A-Z_]+)` \|", readme, flags=re.M))
     assert table == {s.name for s in SETTINGS}
+    section = readme.partition("\n## Settings\n")[2]
+    written = re.search(r"^(\|.*\n)+", section, flags=re.M)
+    assert written is not None, "README's Settings section has no table"
+    assert written.group(0) == markdown_table(), (
+        "README's settings table differs from the declarations in gateway/settings.py; "
+        "replace it with the output of `python -m gateway.settings --markdown`"
+    )
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +21,12 @@ from ..extraction.extractor import compile_custom_pattern
 from ..store import credentials as q
 from ..store import signals
 from ..store.db import Database
+from ..validation import is_e164, is_public_domain_name
 from ..vault import Vault
 from .numbers import BoughtNumber, NumberProvider, ProviderError
 
 log = logging.getLogger("otpgate.credentials")
 
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _UNSET: Any = object()
 
 
@@ -247,7 +246,7 @@ class CredentialService:
                 raise NotFound("this credential has no authenticator")
 
     async def set_phone(self, tenant_id: str, cred_id: str, phone: str | None) -> CredentialInfo:
-        if phone is not None and not _E164.match(phone):
+        if phone is not None and not is_e164(phone):
             raise Invalid("phone_number must be in E.164 form, such as +14155550100")
         try:
             async with self._db.write() as conn:
@@ -355,7 +354,7 @@ class CredentialService:
     async def _store_number(
         self, tenant_id: str, cred_id: str, bought: BoughtNumber
     ) -> CredentialInfo:
-        if not _E164.match(bought.phone_number):
+        if not is_e164(bought.phone_number):
             raise UpstreamFailed("the provider sold a number that is not in E.164 form")
         try:
             async with self._db.write() as conn:
@@ -448,12 +447,9 @@ class CredentialService:
         )
 
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
 def _sender_domain(value: str) -> str:
     domain = value.strip().lower().rstrip(".")
-    if not _DOMAIN.match(domain):
+    if not is_public_domain_name(domain):
         raise Invalid("each allowed sender must be a domain name, such as example.com")
     return domain
 

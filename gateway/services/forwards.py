@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from ..store import credentials as cq
 from ..store import forwards as q
 from ..store import signals
 from ..store.db import Database
+from ..validation import is_e164, split_mail_address
 from ..vault import Vault
 from .numbers import ProviderError, SmsSender
 
@@ -60,10 +60,6 @@ MAX_AGE = 24 * 3600.0
 RECOVERY_EVERY = 5.0
 #: Seconds to wait for the relay or Twilio.
 TIMEOUT = 15.0
-
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LOCAL = re.compile(rf"^{_ATOM}(\.{_ATOM})*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +176,7 @@ class ForwardService:
 
     def _check_target(self, channel: str, to: str) -> str:
         if channel == "sms":
-            if not _E164.match(to):
+            if not is_e164(to):
                 raise Invalid("'to' must be a phone number in E.164 form, such as +14155550100")
             if self._sms is None:
                 raise Invalid(
@@ -417,9 +413,10 @@ class ForwardService:
 
 def check_email(address: str, *, allow_private: bool) -> str:
     """Check an email address's syntax, and that its domain is not an internal one."""
-    local, at, domain = address.rpartition("@")
-    if not at or len(address) > 254 or len(local) > 64 or not _LOCAL.match(local):
+    parts = split_mail_address(address)
+    if parts is None:
         raise Invalid("'to' is not an email address such as person@example.com")
+    domain = parts[1]
     if domain.startswith("["):
         raise Invalid("'to' must name a mail domain, not an address literal")
     if "." not in domain and not allow_private:
