@@ -37,6 +37,7 @@ from smtp.server import SessionGate, SmtpLimits, start_smtp, tls_context
 
 from .api import SERVICES, Lifecycle, Services, error_middleware, setup_routes
 from .errors import ConfigError
+from .extraction.extractor import Extractor
 from .ingest.worker import IngestWorker
 from .logs import configure
 from .metrics import Metrics
@@ -228,6 +229,7 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
         vault,
         bells,
         metrics,
+        extractor=Extractor(),
         code_ttl=settings.code_ttl,
         routes=routes,
         offload=worker,
@@ -318,6 +320,7 @@ async def build_ingest(settings: Settings) -> AsyncIterator[InboundService]:
             Vault(KeyRing.load(settings.master_key_file)),
             Bells(),
             Metrics(),
+            extractor=Extractor(),
             code_ttl=settings.code_ttl,
         )
         try:

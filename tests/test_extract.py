@@ -1,4 +1,4 @@
-"""Tests for gateway.extraction (extractor, htmltext): corpus, cases, fast paths, patterns, CLI."""
+"""Tests for gateway.extraction (extractor, htmltext, index): corpus, cases, fast paths, CLI."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from gateway.extraction.extractor import (
     extract_with_pattern,
     run_jsonl,
 )
-from gateway.extraction.htmltext import MessageIndex, blank_links, html_to_text, visible_text
+from gateway.extraction.htmltext import blank_links, html_to_text, visible_text
+from gateway.extraction.index import MessageIndex, RoleMemo
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 CORPUS_FILES = ("otp_dev.jsonl", "email_dev.jsonl")
@@ -31,12 +32,13 @@ MIN_EXACT = 0.97
 MAX_WRONG = 0.01
 
 
-def _extract(row: dict[str, Any]) -> str | None:
+def _extract(row: dict[str, Any], memo: RoleMemo | None = None) -> str | None:
     return extract_code(
         channel=row["channel"],
         subject=row.get("subject") or "",
         text=row.get("text") or "",
         html=row.get("html") or "",
+        memo=memo,
     )
 
 
@@ -91,14 +93,14 @@ def test_remembered_word_roles_change_no_answer() -> None:
         for name in CORPUS_FILES
         for line in (CORPUS / name).read_text(encoding="utf-8").splitlines()
     ]
+    memo = RoleMemo()
     fresh = []
     for row in rows:
-        for memo in htmltext._ROLES_OF.values():
-            memo.clear()
-        fresh.append(_extract(row))
+        memo.clear()
+        fresh.append(_extract(row, memo))
     for row in rows:  # every word of every message is now remembered
-        _extract(row)
-    assert [_extract(row) for row in reversed(rows)] == fresh[::-1]
+        _extract(row, memo)
+    assert [_extract(row, memo) for row in reversed(rows)] == fresh[::-1]
 
 
 # --- codes found -------------------------------------------------------------------------

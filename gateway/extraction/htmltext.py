@@ -1,11 +1,12 @@
-"""Read a message body as text: what a reader sees, its links, and its words.
+"""Read a message body as text: what a reader sees, with its links blanked out.
 
 ``visible_text`` folds look-alike characters (NFKC: full-width digits become
 ASCII ones) and drops invisible formatting characters (zero-width spaces,
 bidirectional marks, soft hyphens); ``html_to_text`` renders an HTML part;
 ``blank_links`` blanks out links, e-mail addresses and bare domains (a code
-inside a link is never one a reader types); ``MessageIndex`` finds where the
-words of ``extract_lexicon`` are in the text, for ``extract`` to score by.
+inside a link is never one a reader types); ``bodies`` gives the parts of a
+message the extractor reads. Where the lexicon's words stand in the text is
+``index``'s work.
 
 HTML is read as the standard library's tolerant ``html.parser`` reads it.
 Invisible parts (``<head>``, ``<title>``, ``<style>``, ``<script>``, comments,
@@ -15,7 +16,7 @@ words from neighbouring cells or paragraphs never run together. Entities are
 decoded. Malformed markup never raises: whatever the parser cannot make sense
 of is passed over.
 
-Speed (every mail the SMTP listener takes is read here); each shortcut gives
+Speed (every mail and text is read here); each shortcut gives
 exactly what the plain way gives (``tests/test_extract.py`` compares them):
 
 - ``html.parser`` costs some 5 us a tag: markup in the common, unambiguous subset
@@ -28,25 +29,17 @@ exactly what the plain way gives (``tests/test_extract.py`` compares them):
   other characters in one C pass to see which checks are needed at all.
 - Links are found from their ``://``, ``@`` and dot anchors, not by running each
   pattern over all the text.
-- ``MessageIndex`` reads text with only ASCII letters by patterns made for it,
-  takes most words' roles from a table, and looks for the words that are only
-  ever identifiers only where they count.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import cached_property
 from html import unescape
 from html.parser import HTMLParser
 
-from gateway.extraction import lexicon as lex
-
-__all__ = ["MessageIndex", "beyond_ascii", "blank_links", "bodies", "html_to_text", "visible_text"]
+__all__ = ["beyond_ascii", "blank_links", "bodies", "html_to_text", "visible_text"]
 
 # Soft hyphen, zero-width characters, bidirectional marks and isolates, BOM.
 _INVISIBLE_CHARS = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
@@ -395,214 +388,3 @@ def blank_links(text: str) -> str:
         if dots:
             text = _blank(text, _DOMAINS, dots, _DOMAIN_RUN)
     return text
-
-
-# --- where the listed words are ------------------------------------------------------------
-
-_ASCII_LETTERS = re.compile(r"[A-Za-z]+")
-_ASCII_RUN = re.compile("[a-z]+")
-_ASCII_UPPERS = re.compile(r"[A-Z]+")
-_GAP_WORD = re.compile(r"[^\W\d_]+|\d+")
-_OTHER_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")  # a letter beyond ASCII
-_SPACELESS = re.compile(r"[\u0E00-\u0E7F\u3040-\u30FF\u3400-\u9FFF\uF900-\uFAFF]")
-_LETTERS_BEFORE = re.compile(r"[^\W\d_]*$")
-
-
-@dataclass(slots=True)
-class Hit:
-    """Where a code word is in a message."""
-
-    start: int
-    end: int
-    negated: bool = False  # "tracking code", "postal code": a code of another kind
-
-
-#: Roles of words that are not in the lexicon's fixed list, for ASCII-only
-#: (True) and other texts: bounded, as every word of every message may land here.
-_ROLES_OF: dict[bool, dict[str, tuple[str, ...]]] = {True: {}, False: {}}
-_ROLES_KEPT = 20_000
-
-
-class MessageIndex:
-    """Where the code words, qualifiers, clauses and lines of one message are.
-
-    Built once per message and shared by all its candidates. ``words`` counts
-    the words between two positions the way the scorer needs it.
-    """
-
-    def __init__(self, doc: str) -> None:
-        self.doc = doc
-        # "plain": every letter is ASCII ("·" or "€" may be there): the patterns for such
-        # text serve, unspaced words (all have other letters) are not there.
-        others = "" if doc.isascii() else beyond_ascii(doc)
-        self.plain = plain = _OTHER_LETTER.search(others) is None
-        if others.lower() == others:  # lower-casing the bytes is then enough
-            low = doc.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
-        else:
-            low = doc.lower()
-            if len(low) != len(doc):  # "İ" lower-cases to two characters: keep positions
-                low = "".join(c if len(c.lower()) != 1 else c.lower() for c in doc)
-        self.low = low
-        found: dict[str, list[tuple[int, int]]] = {role: [] for role in lex.ROLES}
-        add = {role: hits.append for role, hits in found.items()}
-        # Each other word is judged once: its roles depend on the word alone (but
-        # for PROMOTION_IN_CONTEXT), so the judgement is kept for later messages.
-        roles_of = _ROLES_OF[plain]
-        if len(roles_of) > _ROLES_KEPT:
-            roles_of.clear()
-        if plain:  # (the words found start after the character before them)
-            role_re, shift = lex.ASCII_ROLE_RE, 1
-            short = not any(e in low for e in lex.ASCII_WORD_ENDINGS)
-            words = (lex.ASCII_WORDS_SHORT if short else lex.ASCII_WORDS).finditer(" " + low)
-        else:
-            role_re, shift, words = lex.ROLE_RE, 0, lex.WORD_RE.finditer(low)
-        self._spans: list[tuple[int, int]] = []  # of every word found, in order
-        for m in words:
-            word = m.group(shift)
-            span = start, end = m.start(), m.end() - shift
-            roles = lex.FIXED_ROLES.get(word) or roles_of.get(word)
-            if roles is None or word in lex.PROMOTION_IN_CONTEXT:  # judged where it stands
-                spans = role_re.match(low, start).regs  # type: ignore[union-attr]
-                roles = tuple(
-                    r for r, s in zip(lex.ROLE_NAMES, spans[1:], strict=True) if s[1] == end
-                )
-                roles_of[word] = roles
-            self._spans.append(span)
-            for role in roles:
-                add[role](span)
-        compounds = []
-        for m in lex.COMPOUND_CODE_RE.finditer(low):
-            at = m.start()  # letters end right before it (or, as "$" reads, a line break):
-            last = low[max(0, at - 2) : at].removesuffix("\n")[-1:]
-            head = (last.isalpha() or not last.isascii()) and _LETTERS_BEFORE.search(
-                low, max(0, at - 40), at
-            )
-            if head and head.group():
-                compounds.append((head.start(), m.end()))
-        if not plain and lex.NOT_SPACED.search(others):
-            for m in lex.UNSPACED_RE.finditer(low):
-                for role in lex.UNSPACED_ROLES.get(m.group(), frozenset({"code"})):  # or Persian
-                    found[role].append(m.span())
-        self.qualifiers = sorted(found["qualifier"])
-        self.qualifier_starts = [q[0] for q in self.qualifiers]
-        self.code = self._code_hits(found, compounds)
-        self.code_starts = [h.start for h in self.code]
-        self.code_ends = [h.end for h in self.code]
-        self.any_code = any(not h.negated for h in self.code)
-        # An identifier word over a code word is none. In plain text (words found do
-        # not overlap) that is checked, and words only ever identifiers looked for,
-        # by identifier_before.
-        identifiers = sorted(found["identifier"])
-        if self.code and not plain:
-            identifiers = [i for i in identifiers if not self.in_keyword(*i, False)]
-        self.identifiers = identifiers
-        self.identifier_ends = [i[1] for i in identifiers]
-        percent = [m.start() for m in lex.PERCENT_RE.finditer(low)] if "%" in low else []
-        self.promotions = sorted([a for a, _ in found["promotion"]] + percent)
-        self.meeting, self.booking = bool(found["meeting"]), bool(found["booking"])
-        self.breaks = [m.start() for m in lex.BREAK_RE.finditer(doc)]
-
-    @cached_property
-    def shouting(self) -> bool:
-        """Mostly capitals: then upper-case words are just words."""
-        letters = sum(map(len, _ASCII_LETTERS.findall(self.doc)))
-        return letters > 20 and sum(map(len, _ASCII_UPPERS.findall(self.doc))) > 0.6 * letters
-
-    def _code_hits(
-        self, found: dict[str, list[tuple[int, int]]], compounds: list[tuple[int, int]]
-    ) -> list[Hit]:
-        for start, end in compounds:
-            word = self.low[start:end]
-            suffix = lex.COMPOUND_CODE_RE.search(word)
-            head = word[: suffix.start() if suffix else 0].rstrip("s-")
-            if head in lex.NOT_CODE_PREFIX or any(
-                len(p) >= 5 and head.endswith(p) for p in lex.NOT_CODE_PREFIX
-            ):
-                continue  # postcode, Gutscheincode, barcode, encode
-            found["code"].append((start, end))
-        code = found["code"] if self.plain and not compounds else sorted(set(found["code"]))
-        not_code_ends = sorted(e for _, e in found["not_code"])
-        hits = []
-        for start, end in code:
-            near = not_code_ends[bisect.bisect_left(not_code_ends, start - 20) :]
-            negated = any(  # "tracking code", "gift card code", "booking confirmation code"
-                self.words(e, start, raw=True) <= 1 for e in near[:3] if e <= start
-            )
-            hits.append(Hit(start, end, negated))
-        return hits
-
-    def identifier_before(self, pos: int) -> tuple[int, int] | None:
-        """The last identifier word lying in the 30 characters before ``pos``."""
-        i = bisect.bisect_right(self.identifier_ends, pos)
-        found = self.identifiers[i - 1] if i and not self.plain else None
-        if self.plain:  # the last found over no code word, or later one not looked for
-            while i and self.identifiers[i - 1][0] >= pos - 30:
-                i -= 1
-                if not self.in_keyword(*self.identifiers[i], False):
-                    found = self.identifiers[i]
-                    break
-            low, spans = self.low, self._spans
-            for m in _ASCII_RUN.finditer(low, max(0, pos - 30), pos):
-                a, b = m.span()
-                if (found and a <= found[0]) or m.group() not in lex.ONLY_IDENTIFIERS:
-                    continue
-                j = bisect.bisect_right(spans, (a, a))  # a whole run, in no word found?
-                if not (
-                    low[a - 1 : a].isalpha()
-                    or low[b : b + 1].isalpha()
-                    or (j and spans[j - 1][1] > a)
-                    or (j < len(spans) and spans[j][0] == a)
-                    or self.in_keyword(a, b, False)
-                ):
-                    found = (a, b)
-        return found if found is not None and found[0] >= pos - 30 else None
-
-    def in_keyword(self, start: int, end: int, qualifiers: bool = True) -> bool:
-        """Whether the span overlaps a code word (or, with ``qualifiers``, a qualifier)."""
-        i = bisect.bisect_left(self.code_starts, end)  # hits starting before ``end``...
-        if any(start < hit.end for hit in self.code[max(0, i - 3) : i]):  # ...end after
-            return True
-        j = bisect.bisect_left(self.qualifier_starts, end) if qualifiers else 0
-        return any(start < b for _, b in self.qualifiers[max(0, j - 3) : j])
-
-    def words(self, a: int, b: int, raw: bool = False) -> float:
-        """Words between two positions; unless ``raw``, connectors and qualifiers count 0."""
-        gap = self.doc[a:b]
-        if not raw:
-            lo = bisect.bisect_left(self.qualifier_starts, a)
-            for qs, qe in self.qualifiers[lo : bisect.bisect_left(self.qualifier_starts, b)]:
-                if qe <= b:
-                    gap = gap.replace(self.doc[qs:qe], " ", 1)
-            if not self.plain:  # (else it only blanks punctuation, which is no word)
-                gap = lex.CONNECTOR_CJK_RE.sub(" ", gap)
-        found = _GAP_WORD.findall(gap)
-        if self.plain:  # (no spaceless script there)
-            return float(
-                len(found) if raw else sum(w.lower() not in lex.CONNECTOR_WORDS for w in found)
-            )
-        count = 0.0
-        for w in found:
-            if _SPACELESS.search(w):
-                count += len(w) / 2  # Chinese, Japanese, Thai: no spaces between words
-            elif raw or w.lower() not in lex.CONNECTOR_WORDS:
-                count += 1
-        return count
-
-    def clause(self, start: int, end: int) -> tuple[int, int]:
-        i = bisect.bisect_left(self.breaks, start)
-        j = bisect.bisect_left(self.breaks, end)
-        left = self.breaks[i - 1] + 1 if i else 0
-        return left, self.breaks[j] if j < len(self.breaks) else len(self.doc)
-
-    def line(self, start: int, end: int) -> tuple[int, int]:
-        right = self.doc.find("\n", end)
-        return self.doc.rfind("\n", 0, start) + 1, len(self.doc) if right < 0 else right
-
-    def code_in(self, a: int, b: int) -> bool:
-        """Whether a code word (not negated) lies within ``a``..``b``."""
-        lo, hi = bisect.bisect_left(self.code_starts, a), bisect.bisect_left(self.code_starts, b)
-        return any(h.end <= b and not h.negated for h in self.code[lo:hi])
-
-    def qualifier_in(self, a: int, b: int) -> bool:
-        i = bisect.bisect_left(self.qualifier_starts, a)
-        return i < len(self.qualifiers) and self.qualifiers[i][1] <= b

@@ -1,5 +1,6 @@
-"""Word lists for the one-time-code extractor, by role and language, and
-``MessageIndex``, which finds where they occur in one message.
+"""Word lists for the one-time-code extractor, by role and language, and the
+patterns built from them with which ``index.MessageIndex`` finds where they
+occur in one message.
 
 Each list holds lower-case patterns for Python's ``re``, matched against the
 lower-cased message. Entries for spaced scripts match whole words (a trailing

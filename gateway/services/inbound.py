@@ -25,8 +25,8 @@ from .. import ids
 from ..errors import Invalid
 from ..extraction.extractor import (
     CustomPattern,
+    Extractor,
     compile_custom_pattern,
-    extract_code,
     extract_with_pattern,
 )
 from ..extraction.mime import parse_message
@@ -184,6 +184,7 @@ class InboundService:
         bells: Bells,
         metrics: Metrics,
         *,
+        extractor: Extractor,
         code_ttl: int,
         routes: RouteCache | None = None,
         offload: Offload | None = None,
@@ -195,6 +196,7 @@ class InboundService:
         self._vault = vault
         self._bells = bells
         self._metrics = metrics
+        self._extractor = extractor
         self._ttl = code_ttl
         self._clock = clock
         self._commit = GroupCommitter(db, w.write)
@@ -321,7 +323,7 @@ class InboundService:
             return extract_with_pattern(compiled, message.subject, message.text or message.html)
         if not default:
             default.append(
-                extract_code(
+                self._extractor.code(
                     channel=message.channel,
                     subject=message.subject,
                     text=message.text,
