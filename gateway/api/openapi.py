@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..events import NAMES
 from .credentials import (
     AuthenticatorIn,
     CredentialIn,
@@ -284,14 +285,7 @@ _WEBHOOK = {
         "url": {"type": "string", "format": "uri"},
         "events": {
             "type": "array",
-            "items": {
-                "enum": [
-                    "interaction.code_required",
-                    "interaction.code_submitted",
-                    "interaction.expired",
-                    "code.received",
-                ]
-            },
+            "items": {"enum": list(NAMES)},
         },
         "enabled": {"type": "boolean"},
         "disabled_reason": {"type": ["string", "null"]},

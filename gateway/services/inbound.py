@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .. import ids
+from .. import events, ids
 from ..errors import Invalid
 from ..extraction.extractor import (
     CustomPattern,
@@ -31,11 +31,12 @@ from ..extraction.extractor import (
 )
 from ..extraction.mime import parse_message
 from ..metrics import Metrics
-from ..store import codes as q
-from ..store import inbound as w
+from ..store import codes as code_rows
+from ..store import inbound as inbound_rows
+from ..store.codes import CodeRow
 from ..store.credentials import decode_senders
 from ..store.db import Database
-from ..timestamps import iso
+from ..store.inbound import EventRow, ForwardCopyRow, SeenRow
 from ..vault import Vault
 from .groupcommit import GroupCommitter
 from .waiters import Bells
@@ -199,7 +200,7 @@ class InboundService:
         self._extractor = extractor
         self._ttl = code_ttl
         self._clock = clock
-        self._commit = GroupCommitter(db, w.write)
+        self._commit = GroupCommitter(db, inbound_rows.write)
         self._routes = RouteCache() if routes is None else routes
         #: Stores mail in another process (the ingest worker); None: in this one.
         self._offload = offload
@@ -215,11 +216,11 @@ class InboundService:
         this replica or another; an unknown inbox is never cached, so a new
         credential's inbox works at once.
         """
-        return await self._cached("inbox:" + local_part.lower(), q.route_by_inbox)
+        return await self._cached("inbox:" + local_part.lower(), code_rows.route_by_inbox)
 
     async def route_for_phone(self, phone: str) -> Route | None:
         """The credential owning a phone number (E.164), or None."""
-        return await self._cached("phone:" + phone, q.route_by_phone)
+        return await self._cached("phone:" + phone, code_rows.route_by_phone)
 
     async def _cached(self, key: str, find: Callable[[Any, str], Any]) -> Route | None:
         now = time.monotonic()
@@ -228,7 +229,9 @@ class InboundService:
             return route
         async with self._db.read() as conn:
             row = await find(conn, key.partition(":")[2])
-            route = None if row is None else _route(row, await w.forward_ids(conn, row.id))
+            route = (
+                None if row is None else _route(row, await inbound_rows.forward_ids(conn, row.id))
+            )
         if route is not None:
             self._routes.put(key, route, now)
         return route
@@ -265,10 +268,10 @@ class InboundService:
         """
         now = self._clock()
         default: list[str | None] = []  # the generic extraction, computed at most once
-        items: list[w.Write] = []
+        items: list[inbound_rows.Write] = []
         outcomes: list[str] = []
         if seen is not None:
-            items.append((w.SEEN, {"provider": seen[0], "message_id": seen[1], "seen_at": now}))
+            items.append(SeenRow(seen[0], seen[1], now))
         for route in routes:
             if route.allowed_senders is not None and not sender_allowed(
                 message.sender_domain, route.allowed_senders
@@ -280,8 +283,8 @@ class InboundService:
             if code is None:
                 outcomes.append(NO_CODE)
                 continue
-            items.append((w.CODE, self._row(route, message, code, now)))
-            items.append((w.EVENT, _code_event(route, message.channel, now)))
+            items.append(self._row(route, message, code, now))
+            items.append(_code_event(route, message.channel, now))
             outcomes.append(CODE)
         try:
             await self._commit.submit(items)
@@ -291,7 +294,7 @@ class InboundService:
             # on the unique key; anything else is a real failure.
             if seen is not None:
                 async with self._db.read() as conn:
-                    if await w.seen(conn, *seen):
+                    if await inbound_rows.seen(conn, *seen):
                         raise AlreadyStored(f"{seen[0]} message already stored") from None
             raise
         return outcomes
@@ -332,7 +335,7 @@ class InboundService:
             )
         return default[0]
 
-    def _row(self, route: Route, message: Message, code: str, now: float) -> dict[str, Any]:
+    def _row(self, route: Route, message: Message, code: str, now: float) -> CodeRow:
         row_id = ids.new_id(ids.RECEIVED_CODE)
         sealed = self._vault.seal_field_under(
             route.data_key,
@@ -341,18 +344,18 @@ class InboundService:
             credential_id=route.credential_id,
             field=f"code:{row_id}",
         )
-        return {
-            "id": row_id,
-            "tenant_id": route.tenant_id,
-            "credential_id": route.credential_id,
-            "source": message.channel,
-            "code": sealed,
-            "sender": message.sender[:320] or None,
-            "received_at": now,
-            "expires_at": now + self._ttl,
-        }
+        return CodeRow(
+            id=row_id,
+            tenant_id=route.tenant_id,
+            credential_id=route.credential_id,
+            source=message.channel,
+            code=sealed,
+            sender=message.sender[:320] or None,
+            received_at=now,
+            expires_at=now + self._ttl,
+        )
 
-    def _forwards(self, route: Route, message: Message, now: float) -> list[w.Write]:
+    def _forwards(self, route: Route, message: Message, now: float) -> list[ForwardCopyRow]:
         """A sealed copy of *message* for each of the route's forwarding rules."""
         if not route.forwards:
             return []
@@ -368,31 +371,24 @@ class InboundService:
                 "received_at": now,
             }
         ).encode()
-        items: list[w.Write] = []
+        items: list[ForwardCopyRow] = []
         for forward_id in route.forwards:
             row_id = ids.new_id(ids.FORWARD_COPY)
+            payload = self._vault.seal_field(
+                dek,
+                copy,
+                tenant_id=route.tenant_id,
+                credential_id=route.credential_id,
+                field=f"forward:{row_id}",
+            )
             items.append(
-                (
-                    w.FORWARD,
-                    {
-                        "id": row_id,
-                        "forward_id": forward_id,
-                        "tenant_id": route.tenant_id,
-                        "credential_id": route.credential_id,
-                        "payload": self._vault.seal_field(
-                            dek,
-                            copy,
-                            tenant_id=route.tenant_id,
-                            credential_id=route.credential_id,
-                            field=f"forward:{row_id}",
-                        ),
-                        "state": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "lease_until": 0.0,
-                        "last_error": None,
-                        "created_at": now,
-                    },
+                ForwardCopyRow(
+                    id=row_id,
+                    forward_id=forward_id,
+                    tenant_id=route.tenant_id,
+                    credential_id=route.credential_id,
+                    payload=payload,
+                    created_at=now,
                 )
             )
         return items
@@ -405,18 +401,10 @@ class InboundService:
 MAX_FORWARD_TEXT = 64 * 1024
 
 
-def _code_event(route: Route, channel: str, now: float) -> dict[str, Any]:
-    """``code.received``: which credential, from which channel, when; never the code."""
-    return {
-        "tenant_id": route.tenant_id,
-        "event": "code.received",
-        "data": {
-            "credential_id": route.credential_id,
-            "source": channel,
-            "received_at": iso(now),
-        },
-        "now": now,
-    }
+def _code_event(route: Route, channel: str, now: float) -> EventRow:
+    """``code.received`` for the route's tenant (see :func:`gateway.events.code_received`)."""
+    event = events.code_received(credential_id=route.credential_id, source=channel, received_at=now)
+    return EventRow(route.tenant_id, event, now)
 
 
 def route_from_row(row: Any, forwards: tuple[str, ...] = ()) -> Route:

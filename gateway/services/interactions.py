@@ -34,14 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import ids
+from .. import events, ids
 from ..errors import Conflict, Expired, Invalid, NotFound, RateLimited
-from ..store import codes as cq
-from ..store import interactions as q
+from ..store import codes as code_rows
+from ..store import interactions as interaction_rows
+from ..store.codes import CodeRow
 from ..store.db import Conn, Database
 from ..store.signals import notify
-from ..store.webhooks import encode_body, enqueue
-from ..timestamps import iso
+from ..store.webhooks import enqueue
 from ..vault import Vault
 from .codes import Code
 from .waiters import Bells
@@ -132,13 +132,13 @@ def _info(row: Any, submit_url: str | None = None) -> InteractionInfo:
     )
 
 
-def _expired_event(row: Any) -> dict[str, Any]:
-    return {
-        "interaction_id": row.id,
-        "credential_id": row.credential_id,
-        "expires_at": iso(row.expires_at),
-        "answered": row.submitted_at is not None,
-    }
+def _expired_event(row: Any) -> events.Event:
+    return events.interaction_expired(
+        interaction_id=row.id,
+        credential_id=row.credential_id,
+        expires_at=row.expires_at,
+        answered=row.submitted_at is not None,
+    )
 
 
 class InteractionService:
@@ -178,7 +178,7 @@ class InteractionService:
             "tenant_id": tenant_id,
             "credential_id": cred_id,
             "prompt": prompt,
-            "status": q.PENDING,
+            "status": interaction_rows.PENDING,
             "token_hash": token_hash(token),
             "code": None,
             "attempts": 0,
@@ -187,7 +187,7 @@ class InteractionService:
             "submitted_at": None,
         }
         async with self._db.write() as conn:
-            cred = await q.credential(conn, tenant_id, cred_id)
+            cred = await interaction_rows.credential(conn, tenant_id, cred_id)
             if cred is None:
                 raise NotFound("no such credential")
             values["submit_token"] = self._vault.seal_field_under(
@@ -197,23 +197,22 @@ class InteractionService:
                 credential_id=cred_id,
                 field=f"submit:{interaction_id}",
             )
-            await q.insert_interaction(conn, **values)
-            data = {
-                "interaction_id": interaction_id,
-                "credential_id": cred_id,
-                "credential_name": cred.name,
-                "prompt": prompt,
-                "expires_at": iso(now + self._ttl),
-                # Filled in by the sender (fill_submit_url): the token is a
-                # secret and the queued body is stored in clear.
-                "submit_url": None,
-            }
-            await enqueue(conn, tenant_id, "interaction.code_required", data, now=now)
+            await interaction_rows.insert_interaction(conn, **values)
+            # Its submit_url is filled in by the sender (fill_submit_url): the
+            # token is a secret and the queued body is stored in clear.
+            event = events.code_required(
+                interaction_id=interaction_id,
+                credential_id=cred_id,
+                credential_name=cred.name,
+                prompt=prompt,
+                expires_at=now + self._ttl,
+            )
+            await enqueue(conn, tenant_id, event.type, event.data, now=now)
         self._events_queued()
         return InteractionInfo(
             id=interaction_id,
             credential_id=cred_id,
-            status=q.PENDING,
+            status=interaction_rows.PENDING,
             prompt=prompt,
             attempts=0,
             created_at=now,
@@ -229,13 +228,13 @@ class InteractionService:
     async def _current(self, tenant_id: str, interaction_id: str) -> Any:
         """The interaction as it stands, expiring it first if its time is up."""
         async with self._db.read() as conn:
-            row = await q.get(conn, tenant_id, interaction_id)
+            row = await interaction_rows.get(conn, tenant_id, interaction_id)
         if row is None:
             raise NotFound("no such interaction")
-        if row.status in q.OPEN and row.expires_at <= self._clock():
+        if row.status in interaction_rows.OPEN and row.expires_at <= self._clock():
             await self._expire(tenant_id, interaction_id)
             async with self._db.read() as conn:
-                row = await q.get(conn, tenant_id, interaction_id)
+                row = await interaction_rows.get(conn, tenant_id, interaction_id)
             if row is None:  # its credential was deleted meanwhile
                 raise NotFound("no such interaction")
         return row
@@ -245,7 +244,7 @@ class InteractionService:
     async def page(self, token: str) -> SubmitPage:
         """What the submit page shows for *token*; NotFound for an unknown token."""
         row = await self._by_token(token)
-        if row.status in q.OPEN and row.expires_at <= self._clock():
+        if row.status in interaction_rows.OPEN and row.expires_at <= self._clock():
             await self._expire(row.tenant_id, row.id)
             row = await self._by_token(token)
         return SubmitPage(
@@ -264,7 +263,7 @@ class InteractionService:
     async def submit(self, tenant_id: str, interaction_id: str, code: str) -> None:
         """An answer sent with the tenant's API key."""
         async with self._db.read() as conn:
-            row = await q.for_submission(conn, tenant_id, interaction_id)
+            row = await interaction_rows.for_submission(conn, tenant_id, interaction_id)
         if row is None:
             raise NotFound("no such interaction")
         await self._submit(row, code)
@@ -274,7 +273,7 @@ class InteractionService:
             raise NotFound("this link is not valid")
         digest = token_hash(token)
         async with self._db.read() as conn:
-            row = await q.by_token(conn, digest)
+            row = await interaction_rows.by_token(conn, digest)
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             raise NotFound("this link is not valid")
         return row
@@ -285,7 +284,9 @@ class InteractionService:
         code = clean_code(raw)
         if code is None:
             async with self._db.write() as conn:
-                counted = await q.count_attempt(conn, row.id, now=now, max_attempts=MAX_ATTEMPTS)
+                counted = await interaction_rows.count_attempt(
+                    conn, row.id, now=now, max_attempts=MAX_ATTEMPTS
+                )
             if not counted:
                 await self._refuse_now(row.tenant_id, row.id, now)
             raise Invalid(f"the code must be 1 to {MAX_CODE} printable characters")
@@ -299,7 +300,7 @@ class InteractionService:
 
         keep_until = now + self._ttl
         async with self._db.write() as conn:
-            stored = await q.submit(
+            stored = await interaction_rows.submit(
                 conn,
                 row.id,
                 sealed=sealed(f"interaction:{row.id}"),
@@ -309,28 +310,22 @@ class InteractionService:
             )
             if stored:
                 # Its twin for GET /v1/credentials/{id}/code; the same id ties them.
-                await cq.insert_codes(
-                    conn,
-                    [
-                        {
-                            "id": row.id,
-                            "tenant_id": tenant_id,
-                            "credential_id": cred_id,
-                            "source": "user",
-                            "code": sealed(f"code:{row.id}"),
-                            "sender": None,
-                            "received_at": now,
-                            "expires_at": keep_until,
-                        }
-                    ],
+                twin = CodeRow(
+                    id=row.id,
+                    tenant_id=tenant_id,
+                    credential_id=cred_id,
+                    source="user",
+                    code=sealed(f"code:{row.id}"),
+                    sender=None,
+                    received_at=now,
+                    expires_at=keep_until,
                 )
+                await code_rows.insert_codes(conn, [twin])
                 await notify(conn, (row.id, cred_id))  # waiters on other replicas
-                data = {
-                    "interaction_id": row.id,
-                    "credential_id": cred_id,
-                    "submitted_at": iso(now),
-                }
-                await enqueue(conn, tenant_id, "interaction.code_submitted", data, now=now)
+                event = events.code_submitted(
+                    interaction_id=row.id, credential_id=cred_id, submitted_at=now
+                )
+                await enqueue(conn, tenant_id, event.type, event.data, now=now)
         if not stored:
             await self._refuse_now(tenant_id, row.id, now)
             raise Conflict("this request changed meanwhile; ask again")
@@ -340,9 +335,9 @@ class InteractionService:
 
     async def _refuse_unless_open(self, row: Any, now: float) -> None:
         """Raise the reason *row* takes no answer (409, 410 or 429); return if it does."""
-        if row.status in (q.SUBMITTED, q.DELIVERED):
+        if row.status in (interaction_rows.SUBMITTED, interaction_rows.DELIVERED):
             raise Conflict("a code was already given for this request", code="already_answered")
-        if row.status == q.EXPIRED:
+        if row.status == interaction_rows.EXPIRED:
             raise Expired("this request has expired")
         if row.expires_at <= now:
             await self._expire(row.tenant_id, row.id)
@@ -355,7 +350,7 @@ class InteractionService:
     async def _refuse_now(self, tenant_id: str, interaction_id: str, now: float) -> None:
         """After a conditional update lost: re-read and raise the reason."""
         async with self._db.read() as conn:
-            row = await q.get(conn, tenant_id, interaction_id)
+            row = await interaction_rows.get(conn, tenant_id, interaction_id)
         if row is None:
             raise NotFound("no such interaction")
         await self._refuse_unless_open(row, now)
@@ -373,11 +368,11 @@ class InteractionService:
             while True:
                 ticket = self._bells.ticket(interaction_id)  # before looking
                 row = await self._current(tenant_id, interaction_id)
-                if row.status == q.EXPIRED:
+                if row.status == interaction_rows.EXPIRED:
                     raise Expired("this request has expired")
-                if row.status == q.DELIVERED:
+                if row.status == interaction_rows.DELIVERED:
                     raise Expired("its code was already handed out", code="already_delivered")
-                if row.status == q.SUBMITTED:
+                if row.status == interaction_rows.SUBMITTED:
                     code = await self._take(tenant_id, interaction_id)
                     if code is not None:
                         return code
@@ -392,7 +387,7 @@ class InteractionService:
 
     async def _take(self, tenant_id: str, interaction_id: str) -> Code | None:
         async with self._db.write() as conn:
-            row = await q.take(conn, tenant_id, interaction_id, now=self._clock())
+            row = await interaction_rows.take(conn, tenant_id, interaction_id, now=self._clock())
             if row is None:
                 return None
             cred = await _credential(conn, tenant_id, row.credential_id)
@@ -412,9 +407,10 @@ class InteractionService:
         """Expire one interaction whose time is up, if nobody (the sweeper) did yet."""
         now = self._clock()
         async with self._db.write() as conn:
-            row = await q.expire_one(conn, tenant_id, interaction_id, now=now)
+            row = await interaction_rows.expire_one(conn, tenant_id, interaction_id, now=now)
             if row is not None:
-                await enqueue(conn, tenant_id, "interaction.expired", _expired_event(row), now=now)
+                event = _expired_event(row)
+                await enqueue(conn, tenant_id, event.type, event.data, now=now)
         if row is not None:
             self._events_queued()
             self._bells.ring(interaction_id)
@@ -429,15 +425,14 @@ class InteractionService:
         while True:
             now = self._clock()
             async with self._db.read() as conn:  # most sweeps find nothing: no write lock
-                due = await q.due(conn, now=now, limit=_SWEEP_BATCH)
+                due = await interaction_rows.due(conn, now=now, limit=_SWEEP_BATCH)
             if not due:
                 break
             async with self._db.write() as conn:
-                rows = await q.expire_due(conn, due, now=now)
+                rows = await interaction_rows.expire_due(conn, due, now=now)
                 for row in rows:
-                    await enqueue(
-                        conn, row.tenant_id, "interaction.expired", _expired_event(row), now=now
-                    )
+                    event = _expired_event(row)
+                    await enqueue(conn, row.tenant_id, event.type, event.data, now=now)
             if rows:
                 self._events_queued()
                 for row in rows:
@@ -447,13 +442,13 @@ class InteractionService:
                 break
         if now >= self._next_forget:
             async with self._db.write() as conn:
-                await q.forget_finished(conn, before=now - KEEP_FINISHED)
+                await interaction_rows.forget_finished(conn, before=now - KEEP_FINISHED)
             self._next_forget = now + _FORGET_EVERY
         return expired
 
 
 async def _credential(conn: Conn, tenant_id: str, cred_id: str) -> Any:
-    cred = await q.credential(conn, tenant_id, cred_id)
+    cred = await interaction_rows.credential(conn, tenant_id, cred_id)
     assert cred is not None  # an interaction cascades with its credential
     return cred
 
@@ -468,10 +463,10 @@ async def fill_submit_url(db: Database, vault: Vault, public_url: str, body: str
     event = json.loads(body)
     data = event.get("data") or {}
     interaction_id = data.get("interaction_id")
-    if event.get("type") != "interaction.code_required" or not isinstance(interaction_id, str):
+    if event.get("type") != events.CODE_REQUIRED.name or not isinstance(interaction_id, str):
         return body
     async with db.read() as conn:
-        row = await q.sealed_token(conn, interaction_id)
+        row = await interaction_rows.sealed_token(conn, interaction_id)
     if row is None or row.submit_token is None:
         return body
     token = vault.open_field_under(
@@ -482,4 +477,4 @@ async def fill_submit_url(db: Database, vault: Vault, public_url: str, body: str
         field=f"submit:{interaction_id}",
     ).decode()
     data["submit_url"] = f"{public_url.rstrip('/')}/submit/{token}"
-    return encode_body(event)
+    return events.encode_body(event)

@@ -2,7 +2,7 @@
 
 Endpoints
     A tenant registers up to ``MAX_WEBHOOKS`` URLs, each subscribed to some of
-    :data:`~gateway.store.webhooks.EVENTS`.  Each has its own data key, wrapped
+    the events of :data:`gateway.events.CATALOGUE`.  Each has its own data key, wrapped
     by the master key ring; its signing secret (``whsec_`` and base64 of 32
     random bytes) is sealed with that key and shown once, at creation or
     rotation.  After a rotation the previous secret keeps signing beside the
@@ -27,8 +27,9 @@ Deliveries
     nothing; a lease whose attempt never finished lapses after ``LEASE``.
     Delivery is at least once: receivers deduplicate on ``webhook-id``.
 
-Payloads are metadata only, written by the callers of ``enqueue``; nothing
-here adds to them, and no log line or recorded error holds a body or secret.
+Payloads are metadata only, built by :mod:`gateway.events`; nothing here adds
+to them but the ``submit_url`` of ``interaction.code_required``, put in at each
+attempt, and no log line or recorded error holds a body or secret.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from aiohttp.abc import AbstractResolver
 
 from .. import ids, netguard
 from ..errors import Invalid, NotFound, VaultError
+from ..events import CODE_REQUIRED, check_subscription
 from ..metrics import Metrics
 from ..store import webhooks as q
 from ..store.db import Database
@@ -132,21 +134,6 @@ def signature(msg_id: str, timestamp: int, body: str, keys: Iterable[bytes]) -> 
     )
 
 
-def _check_events(events: Sequence[str]) -> list[str]:
-    chosen: list[str] = []
-    for event in events:
-        if event not in q.EVENTS:
-            raise Invalid(
-                f"unknown event {event!r}; the events are: {', '.join(q.EVENTS)}",
-                code="unknown_event",
-            )
-        if event not in chosen:
-            chosen.append(event)
-    if not chosen:
-        raise Invalid("'events' needs at least one event")
-    return chosen
-
-
 def _describe(exc: BaseException, timeout: float) -> str:
     """A short reason for a failed attempt: no address, body or secret in it."""
     refusal = netguard.describe_refusal(exc)
@@ -227,7 +214,7 @@ class WebhookService:
     ) -> tuple[WebhookInfo, str]:
         """Register an endpoint; returns it and its signing secret (shown this once)."""
         url = netguard.check_url(url, allow_private=self._allow_private)
-        chosen = _check_events(events)
+        chosen = check_subscription(events)
         webhook_id = ids.new_id(ids.WEBHOOK)
         key = os.urandom(SECRET_BYTES)
         dek = self._vault.new_data_key()
@@ -461,7 +448,7 @@ class WebhookService:
         error: str | None
         try:
             keys = self._signing_keys(job, self._clock())
-            if job.event == "interaction.code_required":
+            if job.event == CODE_REQUIRED.name:
                 body = await fill_submit_url(self._db, self._vault, self._public_url, job.body)
                 job = dataclasses.replace(job, body=body)
         except VaultError:

@@ -11,6 +11,7 @@ On SQLite the write lock already serialises takers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select
@@ -22,9 +23,39 @@ from .models import Credential, ReceivedCode
 _RC = ReceivedCode
 
 
-async def insert_codes(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    """A received code to store: sealed, for one credential, until ``expires_at``."""
+
+    id: str
+    tenant_id: str
+    credential_id: str
+    source: str  # "email", "sms" or "user"
+    code: bytes  # sealed
+    sender: str | None
+    received_at: float
+    expires_at: float
+
+    def params(self) -> dict[str, Any]:
+        """The row's columns, as an insert takes them."""
+        return {
+            "id": self.id,
+            "tenant_id": self.tenant_id,
+            "credential_id": self.credential_id,
+            "source": self.source,
+            "code": self.code,
+            "sender": self.sender,
+            "received_at": self.received_at,
+            "expires_at": self.expires_at,
+        }
+
+
+_INSERT = insert(_RC)
+
+
+async def insert_codes(conn: Conn, rows: Sequence[CodeRow]) -> None:
     if rows:
-        await conn.execute(insert(_RC), list(rows))
+        await conn.execute(_INSERT, [row.params() for row in rows])
 
 
 def _eligible(tenant_id: str, cred_id: str, *, now: float, since: float | None,

@@ -2,10 +2,10 @@
 
 A message (a mail, or a text from Twilio or an Android phone) may write:
 
-- ``code``: a sealed code for the agent (``received_codes``);
-- ``forward``: a sealed copy for each forwarding rule (``forward_outbox``);
-- ``event``: a ``code.received`` webhook event for each subscribed endpoint;
-- ``seen``: the provider's message id, so a redelivery is stored once.
+- :class:`CodeRow`: a sealed code for the agent (``received_codes``);
+- :class:`ForwardCopyRow`: a sealed copy for each forwarding rule (``forward_outbox``);
+- :class:`EventRow`: a ``code.received`` webhook event for each subscribed endpoint;
+- :class:`SeenRow`: the provider's message id, so a redelivery is stored once.
 
 Writing them together is what makes a forward or a webhook exactly as
 durable as the code it is about: all are committed, or none.
@@ -14,27 +14,78 @@ durable as the code it is about: all are committed, or none.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Float, Integer, LargeBinary, String, bindparam, delete, insert, select
 from sqlmodel import col
 
-from .codes import ROUTE_COLUMNS
+from ..events import Event
+from .codes import ROUTE_COLUMNS, CodeRow, insert_codes
 from .db import Conn
-from .models import Credential, Forward, ForwardOutbox, InboundSeen, ReceivedCode, SmsDevice
+from .models import Credential, Forward, ForwardOutbox, InboundSeen, SmsDevice
 from .signals import notify
 from .webhooks import enqueue_many, fan_out_params
 
-CODE = "code"
-FORWARD = "forward"
-EVENT = "event"
-SEEN = "seen"
 
-Write = tuple[str, dict[str, Any]]
+@dataclass(frozen=True, slots=True)
+class ForwardCopyRow:
+    """A message's sealed copy for one forwarding rule, due at once."""
+
+    id: str
+    forward_id: str
+    tenant_id: str
+    credential_id: str
+    payload: bytes
+    created_at: float
+
+    def params(self) -> dict[str, Any]:
+        """The outbox row's columns: pending, no attempt yet, due at once."""
+        return {
+            "id": self.id,
+            "forward_id": self.forward_id,
+            "tenant_id": self.tenant_id,
+            "credential_id": self.credential_id,
+            "payload": self.payload,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": self.created_at,
+            "lease_until": 0.0,
+            "last_error": None,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """A webhook event, queued for each of the tenant's endpoints subscribed to it."""
+
+    tenant_id: str
+    event: Event
+    now: float
+
+    def params(self) -> dict[str, Any]:
+        """The parameters that fan the event out (see :func:`.webhooks.fan_out_params`)."""
+        return fan_out_params(self.tenant_id, self.event.type, self.event.data, now=self.now)
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRow:
+    """A provider's message id: a second delivery of it is refused."""
+
+    provider: str
+    message_id: str
+    seen_at: float
+
+    def params(self) -> dict[str, Any]:
+        return {"provider": self.provider, "message_id": self.message_id, "seen_at": self.seen_at}
+
+
+#: One row that a message writes.
+Write = CodeRow | ForwardCopyRow | EventRow | SeenRow
 
 # Built once: building a statement costs more than running it on SQLite.
 _INSERT_SEEN = insert(InboundSeen)
-_INSERT_CODES = insert(ReceivedCode)
 # A copy for each rule that still exists: a rule deleted after the message's
 # route was looked up (on another replica, a moment before) gets none, and the
 # message is stored all the same.
@@ -79,25 +130,28 @@ _FORWARD_IDS = (
 
 async def write(conn: Conn, items: Sequence[Write]) -> None:
     """Write one or many messages' rows (a group commit hands in several at once)."""
-    codes = [row for kind, row in items if kind == CODE]
-    forwards = [row for kind, row in items if kind == FORWARD]
-    seen = [row for kind, row in items if kind == SEEN]
+    codes: list[CodeRow] = []
+    forwards: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    seen: list[dict[str, Any]] = []
+    for row in items:
+        if isinstance(row, CodeRow):
+            codes.append(row)
+        elif isinstance(row, ForwardCopyRow):
+            forwards.append(row.params())
+        elif isinstance(row, EventRow):
+            events.append(row.params())
+        else:
+            seen.append(row.params())
     if seen:
         # First: a redelivery fails here, before anything else is written.
         await conn.execute(_INSERT_SEEN, seen)
     if codes:
-        await conn.execute(_INSERT_CODES, codes)
-        await notify(conn, (row["credential_id"] for row in codes))
+        await insert_codes(conn, codes)
+        await notify(conn, (row.credential_id for row in codes))
     if forwards:
         await conn.execute(_INSERT_FORWARDS, forwards)
-    await enqueue_many(
-        conn,
-        [
-            fan_out_params(row["tenant_id"], row["event"], row["data"], now=row["now"])
-            for kind, row in items
-            if kind == EVENT
-        ],
-    )
+    await enqueue_many(conn, events)
 
 
 async def seen(conn: Conn, provider: str, message_id: str) -> bool:

@@ -8,7 +8,6 @@ endpoint of the tenant that subscribed to it, with no read beforehand.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -28,27 +27,9 @@ from sqlalchemy import (
 )
 from sqlmodel import col
 
-from ..timestamps import iso
+from ..events import NAMES, event_body
 from .db import Conn
 from .models import Tenant, Webhook, WebhookDelivery
-
-EVENTS = (
-    "interaction.code_required",
-    "interaction.code_submitted",
-    "interaction.expired",
-    "code.received",
-)
-
-
-def event_body(event: str, data: dict[str, Any], now: float) -> str:
-    """The delivered JSON, byte for byte: ``{"type", "timestamp", "data"}``."""
-    return encode_body({"type": event, "timestamp": iso(now), "data": data})
-
-
-def encode_body(event: dict[str, Any]) -> str:
-    """An event as the compact, key-sorted JSON that is stored, signed and sent."""
-    return json.dumps(event, separators=(",", ":"), sort_keys=True)
-
 
 # Built once: constructing the statement costs far more than running it.
 _FAN_OUT = insert(WebhookDelivery).from_select(
@@ -85,7 +66,7 @@ def fan_out_params(
     tenant_id: str, event: str, data: dict[str, Any], *, now: float
 ) -> dict[str, Any]:
     """The parameters that queue one event (see :func:`enqueue_many`)."""
-    if event not in EVENTS:
+    if event not in NAMES:
         raise ValueError(f"unknown event {event!r}")
     return {
         "prefix": f"msg_{uuid.uuid4().hex}_",
