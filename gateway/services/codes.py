@@ -28,9 +28,9 @@ from typing import Any
 
 from .. import ids, otp
 from ..errors import Invalid, NotFound
-from ..store import codes as cq
-from ..store import credentials as q
-from ..store import interactions as iq
+from ..store import codes as code_rows
+from ..store import credentials as credential_rows
+from ..store import interactions as interaction_rows
 from ..store.db import Database
 from ..vault import Vault
 from .waiters import Bells
@@ -79,7 +79,7 @@ class CodeService:
     ) -> Code | None:
         """The code for an agent now, or None when none came within *wait* seconds."""
         async with self._db.read() as conn:
-            row = await q.get_authenticator(conn, tenant_id, cred_id)
+            row = await credential_rows.get_authenticator(conn, tenant_id, cred_id)
         if row is None:
             raise NotFound("no such credential")
         use_authenticator = row.kind is not None and (
@@ -117,12 +117,12 @@ class CodeService:
             # A cheap look first: on SQLite the write below takes the one write lock.
             # (On PostgreSQL the write is as cheap when empty, and one round trip less.)
             async with self._db.read() as conn:
-                if not await cq.has_code(
+                if not await code_rows.has_code(
                     conn, tenant_id, cred_id, now=now, since=since, source=source
                 ):
                     return None
         async with self._db.write() as conn:
-            row = await cq.take_code(
+            row = await code_rows.take_code(
                 conn,
                 tenant_id,
                 cred_id,
@@ -136,9 +136,9 @@ class CodeService:
             answered = row.source == "user" and row.id.startswith(f"{ids.INTERACTION}_")
             # A person's answer to an interaction (the row has the interaction's id):
             # settle the interaction in this transaction, so it is never handed out twice.
-            if answered and not await iq.settle_taken(conn, tenant_id, row.id):
+            if answered and not await interaction_rows.settle_taken(conn, tenant_id, row.id):
                 return None
-            wrapped = await q.get_sealed(conn, tenant_id, cred_id)
+            wrapped = await credential_rows.get_sealed(conn, tenant_id, cred_id)
         if answered:
             self._bells.ring(row.id)  # its own long poll now answers 410
         assert wrapped is not None  # the code's row cascades with its credential
@@ -150,7 +150,7 @@ class CodeService:
     async def sweep(self) -> int:
         """Destroy received codes whose time is up; returns how many."""
         async with self._db.write() as conn:
-            return await cq.delete_expired(conn, self._clock())
+            return await code_rows.delete_expired(conn, self._clock())
 
     def _authenticator(self, tenant_id: str, cred_id: str, row: Any) -> otp.Authenticator:
         secret = self._vault.open_field_under(
@@ -191,8 +191,8 @@ class CodeService:
 
     async def _hotp(self, tenant_id: str, cred_id: str) -> Code:
         async with self._db.write() as conn:
-            counter = await q.take_hotp_counter(conn, tenant_id, cred_id)
-            row = await q.get_authenticator(conn, tenant_id, cred_id)
+            counter = await credential_rows.take_hotp_counter(conn, tenant_id, cred_id)
+            row = await credential_rows.get_authenticator(conn, tenant_id, cred_id)
         if counter is None or row is None or row.kind != "hotp":
             # The authenticator was replaced or removed between our two reads.
             raise NotFound("this credential's authenticator changed; ask again")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import ids, otp
 from ..errors import Conflict, Invalid, NotFound, Unavailable, UpstreamFailed
 from ..extraction.extractor import compile_custom_pattern
-from ..store import credentials as q
+from ..store import credentials as credential_rows
 from ..store import signals
 from ..store.db import Database
 from ..validation import is_e164, is_public_domain_name
@@ -108,7 +108,7 @@ class CredentialService:
             )
         at = ids.now()
         async with self._db.write() as conn:
-            await q.insert_credential(
+            await credential_rows.insert_credential(
                 conn,
                 id=cred_id,
                 tenant_id=tenant_id,
@@ -122,13 +122,13 @@ class CredentialService:
                 created_at=at,
                 updated_at=at,
             )
-            row = await q.get_public(conn, tenant_id, cred_id)
+            row = await credential_rows.get_public(conn, tenant_id, cred_id)
         log.info("credential created", extra={"tenant": tenant_id, "credential": cred_id})
         return self._info(row)
 
     async def get(self, tenant_id: str, cred_id: str) -> CredentialInfo:
         async with self._db.read() as conn:
-            row = await q.get_public(conn, tenant_id, cred_id)
+            row = await credential_rows.get_public(conn, tenant_id, cred_id)
         if row is None:
             raise _not_found()
         return self._info(row)
@@ -137,7 +137,7 @@ class CredentialService:
         self, tenant_id: str, *, limit: int = 100, after: str | None = None
     ) -> list[CredentialInfo]:
         async with self._db.read() as conn:
-            rows = await q.list_public(conn, tenant_id, limit=limit, after=after)
+            rows = await credential_rows.list_public(conn, tenant_id, limit=limit, after=after)
         return [self._info(r) for r in rows]
 
     async def update(
@@ -156,7 +156,7 @@ class CredentialService:
             values["username"] = username
         async with self._db.write() as conn:
             if password is not _UNSET:
-                sealed = await q.get_sealed(conn, tenant_id, cred_id)
+                sealed = await credential_rows.get_sealed(conn, tenant_id, cred_id)
                 if sealed is None:
                     raise _not_found()
                 values["password"] = (
@@ -165,9 +165,9 @@ class CredentialService:
                     else self._seal(tenant_id, cred_id, sealed[0], "password", password.encode())
                 )
             values["updated_at"] = ids.now()
-            if not await q.update_credential(conn, tenant_id, cred_id, **values):
+            if not await credential_rows.update_credential(conn, tenant_id, cred_id, **values):
                 raise _not_found()
-            row = await q.get_public(conn, tenant_id, cred_id)
+            row = await credential_rows.get_public(conn, tenant_id, cred_id)
         return self._info(row)
 
     async def delete(
@@ -185,8 +185,8 @@ class CredentialService:
         if release_number:
             await self._release(tenant_id, cred_id, numbers)
         async with self._db.write() as conn:
-            phone = await q.get_phone(conn, tenant_id, cred_id)
-            if not await q.delete_credential(conn, tenant_id, cred_id):
+            phone = await credential_rows.get_phone(conn, tenant_id, cred_id)
+            if not await credential_rows.delete_credential(conn, tenant_id, cred_id):
                 raise _not_found()
             await signals.routes_changed(conn)
         self._routes_changed()
@@ -199,7 +199,7 @@ class CredentialService:
 
     async def password(self, tenant_id: str, cred_id: str) -> str | None:
         async with self._db.read() as conn:
-            sealed = await q.get_sealed(conn, tenant_id, cred_id)
+            sealed = await credential_rows.get_sealed(conn, tenant_id, cred_id)
         if sealed is None:
             raise _not_found()
         wrapped, blob = sealed
@@ -213,11 +213,11 @@ class CredentialService:
         self, tenant_id: str, cred_id: str, auth: otp.Authenticator
     ) -> AuthenticatorInfo:
         async with self._db.write() as conn:
-            sealed = await q.get_sealed(conn, tenant_id, cred_id)
+            sealed = await credential_rows.get_sealed(conn, tenant_id, cred_id)
             if sealed is None:
                 raise _not_found()
             secret = self._seal(tenant_id, cred_id, sealed[0], "authenticator", auth.secret)
-            await q.upsert_authenticator(
+            await credential_rows.upsert_authenticator(
                 conn,
                 credential_id=cred_id,
                 tenant_id=tenant_id,
@@ -231,7 +231,7 @@ class CredentialService:
                 label=auth.label,
                 created_at=ids.now(),
             )
-            await q.update_credential(conn, tenant_id, cred_id, updated_at=ids.now())
+            await credential_rows.update_credential(conn, tenant_id, cred_id, updated_at=ids.now())
         log.info(
             "authenticator set",
             extra={"tenant": tenant_id, "credential": cred_id, "kind": auth.kind},
@@ -240,9 +240,9 @@ class CredentialService:
 
     async def delete_authenticator(self, tenant_id: str, cred_id: str) -> None:
         async with self._db.write() as conn:
-            if await q.get_sealed(conn, tenant_id, cred_id) is None:
+            if await credential_rows.get_sealed(conn, tenant_id, cred_id) is None:
                 raise _not_found()
-            if not await q.delete_authenticator(conn, tenant_id, cred_id):
+            if not await credential_rows.delete_authenticator(conn, tenant_id, cred_id):
                 raise NotFound("this credential has no authenticator")
 
     async def set_phone(self, tenant_id: str, cred_id: str, phone: str | None) -> CredentialInfo:
@@ -251,20 +251,20 @@ class CredentialService:
         try:
             async with self._db.write() as conn:
                 if phone is not None:
-                    owner = await q.phone_owner(conn, phone)
+                    owner = await credential_rows.phone_owner(conn, phone)
                     if owner is not None and owner != cred_id:
                         raise Conflict("this phone number already belongs to another credential")
-                if not await q.update_credential(
+                if not await credential_rows.update_credential(
                     conn,
                     tenant_id,
                     cred_id,
                     phone_number=phone,
-                    phone_sid=q.sid_if_same_number(phone),
+                    phone_sid=credential_rows.sid_if_same_number(phone),
                     updated_at=ids.now(),
                 ):
                     raise _not_found()
                 await signals.routes_changed(conn)
-                row = await q.get_public(conn, tenant_id, cred_id)
+                row = await credential_rows.get_public(conn, tenant_id, cred_id)
         except IntegrityError:
             # Another request took the number between our check and our write.
             raise Conflict("this phone number already belongs to another credential") from None
@@ -287,7 +287,7 @@ class CredentialService:
             await self._release(tenant_id, cred_id, numbers)
         else:
             async with self._db.read() as conn:
-                phone = await q.get_phone(conn, tenant_id, cred_id)
+                phone = await credential_rows.get_phone(conn, tenant_id, cred_id)
             if phone is not None and phone.phone_sid is not None:
                 log.info(
                     "the unassigned number stays bought at the provider",
@@ -313,7 +313,7 @@ class CredentialService:
         fails, the number is released again.
         """
         async with self._db.read() as conn:
-            phone = await q.get_phone(conn, tenant_id, cred_id)
+            phone = await credential_rows.get_phone(conn, tenant_id, cred_id)
         if phone is None:
             raise _not_found()
         if phone.phone_number is not None:
@@ -358,14 +358,14 @@ class CredentialService:
             raise UpstreamFailed("the provider sold a number that is not in E.164 form")
         try:
             async with self._db.write() as conn:
-                phone = await q.get_phone(conn, tenant_id, cred_id)
+                phone = await credential_rows.get_phone(conn, tenant_id, cred_id)
                 if phone is None:
                     raise _not_found()
                 if phone.phone_number is not None:
                     raise _has_number()  # another provisioning won the race
-                if await q.phone_owner(conn, bought.phone_number) is not None:
+                if await credential_rows.phone_owner(conn, bought.phone_number) is not None:
                     raise Conflict("the bought number already belongs to another credential")
-                await q.update_credential(
+                await credential_rows.update_credential(
                     conn,
                     tenant_id,
                     cred_id,
@@ -374,7 +374,7 @@ class CredentialService:
                     updated_at=ids.now(),
                 )
                 await signals.routes_changed(conn)
-                row = await q.get_public(conn, tenant_id, cred_id)
+                row = await credential_rows.get_public(conn, tenant_id, cred_id)
         except IntegrityError:
             raise Conflict("the bought number already belongs to another credential") from None
         return self._info(row)
@@ -382,7 +382,7 @@ class CredentialService:
     async def _release(self, tenant_id: str, cred_id: str, numbers: NumberProvider | None) -> None:
         """Give the credential's bought number back to the provider (it stays assigned)."""
         async with self._db.read() as conn:
-            phone = await q.get_phone(conn, tenant_id, cred_id)
+            phone = await credential_rows.get_phone(conn, tenant_id, cred_id)
         if phone is None:
             raise _not_found()
         if phone.phone_number is None:
@@ -418,12 +418,12 @@ class CredentialService:
             if not senders:
                 raise Invalid("allowed_senders needs at least one domain, or null for any")
         async with self._db.write() as conn:
-            if not await q.update_credential(
+            if not await credential_rows.update_credential(
                 conn,
                 tenant_id,
                 cred_id,
                 extraction_pattern=pattern,
-                allowed_senders=q.encode_senders(senders),
+                allowed_senders=credential_rows.encode_senders(senders),
                 updated_at=ids.now(),
             ):
                 raise _not_found()
@@ -433,10 +433,10 @@ class CredentialService:
 
     async def extraction(self, tenant_id: str, cred_id: str) -> Extraction:
         async with self._db.read() as conn:
-            row = await q.get_extraction(conn, tenant_id, cred_id)
+            row = await credential_rows.get_extraction(conn, tenant_id, cred_id)
         if row is None:
             raise _not_found()
-        senders = q.decode_senders(row[1])
+        senders = credential_rows.decode_senders(row[1])
         return Extraction(row[0], None if senders is None else list(senders))
 
     def _seal(

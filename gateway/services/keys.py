@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from ..errors import Conflict
-from ..store import datakeys as dk
+from ..store import datakeys as datakey_rows
 from ..store.db import Database
 from ..vault import KeyRing, Vault
 
@@ -35,16 +35,18 @@ async def rotate(db: Database, keyring: KeyRing, *, add_version: bool = True) ->
     version = keyring.add_version() if add_version else keyring.active_version
     vault = Vault(keyring)
     rewrapped = 0
-    for table in dk.KEYED:
+    for table in datakey_rows.KEYED:
         while True:
             async with db.read() as conn:
-                batch = await dk.not_at(conn, table, version, limit=_BATCH)
+                batch = await datakey_rows.not_at(conn, table, version, limit=_BATCH)
             if not batch:
                 break
             async with db.write() as conn:
                 for row_id, tenant_id, wrapped, _old_version in batch:
                     new = vault.rewrap(wrapped, tenant_id=tenant_id, credential_id=row_id)
-                    if await dk.replace(conn, table, row_id, old=wrapped, new=new, version=version):
+                    if await datakey_rows.replace(
+                        conn, table, row_id, old=wrapped, new=new, version=version
+                    ):
                         rewrapped += 1
             # SQLite work runs on the event loop: let requests in between batches.
             await asyncio.sleep(0.001)
@@ -56,8 +58,8 @@ async def usage(db: Database) -> dict[int, int]:
     """How many data keys each master version wraps."""
     counts: dict[int, int] = {}
     async with db.read() as conn:
-        for table in dk.KEYED:
-            for version, n in (await dk.count_by_version(conn, table)).items():
+        for table in datakey_rows.KEYED:
+            for version, n in (await datakey_rows.count_by_version(conn, table)).items():
                 counts[version] = counts.get(version, 0) + n
     return counts
 

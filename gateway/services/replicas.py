@@ -31,7 +31,7 @@ from typing import Any
 import asyncpg
 
 from .. import ids
-from ..store import replicas as q
+from ..store import replicas as replica_rows
 from ..store.db import Database
 from ..store.signals import CHANNEL, ROUTES_CHANNEL
 from .waiters import Bells
@@ -134,7 +134,7 @@ class Heartbeat:
         # One record per process, written by update-or-insert: two beats of this
         # process at once (the loop and a caller) would both insert.
         async with self._beating, self._db.write() as conn:
-            await q.beat(
+            await replica_rows.beat(
                 conn,
                 id=self.id,
                 hostname=socket.gethostname()[:200],
@@ -143,7 +143,7 @@ class Heartbeat:
                 seen_at=self._clock(),
                 draining=self.draining,
             )
-            await q.forget_before(conn, self._clock() - FORGET_AFTER)
+            await replica_rows.forget_before(conn, self._clock() - FORGET_AFTER)
 
     async def run(self) -> None:
         while True:
@@ -157,7 +157,7 @@ class Heartbeat:
         """Remove this replica's record (on a clean shutdown)."""
         with contextlib.suppress(Exception):
             async with self._db.write() as conn:
-                await q.leave(conn, self.id)
+                await replica_rows.leave(conn, self.id)
 
 
 #: A replica not heard from for this long is no longer listed.
@@ -167,8 +167,8 @@ SEEN_WINDOW = 60
 async def status(db: Database, *, now: float) -> dict[str, Any]:
     """Replicas seen lately and the work waiting, as ``otpgate status`` prints it."""
     async with db.read() as conn:
-        rows = await q.seen_since(conn, now - SEEN_WINDOW)
-        waiting = await q.counts(conn, now)
+        rows = await replica_rows.seen_since(conn, now - SEEN_WINDOW)
+        waiting = await replica_rows.counts(conn, now)
     return {
         "window_seconds": SEEN_WINDOW,
         "replicas": [

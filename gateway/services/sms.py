@@ -27,9 +27,9 @@ from sqlalchemy.exc import IntegrityError
 from .. import ids
 from ..errors import Conflict, Invalid, NotFound, RateLimited, TooLarge
 from ..metrics import Metrics
-from ..store import credentials as cq
-from ..store import inbound as iq
-from ..store import sms as q
+from ..store import credentials as credential_rows
+from ..store import inbound as inbound_rows
+from ..store import sms as sms_rows
 from ..store.db import Database
 from ..vault import Vault
 from .inbound import (
@@ -179,10 +179,10 @@ class SmsService:
         if not _DEVICE_ID.match(device_id):
             return []
         async with self._db.read() as conn:
-            rows = await iq.devices(conn, device_id)
+            rows = await inbound_rows.devices(conn, device_id)
             found = []
             for row in rows:
-                found.append((row, await iq.forward_ids(conn, row.id)))
+                found.append((row, await inbound_rows.forward_ids(conn, row.id)))
         out = []
         for row, forwards in found:
             key = self._vault.open_field_under(
@@ -217,14 +217,14 @@ class SmsService:
         at = self._clock()
         try:
             async with self._db.write() as conn:
-                sealed = await cq.get_sealed(conn, tenant_id, cred_id)
+                sealed = await credential_rows.get_sealed(conn, tenant_id, cred_id)
                 if sealed is None:
                     raise NotFound("no such credential", code="not_found")
-                if await q.count_devices(conn, cred_id) >= MAX_DEVICES:
+                if await sms_rows.count_devices(conn, cred_id) >= MAX_DEVICES:
                     raise Conflict(f"a credential has at most {MAX_DEVICES} devices")
-                if await q.mapping_taken(conn, device_id, sim_number):
+                if await sms_rows.mapping_taken(conn, device_id, sim_number):
                     raise Conflict("this device (and SIM) already belongs to a credential")
-                await q.insert_device(
+                await sms_rows.insert_device(
                     conn,
                     id=row_id,
                     tenant_id=tenant_id,
@@ -247,20 +247,20 @@ class SmsService:
 
     async def list_devices(self, tenant_id: str, cred_id: str) -> list[DeviceInfo]:
         async with self._db.read() as conn:
-            if await cq.get_sealed(conn, tenant_id, cred_id) is None:
+            if await credential_rows.get_sealed(conn, tenant_id, cred_id) is None:
                 raise NotFound("no such credential", code="not_found")
-            rows = await q.list_devices(conn, tenant_id, cred_id)
+            rows = await sms_rows.list_devices(conn, tenant_id, cred_id)
         return [_device(r) for r in rows]
 
     async def remove_device(self, tenant_id: str, cred_id: str, device_row: str) -> None:
         async with self._db.write() as conn:
-            if not await q.delete_device(conn, tenant_id, cred_id, device_row):
+            if not await sms_rows.delete_device(conn, tenant_id, cred_id, device_row):
                 raise NotFound("no such device for this credential", code="not_found")
 
     async def sweep(self) -> int:
         """Forget message ids older than the redelivery window."""
         async with self._db.write() as conn:
-            return await iq.forget_seen(conn, self._clock() - SEEN_SECONDS)
+            return await inbound_rows.forget_seen(conn, self._clock() - SEEN_SECONDS)
 
 
 def pick_route(mappings: Sequence[DeviceRoute], sim_number: int | None) -> DeviceRoute | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import ids
 from ..errors import Unauthenticated
-from ..store import tenants as q
+from ..store import tenants as tenant_rows
 from ..store.db import Conn, Database
 from ..vault import KeyRing
 
@@ -60,7 +60,7 @@ class TenantService:
         key = ids.new_api_key()
         at = ids.now()
         async with self._db.write() as conn:
-            await q.insert_tenant(conn, id=tenant_id, name=name, at=at)
+            await tenant_rows.insert_tenant(conn, id=tenant_id, name=name, at=at)
             await self._insert_key(conn, key, TENANT, tenant_id)
         log.info("tenant created", extra={"tenant": tenant_id})
         return NewTenant(tenant_id, name, key)
@@ -77,7 +77,7 @@ class TenantService:
         if hit is not None and hit[0] > now:
             return hit[1]
         async with self._db.read() as conn:
-            found = await q.find_api_key(conn, digest)
+            found = await tenant_rows.find_api_key(conn, digest)
         if found is None:
             raise Unauthenticated("the API key is missing or not valid")
         principal = Principal(*found)
@@ -96,7 +96,7 @@ class TenantService:
         if self._admin_hash is not None:
             return None
         async with self._db.write() as conn:
-            if not await q.is_empty(conn):
+            if not await tenant_rows.is_empty(conn):
                 return None
             key = ids.new_api_key(ids.ADMIN_KEY_PREFIX)
             _write_private(data_dir / "admin.key", key + "\n")
@@ -105,7 +105,7 @@ class TenantService:
 
     async def _insert_key(self, conn: Conn, key: str, role: str, tenant_id: str | None) -> None:
         """Store a key as its keyed hash, with a short prefix for people to recognise it."""
-        await q.insert_api_key(
+        await tenant_rows.insert_api_key(
             conn,
             id=ids.new_id(ids.API_KEY),
             tenant_id=tenant_id,
