@@ -7,8 +7,12 @@ its raw bytes (:meth:`InboundService.accept_mail`), the SMS webhooks a decoded
 message causes is durably committed in one transaction (group commit shares
 the disk sync between sessions): the sealed code, a sealed copy for each
 forwarding rule, the ``code.received`` webhook events, and the provider's
-message id for deduplication.  Message bodies are stored only sealed, in a
-forward's copy, until it is sent.
+message id for deduplication (the typed rows of ``store.inbound``).  Message
+bodies are stored only sealed, in a forward's copy, until it is sent.
+
+``accept`` is :meth:`~InboundService.store` (extract, seal, commit) then
+:meth:`~InboundService.announce` (count, wake): with the ingest worker, the
+first half runs in the worker process, each with its own ``Extractor``.
 """
 
 from __future__ import annotations

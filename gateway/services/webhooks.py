@@ -2,10 +2,10 @@
 
 Endpoints
     A tenant registers up to ``MAX_WEBHOOKS`` URLs, each subscribed to some of
-    the events of :data:`gateway.events.CATALOGUE`.  Each has its own data key, wrapped
-    by the master key ring; its signing secret (``whsec_`` and base64 of 32
-    random bytes) is sealed with that key and shown once, at creation or
-    rotation.  After a rotation the previous secret keeps signing beside the
+    the events of :data:`gateway.events.CATALOGUE`.  Each has its own data
+    key, wrapped by the master key ring; its signing secret (``whsec_`` and
+    base64 of 32 random bytes) is sealed with that key and shown once, at
+    creation or rotation.  After a rotation the previous secret keeps signing beside the
     new one for ``ROTATION_OVERLAP`` seconds, so receivers can switch over.
 
 Deliveries
