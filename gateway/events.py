@@ -70,7 +70,7 @@ CATALOGUE: tuple[EventType, ...] = (
 NAMES: tuple[str, ...] = tuple(t.name for t in CATALOGUE)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, like the rows of store.inbound: one per code received
 class Event:
     """One event to queue: its type's name and its payload (the body's ``data``)."""
 

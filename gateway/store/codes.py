@@ -23,7 +23,7 @@ from .models import Credential, ReceivedCode
 _RC = ReceivedCode
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see ForwardCopyRow in .inbound
 class CodeRow:
     """A received code to store: sealed, for one credential, until ``expires_at``."""
 
