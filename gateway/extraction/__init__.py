@@ -5,5 +5,6 @@
 - :mod:`.lexicon`: the words that name a code, qualify it or rule it out, in many languages;
 - :mod:`.htmltext`: HTML and plain bodies turned into the text the extractor reads;
 - :mod:`.index`: where the lexicon's words stand in one message (``MessageIndex``),
-  and the memory of word roles an ``Extractor`` keeps (``RoleMemo``).
+  and the memory of word roles an ``Extractor`` keeps (``RoleMemo``);
+- :mod:`.mime`: the raw bytes of a mail turned into its subject, sender and bodies.
 """

@@ -11,8 +11,9 @@ message id for deduplication (the typed rows of ``store.inbound``).  Message
 bodies are stored only sealed, in a forward's copy, until it is sent.
 
 ``accept`` is :meth:`~InboundService.store` (extract, seal, commit) then
-:meth:`~InboundService.announce` (count, wake): with the ingest worker, the
-first half runs in the worker process, each with its own ``Extractor``.
+:meth:`~InboundService.announce` (count, wake); with the ingest worker, the
+first half runs in the worker process.  The gateway and the worker each hold
+one ``Extractor``, handed in by the composition root.
 """
 
 from __future__ import annotations
