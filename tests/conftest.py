@@ -5,15 +5,12 @@ PostgreSQL runs use a database created for this test run and dropped at its
 end; they skip with a reason when no server answers at
 ``OTPGATE_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``),
 unless ``OTPGATE_REQUIRE_POSTGRES=1`` (set by ``.ci/run``) makes that a failure.
+The helpers these fixtures use, and the tests too, live in ``helpers``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import secrets
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,66 +18,26 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import Gateway, bind, serving
-from gateway.settings import Address, Settings
+from gateway.app import Gateway
+from gateway.settings import Settings
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-POSTGRES_URL = os.environ.get(
-    "OTPGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+from .helpers import (
+    ADMIN,
+    bearer,
+    create_database,
+    drop_database,
+    make_settings,
+    opened,
+    reset_postgres,
 )
-REQUIRE_POSTGRES = os.environ.get("OTPGATE_REQUIRE_POSTGRES") == "1"
-ADMIN_KEY = "test-admin-key-0123456789abcdef"
-
-
-def listening() -> socket.socket:
-    """A listening socket on a free loopback port, for :func:`gateway.app.serving` to serve on."""
-    return bind(Address("127.0.0.1", 0), "test listener")
-
-
-def port_of(sock: socket.socket) -> int:
-    return int(sock.getsockname()[1])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A PostgreSQL database made for this test run (dropped afterwards), as a URL."""
-    name = f"otpgate_test_{secrets.token_hex(4)}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        reason = f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(exc).__name__})"
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"{reason}, and OTPGATE_REQUIRE_POSTGRES=1")
-        pytest.skip(reason)
-    base = POSTGRES_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def reset_postgres(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url, timeout=3)
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
+    url = create_database("otpgate_test")
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -92,18 +49,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = request.getfixturevalue("postgres_database")
     asyncio.run(reset_postgres(url))
     yield url
-
-
-def make_settings(tmp_path: Path, database_url: str | None = None, **env: str) -> Settings:
-    base = {
-        "OTPGATE_DATA_DIR": str(tmp_path / "data"),
-        "OTPGATE_ADMIN_KEY": ADMIN_KEY,
-        "OTPGATE_HTTP": f"127.0.0.1:{free_port()}",
-    }
-    if database_url:
-        base["OTPGATE_DATABASE_URL"] = database_url
-    base.update(env)
-    return Settings.from_env(base)
 
 
 @pytest.fixture
@@ -122,24 +67,6 @@ async def client(
     gateway: Gateway, aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]
 ) -> TestClient[Any, Any]:
     return await aiohttp_client(gateway.app, server_kwargs={"handler_cancellation": True})
-
-
-@contextlib.asynccontextmanager
-async def opened(settings: Settings, **options: Any) -> AsyncIterator[Gateway]:
-    """The gateway as ``otpgate serve`` builds it, by default without listeners, workers or ingest.
-
-    *options* are :func:`gateway.app.serving`'s (``http``, ``smtp``, ``background``, ``ingest``).
-    """
-    options = {"background": False, "ingest": False, **options}
-    async with serving(settings, **options) as gw:
-        yield gw
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-ADMIN = bearer(ADMIN_KEY)
 
 
 @pytest.fixture

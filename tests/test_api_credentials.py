@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from .conftest import ADMIN, bearer
+from .helpers import ADMIN, bearer
 
 Client = TestClient[Any, Any]
 

@@ -11,8 +11,6 @@ browser).  Without either the test skips with the reason, unless
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,21 +19,8 @@ import aiohttp
 import pytest
 
 from gateway.demo.agent import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import ADMIN, bearer, listening, make_settings, opened, port_of
 
-
-def _need_browser() -> None:
-    missing = []
-    if not CHROMIUM.exists():
-        missing.append(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    if importlib.util.find_spec("playwright") is None:
-        missing.append("Playwright for Python is not installed in this environment")
-    if not missing:
-        return
-    reason = "; ".join(missing)
-    if os.environ.get("OTPGATE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason}, and OTPGATE_REQUIRE_BROWSER=1")
-    pytest.skip(reason)
+from .helpers import ADMIN, bearer, listening, make_settings, need_browser, opened, port_of
 
 
 @pytest.fixture
@@ -103,7 +88,7 @@ async def _answer_in_browser(context: Any, submit_url: str, code: str) -> None:
 
 async def test_a_person_answers_in_chromium_and_the_waiting_agent_gets_it(served: str) -> None:
     """The page shows name and prompt as text; the typed code reaches the long-polling agent."""
-    _need_browser()
+    need_browser()
     from playwright.async_api import async_playwright
 
     async with aiohttp.ClientSession() as session:

@@ -53,8 +53,16 @@ from gateway.client import (
 )
 from gateway.client.clock import ServerClock
 
-from .conftest import ADMIN_KEY, free_port, listening, make_settings, opened, port_of
-from .test_webhooks import Receiver, eventually
+from .helpers import (
+    ADMIN_KEY,
+    Receiver,
+    eventually,
+    free_port,
+    listening,
+    make_settings,
+    opened,
+    port_of,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TWILIO_TOKEN = "sdk-test-twilio-token-5f0e1d2c"

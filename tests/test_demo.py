@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.demo.agent import LoginReport, run_agent
+from gateway.demo.agent import CHROMIUM, LoginReport, run_agent
 from gateway.demo.runner import demo_environment, run_in, summary
 
-from .test_browser_submit import CHROMIUM, _need_browser
+from .helpers import need_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ async def test_the_demo_agent_logs_into_all_four_accounts_without_seeing_a_code(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """TOTP, email, SMS and a person's code each get the agent in; no code is in its output."""
-    _need_browser()
+    need_browser()
     caplog.set_level(logging.DEBUG)
     lines: list[str] = []
     async with demo_environment(lines.append, workdir=tmp_path) as demo:
@@ -87,7 +87,7 @@ async def test_a_refused_code_is_followed_by_a_newer_one_in_the_browser(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """When the site refuses a texted code, the helper asks for a new one and types that."""
-    _need_browser()
+    need_browser()
     lines: list[str] = []
     async with demo_environment(lines.append, workdir=tmp_path, stale_code=False) as demo:
         sam = next(t for t in demo.targets if t.label == "text message")
@@ -113,7 +113,7 @@ async def test_a_refused_code_is_followed_by_a_newer_one_in_the_browser(
 
 async def test_otpgate_demo_runs_from_the_command_line(tmp_path: Path) -> None:
     """``otpgate demo --auto`` starts everything, logs in four times and exits 0."""
-    _need_browser()
+    need_browser()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

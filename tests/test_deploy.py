@@ -15,13 +15,11 @@ a network namespace of their own, so nothing here reaches past 127.0.0.0/8.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fnmatch
 import json
 import os
 import re
-import secrets
 import shlex
 import shutil
 import signal
@@ -42,31 +40,17 @@ from typing import Any
 
 import pytest
 
-from .conftest import POSTGRES_URL, REQUIRE_POSTGRES, free_port
+from .helpers import OTPGATE, ROOT, create_database, drop_database, free_port, need_tool
 
-ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
-REQUIRE_TOOLS = os.environ.get("OTPGATE_REQUIRE_DEPLOY_TOOLS") == "1"
-OTPGATE = [sys.executable, "-m", "gateway"]
 ADMIN_KEY = "deploy-test-admin-key-0123456789"
 INBOX_DOMAIN = "inbox.otpgate.test"
 REPLICAS = ("gateway-a", "gateway-b")
 
 
-def need(tool: str, package: str) -> str:
-    """The tool's path; skip (or fail, under OTPGATE_REQUIRE_DEPLOY_TOOLS=1) when absent."""
-    path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
-    if path is None:
-        reason = f"{tool} is not installed (Debian package {package})"
-        if REQUIRE_TOOLS:
-            pytest.fail(f"{reason}, and OTPGATE_REQUIRE_DEPLOY_TOOLS=1")
-        pytest.skip(reason)
-    return path
-
-
 def offline(*command: str) -> list[str]:
     """The command, run in an empty network namespace, so a name lookup cannot leave loopback."""
-    return [need("unshare", "util-linux"), "--net", *command]
+    return [need_tool("unshare", "util-linux"), "--net", *command]
 
 
 # --- the systemd unit -------------------------------------------------------
@@ -103,7 +87,7 @@ def unit_settings() -> dict[str, list[str]]:
 
 def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     """`systemd-analyze verify` accepts the unit without a single warning."""
-    analyze = need("systemd-analyze", "systemd")
+    analyze = need_tool("systemd-analyze", "systemd")
     unit = unit_for_checking(tmp_path)
     result = subprocess.run(
         [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
@@ -114,7 +98,7 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
 
 def test_unit_is_rated_ok_by_systemd_analyze_security(tmp_path: Path) -> None:
     """`systemd-analyze security` rates the unit's exposure 1.5 or lower ("OK" or better)."""
-    analyze = need("systemd-analyze", "systemd")
+    analyze = need_tool("systemd-analyze", "systemd")
     unit = unit_for_checking(tmp_path)
     result = subprocess.run(
         [analyze, "security", "--offline=yes", "--no-pager", str(unit)],
@@ -325,7 +309,7 @@ def test_compose_healthchecks_and_settings_are_complete() -> None:
 
 def test_compose_file_passes_docker_compose_config(tmp_path: Path) -> None:
     """`docker-compose config` (Debian's, offline) validates the file with env.example filled in."""
-    docker_compose = need("docker-compose", "docker-compose")
+    docker_compose = need_tool("docker-compose", "docker-compose")
     example = (DEPLOY / "env.example").read_text()
     filled = example.replace("OTPGATE_ADMIN_KEY=\n", f"OTPGATE_ADMIN_KEY={'k' * 32}\n")
     filled = filled.replace("POSTGRES_PASSWORD=\n", "POSTGRES_PASSWORD=0123abcd\n")
@@ -362,7 +346,7 @@ def test_fronts_send_traffic_to_every_replica() -> None:
 
 def test_caddyfile_is_valid_for_caddy() -> None:
     """`caddy validate` accepts the Caddyfile with compose's variables set."""
-    caddy = need("caddy", "caddy")
+    caddy = need_tool("caddy", "caddy")
     env = {
         "PATH": os.environ["PATH"],
         "OTPGATE_PUBLIC_HOST": "otp.example.com",
@@ -380,7 +364,7 @@ def test_caddyfile_is_valid_for_caddy() -> None:
 
 def test_haproxy_cfg_is_valid_for_haproxy() -> None:
     """`haproxy -c` accepts haproxy.cfg as it is (replica names resolved later, by Docker's DNS)."""
-    haproxy = need("haproxy", "haproxy")
+    haproxy = need_tool("haproxy", "haproxy")
     result = subprocess.run(
         offline(haproxy, "-c", "-f", str(DEPLOY / "haproxy.cfg")),
         capture_output=True, text=True, timeout=60,
@@ -468,31 +452,14 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run([*OTPGATE, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-async def _pg_execute(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str]:
     """A PostgreSQL database of its own, dropped afterwards, as the contract's URL."""
-    name = f"otpgate_deploy_{secrets.token_hex(4)}"
+    url = create_database("otpgate_deploy", ": replicas share a PostgreSQL database")
     try:
-        asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        reason = f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(exc).__name__})"
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"{reason}, and OTPGATE_REQUIRE_POSTGRES=1")
-        pytest.skip(f"{reason}: replicas share a PostgreSQL database")
-    try:
-        yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+        yield url
     finally:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(url)
 
 
 def base_env(tmp: Path, database_url: str, key_file: Path) -> dict[str, str]:
@@ -647,7 +614,7 @@ def replica_stopped(replica: Replica) -> Iterator[None]:
 
 def test_caddy_front_balances_over_both_replicas(cluster: Cluster, tmp_path: Path) -> None:
     """The Caddyfile spreads HTTPS over both replicas, hides /metrics, survives one going down."""
-    caddy = need("caddy", "caddy")
+    caddy = need_tool("caddy", "caddy")
     https, http = free_port(), free_port()
     text = (DEPLOY / "Caddyfile").read_text()
     # The site block as written; the global options made local: a private CA
@@ -722,7 +689,7 @@ def answered(replica: Replica) -> int:
 
 def test_haproxy_front_relays_smtp_to_both_replicas(cluster: Cluster, tmp_path: Path) -> None:
     """haproxy.cfg spreads SMTP over both replicas, with their own replies, and loses nothing."""
-    haproxy = need("haproxy", "haproxy")
+    haproxy = need_tool("haproxy", "haproxy")
     front = free_port()
     text = (DEPLOY / "haproxy.cfg").read_text().replace("bind :2525", f"bind 127.0.0.1:{front}")
     text = text.replace("inter 5s", "inter 1s")
@@ -869,7 +836,7 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def postfix(cluster: Cluster) -> Iterator[PrivatePostfix]:
-    binary = need("postfix", "postfix")
+    binary = need_tool("postfix", "postfix")
     if os.geteuid() != 0:
         pytest.skip("a private Postfix instance needs root (its daemons run as the postfix user)")
     instance = PrivatePostfix(binary, cluster.replicas[0].smtp_port)

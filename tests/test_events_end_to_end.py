@@ -22,9 +22,20 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
-from .conftest import ADMIN, ADMIN_KEY, bearer, listening, make_settings, opened, port_of
-from .test_smtp import otp_mail, send_mail
-from .test_webhooks import Receiver, eventually, verifies
+from .helpers import (
+    ADMIN,
+    ADMIN_KEY,
+    Receiver,
+    bearer,
+    eventually,
+    listening,
+    make_settings,
+    opened,
+    otp_mail,
+    port_of,
+    send_mail,
+    verifies,
+)
 
 Client = TestClient[Any, Any]
 TWILIO_TOKEN = "canary-twilio-token-0b1c2d3e4f"

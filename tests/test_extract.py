@@ -8,7 +8,6 @@ import random
 import re
 import time
 import unicodedata
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,11 @@ from gateway.extraction.extractor import (
 from gateway.extraction.htmltext import blank_links, html_to_text, visible_text
 from gateway.extraction.index import MessageIndex, RoleMemo
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from .helpers import SHARED, need_shared
+
+CORPUS = SHARED / "corpus"
 CORPUS_FILES = ("otp_dev.jsonl", "email_dev.jsonl")
+CORPUS_PATHS = [CORPUS / name for name in CORPUS_FILES]
 MIN_EXACT = 0.97
 MAX_WRONG = 0.01
 
@@ -47,8 +49,7 @@ def _extract(row: dict[str, Any], memo: RoleMemo | None = None) -> str | None:
 
 def test_corpus_accuracy() -> None:
     """On the developer corpus at least 97% of codes are exact and at most 1% are wrong."""
-    if not all((CORPUS / name).is_file() for name in CORPUS_FILES):
-        pytest.skip(f"corpus {CORPUS} is absent")
+    need_shared(*CORPUS_PATHS)
     totals = {"n": 0, "exact": 0, "wrong": 0, "missed": 0}
     report = []
     for name in CORPUS_FILES:
@@ -86,8 +87,7 @@ def test_corpus_accuracy() -> None:
 
 def test_remembered_word_roles_change_no_answer() -> None:
     """Word roles kept from earlier messages give the same answers as judging each afresh."""
-    if not all((CORPUS / name).is_file() for name in CORPUS_FILES):
-        pytest.skip(f"corpus {CORPUS} is absent")
+    need_shared(*CORPUS_PATHS)
     rows = [
         json.loads(line)
         for name in CORPUS_FILES

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import delete, func, select, update
 from sqlmodel import col
@@ -22,38 +21,9 @@ from gateway.app import Gateway, bind
 from gateway.services.inbound import Message
 from gateway.store.models import Forward, ForwardOutbox
 
-from .conftest import ADMIN, bearer, free_port, make_settings, opened
-from .test_smtp import otp_mail, send_mail
+from .helpers import ADMIN, Relay, bearer, free_port, make_settings, opened, otp_mail, send_mail
 
 Client = TestClient[Any, Any]
-
-
-class Relay:
-    """A real SMTP server on loopback that keeps what it is given."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.mails: list[tuple[str, list[str], bytes]] = []
-        self.got = asyncio.Event()
-        self._server: asyncio.Server | None = None
-
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        self.mails.append(
-            (envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content or b"")
-        )
-        self.got.set()
-        return "250 OK"
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: SMTPServer(self, hostname="relay.test"), "127.0.0.1", self.port
-        )
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 def _settings(tmp_path: Path, database_url: str, relay_port: int) -> Any:

@@ -218,7 +218,7 @@ async def test_long_poll_is_woken_by_the_answer(
 async def test_expiry_over_http(gateway: Gateway, tmp_path: Path, aiohttp_client: Any) -> None:
     """With a 1 s TTL the request answers 410 to every call once its time is up."""
 
-    from tests.conftest import make_settings, opened
+    from .helpers import make_settings, opened
 
     settings = make_settings(
         tmp_path / "short",
@@ -246,7 +246,7 @@ async def test_expiry_over_http(gateway: Gateway, tmp_path: Path, aiohttp_client
 
 def new_tenant_for(c: Client) -> Callable[..., Any]:
     """``new_tenant`` for a second test client."""
-    from tests.conftest import ADMIN, bearer
+    from .helpers import ADMIN, bearer
 
     async def create(name: str = "acme") -> dict[str, Any]:
         resp = await c.post("/v1/tenants", json={"name": name}, headers=ADMIN)

@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 from gateway.store.db import Database, head_revision
 from gateway.store.models import metadata
 
-from .conftest import make_settings, opened
+from .helpers import make_settings, opened
 
 
 async def test_upgrade_from_the_first_schema_keeps_the_data(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import re
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -123,3 +125,28 @@ def test_json_log_lines_parse() -> None:
     doc = json.loads(JsonFormatter().format(record))
     assert doc["msg"] == "hello you" and doc["credential"] == "cred_x"
     assert doc["level"] == "info" and doc["ts"].endswith("Z")
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str]]:
+    """Each module *path* imports, absolute, as (level, dotted name); level 0 is absolute."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from ((0, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            yield node.level, module
+            if not module:  # `from . import x` names modules
+                yield from ((node.level, alias.name) for alias in node.names)
+
+
+def test_no_test_module_imports_another() -> None:
+    """Test modules take shared code from tests/helpers.py, never from a test module or conftest."""
+    offences = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        for level, name in _imports(path):
+            if level == 0 and not name.startswith("tests."):
+                continue
+            last = name.rsplit(".", 1)[-1]
+            if last == "conftest" or last.startswith("test_"):
+                offences.append(f"{path.name} imports {'.' * level}{name}")
+    assert offences == []

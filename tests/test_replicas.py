@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 import signal
 import smtplib
 import threading
@@ -27,10 +26,18 @@ from aiohttp.test_utils import TestClient
 from gateway.app import Gateway
 from gateway.services.inbound import Message
 
-from .conftest import ADMIN, free_port, make_settings, opened, reset_postgres
-from .test_serve import Server
-from .test_smtp import otp_mail
-from .test_webhooks import eventually
+from .helpers import (
+    ADMIN,
+    Relay,
+    Server,
+    eventually,
+    free_port,
+    make_settings,
+    opened,
+    otp_mail,
+    reset_postgres,
+    serve_env,
+)
 
 Client = TestClient[Any, Any]
 
@@ -175,16 +182,12 @@ async def test_an_answer_given_on_one_replica_wakes_the_interaction_waiter_on_an
 
 
 def _replica_env(tmp_path: Path, pg_url: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
-    return {
-        **keep,
-        "OTPGATE_DATA_DIR": str(tmp_path / "shared"),  # one key ring for both
-        "OTPGATE_DATABASE_URL": pg_url,
-        "OTPGATE_ADMIN_KEY": "test-admin-key-0123456789abcdef",
-        "OTPGATE_HTTP": f"127.0.0.1:{free_port()}",
-        "OTPGATE_SMTP": f"127.0.0.1:{free_port()}",
-        "OTPGATE_LOG_LEVEL": "warning",
-    }
+    return serve_env(
+        tmp_path / "shared",  # one key ring for both
+        OTPGATE_DATABASE_URL=pg_url,
+        OTPGATE_ADMIN_KEY="test-admin-key-0123456789abcdef",
+        OTPGATE_LOG_LEVEL="warning",
+    )
 
 
 @pytest.fixture
@@ -302,7 +305,6 @@ def test_kill_9_during_a_burst_loses_nothing_acknowledged(replicas: Any) -> None
 
 async def test_two_replicas_send_each_forwarded_copy_once(tmp_path: Path, pg_url: str) -> None:
     """Both replicas' forward senders share one outbox: every copy reaches the relay once."""
-    from .test_forwards import Relay
 
     relay = Relay(free_port())
     await relay.start()

@@ -3,94 +3,31 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import stat
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import free_port
-
-OTPGATE = [sys.executable, "-m", "gateway"]
-
-
-class Server:
-    """One ``otpgate serve`` process on free loopback ports."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.base = f"http://{env['OTPGATE_HTTP']}"
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> Server:
-        # Output goes to files: a pipe nobody reads would fill up and stall the server.
-        self.starts = getattr(self, "starts", 0) + 1
-        self.out = self.cwd / f"serve-{self.starts}.out"
-        self.err = self.cwd / f"serve-{self.starts}.err"
-        with self.out.open("w") as out, self.err.open("w") as err:
-            self.proc = subprocess.Popen(
-                [*OTPGATE, "serve"], env=self.env, cwd=self.cwd, stdout=out, stderr=err
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited: {self.err.read_text()}")
-            try:
-                if self.call("GET", "/healthz")[0] == 200:
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("serve did not come up")
-
-    def call(
-        self, method: str, path: str, body: Any = None, key: str | None = None
-    ) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if key:
-            req.add_header("Authorization", f"Bearer {key}")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=20)
-        return self.proc.returncode, self.out.read_text(), self.err.read_text()
+from .helpers import OTPGATE, Server, serve_env
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
-    return {
-        **keep,
-        "OTPGATE_DATA_DIR": str(tmp_path / "data"),
-        "OTPGATE_HTTP": f"127.0.0.1:{free_port()}",
-        "OTPGATE_SMTP": f"127.0.0.1:{free_port()}",
-    }
+    return serve_env(tmp_path / "data")
 
 
 @pytest.fixture
 def server(env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
     srv = Server(env, tmp_path)
     yield srv
-    if srv.proc is not None and srv.proc.poll() is None:
-        srv.proc.kill()
-        srv.proc.wait()
+    srv.kill()
 
 
 def run_cli(

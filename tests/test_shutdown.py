@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import threading
@@ -17,27 +16,16 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import Gateway
 
-from .conftest import ADMIN_KEY, free_port
-from .test_serve import Server
+from .helpers import ADMIN_KEY, Server, serve_env
 
 Client = TestClient[Any, Any]
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
-    env = {
-        **keep,
-        "OTPGATE_DATA_DIR": str(tmp_path / "data"),
-        "OTPGATE_HTTP": f"127.0.0.1:{free_port()}",
-        "OTPGATE_SMTP": f"127.0.0.1:{free_port()}",
-        "OTPGATE_ADMIN_KEY": ADMIN_KEY,
-    }
-    srv = Server(env, tmp_path)
+    srv = Server(serve_env(tmp_path / "data", OTPGATE_ADMIN_KEY=ADMIN_KEY), tmp_path)
     yield srv
-    if srv.proc is not None and srv.proc.poll() is None:
-        srv.proc.kill()
-        srv.proc.wait()
+    srv.kill()
 
 
 def _read_reply(sock: socket.socket) -> bytes:

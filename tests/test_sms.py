@@ -28,7 +28,7 @@ from gateway.ingest import worker as ingest_worker
 from gateway.ingest.worker import IngestWorker
 from gateway.store.models import ForwardOutbox, InboundSeen, ReceivedCode
 
-from .conftest import ADMIN, bearer, make_settings, opened
+from .helpers import ADMIN, bearer, make_settings, opened
 
 Client = TestClient[Any, Any]
 TOKEN = "twilio-auth-token-0123456789abcdef"

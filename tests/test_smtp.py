@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import smtplib
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from typing import Any
@@ -19,107 +16,22 @@ import pytest
 import trustme
 from aiohttp.test_utils import TestClient
 
-from gateway.app import Gateway
 from gateway.settings import Settings
 from gateway.store.codes import count_waiting
 from smtp.server import SessionGate, tls_context
 
-from .conftest import listening, make_settings, opened, port_of
+from .helpers import SmtpRig, make_settings, otp_mail, smtp_rig
 
 Client = TestClient[Any, Any]
 
 
-@dataclass
-class Rig:
-    """A gateway with its HTTP client and SMTP listener, and a tenant to use them."""
-
-    gateway: Gateway
-    client: Client
-    port: int
-    gate: SessionGate
-    headers: dict[str, str]
-
-    async def credential(self, name: str = "svc", **extraction: Any) -> dict[str, Any]:
-        resp = await self.client.post("/v1/credentials", json={"name": name}, headers=self.headers)
-        cred: dict[str, Any] = await resp.json()
-        if extraction:
-            resp = await self.client.put(
-                f"/v1/credentials/{cred['id']}/extraction", json=extraction, headers=self.headers
-            )
-            assert resp.status == 200, await resp.text()
-        return cred
-
-    async def code(self, cred: dict[str, Any], query: str = "") -> tuple[int, Any]:
-        resp = await self.client.get(
-            f"/v1/credentials/{cred['id']}/code{query}", headers=self.headers
-        )
-        body = await resp.json() if resp.status == 200 else None
-        return resp.status, body
-
-    async def send(self, to: str | list[str], msg: EmailMessage | bytes, **kw: Any) -> Any:
-        return await asyncio.to_thread(send_mail, self.port, to, msg, **kw)
-
-
-def send_mail(
-    port: int,
-    to: str | list[str],
-    msg: EmailMessage | bytes,
-    *,
-    sender: str = "no-reply@service.example",
-    starttls: ssl.SSLContext | None = None,
-) -> Any:
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
-        if starttls is not None:
-            smtp.starttls(context=starttls)
-        raw = msg.as_bytes(policy=SMTP_POLICY) if isinstance(msg, EmailMessage) else msg
-        return smtp.sendmail(sender, to, raw)
-
-
-def otp_mail(code: str, *, html_only: bool = False, sender: str = "no-reply@service.example"
-             ) -> EmailMessage:  # fmt: skip
-    msg = EmailMessage()
-    msg["From"] = f"Service <{sender}>"
-    msg["To"] = "agent@inbox.localhost"
-    msg["Subject"] = "Your sign-in code"
-    html = f"<html><body><p>Your verification code is</p><h1>{code}</h1></body></html>"
-    if html_only:
-        msg.set_content(html, subtype="html")
-    else:
-        msg.set_content(f"Your verification code is {code}. It expires in 10 minutes.")
-        msg.add_alternative(html, subtype="html")
-    return msg
-
-
-@contextlib.asynccontextmanager
-async def _rig(
-    settings: Settings,
-    aiohttp_client: Callable[..., Any],
-    tls: ssl.SSLContext | None = None,
-    ingest: bool = False,
-) -> AsyncIterator[Rig]:
-    """A gateway, its SMTP listener (and ingest worker if asked) and a tenant, torn down after."""
-    sock = listening()
-    async with opened(settings, smtp=sock, smtp_tls=tls, ingest=ingest) as gateway:
-        assert gateway.smtp_sessions is not None
-        client = await aiohttp_client(gateway.app, server_kwargs={"handler_cancellation": True})
-        admin = {"Authorization": f"Bearer {settings.admin_key}"}
-        tenant = await (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
-        yield Rig(
-            gateway,
-            client,
-            port_of(sock),
-            gateway.smtp_sessions,
-            {"Authorization": f"Bearer {tenant['api_key']}"},
-        )
-
-
 @pytest.fixture
-async def rig(settings: Settings, aiohttp_client: Callable[..., Any]) -> AsyncIterator[Rig]:
-    async with _rig(settings, aiohttp_client) as r:
+async def rig(settings: Settings, aiohttp_client: Callable[..., Any]) -> AsyncIterator[SmtpRig]:
+    async with smtp_rig(settings, aiohttp_client) as r:
         yield r
 
 
-async def test_unknown_and_foreign_recipients_are_refused_at_rcpt(rig: Rig) -> None:
+async def test_unknown_and_foreign_recipients_are_refused_at_rcpt(rig: SmtpRig) -> None:
     """An unknown inbox is 550 5.1.1 and another domain 550 5.7.1 (never a relay)."""
     cred = await rig.credential()
     for to, status in (
@@ -139,7 +51,7 @@ async def test_oversized_mail_is_refused(
 ) -> None:
     """A mail over the size limit is refused with 552 and stores nothing."""
     settings = make_settings(tmp_path, database_url, OTPGATE_SMTP_MAX_SIZE="4096")
-    async with _rig(settings, aiohttp_client) as rig:
+    async with smtp_rig(settings, aiohttp_client) as rig:
         cred = await rig.credential()
         msg = otp_mail("123456")
         msg.add_attachment(b"x" * 8000, maintype="application", subtype="octet-stream")
@@ -161,7 +73,7 @@ async def test_oversized_mail_is_refused(
         assert await rig.code(cred) == (204, None)
 
 
-async def test_html_only_and_plus_addressed_mail_deliver_the_code(rig: Rig) -> None:
+async def test_html_only_and_plus_addressed_mail_deliver_the_code(rig: SmtpRig) -> None:
     """An HTML-only mail sent to local+tag@domain hands its code to the agent."""
     cred = await rig.credential()
     local, domain = cred["inbox"].split("@")
@@ -173,7 +85,7 @@ async def test_html_only_and_plus_addressed_mail_deliver_the_code(rig: Rig) -> N
     assert body["received_at"].endswith("Z")
 
 
-async def test_long_poll_is_woken_by_a_mail_and_the_code_is_handed_out_once(rig: Rig) -> None:
+async def test_long_poll_is_woken_by_a_mail_and_the_code_is_handed_out_once(rig: SmtpRig) -> None:
     """A waiting agent gets the code as soon as the mail is accepted; a second fetch is 204."""
     cred = await rig.credential()
     waiter = asyncio.create_task(rig.code(cred, "?wait=20"))
@@ -191,7 +103,7 @@ async def test_long_poll_is_woken_by_a_mail_and_the_code_is_handed_out_once(rig:
     assert "otpgate_code_wait_seconds_count 1" in metrics
 
 
-async def test_newest_code_wins_and_older_ones_go_with_it(rig: Rig) -> None:
+async def test_newest_code_wins_and_older_ones_go_with_it(rig: SmtpRig) -> None:
     """Of several waiting codes the newest is handed out and the older ones are destroyed."""
     cred = await rig.credential()
     for code in ("111111", "222222", "333333"):
@@ -200,7 +112,7 @@ async def test_newest_code_wins_and_older_ones_go_with_it(rig: Rig) -> None:
     assert await rig.code(cred) == (204, None)
 
 
-async def test_since_skips_older_codes(rig: Rig) -> None:
+async def test_since_skips_older_codes(rig: SmtpRig) -> None:
     """A code that arrived before `since` is not handed out."""
     cred = await rig.credential()
     await rig.send(cred["inbox"], otp_mail("111111"))
@@ -212,7 +124,7 @@ async def test_since_skips_older_codes(rig: Rig) -> None:
     assert (await rig.code(cred, f"?since={since}"))[1]["code"] == "222222"
 
 
-async def test_concurrent_waiters_never_share_a_code(rig: Rig) -> None:
+async def test_concurrent_waiters_never_share_a_code(rig: SmtpRig) -> None:
     """20 agents wait on one credential while 10 codes arrive: no code is handed out twice."""
     cred = await rig.credential()
     waiters = [asyncio.create_task(rig.code(cred, "?wait=6")) for _ in range(20)]
@@ -229,7 +141,7 @@ async def test_concurrent_waiters_never_share_a_code(rig: Rig) -> None:
     assert all(status in (200, 204) for status, _ in results)
 
 
-async def test_a_waiter_that_gives_up_takes_nothing(rig: Rig) -> None:
+async def test_a_waiter_that_gives_up_takes_nothing(rig: SmtpRig) -> None:
     """An agent that disconnects while waiting leaves the next code for the next agent."""
     cred = await rig.credential()
     waiter = asyncio.create_task(rig.code(cred, "?wait=30"))
@@ -247,7 +159,7 @@ async def test_expired_codes_are_gone(
 ) -> None:
     """A code older than OTPGATE_CODE_TTL is never handed out and the sweep destroys it."""
     settings = make_settings(tmp_path, database_url, OTPGATE_CODE_TTL="1")
-    async with _rig(settings, aiohttp_client) as rig:
+    async with smtp_rig(settings, aiohttp_client) as rig:
         cred = await rig.credential()
         await rig.send(cred["inbox"], otp_mail("123987"))
         await asyncio.sleep(1.2)
@@ -261,7 +173,7 @@ async def test_expired_codes_are_gone(
         assert await rig.code(cred) == (204, None)
 
 
-async def test_allowed_senders_and_own_pattern(rig: Rig) -> None:
+async def test_allowed_senders_and_own_pattern(rig: SmtpRig) -> None:
     """Mail from a sender not allowed is rejected; a credential's own pattern finds its code."""
     guarded = await rig.credential("guarded", allowed_senders=["service.example"])
     await rig.send(guarded["inbox"], otp_mail("111222", sender="attacker@evil.example"))
@@ -278,7 +190,7 @@ async def test_allowed_senders_and_own_pattern(rig: Rig) -> None:
     assert 'otpgate_messages_total{channel="email",outcome="rejected"} 1' in metrics
 
 
-async def test_bad_extraction_settings_are_422(rig: Rig) -> None:
+async def test_bad_extraction_settings_are_422(rig: SmtpRig) -> None:
     """A hostile or broken pattern and a bad sender domain are refused with 422."""
     cred = await rig.credential()
     url = f"/v1/credentials/{cred['id']}/extraction"
@@ -296,7 +208,7 @@ async def test_bad_extraction_settings_are_422(rig: Rig) -> None:
     assert got == {"pattern": None, "allowed_senders": None}
 
 
-async def test_one_mail_to_several_inboxes(rig: Rig) -> None:
+async def test_one_mail_to_several_inboxes(rig: SmtpRig) -> None:
     """A mail to two credentials' inboxes gives each its own copy of the code."""
     a, b = await rig.credential("a"), await rig.credential("b")
     await rig.send([a["inbox"], b["inbox"]], otp_mail("246810"))
@@ -309,7 +221,7 @@ async def test_recipient_cap(
 ) -> None:
     """Recipients past the per-mail cap are answered 452 while the first ones are kept."""
     settings = make_settings(tmp_path, database_url, OTPGATE_SMTP_MAX_RECIPIENTS="2")
-    async with _rig(settings, aiohttp_client) as rig:
+    async with smtp_rig(settings, aiohttp_client) as rig:
         creds = [await rig.credential(f"c{i}") for i in range(3)]
         refused = await rig.send([c["inbox"] for c in creds], otp_mail("135791"))
         assert refused == {creds[2]["inbox"]: (452, b"4.5.3 Too many recipients")}
@@ -321,7 +233,7 @@ async def test_session_cap(
 ) -> None:
     """Sessions over the concurrent limit are turned away with 421."""
     settings = make_settings(tmp_path, database_url, OTPGATE_SMTP_MAX_SESSIONS="2")
-    async with _rig(settings, aiohttp_client) as rig:
+    async with smtp_rig(settings, aiohttp_client) as rig:
         held = []
         for _ in range(2):
             reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
@@ -336,7 +248,7 @@ async def test_session_cap(
         assert rig.gate.active == 0 and rig.gate.refused == 1
 
 
-async def test_junk_never_breaks_a_session(rig: Rig) -> None:
+async def test_junk_never_breaks_a_session(rig: SmtpRig) -> None:
     """Malformed MIME, binary junk and an empty body are accepted without a code or a crash."""
     cred = await rig.credential()
     for raw in (
@@ -352,7 +264,7 @@ async def test_junk_never_breaks_a_session(rig: Rig) -> None:
     assert (await rig.code(cred))[1]["code"] == "975310"
 
 
-async def test_smtp_capabilities_and_hostname(rig: Rig) -> None:
+async def test_smtp_capabilities_and_hostname(rig: SmtpRig) -> None:
     """EHLO names the configured host and offers SIZE, 8BITMIME and SMTPUTF8."""
 
     def ehlo() -> tuple[int, bytes]:
@@ -385,7 +297,7 @@ async def test_starttls(
     )
     assert settings.smtp_tls_cert is not None
     tls = tls_context(str(cert_file), str(key_file))
-    async with _rig(settings, aiohttp_client, tls=tls) as rig:
+    async with smtp_rig(settings, aiohttp_client, tls=tls) as rig:
         cred = await rig.credential()
         client_ctx = ssl.create_default_context()
         ca.configure_trust(client_ctx)
@@ -398,7 +310,7 @@ async def test_idle_sessions_are_closed(
 ) -> None:
     """A session that stays silent past OTPGATE_SMTP_IDLE_TIMEOUT is closed by the server."""
     settings = make_settings(tmp_path, database_url, OTPGATE_SMTP_IDLE_TIMEOUT="1")
-    async with _rig(settings, aiohttp_client) as rig:
+    async with smtp_rig(settings, aiohttp_client) as rig:
         reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
         assert (await reader.readline()).startswith(b"220 ")
         started = time.monotonic()
@@ -408,7 +320,7 @@ async def test_idle_sessions_are_closed(
         writer.close()
 
 
-async def test_smtputf8_and_8bit_mail(rig: Rig) -> None:
+async def test_smtputf8_and_8bit_mail(rig: SmtpRig) -> None:
     """An SMTPUTF8 transaction with a UTF-8 sender and an 8-bit body delivers its code."""
     cred = await rig.credential()
     raw = (
@@ -430,12 +342,12 @@ async def test_smtputf8_and_8bit_mail(rig: Rig) -> None:
     assert body["sender"] == "zoë@xn--bcher-kva.example"
 
 
-async def test_fast_hook_discovery_finds_what_aiosmtpd_would(rig: Rig) -> None:
+async def test_fast_hook_discovery_finds_what_aiosmtpd_would(rig: SmtpRig) -> None:
     """The short __dir__ leaves aiosmtpd the same commands, hooks and AUTH it finds alone."""
     from aiosmtpd.smtp import SMTP
 
     from gateway.app import smtp_limits
-    from smtp.server import InboxHandler, InboxSMTP, SessionGate
+    from smtp.server import InboxHandler, InboxSMTP
 
     loop = asyncio.get_running_loop()
     handler = InboxHandler(rig.gateway.services.inbound, smtp_limits(rig.gateway.settings))

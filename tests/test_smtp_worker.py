@@ -14,19 +14,19 @@ import pytest
 from gateway.ingest.worker import IngestWorker
 from gateway.settings import Settings
 
-from .test_smtp import Rig, _rig, otp_mail
+from .helpers import SmtpRig, otp_mail, smtp_rig
 
 
 @pytest.fixture
 async def wrig(
     settings: Settings, aiohttp_client: Callable[..., Any]
-) -> AsyncIterator[tuple[Rig, IngestWorker]]:
-    async with _rig(settings, aiohttp_client, ingest=True) as rig:
+) -> AsyncIterator[tuple[SmtpRig, IngestWorker]]:
+    async with smtp_rig(settings, aiohttp_client, ingest=True) as rig:
         assert rig.gateway.worker is not None
         yield rig, rig.gateway.worker
 
 
-async def test_worker_stores_and_wakes_the_agent(wrig: tuple[Rig, IngestWorker]) -> None:
+async def test_worker_stores_and_wakes_the_agent(wrig: tuple[SmtpRig, IngestWorker]) -> None:
     """A mail stored by the worker wakes the agent waiting in the gateway, with the right code."""
     rig, _ = wrig
     cred = await rig.credential()
@@ -39,7 +39,7 @@ async def test_worker_stores_and_wakes_the_agent(wrig: tuple[Rig, IngestWorker])
     assert 'otpgate_messages_total{channel="email",outcome="code"} 1' in metrics
 
 
-async def test_worker_outcomes_for_several_inboxes(wrig: tuple[Rig, IngestWorker]) -> None:
+async def test_worker_outcomes_for_several_inboxes(wrig: tuple[SmtpRig, IngestWorker]) -> None:
     """Sender rules and per-credential patterns apply in the worker as in the gateway."""
     rig, _ = wrig
     guarded = await rig.credential("guarded", allowed_senders=["service.example"])
@@ -53,7 +53,7 @@ async def test_worker_outcomes_for_several_inboxes(wrig: tuple[Rig, IngestWorker
     assert 'otpgate_messages_total{channel="email",outcome="rejected"} 1' in metrics
 
 
-async def test_junk_through_the_worker(wrig: tuple[Rig, IngestWorker]) -> None:
+async def test_junk_through_the_worker(wrig: tuple[SmtpRig, IngestWorker]) -> None:
     """Binary junk is accepted without a code and the worker keeps working."""
     rig, worker = wrig
     cred = await rig.credential()
@@ -64,7 +64,7 @@ async def test_junk_through_the_worker(wrig: tuple[Rig, IngestWorker]) -> None:
 
 
 async def test_a_dead_worker_means_451_then_it_is_restarted(
-    wrig: tuple[Rig, IngestWorker],
+    wrig: tuple[SmtpRig, IngestWorker],
 ) -> None:
     """If the worker dies, mail is answered 451 (never 250) until a new worker takes over."""
     rig, worker = wrig

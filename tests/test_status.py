@@ -13,7 +13,7 @@ from pathlib import Path
 from gateway.services.inbound import Message
 from gateway.services.replicas import status
 
-from .conftest import make_settings, opened
+from .helpers import make_settings, opened
 
 
 async def test_status_lists_the_running_replica_and_counts_waiting_work(

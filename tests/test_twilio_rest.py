@@ -22,7 +22,7 @@ from gateway.errors import Invalid
 from gateway.services.numbers import ProviderError
 from sms.twilio_rest import MAX_BODY, SEARCH_LIMIT, TwilioRest
 
-from .conftest import ADMIN, bearer, free_port, make_settings, opened
+from .helpers import ADMIN, bearer, free_port, make_settings, opened
 from .twilio_fake import ACCOUNT_SID, AUTH_TOKEN, Offer, Recorded, TwilioFake
 
 Client = TestClient[Any, Any]

@@ -18,11 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 from sqlmodel import col
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import Webhook
 
 from gateway.app import Gateway, make_app
 from gateway.logs import JsonFormatter, TextFormatter
@@ -38,7 +37,16 @@ from gateway.store import webhooks as wq
 from gateway.store.models import WebhookDelivery
 from gateway.vault import Vault
 
-from .conftest import ADMIN, bearer, free_port, make_settings, opened
+from .helpers import (
+    ADMIN,
+    Receiver,
+    bearer,
+    eventually,
+    free_port,
+    make_settings,
+    opened,
+    verifies,
+)
 
 Client = TestClient[Any, Any]
 
@@ -54,68 +62,6 @@ class Clock:
 
     def __call__(self) -> float:
         return time.time() + self.offset
-
-
-@dataclasses.dataclass
-class Seen:
-    """One request a receiver got, and the status it answered."""
-
-    headers: dict[str, str]
-    raw: bytes  # every header line and the body, as they came over the wire
-    body: bytes
-    status: int
-
-
-class Receiver:
-    """A webhook endpoint on loopback that records every request it gets."""
-
-    def __init__(self) -> None:
-        self.seen: list[Seen] = []
-        self.status = 204
-        self.delay = 0.0
-        self.headers: dict[str, str] = {}
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-
-    async def start(self, port: int = 0) -> Receiver:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.port = int(self._runner.addresses[0][1])
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        raw = b"".join(k + b": " + v + b"\r\n" for k, v in request.raw_headers) + body
-        status = self.status
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        self.seen.append(Seen(headers, raw, body, status))
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return web.Response(status=status, headers=self.headers)
-
-    def ok(self) -> list[Seen]:
-        return [s for s in self.seen if 200 <= s.status < 300]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
-    """Wait until *check* holds, failing the test after *within* seconds."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail("the condition did not come true in time")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
@@ -213,14 +159,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     r = await Receiver().start()
     yield r
     await r.stop()
-
-
-def verifies(secret: str, seen: Seen) -> bool:
-    try:
-        Webhook(secret).verify(seen.body, seen.headers)
-    except WebhookVerificationError:
-        return False
-    return True
 
 
 # -- the endpoints API --------------------------------------------------------------

@@ -1,0 +1,452 @@
+"""What the tests share: settings and keys, loopback servers, mails, waits and requirements.
+
+Test modules import from here (and from ``twilio_fake``), never from one
+another or from ``conftest``, which holds fixtures only.
+
+Each outside thing a test needs (the PostgreSQL server, Chromium, Debian's
+deployment tools, the corpus and vectors in ``../shared``) makes the test skip
+with the reason when it is missing, unless its ``OTPGATE_REQUIRE_*`` variable
+is ``1`` (``.ci/run`` sets them all), which makes that a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope, Session
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from gateway.app import Gateway, bind, serving
+from gateway.demo.agent import CHROMIUM
+from gateway.settings import Address, Settings
+from smtp.server import SessionGate
+
+Client = TestClient[Any, Any]
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+OTPGATE = [sys.executable, "-m", "gateway"]
+
+POSTGRES_URL = os.environ.get(
+    "OTPGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+ADMIN_KEY = "test-admin-key-0123456789abcdef"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+ADMIN = bearer(ADMIN_KEY)
+
+
+# -- requirements ---------------------------------------------------------------------
+
+
+def missing(reason: str, requirement: str) -> NoReturn:
+    """Skip the test for *reason*, or fail it when the variable *requirement* is ``1``."""
+    if os.environ.get(requirement) == "1":
+        pytest.fail(f"{reason}, and {requirement}=1")
+    pytest.skip(reason)
+
+
+def need_shared(*paths: Path) -> None:
+    """Go on only when every file from ``../shared`` is there (``OTPGATE_REQUIRE_SHARED``)."""
+    absent = [str(p) for p in paths if not p.is_file()]
+    if absent:
+        missing(f"{', '.join(absent)} is absent", "OTPGATE_REQUIRE_SHARED")
+
+
+def need_browser() -> None:
+    """Go on only with Chromium and Playwright installed (``OTPGATE_REQUIRE_BROWSER``)."""
+    absent = []
+    if not CHROMIUM.exists():
+        absent.append(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        absent.append("Playwright for Python is not installed in this environment")
+    if absent:
+        missing("; ".join(absent), "OTPGATE_REQUIRE_BROWSER")
+
+
+def need_tool(tool: str, package: str) -> str:
+    """The tool's path, when installed (``OTPGATE_REQUIRE_DEPLOY_TOOLS``)."""
+    path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
+    if path is None:
+        missing(
+            f"{tool} is not installed (Debian package {package})", "OTPGATE_REQUIRE_DEPLOY_TOOLS"
+        )
+    return path
+
+
+async def pg_admin(sql: str) -> None:
+    """Run one statement on the server at ``POSTGRES_URL`` (creating or dropping databases)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_database(prefix: str, purpose: str = "") -> str:
+    """A new PostgreSQL database named *prefix* and a random tail, as the contract's URL."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    try:
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        reason = f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(exc).__name__})"
+        missing(f"{reason}{purpose}", "OTPGATE_REQUIRE_POSTGRES")
+    return f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(url: str) -> None:
+    """Drop the database at *url*, even with connections still open."""
+    name = url.rsplit("/", 1)[1]
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def reset_postgres(url: str) -> None:
+    """Empty the database at *url*: no tables, no migrations recorded."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=3)
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+# -- settings and waits ---------------------------------------------------------------
+
+
+def listening() -> socket.socket:
+    """A listening socket on a free loopback port, for :func:`gateway.app.serving` to serve on."""
+    return bind(Address("127.0.0.1", 0), "test listener")
+
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_settings(tmp_path: Path, database_url: str | None = None, **env: str) -> Settings:
+    """Settings for a gateway in *tmp_path* with the tests' admin key; *env* overrides."""
+    base = {
+        "OTPGATE_DATA_DIR": str(tmp_path / "data"),
+        "OTPGATE_ADMIN_KEY": ADMIN_KEY,
+        "OTPGATE_HTTP": f"127.0.0.1:{free_port()}",
+    }
+    if database_url:
+        base["OTPGATE_DATABASE_URL"] = database_url
+    base.update(env)
+    return Settings.from_env(base)
+
+
+@contextlib.asynccontextmanager
+async def opened(settings: Settings, **options: Any) -> AsyncIterator[Gateway]:
+    """The gateway as ``otpgate serve`` builds it, by default without listeners, workers or ingest.
+
+    *options* are :func:`gateway.app.serving`'s (``http``, ``smtp``, ``background``, ``ingest``).
+    """
+    options = {"background": False, "ingest": False, **options}
+    async with serving(settings, **options) as gw:
+        yield gw
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
+    """Wait until *check* holds, failing the test after *within* seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail("the condition did not come true in time")
+        await asyncio.sleep(0.02)
+
+
+def until(check: Callable[[], bool], within: float = 20.0) -> None:
+    """Block until *check* holds, failing the test after *within* seconds."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("the condition did not come true in time")
+        time.sleep(0.01)
+
+
+# -- mail -----------------------------------------------------------------------------
+
+
+def send_mail(
+    port: int,
+    to: str | list[str],
+    msg: EmailMessage | bytes,
+    *,
+    sender: str = "no-reply@service.example",
+    starttls: ssl.SSLContext | None = None,
+) -> Any:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        if starttls is not None:
+            smtp.starttls(context=starttls)
+        raw = msg.as_bytes(policy=SMTP_POLICY) if isinstance(msg, EmailMessage) else msg
+        return smtp.sendmail(sender, to, raw)
+
+
+def otp_mail(code: str, *, html_only: bool = False, sender: str = "no-reply@service.example"
+             ) -> EmailMessage:  # fmt: skip
+    msg = EmailMessage()
+    msg["From"] = f"Service <{sender}>"
+    msg["To"] = "agent@inbox.localhost"
+    msg["Subject"] = "Your sign-in code"
+    html = f"<html><body><p>Your verification code is</p><h1>{code}</h1></body></html>"
+    if html_only:
+        msg.set_content(html, subtype="html")
+    else:
+        msg.set_content(f"Your verification code is {code}. It expires in 10 minutes.")
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+@dataclasses.dataclass
+class SmtpRig:
+    """A gateway with its HTTP client and SMTP listener, and a tenant to use them."""
+
+    gateway: Gateway
+    client: Client
+    port: int
+    gate: SessionGate
+    headers: dict[str, str]
+
+    async def credential(self, name: str = "svc", **extraction: Any) -> dict[str, Any]:
+        resp = await self.client.post("/v1/credentials", json={"name": name}, headers=self.headers)
+        cred: dict[str, Any] = await resp.json()
+        if extraction:
+            resp = await self.client.put(
+                f"/v1/credentials/{cred['id']}/extraction", json=extraction, headers=self.headers
+            )
+            assert resp.status == 200, await resp.text()
+        return cred
+
+    async def code(self, cred: dict[str, Any], query: str = "") -> tuple[int, Any]:
+        resp = await self.client.get(
+            f"/v1/credentials/{cred['id']}/code{query}", headers=self.headers
+        )
+        body = await resp.json() if resp.status == 200 else None
+        return resp.status, body
+
+    async def send(self, to: str | list[str], msg: EmailMessage | bytes, **kw: Any) -> Any:
+        return await asyncio.to_thread(send_mail, self.port, to, msg, **kw)
+
+
+@contextlib.asynccontextmanager
+async def smtp_rig(
+    settings: Settings,
+    aiohttp_client: Callable[..., Any],
+    tls: ssl.SSLContext | None = None,
+    ingest: bool = False,
+) -> AsyncIterator[SmtpRig]:
+    """A gateway, its SMTP listener (and ingest worker if asked) and a tenant, torn down after."""
+    sock = listening()
+    async with opened(settings, smtp=sock, smtp_tls=tls, ingest=ingest) as gateway:
+        assert gateway.smtp_sessions is not None
+        client = await aiohttp_client(gateway.app, server_kwargs={"handler_cancellation": True})
+        admin = {"Authorization": f"Bearer {settings.admin_key}"}
+        tenant = await (await client.post("/v1/tenants", json={"name": "t"}, headers=admin)).json()
+        yield SmtpRig(
+            gateway,
+            client,
+            port_of(sock),
+            gateway.smtp_sessions,
+            {"Authorization": f"Bearer {tenant['api_key']}"},
+        )
+
+
+class Relay:
+    """A real SMTP server on loopback that keeps what it is given."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.mails: list[tuple[str, list[str], bytes]] = []
+        self.got = asyncio.Event()
+        self._server: asyncio.Server | None = None
+
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        self.mails.append(
+            (envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content or b"")
+        )
+        self.got.set()
+        return "250 OK"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SMTPServer(self, hostname="relay.test"), "127.0.0.1", self.port
+        )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+# -- webhooks -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Seen:
+    """One request a receiver got, and the status it answered."""
+
+    headers: dict[str, str]
+    raw: bytes  # every header line and the body, as they came over the wire
+    body: bytes
+    status: int
+
+
+class Receiver:
+    """A webhook endpoint on loopback that records every request it gets."""
+
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+        self.status = 204
+        self.delay = 0.0
+        self.headers: dict[str, str] = {}
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, port: int = 0) -> Receiver:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        raw = b"".join(k + b": " + v + b"\r\n" for k, v in request.raw_headers) + body
+        status = self.status
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.seen.append(Seen(headers, raw, body, status))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return web.Response(status=status, headers=self.headers)
+
+    def ok(self) -> list[Seen]:
+        return [s for s in self.seen if 200 <= s.status < 300]
+
+
+def verifies(secret: str, seen: Seen) -> bool:
+    """Whether the Standard Webhooks reference implementation accepts *seen*'s signature."""
+    try:
+        Webhook(secret).verify(seen.body, seen.headers)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+# -- `otpgate serve` as a process -----------------------------------------------------
+
+
+def serve_env(data_dir: Path, **overrides: str) -> dict[str, str]:
+    """The process environment without any OTPGATE_ variable, then a data dir and ports."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
+    return {
+        **keep,
+        "OTPGATE_DATA_DIR": str(data_dir),
+        "OTPGATE_HTTP": f"127.0.0.1:{free_port()}",
+        "OTPGATE_SMTP": f"127.0.0.1:{free_port()}",
+        **overrides,
+    }
+
+
+class Server:
+    """One ``otpgate serve`` process on free loopback ports."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+        self.base = f"http://{env['OTPGATE_HTTP']}"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> Server:
+        # Output goes to files: a pipe nobody reads would fill up and stall the server.
+        self.starts = getattr(self, "starts", 0) + 1
+        self.out = self.cwd / f"serve-{self.starts}.out"
+        self.err = self.cwd / f"serve-{self.starts}.err"
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.proc = subprocess.Popen(
+                [*OTPGATE, "serve"], env=self.env, cwd=self.cwd, stdout=out, stderr=err
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited: {self.err.read_text()}")
+            try:
+                if self.call("GET", "/healthz")[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("serve did not come up")
+
+    def call(
+        self, method: str, path: str, body: Any = None, key: str | None = None
+    ) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if key:
+            req.add_header("Authorization", f"Bearer {key}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=20)
+        return self.proc.returncode, self.out.read_text(), self.err.read_text()
+
+    def kill(self) -> None:
+        """End the process if it still runs (a fixture's teardown)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
