@@ -6,6 +6,8 @@ import ast
 import json
 import logging
 import re
+import sys
+import tomllib
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -150,3 +152,32 @@ def test_no_test_module_imports_another() -> None:
             if last == "conftest" or last.startswith("test_"):
                 offences.append(f"{path.name} imports {'.' * level}{name}")
     assert offences == []
+
+
+def _names(requirements: list[str]) -> set[str]:
+    """Distribution names of requirement strings, normalised as PEP 503 says."""
+    names = (re.split(r"[\s\[<>=!~;]", r, maxsplit=1)[0] for r in requirements)
+    return {re.sub(r"[-_.]+", "-", n).lower() for n in names}
+
+
+def test_every_imported_distribution_is_declared() -> None:
+    """Each third-party module gateway, smtp and sms import comes from a declared dependency."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    declared = _names(
+        project["dependencies"]
+        + [r for name, reqs in extras.items() if name != "test" for r in reqs]
+    )
+    providers = metadata.packages_distributions()
+    ours = {"gateway", "smtp", "sms"}
+    undeclared = set()
+    for package in ours:
+        for path in (ROOT / package).rglob("*.py"):
+            for level, name in _imports(path):
+                top = name.split(".")[0]
+                if level or top in ours or top in sys.stdlib_module_names:
+                    continue
+                dists = _names(providers.get(top, [top]))
+                if not dists & declared:
+                    undeclared.add(f"{top} ({path.relative_to(ROOT)})")
+    assert sorted(undeclared) == []
