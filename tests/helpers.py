@@ -202,6 +202,49 @@ def until(check: Callable[[], bool], within: float = 20.0) -> None:
         time.sleep(0.01)
 
 
+async def parked(gateway: Gateway, key: str, count: int = 1) -> None:
+    """Wait until *count* long polls wait on *key* (a credential's or an interaction's id)."""
+
+    async def waiting() -> bool:
+        return gateway.bells.waiters(key) == count
+
+    await eventually(waiting)
+
+
+class Looks:
+    """Watches an outbox runner read its queue, to see the moment it would have sent again.
+
+    *owner*'s async function *name* (the read a runner makes on each pass) is
+    replaced by one that records, per runner task, each pass that found nothing
+    to do. "Nothing else was sent" is then proved by waiting until every runner
+    has looked again and found its queue empty, rather than by sleeping.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
+        real = getattr(owner, name)
+        self.passes = 0
+        self.idle: list[tuple[int, asyncio.Task[Any] | None]] = []
+
+        async def look(*args: Any, **kwargs: Any) -> Any:
+            self.passes += 1
+            number = self.passes
+            found = await real(*args, **kwargs)
+            if not found:
+                self.idle.append((number, asyncio.current_task()))
+            return found
+
+        monkeypatch.setattr(owner, name, look)
+
+    async def again(self, runners: int = 1, within: float = 20.0) -> None:
+        """Wait until *runners* runners each began a pass after now and found nothing to do."""
+        mark = self.passes
+
+        async def looked() -> bool:
+            return len({task for number, task in self.idle if number > mark}) >= runners
+
+        await eventually(looked, within)
+
+
 # -- mail -----------------------------------------------------------------------------
 
 
@@ -290,10 +333,15 @@ async def smtp_rig(
 
 
 class Relay:
-    """A real SMTP server on loopback that keeps what it is given."""
+    """A real SMTP server on loopback that keeps what it is given.
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    Its port is bound from the start; connections are refused until :meth:`start`.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = int(self._sock.getsockname()[1])
         self.mails: list[tuple[str, list[str], bytes]] = []
         self.got = asyncio.Event()
         self._server: asyncio.Server | None = None
@@ -308,13 +356,14 @@ class Relay:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: SMTPServer(self, hostname="relay.test"), "127.0.0.1", self.port
+            lambda: SMTPServer(self, hostname="relay.test"), sock=self._sock
         )
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        self._sock.close()
 
 
 # -- webhooks -------------------------------------------------------------------------

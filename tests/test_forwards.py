@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import email
 import email.policy
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,21 @@ from sqlmodel import col
 
 from gateway.app import Gateway, bind
 from gateway.services.inbound import Message
+from gateway.store import forwards as forwards_store
 from gateway.store.models import Forward, ForwardOutbox
 
-from .helpers import ADMIN, Relay, bearer, free_port, make_settings, opened, otp_mail, send_mail
+from .helpers import (
+    ADMIN,
+    Looks,
+    Relay,
+    bearer,
+    eventually,
+    free_port,
+    make_settings,
+    opened,
+    otp_mail,
+    send_mail,
+)
 
 Client = TestClient[Any, Any]
 
@@ -87,14 +98,6 @@ async def outbox(gw: Gateway) -> int:
         )
 
 
-async def until(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.02)
-
-
 async def rule_status(r: Rig, cred: dict[str, Any]) -> dict[str, Any]:
     resp = await r.api.get(f"/v1/credentials/{cred['id']}/forwards", headers=r.headers)
     body: dict[str, Any] = await resp.json()
@@ -105,7 +108,7 @@ async def test_an_email_forward_arrives_and_the_agent_still_gets_the_code(
     tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> None:
     """A mail to the inbox is copied to the person through the relay; the agent gets its code."""
-    relay = Relay(free_port())
+    relay = Relay()
     await relay.start()
     settings = _settings(tmp_path, database_url, relay.port)
     try:
@@ -129,7 +132,7 @@ async def test_an_email_forward_arrives_and_the_agent_still_gets_the_code(
             assert "731902" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
             got = await r.api.get(f"/v1/credentials/{cred['id']}/code", headers=r.headers)
             assert (await got.json())["code"] == "731902"
-            await until(lambda: _status_is(r, cred, "sent"))
+            await eventually(lambda: _status_is(r, cred, "sent"))
             assert await outbox(r.gw) == 0
             assert len(relay.mails) == 1
     finally:
@@ -141,16 +144,20 @@ async def _status_is(r: Rig, cred: dict[str, Any], status: str) -> bool:
 
 
 async def test_a_forward_is_retried_after_the_relay_was_down_and_sent_once_after_a_restart(
-    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
+    tmp_path: Path,
+    database_url: str,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With the relay down the copy waits and is retried; after a restart it is sent once."""
-    relay = Relay(free_port())  # not started yet: connections are refused
+    relay = Relay()  # not started yet: connections are refused
     settings = _settings(tmp_path, database_url, relay.port)
+    looks = Looks(monkeypatch, forwards_store, "due")
     async with rig(settings, aiohttp_client) as r:
         cred = await r.credential()
         assert (await r.forward(cred)).status == 201
         await asyncio.to_thread(send_mail, settings.smtp.port, cred["inbox"], otp_mail("404404"))
-        await until(lambda: _status_is(r, cred, "retrying"))
+        await eventually(lambda: _status_is(r, cred, "retrying"))
         rule = await rule_status(r, cred)
         assert "could not be reached" in rule["last_error"]
         assert rule["pending"] == 1
@@ -164,8 +171,8 @@ async def test_a_forward_is_retried_after_the_relay_was_down_and_sent_once_after
                 await conn.execute(update(ForwardOutbox).values(next_attempt_at=0.0))
             r2.gw.services.forwards.wake()
             await asyncio.wait_for(relay.got.wait(), 10)
-            await until(lambda: _status_is(r2, {"id": cred_id}, "sent"))
-            await asyncio.sleep(0.3)  # time for a wrong second attempt to show
+            await eventually(lambda: _status_is(r2, {"id": cred_id}, "sent"))
+            await looks.again()  # the sender looked again: a wrong second attempt would show
             assert len(relay.mails) == 1
             assert await outbox(r2.gw) == 0
     finally:
@@ -173,11 +180,15 @@ async def test_a_forward_is_retried_after_the_relay_was_down_and_sent_once_after
 
 
 async def test_a_copy_interrupted_while_sending_is_never_sent_twice(
-    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
+    tmp_path: Path,
+    database_url: str,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A copy marked as sending when the gateway died is not sent again; its rule shows unknown."""
-    relay = Relay(free_port())
+    relay = Relay()
     settings = _settings(tmp_path, database_url, relay.port)
+    looks = Looks(monkeypatch, forwards_store, "due")
     async with rig(settings, aiohttp_client, workers=False) as r:
         cred = await r.credential()
         assert (await r.forward(cred)).status == 201
@@ -190,9 +201,9 @@ async def test_a_copy_interrupted_while_sending_is_never_sent_twice(
     await relay.start()
     try:
         async with rig(settings, aiohttp_client, headers=r.headers) as r2:
-            await until(lambda: _status_is(r2, cred, "unknown"))
+            await eventually(lambda: _status_is(r2, cred, "unknown"))
             assert await outbox(r2.gw) == 0
-            await asyncio.sleep(0.3)
+            await looks.again()  # the sender looked again: a wrong attempt would show
             assert relay.mails == []
     finally:
         await relay.stop()
@@ -209,7 +220,7 @@ async def test_a_relay_refusal_is_final_for_5xx(
         ) -> str:
             return "550 5.1.1 no such user"
 
-    relay = Refusing(free_port())
+    relay = Refusing()
     await relay.start()
     settings = _settings(tmp_path, database_url, relay.port)
     try:
@@ -219,7 +230,7 @@ async def test_a_relay_refusal_is_final_for_5xx(
             await asyncio.to_thread(
                 send_mail, settings.smtp.port, cred["inbox"], otp_mail("626262")
             )
-            await until(lambda: _status_is(r, cred, "failed"))
+            await eventually(lambda: _status_is(r, cred, "failed"))
             assert "550" in (await rule_status(r, cred))["last_error"]
             assert await outbox(r.gw) == 0
     finally:
@@ -352,7 +363,7 @@ async def test_an_sms_forward_goes_through_twilios_messages_api(
             assert "880022" in sent.form["Body"]
             got = await r.api.get(f"{url}/code", headers=r.headers)
             assert (await got.json())["code"] == "880022"
-            await until(lambda: _status_is(r, cred, "sent"))
+            await eventually(lambda: _status_is(r, cred, "sent"))
 
 
 async def test_shutting_down_finishes_a_copy_being_sent(
@@ -363,10 +374,10 @@ async def test_shutting_down_finishes_a_copy_being_sent(
     class Slow(Relay):
         async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
             self.started.set()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)  # the behaviour: a relay slow to answer DATA
             return await super().handle_DATA(server, session, envelope)
 
-    relay = Slow(free_port())
+    relay = Slow()
     relay.started = asyncio.Event()  # type: ignore[attr-defined]
     await relay.start()
     settings = _settings(tmp_path, database_url, relay.port)

@@ -22,6 +22,8 @@ from gateway.services.waiters import Bells
 from gateway.store.models import Interaction, ReceivedCode, Webhook, WebhookDelivery
 from gateway.vault import Vault
 
+from .helpers import parked
+
 Client = TestClient[Any, Any]
 
 ALL_EVENTS = ",interaction.code_required,interaction.code_submitted,interaction.expired,"
@@ -206,7 +208,7 @@ async def test_long_poll_is_woken_by_the_answer(
     url = f"/v1/interactions/{created['id']}/code"
     started = time.monotonic()
     waiting = asyncio.create_task(client.get(f"{url}?wait=20", headers=h))
-    await asyncio.sleep(0.3)
+    await parked(gateway, created["id"])
     assert not waiting.done()
     assert (await client.post(path_of(created["submit_url"]), json={"code": "98765"})).status == 204
     resp = await asyncio.wait_for(waiting, 5)
@@ -611,7 +613,7 @@ async def test_credential_long_poll_gets_a_users_code(
     h, _, cred = await setup_tenant(client, new_tenant, gateway)
     created = await open_interaction(client, h, cred)
     waiting = asyncio.create_task(client.get(f"/v1/credentials/{cred}/code?wait=20", headers=h))
-    await asyncio.sleep(0.3)
+    await parked(gateway, cred)
     assert (await client.post(path_of(created["submit_url"]), data={"code": "5150"})).status == 200
     resp = await asyncio.wait_for(waiting, 5)
     body = await resp.json()

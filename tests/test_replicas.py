@@ -25,16 +25,18 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import Gateway
 from gateway.services.inbound import Message
+from gateway.store import forwards as forwards_store
 
 from .helpers import (
     ADMIN,
+    Looks,
     Relay,
     Server,
     eventually,
-    free_port,
     make_settings,
     opened,
     otp_mail,
+    parked,
     reset_postgres,
     serve_env,
 )
@@ -91,7 +93,7 @@ async def test_a_commit_on_one_replica_wakes_a_waiter_on_another(
     tenant_id, cred_id = await _credential(a)
     info = await a.services.credentials.get(tenant_id, cred_id)
     waiting = asyncio.create_task(b.services.codes.code(tenant_id, cred_id, wait=30))
-    await asyncio.sleep(0.2)
+    await parked(b, cred_id)
     started = time.monotonic()
     await _deliver(a, info.inbox.partition("@")[0], "481516")
     code = await asyncio.wait_for(waiting, 30)
@@ -145,7 +147,7 @@ async def test_a_lost_listening_connection_is_reopened_and_waiters_look_again(
     tenant_id, cred_id = await _credential(a)
     inbox = (await a.services.credentials.get(tenant_id, cred_id)).inbox.partition("@")[0]
     waiting = asyncio.create_task(b.services.codes.code(tenant_id, cred_id, wait=30))
-    await asyncio.sleep(0.2)
+    await parked(b, cred_id)
     before = b.listener.connections
     admin = await asyncpg.connect(pg_url)
     try:
@@ -170,7 +172,7 @@ async def test_an_answer_given_on_one_replica_wakes_the_interaction_waiter_on_an
     tenant_id, cred_id = await _credential(a)
     interaction = await a.services.interactions.create(tenant_id, cred_id)
     waiting = asyncio.create_task(b.services.interactions.take(tenant_id, interaction.id, wait=30))
-    await asyncio.sleep(0.2)
+    await parked(b, interaction.id)
     started = time.monotonic()
     await a.services.interactions.submit(tenant_id, interaction.id, "774411")
     code = await asyncio.wait_for(waiting, 30)
@@ -248,7 +250,7 @@ def test_twenty_agents_on_two_replicas_each_code_once(replicas: Any) -> None:
 
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
         agents = [pool.submit(agent, n) for n in range(20)]
-        time.sleep(0.5)
+        time.sleep(0.5)  # the agents' requests reach the other processes (they show no waiters)
         for code in sent:
             # One at a time, each to replica A, so every code is the newest when taken.
             with smtplib.SMTP("127.0.0.1", _smtp_port(a), timeout=10) as smtp:
@@ -303,10 +305,12 @@ def test_kill_9_during_a_burst_loses_nothing_acknowledged(replicas: Any) -> None
         assert body["code"] == f"{700000 + i}"
 
 
-async def test_two_replicas_send_each_forwarded_copy_once(tmp_path: Path, pg_url: str) -> None:
+async def test_two_replicas_send_each_forwarded_copy_once(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Both replicas' forward senders share one outbox: every copy reaches the relay once."""
-
-    relay = Relay(free_port())
+    looks = Looks(monkeypatch, forwards_store, "due")
+    relay = Relay()
     await relay.start()
     env = {"OTPGATE_SMTP_RELAY": f"smtp://127.0.0.1:{relay.port}"}
     try:
@@ -325,7 +329,7 @@ async def test_two_replicas_send_each_forwarded_copy_once(tmp_path: Path, pg_url
                 await _deliver(a, inbox, f"{300000 + i}")
             async with a.background(), b.background():
                 await eventually(lambda: _at_least(relay, 12), within=30)
-                await asyncio.sleep(0.5)  # time for a wrong second copy to show
+                await looks.again(runners=2)  # both senders looked again: a second copy would show
     finally:
         await relay.stop()
     ids = [raw.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0] for _, _, raw in relay.mails]

@@ -15,6 +15,8 @@ from gateway.app import Gateway
 from gateway.errors import Conflict
 from gateway.services import keys
 
+from .helpers import eventually
+
 Client = TestClient[Any, Any]
 
 PASSWORD = "correct-horse-battery-staple-41"
@@ -142,13 +144,16 @@ async def test_rotation_under_concurrent_reads(
                 await resp.read()
             done += 1
 
+    async def read_since(mark: int) -> bool:
+        return done > mark
+
     readers = [asyncio.create_task(reader(i)) for i in range(8)]
-    await asyncio.sleep(0.05)
+    await eventually(lambda: read_since(0))  # the agents are reading
     before = done
     first = await keys.rotate(gateway.db, gateway.keyring)
     second = await keys.rotate(gateway.db, gateway.keyring)
     during = done - before
-    await asyncio.sleep(0.05)
+    await eventually(lambda: read_since(before + during))  # and read on after it
     stop.set()
     await asyncio.gather(*readers)
     assert failures == []

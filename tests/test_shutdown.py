@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import Gateway
 
-from .helpers import ADMIN_KEY, Server, serve_env
+from .helpers import ADMIN_KEY, Server, parked, serve_env
 
 Client = TestClient[Any, Any]
 
@@ -62,7 +62,7 @@ def test_sigterm_answers_waiting_agents_204_and_idle_smtp_sessions_421(server: S
     smtp.sendall(b"EHLO client.example\r\n")
     while b"250 " not in _read_reply(smtp):
         pass
-    time.sleep(0.3)
+    time.sleep(0.3)  # the agent's request reaches the other process (it shows no waiters)
     code, _out, err = server.stop(signal.SIGTERM)
     waiting.join(timeout=20)
     assert code == 0, err
@@ -83,7 +83,7 @@ async def test_draining_turns_readyz_503_and_ends_waits(
     )
     assert (await api.get("/readyz")).status == 200
     waiting = asyncio.create_task(gateway.services.codes.code(tenant.id, cred.id, wait=60))
-    await asyncio.sleep(0.1)
+    await parked(gateway, cred.id)
     gateway.drain()
     assert await asyncio.wait_for(waiting, 5) is None
     resp = await api.get("/readyz")

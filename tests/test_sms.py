@@ -28,7 +28,14 @@ from gateway.ingest import worker as ingest_worker
 from gateway.ingest.worker import IngestWorker
 from gateway.store.models import ForwardOutbox, InboundSeen, ReceivedCode
 
-from .helpers import ADMIN, bearer, make_settings, opened
+from .helpers import (
+    ADMIN,
+    bearer,
+    eventually,
+    make_settings,
+    opened,
+    parked,
+)
 
 Client = TestClient[Any, Any]
 TOKEN = "twilio-auth-token-0123456789abcdef"
@@ -121,7 +128,7 @@ async def test_signed_text_reaches_a_waiting_agent_once(api: Client, gw: Gateway
     headers = await _tenant(api)
     cred = await _credential(api, headers, "+14155550100")
     waiting = asyncio.create_task(api.get(f"/v1/credentials/{cred}/code?wait=10", headers=headers))
-    await asyncio.sleep(0.1)
+    await parked(gw, cred)
     resp = await post_twilio(api, twilio_params("+14155550100", "Your Bank code is 482913"))
     assert resp.status == 200
     assert resp.content_type == "text/xml"
@@ -327,7 +334,7 @@ async def test_a_form_sent_in_pieces_is_read_whole(api: Client, gw: Gateway) -> 
     async def pieces() -> AsyncIterator[bytes]:
         for at in range(0, len(body), 100):
             yield body[at : at + 100]
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the behaviour: the pieces come apart in time
 
     resp = await api.post(
         "/sms/twilio", data=pieces(), headers={**FORM, "X-Twilio-Signature": sign(params)}
@@ -408,7 +415,7 @@ async def test_android_gateway_delivers_a_code(api: Client, gw: Gateway) -> None
     cred = await _credential(api, headers, None)
     key = await _device(api, headers, cred, "ffffffffceb0b1db00000193991c27e5")
     waiting = asyncio.create_task(api.get(f"/v1/credentials/{cred}/code?wait=10", headers=headers))
-    await asyncio.sleep(0.1)
+    await parked(gw, cred)
     raw = android_event("ffffffffceb0b1db00000193991c27e5", "G-804511 is your Google code.")
     resp = await api.post("/sms/android", data=raw, headers=android_sign(key, raw))
     assert resp.status == 200, await resp.text()
@@ -542,6 +549,21 @@ def worker(gw: Gateway) -> IngestWorker:
     return gw.worker
 
 
+@pytest.fixture
+def answers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every frame the gateway reads from its ingest worker (asked for before ``gw``)."""
+    frames: list[Any] = []
+    read = ingest_worker.read_frame
+
+    async def recording(reader: asyncio.StreamReader) -> Any:
+        frame = await read(reader)
+        frames.append(frame)
+        return frame
+
+    monkeypatch.setattr(ingest_worker, "read_frame", recording)
+    return frames
+
+
 def _local_commits(gw: Gateway) -> int:
     """Group commits of messages made by the gateway's own process (not the worker's)."""
     return gw.services.inbound._commit.batches
@@ -554,7 +576,7 @@ async def test_worker_stores_a_text_for_a_waiting_agent(
     headers = await _tenant(api)
     cred = await _credential(api, headers, "+14155550140")
     waiting = asyncio.create_task(api.get(f"/v1/credentials/{cred}/code?wait=10", headers=headers))
-    await asyncio.sleep(0.1)
+    await parked(gw, cred)
     resp = await post_twilio(api, twilio_params("+14155550140", "Your Bank code is 731905"))
     assert resp.status == 200
     got = await waiting
@@ -597,7 +619,11 @@ async def test_a_dead_worker_leaves_texts_to_the_gateway(
 
 
 async def test_a_stalled_worker_times_out_and_the_text_is_stored_once(
-    api: Client, gw: Gateway, worker: IngestWorker, monkeypatch: pytest.MonkeyPatch
+    answers: list[Any],
+    api: Client,
+    gw: Gateway,
+    worker: IngestWorker,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A worker that stops answering: the gateway stores the text, and the late copy is refused."""
     monkeypatch.setattr(ingest_worker, "INGEST_TIMEOUT", 0.5)
@@ -613,7 +639,12 @@ async def test_a_stalled_worker_times_out_and_the_text_is_stored_once(
         assert _local_commits(gw) == 1
     finally:
         os.kill(worker._proc.pid, signal.SIGCONT)
-    await asyncio.sleep(0.5)  # the worker wakes, tries its copy and meets the unique key
+    late = worker._next_id  # the worker wakes, tries its copy and meets the unique key
+
+    async def answered() -> bool:
+        return any(isinstance(frame, tuple) and frame[0] == late for frame in answers)
+
+    await eventually(answered)
     assert worker._proc.returncode is None and worker.restarts == 0
     assert await stored(gw) == 1
     got = await api.get(f"/v1/credentials/{cred}/code", headers=headers)

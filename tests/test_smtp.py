@@ -20,7 +20,7 @@ from gateway.settings import Settings
 from gateway.store.codes import count_waiting
 from smtp.server import SessionGate, tls_context
 
-from .helpers import SmtpRig, make_settings, otp_mail, smtp_rig
+from .helpers import SmtpRig, eventually, make_settings, otp_mail, parked, smtp_rig
 
 Client = TestClient[Any, Any]
 
@@ -89,7 +89,7 @@ async def test_long_poll_is_woken_by_a_mail_and_the_code_is_handed_out_once(rig:
     """A waiting agent gets the code as soon as the mail is accepted; a second fetch is 204."""
     cred = await rig.credential()
     waiter = asyncio.create_task(rig.code(cred, "?wait=20"))
-    await asyncio.sleep(0.2)
+    await parked(rig.gateway, cred["id"])
     assert not waiter.done()
     started = time.monotonic()
     await rig.send(cred["inbox"], otp_mail("739201"))
@@ -116,10 +116,10 @@ async def test_since_skips_older_codes(rig: SmtpRig) -> None:
     """A code that arrived before `since` is not handed out."""
     cred = await rig.credential()
     await rig.send(cred["inbox"], otp_mail("111111"))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the behaviour: the first code is older than `since`
     since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     assert (await rig.code(cred, f"?since={since}"))[0] == 204
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # and the second newer
     await rig.send(cred["inbox"], otp_mail("222222"))
     assert (await rig.code(cred, f"?since={since}"))[1]["code"] == "222222"
 
@@ -128,7 +128,7 @@ async def test_concurrent_waiters_never_share_a_code(rig: SmtpRig) -> None:
     """20 agents wait on one credential while 10 codes arrive: no code is handed out twice."""
     cred = await rig.credential()
     waiters = [asyncio.create_task(rig.code(cred, "?wait=6")) for _ in range(20)]
-    await asyncio.sleep(0.3)
+    await parked(rig.gateway, cred["id"], 20)
     sent = [f"{500000 + i * 7919:06d}" for i in range(10)]
     for code in sent:
         await rig.send(cred["inbox"], otp_mail(code))
@@ -145,11 +145,11 @@ async def test_a_waiter_that_gives_up_takes_nothing(rig: SmtpRig) -> None:
     """An agent that disconnects while waiting leaves the next code for the next agent."""
     cred = await rig.credential()
     waiter = asyncio.create_task(rig.code(cred, "?wait=30"))
-    await asyncio.sleep(0.2)
+    await parked(rig.gateway, cred["id"])
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    await asyncio.sleep(0.2)
+    await parked(rig.gateway, cred["id"], 0)  # the gateway saw the agent go
     await rig.send(cred["inbox"], otp_mail("864209"))
     assert (await rig.code(cred))[1]["code"] == "864209"
 
@@ -162,7 +162,7 @@ async def test_expired_codes_are_gone(
     async with smtp_rig(settings, aiohttp_client) as rig:
         cred = await rig.credential()
         await rig.send(cred["inbox"], otp_mail("123987"))
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(1.2)  # the behaviour: OTPGATE_CODE_TTL=1 runs out
         assert await rig.code(cred) == (204, None)
         await rig.send(cred["inbox"], otp_mail("456321"))
         await asyncio.sleep(1.2)
@@ -244,7 +244,11 @@ async def test_session_cap(
         writer.close()
         for w in held:
             w.close()
-        await asyncio.sleep(0.1)
+
+        async def closed() -> bool:
+            return rig.gate.active == 0
+
+        await eventually(closed)
         assert rig.gate.active == 0 and rig.gate.refused == 1
 
 

@@ -14,7 +14,7 @@ import pytest
 from gateway.ingest.worker import IngestWorker
 from gateway.settings import Settings
 
-from .helpers import SmtpRig, otp_mail, smtp_rig
+from .helpers import SmtpRig, eventually, otp_mail, parked, smtp_rig
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ async def test_worker_stores_and_wakes_the_agent(wrig: tuple[SmtpRig, IngestWork
     rig, _ = wrig
     cred = await rig.credential()
     waiter = asyncio.create_task(rig.code(cred, "?wait=20"))
-    await asyncio.sleep(0.2)
+    await parked(rig.gateway, cred["id"])
     await rig.send(cred["inbox"], otp_mail("602214", html_only=True))
     status, body = await asyncio.wait_for(waiter, 5)
     assert (status, body["code"], body["source"]) == (200, "602214", "email")
@@ -71,14 +71,19 @@ async def test_a_dead_worker_means_451_then_it_is_restarted(
     cred = await rig.credential()
     assert worker._proc is not None
     os.kill(worker._proc.pid, signal.SIGKILL)
-    await asyncio.sleep(0.1)
+
+    async def gone() -> bool:
+        return worker.restarts == 1  # counted the moment the gateway sees the worker die
+
+    await eventually(gone)
     with pytest.raises(smtplib.SMTPDataError) as info:
         await rig.send(cred["inbox"], otp_mail("123123"))
     assert info.value.smtp_code == 451
-    for _ in range(100):  # the supervisor starts a new worker after a pause
-        await asyncio.sleep(0.1)
-        if worker._writer is not None and worker.restarts == 1:
-            break
+
+    async def restarted() -> bool:  # the supervisor starts a new worker after a pause
+        return worker._writer is not None and worker.restarts == 1
+
+    await eventually(restarted)
     assert worker.restarts == 1
     await rig.send(cred["inbox"], otp_mail("456456"))
     assert (await rig.code(cred))[1]["code"] == "456456"
