@@ -154,7 +154,19 @@ def port_of(sock: socket.socket) -> int:
     return int(sock.getsockname()[1])
 
 
+def reserved() -> socket.socket:
+    """A loopback socket bound to a free port but not listening: connections are refused.
+
+    A server started on it later (``sock=``) listens on that very port, with no
+    window in which another process could take it.
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 def free_port() -> int:
+    """A port free a moment ago, for a process the test starts that binds its own listeners."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -339,9 +351,8 @@ class Relay:
     """
 
     def __init__(self) -> None:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self.port = int(self._sock.getsockname()[1])
+        self._sock = reserved()
+        self.port = port_of(self._sock)
         self.mails: list[tuple[str, list[str], bytes]] = []
         self.got = asyncio.Event()
         self._server: asyncio.Server | None = None
@@ -390,12 +401,13 @@ class Receiver:
         self.port = 0
         self._runner: web.AppRunner | None = None
 
-    async def start(self, port: int = 0) -> Receiver:
+    async def start(self, sock: socket.socket | None = None) -> Receiver:
+        """Listen on *sock* (see :func:`reserved`), or on a new loopback port."""
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        await web.SockSite(self._runner, sock or listening()).start()
         self.port = int(self._runner.addresses[0][1])
         return self
 

@@ -12,20 +12,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from gateway.app import Gateway
 from gateway.demo.agent import CHROMIUM, CHROMIUM_ARGS
 
-from .helpers import ADMIN, bearer, listening, make_settings, need_browser, opened, port_of
+from .helpers import ADMIN, bearer, listening, make_settings, need_browser, opened, parked, port_of
+
+
+@dataclass
+class Served:
+    """A gateway served on loopback, and its base URL."""
+
+    url: str
+    gateway: Gateway
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[str]:
-    """The real app on a loopback port whose address is also the public URL; its base URL."""
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    """The real app on a loopback port whose address is also the public URL."""
     sock = listening()
     port = port_of(sock)
     base = f"http://127.0.0.1:{port}"
@@ -35,8 +45,8 @@ async def served(tmp_path: Path) -> AsyncIterator[str]:
         OTPGATE_HTTP=f"127.0.0.1:{port}",
         OTPGATE_PUBLIC_URL=base,
     )
-    async with opened(settings, http=sock):
-        yield base
+    async with opened(settings, http=sock) as gateway:
+        yield Served(base, gateway)
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: Any, h: dict[str, str]) -> Any:
@@ -86,15 +96,15 @@ async def _answer_in_browser(context: Any, submit_url: str, code: str) -> None:
     await page.close()
 
 
-async def test_a_person_answers_in_chromium_and_the_waiting_agent_gets_it(served: str) -> None:
+async def test_a_person_answers_in_chromium_and_the_waiting_agent_gets_it(served: Served) -> None:
     """The page shows name and prompt as text; the typed code reaches the long-polling agent."""
     need_browser()
     from playwright.async_api import async_playwright
 
     async with aiohttp.ClientSession() as session:
-        tenant = await _post(session, f"{served}/v1/tenants", {"name": "acme"}, ADMIN)
+        tenant = await _post(session, f"{served.url}/v1/tenants", {"name": "acme"}, ADMIN)
         h = bearer(tenant["api_key"])
-        cred = (await _post(session, f"{served}/v1/credentials", {"name": NAME}, h))["id"]
+        cred = (await _post(session, f"{served.url}/v1/credentials", {"name": NAME}, h))["id"]
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
                 executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
@@ -108,22 +118,22 @@ async def test_a_person_answers_in_chromium_and_the_waiting_agent_gets_it(served
                     ("482915", "/v1/interactions/{id}/code?wait=30"),
                     ("A7-x9", "/v1/credentials/{cred}/code?wait=30"),
                 ):
-                    url = f"{served}/v1/credentials/{cred}/interactions"
+                    url = f"{served.url}/v1/credentials/{cred}/interactions"
                     created = await _post(session, url, {"prompt": PROMPT}, h)
-                    assert created["submit_url"].startswith(f"{served}/submit/")
-                    poll_url = served + poll.format(id=created["id"], cred=cred)
+                    assert created["submit_url"].startswith(f"{served.url}/submit/")
+                    poll_url = served.url + poll.format(id=created["id"], cred=cred)
                     waiting = asyncio.create_task(_get(session, poll_url, h))
-                    await asyncio.sleep(0.2)
+                    await parked(served.gateway, created["id"] if "{id}" in poll else cred)
                     assert not waiting.done()
                     await _answer_in_browser(phone, created["submit_url"], code)
                     status, body = await asyncio.wait_for(waiting, 10)
                     assert (status, body["code"]) == (200, code)
                     # Never handed out a second time, by either endpoint.
-                    assert await _get(session, f"{served}/v1/credentials/{cred}/code", h) == (
+                    assert await _get(session, f"{served.url}/v1/credentials/{cred}/code", h) == (
                         204,
                         None,
                     )
-                    late = f"{served}/v1/interactions/{created['id']}/code"
+                    late = f"{served.url}/v1/interactions/{created['id']}/code"
                     assert await _get(session, late, h) == (410, None)
             finally:
                 await browser.close()

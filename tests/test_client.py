@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -57,12 +58,12 @@ from .helpers import (
     ADMIN_KEY,
     Receiver,
     eventually,
-    free_port,
     listening,
     make_settings,
     opened,
     parked,
     port_of,
+    reserved,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,18 +223,20 @@ class Flaky:
     otherwise right after it is accepted.
     """
 
-    def __init__(self, target: str, *, drop: int, after_request: bool, port: int = 0) -> None:
+    def __init__(
+        self, target: str, *, drop: int, after_request: bool, sock: socket.socket | None = None
+    ) -> None:
         self.target_port = int(target.rsplit(":", 1)[1])
         self.drop = drop
         self.after_request = after_request
         self.connections = 0
-        self.port = port
+        self.sock = sock or listening()
+        self.port = port_of(self.sock)
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> Flaky:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._server = await asyncio.start_server(self._handle, sock=self.sock)
         return self
 
     async def stop(self) -> None:
@@ -305,13 +308,13 @@ async def test_a_post_that_never_left_is_repeated(
 ) -> None:
     """A POST that met a refused connection is repeated: the gateway never saw it."""
     key = await _tenant_key(served)
-    port = free_port()
+    sock = reserved()  # connections are refused until the proxy starts on it
     retry = Retry(attempts=10, backoff=0.05, max_backoff=0.1)
-    async with AsyncClient(f"http://127.0.0.1:{port}", key, retry=retry) as gate:
+    async with AsyncClient(f"http://127.0.0.1:{port_of(sock)}", key, retry=retry) as gate:
         creating = asyncio.create_task(gate.create_credential("bank"))
         await eventually(lambda: _retried(caplog, 3))  # a few refused connections
         assert not creating.done()
-        flaky = await Flaky(served.url, drop=0, after_request=False, port=port).start()
+        flaky = await Flaky(served.url, drop=0, after_request=False, sock=sock).start()
         try:
             cred = await asyncio.wait_for(creating, 10)
         finally:
@@ -327,9 +330,11 @@ async def _retried(caplog: pytest.LogCaptureFixture, times: int) -> bool:
 
 async def test_an_unreachable_gateway_fails_after_the_tries(served: Served) -> None:
     """With nothing listening, the SDK gives up after ``attempts`` tries: it never arrived."""
-    async with AsyncClient(f"http://127.0.0.1:{free_port()}", "k", retry=FAST) as gate:
-        with pytest.raises(ConnectionFailed) as failed:
-            await gate.credentials()
+    with reserved() as closed:
+        url = f"http://127.0.0.1:{port_of(closed)}"
+        async with AsyncClient(url, "k", retry=FAST) as gate:
+            with pytest.raises(ConnectionFailed) as failed:
+                await gate.credentials()
     assert failed.value.maybe_processed is False
     assert "after 4 tries" in str(failed.value)
 
@@ -348,8 +353,9 @@ async def test_error_answers_are_never_repeated() -> None:
     app.router.add_route("*", "/{tail:.*}", failing)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    sock = listening()
+    port = port_of(sock)
+    await web.SockSite(runner, sock).start()
     try:
         async with AsyncClient(f"http://127.0.0.1:{port}", "k", retry=FAST) as gate:
             with pytest.raises(ServerError) as unwell:

@@ -16,7 +16,7 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
-from gateway.app import Gateway, bind
+from gateway.app import Gateway
 from gateway.services.inbound import Message
 from gateway.store import forwards as forwards_store
 from gateway.store.models import Forward, ForwardOutbox
@@ -27,14 +27,17 @@ from .helpers import (
     Relay,
     bearer,
     eventually,
-    free_port,
+    listening,
     make_settings,
     opened,
     otp_mail,
+    port_of,
     send_mail,
 )
 
 Client = TestClient[Any, Any]
+#: A relay port for rules that are only made, never sent (the discard port: nothing listens).
+NO_RELAY = 9
 
 
 def _settings(tmp_path: Path, database_url: str, relay_port: int) -> Any:
@@ -42,14 +45,13 @@ def _settings(tmp_path: Path, database_url: str, relay_port: int) -> Any:
         tmp_path,
         database_url,
         OTPGATE_SMTP_RELAY=f"smtp://127.0.0.1:{relay_port}",
-        OTPGATE_SMTP=f"127.0.0.1:{free_port()}",
         OTPGATE_SMTP_WORKER="0",
     )
 
 
 class Rig:
-    def __init__(self, gw: Gateway, api: Client, headers: dict[str, str]) -> None:
-        self.gw, self.api, self.headers = gw, api, headers
+    def __init__(self, gw: Gateway, api: Client, headers: dict[str, str], port: int) -> None:
+        self.gw, self.api, self.headers, self.port = gw, api, headers, port
 
     async def credential(self) -> dict[str, Any]:
         resp = await self.api.post("/v1/credentials", json={"name": "Bank"}, headers=self.headers)
@@ -74,7 +76,8 @@ async def rig(
     workers: bool = True,
 ) -> AsyncIterator[Rig]:
     """A running gateway: HTTP API, SMTP listener and background workers."""
-    async with opened(settings, smtp=bind(settings.smtp, "OTPGATE_SMTP")) as gw:
+    smtp = listening()
+    async with opened(settings, smtp=smtp) as gw:
         gw.services.forwards.retry_base = retry_base
         gw.services.forwards.poll = 0.05
         api = await aiohttp_client(gw.app)
@@ -84,9 +87,9 @@ async def rig(
         try:
             if workers:
                 async with gw.background():
-                    yield Rig(gw, api, headers)
+                    yield Rig(gw, api, headers, port_of(smtp))
             else:
-                yield Rig(gw, api, headers)
+                yield Rig(gw, api, headers, port_of(smtp))
         finally:
             await api.close()
 
@@ -120,9 +123,7 @@ async def test_an_email_forward_arrives_and_the_agent_still_gets_the_code(
             assert (rule["channel"], rule["to"], rule["last_status"]) == (
                 "email", "person@example.com", None,
             )  # fmt: skip
-            await asyncio.to_thread(
-                send_mail, settings.smtp.port, cred["inbox"], otp_mail("731902")
-            )
+            await asyncio.to_thread(send_mail, r.port, cred["inbox"], otp_mail("731902"))
             await asyncio.wait_for(relay.got.wait(), 10)
             sender, rcpts, raw = relay.mails[0]
             assert rcpts == ["person@example.com"]
@@ -156,7 +157,7 @@ async def test_a_forward_is_retried_after_the_relay_was_down_and_sent_once_after
     async with rig(settings, aiohttp_client) as r:
         cred = await r.credential()
         assert (await r.forward(cred)).status == 201
-        await asyncio.to_thread(send_mail, settings.smtp.port, cred["inbox"], otp_mail("404404"))
+        await asyncio.to_thread(send_mail, r.port, cred["inbox"], otp_mail("404404"))
         await eventually(lambda: _status_is(r, cred, "retrying"))
         rule = await rule_status(r, cred)
         assert "could not be reached" in rule["last_error"]
@@ -193,7 +194,7 @@ async def test_a_copy_interrupted_while_sending_is_never_sent_twice(
         cred = await r.credential()
         assert (await r.forward(cred)).status == 201
         # No sender runs: store a message, then fake a crash mid-send.
-        await asyncio.to_thread(send_mail, settings.smtp.port, cred["inbox"], otp_mail("515151"))
+        await asyncio.to_thread(send_mail, r.port, cred["inbox"], otp_mail("515151"))
         async with r.gw.db.write() as conn:
             await conn.execute(
                 update(ForwardOutbox).values(state="sending", lease_until=1.0, attempts=1)
@@ -227,9 +228,7 @@ async def test_a_relay_refusal_is_final_for_5xx(
         async with rig(settings, aiohttp_client) as r:
             cred = await r.credential()
             assert (await r.forward(cred)).status == 201
-            await asyncio.to_thread(
-                send_mail, settings.smtp.port, cred["inbox"], otp_mail("626262")
-            )
+            await asyncio.to_thread(send_mail, r.port, cred["inbox"], otp_mail("626262"))
             await eventually(lambda: _status_is(r, cred, "failed"))
             assert "550" in (await rule_status(r, cred))["last_error"]
             assert await outbox(r.gw) == 0
@@ -260,7 +259,7 @@ async def test_forward_targets_are_validated(
     code: str,
 ) -> None:
     """Bad addresses, internal domains, non-E.164 numbers and unconfigured channels are refused."""
-    settings = _settings(tmp_path, database_url, free_port())
+    settings = _settings(tmp_path, database_url, NO_RELAY)
     async with rig(settings, aiohttp_client) as r:
         cred = await r.credential()
         resp = await r.api.post(
@@ -274,7 +273,7 @@ async def test_forward_rules_are_per_tenant_and_limited(
     tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> None:
     """Another tenant sees 404; a credential has at most 10 rules; a rule can be deleted."""
-    settings = _settings(tmp_path, database_url, free_port())
+    settings = _settings(tmp_path, database_url, NO_RELAY)
     async with rig(settings, aiohttp_client) as r:
         cred = await r.credential()
         ids = []
@@ -298,11 +297,11 @@ async def test_a_queued_copy_is_sealed_at_rest(
 ) -> None:
     """While a copy waits for the relay, neither its code nor its text is in the database file."""
     db_path = tmp_path / "data" / "otpgate.db"
-    settings = _settings(tmp_path, f"sqlite:///{db_path}", free_port())
+    settings = _settings(tmp_path, f"sqlite:///{db_path}", NO_RELAY)
     async with rig(settings, aiohttp_client, workers=False) as r:
         cred = await r.credential()
         assert (await r.forward(cred)).status == 201
-        await asyncio.to_thread(send_mail, settings.smtp.port, cred["inbox"], otp_mail("918273"))
+        await asyncio.to_thread(send_mail, r.port, cred["inbox"], otp_mail("918273"))
         assert await outbox(r.gw) == 1
     raw = b"".join(p.read_bytes() for p in db_path.parent.glob("otpgate.db*"))
     assert b"918273" not in raw
@@ -323,7 +322,6 @@ async def test_an_sms_forward_goes_through_twilios_messages_api(
         settings = make_settings(
             tmp_path,
             database_url,
-            OTPGATE_SMTP=f"127.0.0.1:{free_port()}",
             OTPGATE_PUBLIC_URL="https://otp.example.com",
             **twilio.env(),
         )
@@ -385,9 +383,7 @@ async def test_shutting_down_finishes_a_copy_being_sent(
         async with rig(settings, aiohttp_client) as r:
             cred = await r.credential()
             assert (await r.forward(cred)).status == 201
-            await asyncio.to_thread(
-                send_mail, settings.smtp.port, cred["inbox"], otp_mail("135790")
-            )
+            await asyncio.to_thread(send_mail, r.port, cred["inbox"], otp_mail("135790"))
             await asyncio.wait_for(relay.started.wait(), 10)  # type: ignore[attr-defined]
             # Leaving the block stops the workers while DATA is still unanswered.
         async with rig(settings, aiohttp_client, workers=False, headers=r.headers) as r2:
@@ -403,7 +399,7 @@ async def test_a_rule_deleted_after_the_route_was_read_gets_no_copy(
 ) -> None:
     """A message whose route still names a rule deleted a moment ago (on another replica, say)
     is stored with its code; only the deleted rule's copy is left out."""
-    async with opened(_settings(tmp_path, database_url, free_port())) as gateway:
+    async with opened(_settings(tmp_path, database_url, NO_RELAY)) as gateway:
         await _rule_deleted_after_the_route_was_read(gateway)
 
 

@@ -22,7 +22,7 @@ from gateway.errors import Invalid
 from gateway.services.numbers import ProviderError
 from sms.twilio_rest import MAX_BODY, SEARCH_LIMIT, TwilioRest
 
-from .helpers import ADMIN, bearer, free_port, make_settings, opened
+from .helpers import ADMIN, bearer, make_settings, opened, port_of, reserved
 from .twilio_fake import ACCOUNT_SID, AUTH_TOKEN, Offer, Recorded, TwilioFake
 
 Client = TestClient[Any, Any]
@@ -444,13 +444,15 @@ async def test_search_refusals_map_too(rest: TwilioRest, twilio: TwilioFake) -> 
 
 async def test_unreachable_twilio_may_be_retried() -> None:
     """Connection refused and a timeout are ProviderError(retry=True)."""
-    closed = TwilioRest(ACCOUNT_SID, AUTH_TOKEN, api_url=f"http://127.0.0.1:{free_port()}")
+    refusing = reserved()
+    closed = TwilioRest(ACCOUNT_SID, AUTH_TOKEN, api_url=f"http://127.0.0.1:{port_of(refusing)}")
     try:
         with pytest.raises(ProviderError) as caught:
             await closed.send_sms(to="+15558675310", from_="+14155550123", body="hi")
         assert caught.value.retry is True and "could not be reached" in str(caught.value)
     finally:
         await closed.close()
+        refusing.close()
 
     async with TwilioFake() as slow:
         slow.delay = 1.0

@@ -43,9 +43,10 @@ from .helpers import (
     Receiver,
     bearer,
     eventually,
-    free_port,
     make_settings,
     opened,
+    port_of,
+    reserved,
     verifies,
 )
 
@@ -352,9 +353,9 @@ async def test_a_receiver_that_was_down_gets_every_event_once(
 ) -> None:
     """Refused connections, then 500s, then 204s: each event arrives once, with one stable id."""
     caplog.set_level(logging.WARNING, logger="otpgate.webhooks")
-    port = free_port()
+    sock = reserved()  # connections are refused until the receiver starts on it
     receiver = Receiver()
-    made = await hooks.register(f"http://127.0.0.1:{port}/hook")
+    made = await hooks.register(f"http://127.0.0.1:{port_of(sock)}/hook")
     async with running(hooks.service):
         for i in range(5):
             await hooks.emit(data=code_received(f"cred_aaaaaaaaaaaaaaa{i}"))
@@ -369,7 +370,7 @@ async def test_a_receiver_that_was_down_gets_every_event_once(
         queued = {r.id for r in rows}
 
         receiver.status = 500
-        await receiver.start(port)
+        await receiver.start(sock)
         try:
 
             async def failed_with_500() -> bool:
