@@ -205,15 +205,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0)
         await asyncio.sleep(0.02)
 
 
-def until(check: Callable[[], bool], within: float = 20.0) -> None:
-    """Block until *check* holds, failing the test after *within* seconds."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail("the condition did not come true in time")
-        time.sleep(0.01)
-
-
 async def parked(gateway: Gateway, key: str, count: int = 1) -> None:
     """Wait until *count* long polls wait on *key* (a credential's or an interaction's id)."""
 
