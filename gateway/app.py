@@ -42,16 +42,20 @@ from .ingest.worker import IngestWorker
 from .logs import configure
 from .metrics import Metrics
 from .services import keys
+from .services.android import AndroidDevices
 from .services.codes import CodeService
 from .services.credentials import CredentialService
-from .services.forwards import ForwardService
+from .services.forward_delivery import ForwardDelivery
+from .services.forwards import ForwardRules
 from .services.inbound import InboundService, RouteCache
 from .services.interactions import InteractionService
+from .services.outbox import Outbox
 from .services.replicas import Heartbeat, WakeListener
 from .services.sms import SmsService
 from .services.tenants import TenantService
 from .services.waiters import Bells
-from .services.webhooks import WebhookService
+from .services.webhook_delivery import WebhookDelivery
+from .services.webhooks import WebhookEndpoints
 from .settings import Address, Settings
 from .store.db import Database
 from .vault import KeyRing, Vault
@@ -98,8 +102,8 @@ class Gateway:
         tasks = [
             asyncio.create_task(_watch_keyring(self.keyring)),
             asyncio.create_task(_sweep(services)),
-            asyncio.create_task(services.webhooks.run()),
-            asyncio.create_task(services.forwards.run()),
+            asyncio.create_task(services.webhook_outbox.run()),
+            asyncio.create_task(services.forward_outbox.run()),
             asyncio.create_task(self.heartbeat.run()),
         ]
         if self.listener is not None:
@@ -109,8 +113,8 @@ class Gateway:
             yield
         finally:
             # The outboxes finish the attempts under way (bounded by their timeouts).
-            services.webhooks.stop()
-            services.forwards.stop()
+            services.webhook_outbox.stop()
+            services.forward_outbox.stop()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     asyncio.gather(*outboxes, return_exceptions=True), OUTBOX_GRACE
@@ -206,23 +210,21 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
     bells = Bells()
     metrics = Metrics()
     routes = RouteCache()
-    webhooks = WebhookService(
-        db,
-        vault,
-        metrics,
-        allow_private=settings.allow_private_targets,
-        public_url=settings.public_url,
+    webhook_outbox = Outbox(
+        WebhookDelivery(
+            db, vault, allow_private=settings.allow_private_targets, public_url=settings.public_url
+        )
     )
     numbers = _twilio(settings)
-    forwards = ForwardService(
-        db,
-        vault,
-        relay=settings.smtp_relay,
-        mail_from=settings.forward_from,
-        sms=numbers,
-        sms_from=settings.twilio_sms_from,
-        allow_private=settings.allow_private_targets,
-        routes_changed=routes.forget,
+    forward_outbox = Outbox(
+        ForwardDelivery(
+            db,
+            vault,
+            relay=settings.smtp_relay,
+            mail_from=settings.forward_from,
+            sms=numbers,
+            sms_from=settings.twilio_sms_from,
+        )
     )
     inbound = InboundService(
         db,
@@ -233,8 +235,8 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
         code_ttl=settings.code_ttl,
         routes=routes,
         offload=worker,
-        forwards_queued=forwards.wake,
-        events_queued=webhooks.wake,
+        forwards_queued=forward_outbox.wake,
+        events_queued=webhook_outbox.wake,
     )
     services = Services(
         settings=settings,
@@ -246,19 +248,26 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
         ),
         codes=CodeService(db, vault, bells),
         inbound=inbound,
-        webhooks=webhooks,
+        webhook_endpoints=WebhookEndpoints(db, vault, allow_private=settings.allow_private_targets),
+        webhook_outbox=webhook_outbox,
         interactions=InteractionService(
             db,
             vault,
             bells,
             ttl=settings.interaction_ttl,
             public_url=settings.public_url,
-            events_queued=webhooks.wake,
+            events_queued=webhook_outbox.wake,
         ),
-        forwards=forwards,
-        sms=SmsService(
-            db, vault, inbound, metrics, rate_limit=settings.sms_rate_limit, offload=worker
+        forward_rules=ForwardRules(
+            db,
+            relay=settings.smtp_relay,
+            sms=numbers,
+            allow_private=settings.allow_private_targets,
+            routes_changed=routes.forget,
         ),
+        forward_outbox=forward_outbox,
+        sms=SmsService(db, inbound, metrics, rate_limit=settings.sms_rate_limit, offload=worker),
+        android=AndroidDevices(db, vault),
         numbers=numbers,
         lifecycle=Lifecycle(),
     )
@@ -289,7 +298,6 @@ async def _stop_smtp(server: asyncio.Server, sessions: SessionGate) -> None:
 
 async def _close(gw: Gateway) -> None:
     await gw.services.inbound.close()
-    await gw.services.webhooks.close()
     if gw.services.numbers is not None:
         await gw.services.numbers.close()
     await gw.db.close()

@@ -23,7 +23,8 @@ from aiohttp import web
 
 from gateway.api.base import SERVICES, read_capped
 from gateway.errors import BadInput, Forbidden
-from gateway.services.sms import ANDROID, pick_route
+from gateway.services.android import pick_route
+from gateway.services.sms import ANDROID
 
 MAX_BODY = 16 * 1024
 #: Seconds a signature's timestamp may be off from this host's clock.
@@ -49,7 +50,7 @@ async def inbound(request: web.Request) -> web.Response:
     sim = payload.get("simNumber") if isinstance(payload, dict) else None
     if sim is not None and (not isinstance(sim, int) or isinstance(sim, bool)):
         raise BadInput("payload.simNumber must be a number or null")
-    mapping = pick_route(await services.sms.device_routes(device_id), sim)
+    mapping = pick_route(await services.android.device_routes(device_id), sim)
     # An unknown device is refused exactly like a bad signature: nothing
     # tells a prober which device ids exist.
     expected = hmac.new(

@@ -78,8 +78,8 @@ async def rig(
     """A running gateway: HTTP API, SMTP listener and background workers."""
     smtp = listening()
     async with opened(settings, smtp=smtp) as gw:
-        gw.services.forwards.retry_base = retry_base
-        gw.services.forwards.poll = 0.05
+        gw.services.forward_outbox.sender.retry_base = retry_base
+        gw.services.forward_outbox.poll = 0.05
         api = await aiohttp_client(gw.app)
         if headers is None:
             resp = await api.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
@@ -153,7 +153,7 @@ async def test_a_forward_is_retried_after_the_relay_was_down_and_sent_once_after
     """With the relay down the copy waits and is retried; after a restart it is sent once."""
     relay = Relay()  # not started yet: connections are refused
     settings = _settings(tmp_path, database_url, relay.port)
-    looks = Looks(monkeypatch, forwards_store, "due")
+    looks = Looks(monkeypatch, forwards_store, "any_due")
     async with rig(settings, aiohttp_client) as r:
         cred = await r.credential()
         assert (await r.forward(cred)).status == 201
@@ -170,7 +170,7 @@ async def test_a_forward_is_retried_after_the_relay_was_down_and_sent_once_after
             # Make the copy due now rather than after its back-off.
             async with r2.gw.db.write() as conn:
                 await conn.execute(update(ForwardOutbox).values(next_attempt_at=0.0))
-            r2.gw.services.forwards.wake()
+            r2.gw.services.forward_outbox.wake()
             await asyncio.wait_for(relay.got.wait(), 10)
             await eventually(lambda: _status_is(r2, {"id": cred_id}, "sent"))
             await looks.again()  # the sender looked again: a wrong second attempt would show
@@ -189,7 +189,7 @@ async def test_a_copy_interrupted_while_sending_is_never_sent_twice(
     """A copy marked as sending when the gateway died is not sent again; its rule shows unknown."""
     relay = Relay()
     settings = _settings(tmp_path, database_url, relay.port)
-    looks = Looks(monkeypatch, forwards_store, "due")
+    looks = Looks(monkeypatch, forwards_store, "any_due")
     async with rig(settings, aiohttp_client, workers=False) as r:
         cred = await r.credential()
         assert (await r.forward(cred)).status == 201
@@ -408,8 +408,12 @@ async def _rule_deleted_after_the_route_was_read(gateway: Gateway) -> None:
     tenant = await services.tenants.create("acme")
     cred = await services.credentials.create(tenant.id, name="c", username=None, password=None)
     await services.credentials.set_phone(tenant.id, cred.id, "+14155550180")
-    kept = await services.forwards.create(tenant.id, cred.id, channel="email", to="a@example.com")
-    gone = await services.forwards.create(tenant.id, cred.id, channel="email", to="b@example.com")
+    kept = await services.forward_rules.create(
+        tenant.id, cred.id, channel="email", to="a@example.com"
+    )
+    gone = await services.forward_rules.create(
+        tenant.id, cred.id, channel="email", to="b@example.com"
+    )
     route = await services.inbound.route_for_phone("+14155550180")
     assert route is not None and set(route.forwards) == {kept.id, gone.id}
     async with gateway.db.write() as conn:  # as another replica would: this one's cache stays

@@ -122,7 +122,9 @@ async def test_a_route_changed_on_one_replica_is_not_used_from_another_cache(
     await a.services.credentials.set_phone(tenant_id, first, None)
     await a.services.credentials.set_phone(tenant_id, second, number)
     await eventually(lambda: _is(route_on_b(), second), within=1.0)
-    rule = await a.services.forwards.create(tenant_id, second, channel="email", to="o@example.com")
+    rule = await a.services.forward_rules.create(
+        tenant_id, second, channel="email", to="o@example.com"
+    )
     await eventually(lambda: _has_rule(route_on_b(), rule.id), within=1.0)
     await a.services.credentials.delete(tenant_id, second)
     await eventually(lambda: _is(route_on_b(), None), within=1.0)
@@ -309,7 +311,7 @@ async def test_two_replicas_send_each_forwarded_copy_once(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both replicas' forward senders share one outbox: every copy reaches the relay once."""
-    looks = Looks(monkeypatch, forwards_store, "due")
+    looks = Looks(monkeypatch, forwards_store, "any_due")
     relay = Relay()
     await relay.start()
     env = {"OTPGATE_SMTP_RELAY": f"smtp://127.0.0.1:{relay.port}"}
@@ -319,9 +321,9 @@ async def test_two_replicas_send_each_forwarded_copy_once(
             opened(make_settings(tmp_path, pg_url, **env)) as b,
         ):
             for gw in (a, b):
-                gw.services.forwards.poll = 0.01
+                gw.services.forward_outbox.poll = 0.01
             tenant_id, cred_id = await _credential(a)
-            await a.services.forwards.create(
+            await a.services.forward_rules.create(
                 tenant_id, cred_id, channel="email", to="p@example.com"
             )
             inbox = (await a.services.credentials.get(tenant_id, cred_id)).inbox.partition("@")[0]

@@ -25,13 +25,10 @@ from standardwebhooks.webhooks import Webhook
 
 from gateway.app import Gateway, make_app
 from gateway.logs import JsonFormatter, TextFormatter
-from gateway.services import keys
-from gateway.services.webhooks import (
-    MAX_ATTEMPTS,
-    MAX_WEBHOOKS,
-    ROTATION_OVERLAP,
-    WebhookService,
-)
+from gateway.services import keys, webhook_delivery
+from gateway.services.outbox import Outbox
+from gateway.services.webhook_delivery import MAX_ATTEMPTS, LeasedDelivery
+from gateway.services.webhooks import MAX_WEBHOOKS, ROTATION_OVERLAP, WebhookEndpoints
 from gateway.settings import Settings
 from gateway.store import webhooks as wq
 from gateway.store.models import WebhookDelivery
@@ -67,7 +64,7 @@ class Clock:
 
 
 @contextlib.asynccontextmanager
-async def running(*services: WebhookService) -> AsyncIterator[None]:
+async def running(*services: Outbox[LeasedDelivery]) -> AsyncIterator[None]:
     """Run the delivery workers for the block's duration."""
     tasks = [asyncio.create_task(s.run()) for s in services]
     try:
@@ -78,19 +75,21 @@ async def running(*services: WebhookService) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def service_for(gateway: Gateway, clock: Callable[[], float], **options: Any) -> WebhookService:
+def service_for(
+    gateway: Gateway, clock: Callable[[], float], **options: Any
+) -> Outbox[LeasedDelivery]:
     """A worker on the gateway's database with test timings (and loopback allowed)."""
-    settings: dict[str, Any] = {"timeout": 5.0, "retry_delays": FAST, "poll": 0.05}
+    settings: dict[str, Any] = {"timeout": 5.0, "retry_delays": FAST}
     settings.update(options)
-    return WebhookService(
+    sender = webhook_delivery.WebhookDelivery(
         gateway.db,
         Vault(gateway.keyring),
-        gateway.services.metrics,
         allow_private=True,
         public_url=gateway.settings.public_url,
         clock=clock,
         **settings,
     )
+    return Outbox(sender, poll=0.05)
 
 
 @dataclasses.dataclass
@@ -99,7 +98,7 @@ class Hooks:
 
     gateway: Gateway
     client: Client
-    service: WebhookService
+    service: Outbox[LeasedDelivery]
     clock: Clock
     tenant_id: str
     headers: dict[str, str]
@@ -149,7 +148,12 @@ async def hooks(
     async with opened(private_settings(tmp_path, database_url)) as gateway:
         clock = Clock()
         service = service_for(gateway, clock)
-        gateway.services = dataclasses.replace(gateway.services, webhooks=service)
+        endpoints = WebhookEndpoints(
+            gateway.db, Vault(gateway.keyring), allow_private=True, clock=clock
+        )
+        gateway.services = dataclasses.replace(
+            gateway.services, webhook_endpoints=endpoints, webhook_outbox=service
+        )
         client = await aiohttp_client(make_app(gateway.services))
         resp = await client.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
         tenant = await resp.json()
@@ -451,7 +455,9 @@ async def test_a_restart_loses_nothing(tmp_path: Any, database_url: str) -> None
 async def _tenant_with_endpoint(gateway: Gateway, url: str) -> tuple[str, str]:
     """A tenant and one endpoint made through the services; its secret and the tenant id."""
     tenant_id = (await gateway.services.tenants.create("acme")).id
-    _, secret = await gateway.services.webhooks.create(tenant_id, url=url, events=["code.received"])
+    _, secret = await gateway.services.webhook_endpoints.create(
+        tenant_id, url=url, events=["code.received"]
+    )
     return secret, tenant_id
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import codes, credentials, forwards, interactions, ops, tenants, webhooks
+from . import android, codes, credentials, forwards, interactions, ops, tenants, webhooks
 from .base import SERVICES, Lifecycle, Services, error_middleware
 
 __all__ = ["SERVICES", "Lifecycle", "Services", "error_middleware", "setup_routes"]
@@ -20,5 +20,6 @@ def setup_routes(app: web.Application) -> None:
     credentials.setup_routes(app)
     codes.setup_routes(app)
     forwards.setup_routes(app)
+    android.setup_routes(app)
     webhooks.setup_routes(app)
     interactions.setup_routes(app)

@@ -30,15 +30,19 @@ from ..errors import (
     VaultError,
 )
 from ..metrics import Metrics
+from ..services.android import AndroidDevices
 from ..services.codes import CodeService
 from ..services.credentials import CredentialService
-from ..services.forwards import ForwardService
+from ..services.forward_delivery import LeasedCopy
+from ..services.forwards import ForwardRules
 from ..services.inbound import InboundService
 from ..services.interactions import InteractionService
 from ..services.numbers import NumberProvider
+from ..services.outbox import Outbox
 from ..services.sms import SmsService
 from ..services.tenants import ADMIN, TenantService
-from ..services.webhooks import WebhookService
+from ..services.webhook_delivery import LeasedDelivery
+from ..services.webhooks import WebhookEndpoints
 from ..settings import Settings
 from ..store.db import Database
 
@@ -63,10 +67,15 @@ class Services:
     credentials: CredentialService
     codes: CodeService
     inbound: InboundService
-    webhooks: WebhookService
+    webhook_endpoints: WebhookEndpoints
+    #: Sends webhook deliveries (its sender: a WebhookDelivery).
+    webhook_outbox: Outbox[LeasedDelivery]
     interactions: InteractionService
-    forwards: ForwardService
+    forward_rules: ForwardRules
+    #: Sends forwarded copies (its sender: a ForwardDelivery).
+    forward_outbox: Outbox[LeasedCopy]
     sms: SmsService
+    android: AndroidDevices
     lifecycle: Lifecycle
     #: Buys and releases phone numbers; None when Twilio is not configured.
     numbers: NumberProvider | None = None

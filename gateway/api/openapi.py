@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..events import NAMES
+from .android import DeviceIn
 from .credentials import (
     AuthenticatorIn,
     CredentialIn,
@@ -20,7 +21,7 @@ from .credentials import (
     PhoneIn,
     ProvisionIn,
 )
-from .forwards import DeviceIn, ForwardIn
+from .forwards import ForwardIn
 from .interactions import CodeIn, InteractionIn
 from .tenants import TenantIn
 from .webhooks import WebhookIn

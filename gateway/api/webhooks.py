@@ -39,7 +39,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 async def create_webhook(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     body = await json_body(request, WebhookIn)
-    info, secret = await request.app[SERVICES].webhooks.create(
+    info, secret = await request.app[SERVICES].webhook_endpoints.create(
         tenant, url=body.url, events=body.events
     )
     return web.json_response(
@@ -49,25 +49,25 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 async def list_webhooks(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    items = await request.app[SERVICES].webhooks.list(tenant)
+    items = await request.app[SERVICES].webhook_endpoints.list(tenant)
     return web.json_response({"webhooks": [webhook_json(i) for i in items]})
 
 
 async def get_webhook(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    info = await request.app[SERVICES].webhooks.get(tenant, object_id(request))
+    info = await request.app[SERVICES].webhook_endpoints.get(tenant, object_id(request))
     return web.json_response(webhook_json(info))
 
 
 async def delete_webhook(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    await request.app[SERVICES].webhooks.delete(tenant, object_id(request))
+    await request.app[SERVICES].webhook_endpoints.delete(tenant, object_id(request))
     return web.Response(status=204)
 
 
 async def rotate_secret(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    secret, until = await request.app[SERVICES].webhooks.rotate(tenant, object_id(request))
+    secret, until = await request.app[SERVICES].webhook_endpoints.rotate(tenant, object_id(request))
     return web.json_response(
         {"secret": secret, "previous_secret_expires_at": iso(until)}, headers=_NO_STORE
     )
@@ -75,7 +75,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 
 async def enable_webhook(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    info = await request.app[SERVICES].webhooks.enable(tenant, object_id(request))
+    info = await request.app[SERVICES].webhook_endpoints.enable(tenant, object_id(request))
     return web.json_response(webhook_json(info))
 
 

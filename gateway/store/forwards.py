@@ -1,8 +1,9 @@
 """Queries on forwarding rules and their outbox of sealed copies.
 
 A copy moves ``pending`` -> (claimed with a lease) -> ``sending`` -> deleted.
-Claiming and marking are compare-and-set updates, so replicas sharing one
-database never work on the same copy at once.
+Claiming (the rules of :mod:`gateway.store.outbox`) and marking are
+compare-and-set updates, so replicas sharing one database never work on the
+same copy at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlmodel import col
 
 from .db import Conn
 from .models import Credential, Forward, ForwardOutbox
+from .outbox import OutboxTable
 
 _F = Forward
 _O = ForwardOutbox
@@ -68,30 +70,24 @@ async def delete_forward(conn: Conn, tenant_id: str, cred_id: str, forward_id: s
     return bool(result.rowcount)
 
 
-async def due(conn: Conn, now: float, limit: int) -> list[str]:
-    """Ids of pending copies whose time has come and that nobody holds."""
-    stmt = (
-        select(col(_O.id))
-        .where(
-            col(_O.state) == "pending",
-            col(_O.next_attempt_at) <= now,
-            col(_O.lease_until) < now,
-        )
-        .order_by(col(_O.next_attempt_at))
-        .limit(limit)
-    )
-    return list((await conn.execute(stmt)).scalars().all())
+# Only copies not yet marked as sending may be claimed: a marked one is never sent again.
+_OUTBOX = OutboxTable(_O, col(_O.state) == "pending")
 
 
-async def claim(conn: Conn, copy_id: str, now: float, lease_until: float) -> Any:
-    """Take one due copy for an attempt; its row (with the rule's target), or None if taken."""
-    result = await conn.execute(
-        update(_O)
-        .where(col(_O.id) == copy_id, col(_O.state) == "pending", col(_O.lease_until) < now)
-        .values(lease_until=lease_until, attempts=col(_O.attempts) + 1)
-    )
-    if not result.rowcount:
-        return None
+async def any_due(conn: Conn, now: float) -> bool:
+    """Whether some copy is due and free: a cheap read before taking the write lock."""
+    return await _OUTBOX.any_due(conn, now)
+
+
+async def claim(conn: Conn, now: float, *, lease: float, limit: int) -> Sequence[Any]:
+    """Lease up to *limit* due copies and count the attempt each is about to get.
+
+    Returns the copies with their rule's channel and target and their
+    credential's name, data key and phone number.
+    """
+    ids = await _OUTBOX.claim(conn, now, lease=lease, limit=limit)
+    if not ids:
+        return []
     stmt = (
         select(
             col(_O.id),
@@ -109,9 +105,18 @@ async def claim(conn: Conn, copy_id: str, now: float, lease_until: float) -> Any
         )
         .join(_F, col(_F.id) == col(_O.forward_id))
         .join(Credential, col(Credential.id) == col(_O.credential_id))
-        .where(col(_O.id) == copy_id)
+        .where(col(_O.id).in_(ids))
     )
-    return (await conn.execute(stmt)).first()
+    return (await conn.execute(stmt)).all()
+
+
+async def release(conn: Conn, copy_ids: Sequence[str]) -> None:
+    """Give back leases whose attempts never finished (shutdown).
+
+    A copy still pending is then due at once; one already marked as sending
+    is found by :func:`interrupted` at once, and not sent again.
+    """
+    await _OUTBOX.release(conn, copy_ids)
 
 
 async def mark_sending(conn: Conn, copy_id: str, lease_until: float) -> bool:

@@ -30,6 +30,7 @@ from sqlmodel import col
 from ..events import NAMES, event_body
 from .db import Conn
 from .models import Tenant, Webhook, WebhookDelivery
+from .outbox import OutboxTable
 
 # Built once: constructing the statement costs far more than running it.
 _FAN_OUT = insert(WebhookDelivery).from_select(
@@ -186,50 +187,21 @@ async def delete_webhook(conn: Conn, tenant_id: str, webhook_id: str) -> bool:
 # -- the outbox ---------------------------------------------------------------------
 
 
-def _due(now: Any) -> Any:
-    """Due and not leased at *now* (a time, or a bound parameter standing for one)."""
-    return (
-        col(WebhookDelivery.next_attempt_at) <= now,
-        col(WebhookDelivery.lease_until) < now,
-    )
-
-
-# Built once: the worker asks this after every burst of commits.
-_ANY_DUE = select(col(WebhookDelivery.id)).where(*_due(bindparam("now", type_=Float))).limit(1)
+_OUTBOX = OutboxTable(WebhookDelivery)
 
 
 async def any_due(conn: Conn, now: float) -> bool:
     """Whether some delivery is due and free: a cheap read before taking the write lock."""
-    return (await conn.execute(_ANY_DUE, {"now": now})).first() is not None
+    return await _OUTBOX.any_due(conn, now)
 
 
 async def claim(conn: Conn, now: float, *, lease: float, limit: int) -> Sequence[Any]:
     """Lease up to *limit* due deliveries and count the attempt each is about to get.
 
-    The lease is a compare-and-set on ``lease_until``, so two replicas never
-    hold the same delivery; on PostgreSQL ``SKIP LOCKED`` also keeps them from
-    queueing behind each other's picks.  Returns the deliveries with their
-    endpoint's URL, state and sealed secrets.
+    Returns the deliveries with their endpoint's URL, state and sealed secrets.
     """
-    picked = (
-        select(col(WebhookDelivery.id))
-        .where(*_due(now))
-        .order_by(col(WebhookDelivery.next_attempt_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = [r[0] for r in (await conn.execute(picked)).all()]
+    ids = await _OUTBOX.claim(conn, now, lease=lease, limit=limit)
     if not ids:
-        return []
-    claimed = (
-        await conn.execute(
-            update(WebhookDelivery)
-            .where(col(WebhookDelivery.id).in_(ids), *_due(now))
-            .values(lease_until=now + lease, attempts=col(WebhookDelivery.attempts) + 1)
-            .returning(col(WebhookDelivery.id))
-        )
-    ).all()
-    if not claimed:
         return []
     stmt = (
         select(
@@ -248,7 +220,7 @@ async def claim(conn: Conn, now: float, *, lease: float, limit: int) -> Sequence
             col(Webhook.previous_until),
         )
         .join(Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id))
-        .where(col(WebhookDelivery.id).in_([r[0] for r in claimed]))
+        .where(col(WebhookDelivery.id).in_(ids))
     )
     return (await conn.execute(stmt)).all()
 
@@ -270,11 +242,7 @@ async def retry_later(
 
 async def release(conn: Conn, delivery_ids: Sequence[str]) -> None:
     """Give back leases whose attempts never finished (shutdown), so they go out at once."""
-    await conn.execute(
-        update(WebhookDelivery)
-        .where(col(WebhookDelivery.id).in_(list(delivery_ids)))
-        .values(lease_until=0.0)
-    )
+    await _OUTBOX.release(conn, delivery_ids)
 
 
 async def disable(conn: Conn, webhook_id: str, *, reason: str) -> None:
