@@ -174,29 +174,19 @@ class WebhookDelivery(Sender[LeasedDelivery]):
             await webhook_rows.release(conn, ids)
 
     def _signing_keys(self, job: LeasedDelivery, now: float) -> Sequence[bytes]:
+        """The current secret, and the previous one while its overlap lasts."""
+        sealed = [(job.secret, SEAL_CURRENT)]
+        if job.previous_secret is not None and (job.previous_until or 0.0) > now:
+            sealed.append((job.previous_secret, SEAL_PREVIOUS))
         dek = self._vault.unwrap_data_key(
             job.data_key, tenant_id=job.tenant_id, credential_id=job.webhook_id
         )
-        keys = [
+        return [
             self._vault.open_field(
-                dek,
-                job.secret,
-                tenant_id=job.tenant_id,
-                credential_id=job.webhook_id,
-                field=SEAL_CURRENT,
+                dek, secret, tenant_id=job.tenant_id, credential_id=job.webhook_id, field=field
             )
+            for secret, field in sealed
         ]
-        if job.previous_secret is not None and (job.previous_until or 0.0) > now:
-            keys.append(
-                self._vault.open_field(
-                    dek,
-                    job.previous_secret,
-                    tenant_id=job.tenant_id,
-                    credential_id=job.webhook_id,
-                    field=SEAL_PREVIOUS,
-                )
-            )
-        return keys
 
     async def _deliver(self, session: aiohttp.ClientSession, job: LeasedDelivery) -> None:
         if not job.enabled:  # disabled after the event was queued
