@@ -62,6 +62,9 @@ from .vault import KeyRing, Vault
 
 log = logging.getLogger("otpgate")
 
+#: Where the protocol adapters listen: the sms package declares its paths, and the
+#: core learns the webhook URLs it shows to clients from this value only.
+ADAPTER_PATHS = sms.PATHS
 #: Largest request body the API reads; no JSON call needs more.
 MAX_BODY = 64 * 1024
 #: Seconds the outboxes get to finish the attempts under way on shutdown.
@@ -270,6 +273,7 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
         android=AndroidDevices(db, vault),
         numbers=numbers,
         lifecycle=Lifecycle(),
+        adapters=ADAPTER_PATHS,
     )
     listener = (
         None if db.is_sqlite else WakeListener(db.libpq_dsn(), bells, routes_changed=routes.forget)

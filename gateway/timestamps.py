@@ -33,3 +33,8 @@ def iso(ts: float) -> str:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
         _last = (whole, text)
     return f"{text}.{micros // 1000:03d}Z"
+
+
+def iso_or_none(ts: float | None) -> str | None:
+    """:func:`iso` for a time that may be unset: None stays None (JSON ``null``)."""
+    return None if ts is None else iso(ts)

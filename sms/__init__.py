@@ -6,10 +6,15 @@ composition root, ``gateway.app``, wires it in), and it never imports ``smtp``.
 
 from aiohttp import web
 
+from gateway.api.container import AdapterPaths
+
 from . import android, twilio
+
+#: Where the inbound-SMS webhooks listen; the composition root hands this to the core.
+PATHS = AdapterPaths(twilio_sms=twilio.PATH, android_sms=android.PATH)
 
 
 def setup_routes(app: web.Application) -> None:
-    """The inbound-SMS webhooks: ``POST /sms/twilio`` and ``POST /sms/android``."""
+    """The inbound-SMS webhooks, at :data:`PATHS`, each with its documentation."""
     twilio.setup_routes(app)
     android.setup_routes(app)

@@ -21,11 +21,15 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.base import SERVICES, read_capped
+from gateway.api.container import SERVICES
+from gateway.api.inputs import read_capped
+from gateway.api.openapi import ERROR, Operation, route
 from gateway.errors import BadInput, Forbidden
 from gateway.services.android import pick_route
 from gateway.services.sms import ANDROID
 
+#: Where the app posts its events, relative to ``OTPGATE_PUBLIC_URL``.
+PATH = "/sms/android"
 MAX_BODY = 16 * 1024
 #: Seconds a signature's timestamp may be off from this host's clock.
 MAX_SKEW = 300
@@ -110,4 +114,20 @@ def _text(obj: dict[str, Any], name: str, limit: int) -> str:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/sms/android", inbound)
+    route(
+        app,
+        "POST",
+        PATH,
+        inbound,
+        Operation(
+            "SMS Gateway for Android's sms:received webhook (X-Signature, X-Timestamp)",
+            {
+                200: ("Stored, a redelivery, or an ignored event", {"type": "object"}),
+                400: ("Malformed", ERROR),
+                403: ("Missing or bad signature, unknown device, stale timestamp", ERROR),
+                413: ("Message over 1,600 characters", ERROR),
+                429: ("Too many texts", ERROR),
+            },
+            auth=None,
+        ),
+    )

@@ -36,13 +36,19 @@ from twilio.request_validator import (
     remove_port,
 )
 
-from gateway.api.base import SERVICES, error_body, read_capped
+from gateway.api.container import SERVICES
+from gateway.api.errors import error_body
+from gateway.api.inputs import read_capped
+from gateway.api.openapi import ERROR, Operation, route
 from gateway.errors import BadInput, Forbidden
 from gateway.services.sms import TWILIO
 from gateway.settings import Settings
 from gateway.validation import is_e164
 
 log = logging.getLogger("otpgate.sms")
+
+#: Where Twilio posts inbound texts, relative to ``OTPGATE_PUBLIC_URL``.
+PATH = "/sms/twilio"
 
 #: Largest form read: 1,600 characters of text, percent-encoded, and the rest.
 MAX_FORM = 32 * 1024
@@ -256,4 +262,24 @@ def _fields(params: MultiDict[str]) -> tuple[str, str, str, str]:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/sms/twilio", inbound)
+    route(
+        app,
+        "POST",
+        PATH,
+        inbound,
+        Operation(
+            "Twilio's inbound-message webhook (form-encoded, X-Twilio-Signature)",
+            {
+                200: (
+                    "Stored, a redelivery, or an unowned number",
+                    {"type": "string", "description": "an empty TwiML <Response/>"},
+                ),
+                400: ("Malformed, missing or unknown parameters", ERROR),
+                403: ("Missing or bad signature, or another account", ERROR),
+                413: ("Body over 1,600 characters", ERROR),
+                429: ("Too many texts for the number or from the sender", ERROR),
+                503: ("OTPGATE_TWILIO_AUTH_TOKEN is not set", ERROR),
+            },
+            auth=None,
+        ),
+    )

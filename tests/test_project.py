@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.api.openapi import document
+from gateway.api.openapi import ROUTES, document
+from gateway.app import ADAPTER_PATHS
 from gateway.logs import JsonFormatter, TextFormatter
 from gateway.settings import SETTINGS, markdown_table
 
@@ -79,6 +80,27 @@ async def test_openapi_describes_every_route(client: Client) -> None:
     }
     assert served == described
     assert document("http://x")["servers"] == [{"url": "http://x"}]
+
+
+async def test_every_route_is_registered_with_its_documentation(client: Client) -> None:
+    """Each route the router serves was declared once with its operation, and nothing else was."""
+    served = {
+        (r.method, r.resource.canonical)
+        for r in client.app.router.routes()
+        if r.resource is not None and r.method != "HEAD"
+    }
+    declared = [(r.method, r.path) for r in client.app[ROUTES]]
+    assert len(declared) == len(set(declared))
+    assert served == set(declared)
+
+
+async def test_adapter_webhooks_are_documented_where_the_adapters_listen(client: Client) -> None:
+    """The inbound-SMS webhooks appear in the document at the paths the adapters declare."""
+    doc = await (await client.get("/openapi.json")).json()
+    assert "post" in doc["paths"][ADAPTER_PATHS.twilio_sms]
+    assert "post" in doc["paths"][ADAPTER_PATHS.android_sms]
+    provision = doc["paths"]["/v1/credentials/{id}/phone/provision"]["post"]
+    assert f"<public URL>{ADAPTER_PATHS.twilio_sms} " in provision["summary"]
 
 
 async def test_metrics_expose_the_contract_series(client: Client) -> None:

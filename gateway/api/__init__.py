@@ -1,7 +1,8 @@
 """The HTTP API: thin views that parse, call one service and render.
 
-``setup_routes(app)`` wires every concern's routes; the composition root
-(``gateway.app``) calls it and puts the services in ``app[SERVICES]``.
+``setup_routes(app)`` wires every concern's routes, each registered with its
+OpenAPI operation (``openapi.route``); the composition root (``gateway.app``)
+puts the services in ``app[SERVICES]`` first, then calls it.
 """
 
 from __future__ import annotations
@@ -9,9 +10,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import android, codes, credentials, forwards, interactions, ops, tenants, webhooks
-from .base import SERVICES, Lifecycle, Services, error_middleware
+from .container import SERVICES, AdapterPaths, Lifecycle, Services
+from .errors import error_middleware
 
-__all__ = ["SERVICES", "Lifecycle", "Services", "error_middleware", "setup_routes"]
+__all__ = [
+    "SERVICES",
+    "AdapterPaths",
+    "Lifecycle",
+    "Services",
+    "error_middleware",
+    "setup_routes",
+]
 
 
 def setup_routes(app: web.Application) -> None:

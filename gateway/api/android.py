@@ -1,8 +1,9 @@
 """``/v1/credentials/{id}/sms-devices``: phones running SMS Gateway for Android.
 
 A device (and optionally one of its SIM slots) mapped to a credential is a
-second route for its texts: the phone posts each one to ``/sms/android``,
-signed with the key shown once when the device is added.
+second route for its texts: the phone posts each one to the Android adapter's
+webhook (its URL is in every device's JSON), signed with the key shown once
+when the device is added.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from ..services.android import DeviceInfo
-from .base import SERVICES, iso, json_body, object_id, tenant_of
+from ..timestamps import iso
+from .auth import tenant_and_id, tenant_of
+from .container import SERVICES
+from .inputs import json_body, object_id
+from .openapi import ERROR, NOT_FOUND, Operation, route
 
 
 class DeviceIn(BaseModel):
@@ -35,7 +40,8 @@ def device_json(info: DeviceInfo, webhook_url: str) -> dict[str, Any]:
 
 
 def _webhook_url(request: web.Request) -> str:
-    return request.app[SERVICES].settings.public_url + "/sms/android"
+    services = request.app[SERVICES]
+    return services.settings.public_url + services.adapters.android_sms
 
 
 async def add_device(request: web.Request) -> web.Response:
@@ -54,21 +60,58 @@ async def add_device(request: web.Request) -> web.Response:
 
 
 async def list_devices(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    items = await request.app[SERVICES].android.list_devices(tenant, object_id(request))
+    tenant, cred_id = await tenant_and_id(request)
+    items = await request.app[SERVICES].android.list_devices(tenant, cred_id)
     url = _webhook_url(request)
     return web.json_response({"sms_devices": [device_json(i, url) for i in items]})
 
 
 async def delete_device(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    await request.app[SERVICES].android.remove_device(
-        tenant, object_id(request), object_id(request, "device")
-    )
+    tenant, cred_id = await tenant_and_id(request)
+    await request.app[SERVICES].android.remove_device(tenant, cred_id, object_id(request, "device"))
     return web.Response(status=204)
 
 
+DEVICE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "credential_id": {"type": "string"},
+        "device_id": {"type": "string"},
+        "sim_number": {"type": ["integer", "null"]},
+        "webhook_url": {"type": "string", "format": "uri"},
+        "signing_key": {"type": "string", "description": "only when created"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/credentials/{id}/sms-devices", add_device)
-    app.router.add_get("/v1/credentials/{id}/sms-devices", list_devices, allow_head=False)
-    app.router.add_delete("/v1/credentials/{id}/sms-devices/{device}", delete_device)
+    route(
+        app,
+        "POST",
+        "/v1/credentials/{id}/sms-devices",
+        add_device,
+        Operation(
+            "Map a phone running SMS Gateway for Android (or one SIM slot) to the "
+            "credential; the signing key is shown once",
+            {201: ("Mapped", DEVICE), 404: NOT_FOUND, 409: ("Taken", ERROR)},
+            body=DeviceIn,
+        ),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/credentials/{id}/sms-devices",
+        list_devices,
+        Operation(
+            "The credential's devices", {200: ("Devices", {"type": "object"}), 404: NOT_FOUND}
+        ),
+    )
+    route(
+        app,
+        "DELETE",
+        "/v1/credentials/{id}/sms-devices/{device}",
+        delete_device,
+        Operation("Unmap a device", {204: ("Deleted", None), 404: NOT_FOUND}),
+    )

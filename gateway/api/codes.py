@@ -9,7 +9,11 @@ from aiohttp import web
 
 from ..errors import Invalid
 from ..services.codes import AUTHENTICATOR_SOURCES, RECEIVED_SOURCES
-from .base import SERVICES, iso, object_id, query_number, query_time, tenant_of
+from ..timestamps import iso
+from .auth import tenant_of
+from .container import SERVICES
+from .inputs import object_id, query_number, query_time
+from .openapi import NOT_FOUND, Operation, query, route
 
 MAX_WAIT = 300
 
@@ -41,5 +45,50 @@ async def get_code(request: web.Request) -> web.Response:
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
+CODE = {
+    "type": "object",
+    "required": ["code", "source"],
+    "properties": {
+        "code": {"type": "string"},
+        "source": {"enum": ["totp", "hotp", "email", "sms", "user"]},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "received_at": {"type": "string", "format": "date-time"},
+        "sender": {"type": ["string", "null"]},
+    },
+}
+
+
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/credentials/{id}/code", get_code, allow_head=False)
+    route(
+        app,
+        "GET",
+        "/v1/credentials/{id}/code",
+        get_code,
+        Operation(
+            "The current code for the agent",
+            {200: ("A code", CODE), 204: ("No code within 'wait'", None), 404: NOT_FOUND},
+            params=[
+                query(
+                    "wait",
+                    {"type": "number", "minimum": 0, "maximum": 300},
+                    "seconds to hold the request open for a code",
+                ),
+                query(
+                    "since",
+                    {"type": "string", "format": "date-time"},
+                    "only codes received at or after this time",
+                ),
+                query(
+                    "source",
+                    {"enum": ["totp", "hotp", "email", "sms", "user"]},
+                    "only codes from this source",
+                ),
+                query(
+                    "min_validity",
+                    {"type": "integer", "minimum": 0},
+                    "TOTP: wait for the next step rather than hand out a code "
+                    "expiring sooner than this many seconds",
+                ),
+            ],
+        ),
+    )

@@ -17,14 +17,15 @@ from pydantic import (
 from .. import otp
 from ..errors import BadInput, Invalid
 from ..services.credentials import AuthenticatorInfo, CredentialInfo, Extraction
-from .base import SERVICES, iso, json_body, object_id, query_number, tenant_of
+from ..timestamps import iso
+from .auth import tenant_of
+from .container import SERVICES
+from .inputs import json_body, object_id, query_number
+from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Username = Annotated[str, StringConstraints(max_length=320)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-
-#: Where Twilio posts a bought number's inbound texts (the SMS adapter's route).
-TWILIO_SMS_PATH = "/sms/twilio"
 
 
 class CredentialIn(BaseModel):
@@ -241,7 +242,7 @@ async def provision_phone(request: web.Request) -> web.Response:
         services.numbers,
         country=body.country,
         area_code=body.area_code,
-        sms_url=services.settings.public_url + TWILIO_SMS_PATH,
+        sms_url=services.settings.public_url + services.adapters.twilio_sms,
     )
     return web.json_response(credential_json(info), status=201)
 
@@ -272,18 +273,190 @@ async def get_extraction(request: web.Request) -> web.Response:
     return web.json_response(extraction_json(info))
 
 
+AUTHENTICATOR = {
+    "type": "object",
+    "properties": {
+        "kind": {"enum": ["totp", "hotp"]},
+        "digits": {"type": "integer"},
+        "period": {"type": "integer"},
+        "algorithm": {"enum": ["SHA1", "SHA256", "SHA512"]},
+    },
+}
+CREDENTIAL = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "username": {"type": ["string", "null"]},
+        "inbox": {"type": "string", "format": "email"},
+        "phone_number": {"type": ["string", "null"]},
+        "has_password": {"type": "boolean"},
+        "authenticator": {"oneOf": [AUTHENTICATOR, {"type": "null"}]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+EXTRACTION = {
+    "type": "object",
+    "properties": {
+        "pattern": {"type": ["string", "null"]},
+        "allowed_senders": {"type": ["array", "null"], "items": {"type": "string"}},
+    },
+}
+_RELEASE_ERRORS: dict[int, Answer] = {
+    400: ("release_number is not true or false", ERROR),
+    422: ("release_number=true, but the gateway did not buy the number", ERROR),
+    502: ("Twilio failed to release the number; nothing was changed", ERROR),
+    503: ("release_number=true, but Twilio is not configured", ERROR),
+}
+_RELEASE = query(
+    "release_number",
+    {"type": "boolean", "default": False},
+    "also release the number the gateway bought for the credential at Twilio",
+)
+
+
 def setup_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/v1/credentials", create_credential)
-    r.add_get("/v1/credentials", list_credentials, allow_head=False)
-    r.add_get("/v1/credentials/{id}", get_credential, allow_head=False)
-    r.add_patch("/v1/credentials/{id}", patch_credential)
-    r.add_delete("/v1/credentials/{id}", delete_credential)
-    r.add_get("/v1/credentials/{id}/password", get_password, allow_head=False)
-    r.add_put("/v1/credentials/{id}/authenticator", put_authenticator)
-    r.add_delete("/v1/credentials/{id}/authenticator", delete_authenticator)
-    r.add_put("/v1/credentials/{id}/phone", put_phone)
-    r.add_delete("/v1/credentials/{id}/phone", delete_phone)
-    r.add_post("/v1/credentials/{id}/phone/provision", provision_phone)
-    r.add_put("/v1/credentials/{id}/extraction", put_extraction)
-    r.add_get("/v1/credentials/{id}/extraction", get_extraction, allow_head=False)
+    twilio_sms = app[SERVICES].adapters.twilio_sms
+    route(
+        app,
+        "POST",
+        "/v1/credentials",
+        create_credential,
+        Operation("Create a credential set", {201: ("Created", CREDENTIAL)}, body=CredentialIn),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/credentials",
+        list_credentials,
+        Operation(
+            "List credentials (no passwords)",
+            {200: ("A page of credentials", {"type": "object"})},
+            params=[
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
+                query("after", {"type": "string"}, "the id to start after (from 'next')"),
+            ],
+        ),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/credentials/{id}",
+        get_credential,
+        Operation("One credential", {200: ("Found", CREDENTIAL), 404: NOT_FOUND}),
+    )
+    route(
+        app,
+        "PATCH",
+        "/v1/credentials/{id}",
+        patch_credential,
+        Operation(
+            "Change name, username or password",
+            {200: ("Changed", CREDENTIAL), 404: NOT_FOUND},
+            body=CredentialPatch,
+        ),
+    )
+    route(
+        app,
+        "DELETE",
+        "/v1/credentials/{id}",
+        delete_credential,
+        Operation(
+            "Delete a credential; with release_number=true, first release its "
+            "bought number at Twilio (if that fails, nothing is deleted)",
+            {204: ("Deleted", None), 404: NOT_FOUND, **_RELEASE_ERRORS},
+            params=[_RELEASE],
+        ),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/credentials/{id}/password",
+        get_password,
+        Operation(
+            "The credential's password, for the agent's login",
+            {200: ("The password", {"type": "object"}), 404: NOT_FOUND},
+        ),
+    )
+    route(
+        app,
+        "PUT",
+        "/v1/credentials/{id}/authenticator",
+        put_authenticator,
+        Operation(
+            "Store a TOTP/HOTP secret (otpauth:// URI or fields)",
+            {200: ("Stored", AUTHENTICATOR), 404: NOT_FOUND},
+            body=AuthenticatorIn,
+        ),
+    )
+    route(
+        app,
+        "DELETE",
+        "/v1/credentials/{id}/authenticator",
+        delete_authenticator,
+        Operation("Remove the authenticator", {204: ("Removed", None), 404: NOT_FOUND}),
+    )
+    route(
+        app,
+        "PUT",
+        "/v1/credentials/{id}/phone",
+        put_phone,
+        Operation(
+            "Assign a phone number (E.164)",
+            {200: ("Assigned", CREDENTIAL), 404: NOT_FOUND, 409: ("Number taken", ERROR)},
+            body=PhoneIn,
+        ),
+    )
+    route(
+        app,
+        "DELETE",
+        "/v1/credentials/{id}/phone",
+        delete_phone,
+        Operation(
+            "Unassign the phone number; with release_number=true, first release it "
+            "at Twilio (if that fails, it stays assigned)",
+            {204: ("Unassigned", None), 404: NOT_FOUND, **_RELEASE_ERRORS},
+            params=[_RELEASE],
+        ),
+    )
+    route(
+        app,
+        "POST",
+        "/v1/credentials/{id}/phone/provision",
+        provision_phone,
+        Operation(
+            f"Buy an SMS-capable Twilio number, point its texts at <public URL>{twilio_sms} "
+            "and assign it",
+            {
+                201: ("Bought and assigned", CREDENTIAL),
+                404: NOT_FOUND,
+                409: ("The credential already has a number", ERROR),
+                502: ("Twilio failed; nothing was bought", ERROR),
+                503: ("Twilio is not configured", ERROR),
+            },
+            body=ProvisionIn,
+        ),
+    )
+    route(
+        app,
+        "PUT",
+        "/v1/credentials/{id}/extraction",
+        put_extraction,
+        Operation(
+            "Set a code pattern (one capture group) and/or allowed sender domains; "
+            "null restores the default",
+            {200: ("Stored", EXTRACTION), 404: NOT_FOUND},
+            body=ExtractionIn,
+        ),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/credentials/{id}/extraction",
+        get_extraction,
+        Operation(
+            "The credential's own code pattern and allowed sender domains",
+            {200: ("Settings", EXTRACTION), 404: NOT_FOUND},
+        ),
+    )

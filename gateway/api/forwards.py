@@ -8,7 +8,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from ..services.forwards import ForwardInfo
-from .base import SERVICES, iso, json_body, object_id, tenant_of
+from ..timestamps import iso, iso_or_none
+from .auth import tenant_and_id
+from .container import SERVICES
+from .inputs import json_body, object_id
+from .openapi import ERROR, NOT_FOUND, Operation, route
 
 
 class ForwardIn(BaseModel):
@@ -26,14 +30,13 @@ def forward_json(info: ForwardInfo) -> dict[str, Any]:
         "created_at": iso(info.created_at),
         "last_status": info.last_status,
         "last_error": info.last_error,
-        "last_attempt_at": iso(info.last_attempt_at),
+        "last_attempt_at": iso_or_none(info.last_attempt_at),
         "pending": info.pending,
     }
 
 
 async def create_forward(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    cred_id = object_id(request)
+    tenant, cred_id = await tenant_and_id(request)
     body = await json_body(request, ForwardIn)
     info = await request.app[SERVICES].forward_rules.create(
         tenant, cred_id, channel=body.channel, to=body.to
@@ -42,29 +45,80 @@ async def create_forward(request: web.Request) -> web.Response:
 
 
 async def list_forwards(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    items = await request.app[SERVICES].forward_rules.list(tenant, object_id(request))
+    tenant, cred_id = await tenant_and_id(request)
+    items = await request.app[SERVICES].forward_rules.list(tenant, cred_id)
     return web.json_response({"forwards": [forward_json(i) for i in items]})
 
 
 async def get_forward(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
+    tenant, cred_id = await tenant_and_id(request)
     info = await request.app[SERVICES].forward_rules.get(
-        tenant, object_id(request), object_id(request, "forward_id")
+        tenant, cred_id, object_id(request, "forward_id")
     )
     return web.json_response(forward_json(info))
 
 
 async def delete_forward(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
+    tenant, cred_id = await tenant_and_id(request)
     await request.app[SERVICES].forward_rules.delete(
-        tenant, object_id(request), object_id(request, "forward_id")
+        tenant, cred_id, object_id(request, "forward_id")
     )
     return web.Response(status=204)
 
 
+FORWARD = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "credential_id": {"type": "string"},
+        "channel": {"enum": ["email", "sms"]},
+        "to": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "last_status": {
+            "enum": ["sent", "retrying", "failed", "unknown", None],
+            "description": "the last copy's fate; unknown: interrupted while sending, "
+            "not sent again",
+        },
+        "last_error": {"type": ["string", "null"]},
+        "last_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+        "pending": {"type": "integer", "description": "copies waiting to be sent"},
+    },
+}
+
+
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/credentials/{id}/forwards", create_forward)
-    app.router.add_get("/v1/credentials/{id}/forwards", list_forwards, allow_head=False)
-    app.router.add_get("/v1/credentials/{id}/forwards/{forward_id}", get_forward, allow_head=False)
-    app.router.add_delete("/v1/credentials/{id}/forwards/{forward_id}", delete_forward)
+    route(
+        app,
+        "POST",
+        "/v1/credentials/{id}/forwards",
+        create_forward,
+        Operation(
+            "Copy each message reaching the credential to a person (email or SMS)",
+            {201: ("Created", FORWARD), 404: NOT_FOUND, 409: ("10 rules already", ERROR)},
+            body=ForwardIn,
+        ),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/credentials/{id}/forwards",
+        list_forwards,
+        Operation(
+            "The credential's rules, with their last status",
+            {200: ("Rules", {"type": "object"}), 404: NOT_FOUND},
+        ),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/credentials/{id}/forwards/{forward_id}",
+        get_forward,
+        Operation("One rule", {200: ("Found", FORWARD), 404: NOT_FOUND}),
+    )
+    route(
+        app,
+        "DELETE",
+        "/v1/credentials/{id}/forwards/{forward_id}",
+        delete_forward,
+        Operation("Delete a rule", {204: ("Deleted", None), 404: NOT_FOUND}),
+    )

@@ -25,19 +25,13 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from ..errors import BadInput, Forbidden, Invalid, RequestError
 from ..services.interactions import InteractionInfo
+from ..timestamps import iso, iso_or_none
 from . import submit_page
-from .base import (
-    SERVICES,
-    iso,
-    json_body,
-    json_object,
-    object_id,
-    query_number,
-    read_capped,
-    status_of,
-    tenant_of,
-    validate,
-)
+from .auth import tenant_of
+from .container import SERVICES
+from .errors import status_of
+from .inputs import json_body, json_object, object_id, query_number, read_capped, validate
+from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
 
 MAX_WAIT = 300
 #: Largest body the submit URL reads: a code is at most 64 characters.
@@ -68,7 +62,7 @@ def interaction_json(info: InteractionInfo) -> dict[str, Any]:
         "attempts": info.attempts,
         "created_at": iso(info.created_at),
         "expires_at": iso(info.expires_at),
-        "submitted_at": iso(info.submitted_at),
+        "submitted_at": iso_or_none(info.submitted_at),
     }
     if info.submit_url is not None:
         body["submit_url"] = info.submit_url
@@ -114,7 +108,7 @@ async def take_code(request: web.Request) -> web.Response:
     if code.received_at is not None:
         services.metrics.code_wait.observe(max(0.0, time.time() - code.received_at))
     return web.json_response(
-        {"code": code.code, "submitted_at": iso(code.received_at)}, headers=_NO_STORE
+        {"code": code.code, "submitted_at": iso_or_none(code.received_at)}, headers=_NO_STORE
     )
 
 
@@ -209,11 +203,120 @@ def _form_code(raw: bytes) -> str:
     return fields.get("code", [""])[0]
 
 
+INTERACTION = {
+    "type": "object",
+    "required": ["id", "status", "expires_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "credential_id": {"type": "string"},
+        "status": {"enum": ["pending", "submitted", "delivered", "expired"]},
+        "prompt": {"type": ["string", "null"]},
+        "attempts": {"type": "integer", "description": "answers tried (at most 5)"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "pending: the time to answer; submitted: the time the code "
+            "waits for its agent",
+        },
+        "submitted_at": {"type": ["string", "null"], "format": "date-time"},
+        "submit_url": {
+            "type": "string",
+            "format": "uri",
+            "description": "only when created: where a person answers, without a key",
+        },
+    },
+}
+_ANSWERED: Answer = ("A code was already given", ERROR)
+_EXPIRED: Answer = ("Expired", ERROR)
+_TRIES: Answer = ("Five tries were used up", ERROR)
+_HTML = {"type": "string", "description": "an HTML page"}
+
+
 def setup_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/v1/credentials/{id}/interactions", create_interaction)
-    r.add_get("/v1/interactions/{id}", get_interaction, allow_head=False)
-    r.add_post("/v1/interactions/{id}/code", submit_code)
-    r.add_get("/v1/interactions/{id}/code", take_code, allow_head=False)
-    r.add_get("/submit/{token}", submit_form, allow_head=False)
-    r.add_post("/submit/{token}", submit_answer)
+    route(
+        app,
+        "POST",
+        "/v1/credentials/{id}/interactions",
+        create_interaction,
+        Operation(
+            "Ask a person for a code: queues interaction.code_required with the "
+            "submit_url (the body may be empty)",
+            {201: ("Opened", INTERACTION), 404: NOT_FOUND},
+            body=InteractionIn,
+        ),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/interactions/{id}",
+        get_interaction,
+        Operation("One interaction", {200: ("Found", INTERACTION), 404: NOT_FOUND}),
+    )
+    route(
+        app,
+        "POST",
+        "/v1/interactions/{id}/code",
+        submit_code,
+        Operation(
+            "Answer with a code (1 to 64 printable characters, trimmed)",
+            {204: ("Stored", None), 404: NOT_FOUND, 409: _ANSWERED, 410: _EXPIRED, 429: _TRIES},
+            body=CodeIn,
+        ),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/interactions/{id}/code",
+        take_code,
+        Operation(
+            "The answer, handed out once (also by GET /v1/credentials/{id}/code)",
+            {
+                200: ("The code", {"type": "object", "required": ["code"]}),
+                204: ("No answer within 'wait'", None),
+                404: NOT_FOUND,
+                410: ("Expired, or its code was already handed out", ERROR),
+            },
+            params=[
+                query(
+                    "wait",
+                    {"type": "number", "minimum": 0, "maximum": 300},
+                    "seconds to hold the request open for the answer",
+                )
+            ],
+        ),
+    )
+    route(
+        app,
+        "GET",
+        "/submit/{token}",
+        submit_form,
+        Operation(
+            "The form a person answers on (HTML; 404, 409, 410, 429 as HTML pages)",
+            {200: ("The form", _HTML), 404: ("Unknown token", _HTML)},
+            auth=None,
+        ),
+    )
+    route(
+        app,
+        "POST",
+        "/submit/{token}",
+        submit_answer,
+        Operation(
+            "Answer: JSON {code} -> 204, or a form (code=...) -> an HTML page",
+            {
+                200: ("Form: the confirmation page", _HTML),
+                204: ("JSON: stored", None),
+                403: ("Posted from another origin", ERROR),
+                404: ("Unknown token", ERROR),
+                409: _ANSWERED,
+                410: _EXPIRED,
+                413: ("Body over 4 KB", ERROR),
+                415: ("Neither JSON nor a form", ERROR),
+                422: ("Not 1 to 64 printable characters (counts as a try)", ERROR),
+                429: _TRIES,
+            },
+            form=CodeIn,
+            auth=None,
+        ),
+    )

@@ -6,8 +6,8 @@ import logging
 
 from aiohttp import web
 
-from .base import SERVICES
-from .openapi import document
+from .container import SERVICES
+from .openapi import ROUTES, DocumentedRoute, Operation, document, route
 
 log = logging.getLogger("otpgate.http")
 
@@ -35,12 +35,47 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document(request.app[SERVICES].settings.public_url))
+    routes: list[DocumentedRoute] = request.app[ROUTES]
+    return web.json_response(document(request.app[SERVICES].settings.public_url, routes))
+
+
+_OBJECT = {"type": "object"}
 
 
 def setup_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/healthz", healthz)
-    r.add_get("/readyz", readyz)
-    r.add_get("/metrics", metrics)
-    r.add_get("/openapi.json", openapi)
+    route(
+        app,
+        "GET",
+        "/healthz",
+        healthz,
+        Operation("Liveness", {200: ("Alive", _OBJECT)}, auth=None),
+        head=True,
+    )
+    route(
+        app,
+        "GET",
+        "/readyz",
+        readyz,
+        Operation(
+            "Readiness: the database answers",
+            {200: ("Ready", _OBJECT), 503: ("Not ready", _OBJECT)},
+            auth=None,
+        ),
+        head=True,
+    )
+    route(
+        app,
+        "GET",
+        "/metrics",
+        metrics,
+        Operation("Prometheus metrics", {200: ("Text format", {"type": "string"})}, auth=None),
+        head=True,
+    )
+    route(
+        app,
+        "GET",
+        "/openapi.json",
+        openapi,
+        Operation("This document", {200: ("OpenAPI 3", _OBJECT)}, auth=None),
+        head=True,
+    )

@@ -7,7 +7,10 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from .base import SERVICES, json_body, require_admin
+from .auth import require_admin
+from .container import SERVICES
+from .inputs import json_body
+from .openapi import ERROR, Operation, route
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -27,4 +30,15 @@ async def create_tenant(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/tenants", create_tenant)
+    route(
+        app,
+        "POST",
+        "/v1/tenants",
+        create_tenant,
+        Operation(
+            "Create a tenant and its API key (shown once)",
+            {201: ("Created", {"type": "object"}), 403: ("Not the admin key", ERROR)},
+            body=TenantIn,
+            auth="admin",
+        ),
+    )

@@ -7,8 +7,13 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ..events import NAMES
 from ..services.webhooks import WebhookInfo
-from .base import SERVICES, iso, json_body, object_id, tenant_of
+from ..timestamps import iso, iso_or_none
+from .auth import tenant_of
+from .container import SERVICES
+from .inputs import json_body, object_id
+from .openapi import NOT_FOUND, Operation, route
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 Event = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -28,7 +33,7 @@ def webhook_json(info: WebhookInfo) -> dict[str, Any]:
         "enabled": info.enabled,
         "disabled_reason": info.disabled_reason,
         "pending": info.pending,
-        "previous_secret_expires_at": iso(info.previous_secret_until),
+        "previous_secret_expires_at": iso_or_none(info.previous_secret_until),
         "created_at": iso(info.created_at),
     }
 
@@ -79,11 +84,86 @@ async def enable_webhook(request: web.Request) -> web.Response:
     return web.json_response(webhook_json(info))
 
 
+WEBHOOK = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "url": {"type": "string", "format": "uri"},
+        "events": {
+            "type": "array",
+            "items": {"enum": list(NAMES)},
+        },
+        "enabled": {"type": "boolean"},
+        "disabled_reason": {"type": ["string", "null"]},
+        "pending": {"type": "integer", "description": "deliveries queued, not yet delivered"},
+        "previous_secret_expires_at": {"type": ["string", "null"], "format": "date-time"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+_SECRET = {"type": "string", "pattern": "^whsec_"}
+
+
 def setup_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/v1/webhooks", create_webhook)
-    r.add_get("/v1/webhooks", list_webhooks, allow_head=False)
-    r.add_get("/v1/webhooks/{id}", get_webhook, allow_head=False)
-    r.add_delete("/v1/webhooks/{id}", delete_webhook)
-    r.add_post("/v1/webhooks/{id}/rotate", rotate_secret)
-    r.add_post("/v1/webhooks/{id}/enable", enable_webhook)
+    route(
+        app,
+        "POST",
+        "/v1/webhooks",
+        create_webhook,
+        Operation(
+            "Register an endpoint; deliveries are signed as Standard Webhooks says "
+            "with the returned secret (shown once)",
+            {201: ("Created", {"allOf": [WEBHOOK, {"properties": {"secret": _SECRET}}]})},
+            body=WebhookIn,
+        ),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/webhooks",
+        list_webhooks,
+        Operation("List endpoints (no secrets)", {200: ("Endpoints", {"type": "object"})}),
+    )
+    route(
+        app,
+        "GET",
+        "/v1/webhooks/{id}",
+        get_webhook,
+        Operation("One endpoint", {200: ("Found", WEBHOOK), 404: NOT_FOUND}),
+    )
+    route(
+        app,
+        "DELETE",
+        "/v1/webhooks/{id}",
+        delete_webhook,
+        Operation(
+            "Delete an endpoint and what is queued for it",
+            {204: ("Deleted", None), 404: NOT_FOUND},
+        ),
+    )
+    rotated = {
+        "type": "object",
+        "properties": {
+            "secret": _SECRET,
+            "previous_secret_expires_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    route(
+        app,
+        "POST",
+        "/v1/webhooks/{id}/rotate",
+        rotate_secret,
+        Operation(
+            "A new signing secret; the old one also signs for 24 hours",
+            {200: ("Rotated", rotated), 404: NOT_FOUND},
+        ),
+    )
+    route(
+        app,
+        "POST",
+        "/v1/webhooks/{id}/enable",
+        enable_webhook,
+        Operation(
+            "Turn an endpoint back on after a 410 Gone disabled it",
+            {200: ("Enabled", WEBHOOK), 404: NOT_FOUND},
+        ),
+    )

@@ -39,6 +39,7 @@ from aiohttp import web
 
 from gateway.client import AsyncClient, Secret
 
+from ..app import ADAPTER_PATHS
 from .agent import CHROMIUM, LoginReport, Target, run_agent
 from .site import Account, DemoSite, new_totp_secret
 
@@ -182,7 +183,7 @@ async def demo_environment(
     try:
         async with _gateway(root, admin_key, say) as (gateway_url, smtp_port):
             site = DemoSite(
-                gateway_url=gateway_url,
+                sms_webhook_url=gateway_url + ADAPTER_PATHS.twilio_sms,
                 smtp_host="127.0.0.1",
                 smtp_port=smtp_port,
                 twilio_token=TWILIO_TOKEN,

@@ -8,7 +8,7 @@ factor, each done the way real sites do it:
   code is accepted once (a second login in the same step is refused);
 * ``email``: the site mails a code by SMTP to the account's address (the
   credential's gateway inbox);
-* ``sms``: the site texts a code: it posts to the gateway's ``/sms/twilio``
+* ``sms``: the site texts a code: it posts to the gateway's Twilio webhook
   exactly as Twilio would, signed with Twilio's own ``RequestValidator``;
 * ``person``: the site texts a code to the account owner's own phone,
   which the gateway cannot read; ``/phone`` shows that phone's messages.
@@ -101,14 +101,15 @@ class DemoSite:
     def __init__(
         self,
         *,
-        gateway_url: str,
+        sms_webhook_url: str,
         smtp_host: str,
         smtp_port: int,
         twilio_token: str,
         name: str = "Acme Cloud",
     ) -> None:
         self.name = name
-        self._gateway_url = gateway_url.rstrip("/")
+        #: The gateway's Twilio inbound-message webhook, where the site's texts go.
+        self._sms_webhook_url = sms_webhook_url
         self._smtp = (smtp_host, smtp_port)
         self._twilio = RequestValidator(twilio_token)
         self.accounts: dict[str, Account] = {}
@@ -208,7 +209,7 @@ class DemoSite:
             "NumSegments": "1",
             "ApiVersion": "2010-04-01",
         }
-        url = self._gateway_url + "/sms/twilio"
+        url = self._sms_webhook_url
         signature = self._twilio.compute_signature(url, params)
         if self._http is None:
             self._http = aiohttp.ClientSession()

@@ -1,8 +1,8 @@
 """Android phones as a second route for texts: SMS Gateway for Android devices.
 
 A device (its ``deviceId``) and optionally one of its SIM slots belong to
-one credential; each text the phone receives is posted to ``/sms/android``
-(the adapter in :mod:`sms.android`), which finds the mapping here by the
+one credential; each text the phone receives is posted to the Android
+adapter's webhook (:mod:`sms.android`), which finds the mapping here by the
 device and the SIM the text arrived on, checks the signature with the
 mapping's key and hands the text to :class:`~gateway.services.sms.SmsService`.
 The device's signing key is sealed with that credential's data key.

@@ -1,0 +1,114 @@
+"""What a view reads from a request: bodies, path ids and query parameters.
+
+Each helper refuses bad input with the domain's errors (400 malformed,
+404 for a path id that cannot exist, 413 too large, 422 well-formed but
+invalid); the error middleware renders them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from .. import ids
+from ..errors import BadInput, Invalid, NotFound, TooLarge
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_capped(request: web.Request, cap: int) -> bytes:
+    """The whole body, or 413 as soon as it is known to be over *cap* bytes.
+
+    For routes that read the body themselves (a form, a raw body that is
+    signed): ``content.read(n)`` alone returns what has arrived so far,
+    which may be only part of it.
+    """
+    if request.content_length is not None and request.content_length > cap:
+        raise TooLarge(f"the body must be at most {cap} bytes")
+    body = bytearray()
+    while chunk := await request.content.read(cap + 1 - len(body)):
+        body += chunk
+        if len(body) > cap:
+            raise TooLarge(f"the body must be at most {cap} bytes")
+    return bytes(body)
+
+
+async def json_body(request: web.Request, model: type[M]) -> M:
+    """Parse and validate a JSON object body; 400 for bad JSON, 422 for bad content."""
+    raw = await request.read()  # 413 past the app's client_max_size
+    return validate(model, json_object(raw))
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A body that must be one JSON object; 400 for anything else."""
+    if not raw.strip():
+        raise BadInput("the request needs a JSON object body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadInput("the request body must be a JSON object")
+    return data
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(describe_validation(exc)) from None
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """The first problem, naming the field and never repeating its value."""
+    err = exc.errors(include_input=False, include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    if err["type"] == "extra_forbidden":
+        return f"unknown field '{where}'"
+    if err["type"] == "missing":
+        return f"'{where}' is required"
+    message = str(err["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return f"'{where}': {message}"
+
+
+def object_id(request: web.Request, name: str = "id") -> str:
+    """A path id; anything that cannot be an id is simply not found."""
+    value = request.match_info[name]
+    if not ids.looks_like_id(value):
+        raise NotFound("no such object")
+    return value
+
+
+def query_number(
+    request: web.Request, name: str, *, default: float, low: float, high: float
+) -> float:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadInput(f"'{name}' must be a number") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise Invalid(f"'{name}' must be between {low:g} and {high:g}")
+    return value
+
+
+def query_time(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace(" ", "+"))
+    except ValueError:
+        raise BadInput(f"'{name}' must be an ISO 8601 time, such as 2026-01-02T03:04:05Z") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
