@@ -10,17 +10,16 @@ from aiohttp import web
 from ..errors import Invalid
 from ..services.codes import AUTHENTICATOR_SOURCES, RECEIVED_SOURCES
 from ..timestamps import iso
-from .auth import tenant_of
+from .auth import tenant_and_id
 from .container import SERVICES
-from .inputs import object_id, query_number, query_time
+from .inputs import query_number, query_time
 from .openapi import NOT_FOUND, Operation, query, route
 
 MAX_WAIT = 300
 
 
 async def get_code(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    cred_id = object_id(request)
+    tenant, cred_id = await tenant_and_id(request)
     wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
     min_validity = int(query_number(request, "min_validity", default=0, low=0, high=MAX_WAIT))
     since = query_time(request, "since")

@@ -18,9 +18,9 @@ from .. import otp
 from ..errors import BadInput, Invalid
 from ..services.credentials import AuthenticatorInfo, CredentialInfo, Extraction
 from ..timestamps import iso
-from .auth import tenant_of
+from .auth import tenant_and_id, tenant_of
 from .container import SERVICES
-from .inputs import json_body, object_id, query_number
+from .inputs import json_body, query_number
 from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -154,14 +154,13 @@ async def list_credentials(request: web.Request) -> web.Response:
 
 
 async def get_credential(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    info = await request.app[SERVICES].credentials.get(tenant, object_id(request))
+    tenant, cred_id = await tenant_and_id(request)
+    info = await request.app[SERVICES].credentials.get(tenant, cred_id)
     return web.json_response(credential_json(info))
 
 
 async def patch_credential(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    cred_id = object_id(request)
+    tenant, cred_id = await tenant_and_id(request)
     body = await json_body(request, CredentialPatch)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     info = await request.app[SERVICES].credentials.update(tenant, cred_id, **changes)
@@ -169,8 +168,7 @@ async def patch_credential(request: web.Request) -> web.Response:
 
 
 async def delete_credential(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    cred_id = object_id(request)
+    tenant, cred_id = await tenant_and_id(request)
     services = request.app[SERVICES]
     await services.credentials.delete(
         tenant, cred_id, release_number=_release_flag(request), numbers=services.numbers
@@ -179,14 +177,13 @@ async def delete_credential(request: web.Request) -> web.Response:
 
 
 async def get_password(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    password = await request.app[SERVICES].credentials.password(tenant, object_id(request))
+    tenant, cred_id = await tenant_and_id(request)
+    password = await request.app[SERVICES].credentials.password(tenant, cred_id)
     return web.json_response({"password": password}, headers={"Cache-Control": "no-store"})
 
 
 async def put_authenticator(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    cred_id = object_id(request)
+    tenant, cred_id = await tenant_and_id(request)
     body = await json_body(request, AuthenticatorIn)
     if body.otpauth_uri is not None:
         auth = otp.parse_otpauth_uri(body.otpauth_uri)
@@ -206,14 +203,13 @@ async def put_authenticator(request: web.Request) -> web.Response:
 
 
 async def delete_authenticator(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    await request.app[SERVICES].credentials.delete_authenticator(tenant, object_id(request))
+    tenant, cred_id = await tenant_and_id(request)
+    await request.app[SERVICES].credentials.delete_authenticator(tenant, cred_id)
     return web.Response(status=204)
 
 
 async def put_phone(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    cred_id = object_id(request)
+    tenant, cred_id = await tenant_and_id(request)
     body = await json_body(request, PhoneIn)
     if body.phone_number is None:
         raise Invalid("'phone_number' is required; DELETE the phone route to remove a number")
@@ -222,8 +218,7 @@ async def put_phone(request: web.Request) -> web.Response:
 
 
 async def delete_phone(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    cred_id = object_id(request)
+    tenant, cred_id = await tenant_and_id(request)
     services = request.app[SERVICES]
     await services.credentials.delete_phone(
         tenant, cred_id, release_number=_release_flag(request), numbers=services.numbers
@@ -232,8 +227,7 @@ async def delete_phone(request: web.Request) -> web.Response:
 
 
 async def provision_phone(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    cred_id = object_id(request)
+    tenant, cred_id = await tenant_and_id(request)
     body = await json_body(request, ProvisionIn)
     services = request.app[SERVICES]
     info = await services.credentials.provision_phone(
@@ -258,8 +252,7 @@ def _release_flag(request: web.Request) -> bool:
 
 
 async def put_extraction(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    cred_id = object_id(request)
+    tenant, cred_id = await tenant_and_id(request)
     body = await json_body(request, ExtractionIn)
     info = await request.app[SERVICES].credentials.set_extraction(
         tenant, cred_id, pattern=body.pattern, allowed_senders=body.allowed_senders
@@ -268,8 +261,8 @@ async def put_extraction(request: web.Request) -> web.Response:
 
 
 async def get_extraction(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    info = await request.app[SERVICES].credentials.extraction(tenant, object_id(request))
+    tenant, cred_id = await tenant_and_id(request)
+    info = await request.app[SERVICES].credentials.extraction(tenant, cred_id)
     return web.json_response(extraction_json(info))
 
 

@@ -27,10 +27,10 @@ from ..errors import BadInput, Forbidden, Invalid, RequestError
 from ..services.interactions import InteractionInfo
 from ..timestamps import iso, iso_or_none
 from . import submit_page
-from .auth import tenant_of
+from .auth import tenant_and_id
 from .container import SERVICES
 from .errors import status_of
-from .inputs import json_body, json_object, object_id, query_number, read_capped, validate
+from .inputs import json_body, json_object, query_number, read_capped, validate
 from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
 
 MAX_WAIT = 300
@@ -73,8 +73,7 @@ def interaction_json(info: InteractionInfo) -> dict[str, Any]:
 
 
 async def create_interaction(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    cred_id = object_id(request)
+    tenant, cred_id = await tenant_and_id(request)
     raw = await request.read()
     body = InteractionIn() if not raw.strip() else await json_body(request, InteractionIn)
     info = await request.app[SERVICES].interactions.create(tenant, cred_id, prompt=body.prompt)
@@ -83,22 +82,20 @@ async def create_interaction(request: web.Request) -> web.Response:
 
 
 async def get_interaction(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    info = await request.app[SERVICES].interactions.get(tenant, object_id(request))
+    tenant, interaction_id = await tenant_and_id(request)
+    info = await request.app[SERVICES].interactions.get(tenant, interaction_id)
     return web.json_response(interaction_json(info))
 
 
 async def submit_code(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    interaction_id = object_id(request)
+    tenant, interaction_id = await tenant_and_id(request)
     body = await json_body(request, CodeIn)
     await request.app[SERVICES].interactions.submit(tenant, interaction_id, body.code)
     return web.Response(status=204)
 
 
 async def take_code(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    interaction_id = object_id(request)
+    tenant, interaction_id = await tenant_and_id(request)
     wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
     services = request.app[SERVICES]
     code = await services.interactions.take(tenant, interaction_id, wait=wait)

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from ..events import NAMES
 from ..services.webhooks import WebhookInfo
 from ..timestamps import iso, iso_or_none
-from .auth import tenant_of
+from .auth import tenant_and_id, tenant_of
 from .container import SERVICES
-from .inputs import json_body, object_id
+from .inputs import json_body
 from .openapi import NOT_FOUND, Operation, route
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
@@ -59,28 +59,28 @@ async def list_webhooks(request: web.Request) -> web.Response:
 
 
 async def get_webhook(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    info = await request.app[SERVICES].webhook_endpoints.get(tenant, object_id(request))
+    tenant, webhook_id = await tenant_and_id(request)
+    info = await request.app[SERVICES].webhook_endpoints.get(tenant, webhook_id)
     return web.json_response(webhook_json(info))
 
 
 async def delete_webhook(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    await request.app[SERVICES].webhook_endpoints.delete(tenant, object_id(request))
+    tenant, webhook_id = await tenant_and_id(request)
+    await request.app[SERVICES].webhook_endpoints.delete(tenant, webhook_id)
     return web.Response(status=204)
 
 
 async def rotate_secret(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    secret, until = await request.app[SERVICES].webhook_endpoints.rotate(tenant, object_id(request))
+    tenant, webhook_id = await tenant_and_id(request)
+    secret, until = await request.app[SERVICES].webhook_endpoints.rotate(tenant, webhook_id)
     return web.json_response(
         {"secret": secret, "previous_secret_expires_at": iso(until)}, headers=_NO_STORE
     )
 
 
 async def enable_webhook(request: web.Request) -> web.Response:
-    tenant = await tenant_of(request)
-    info = await request.app[SERVICES].webhook_endpoints.enable(tenant, object_id(request))
+    tenant, webhook_id = await tenant_and_id(request)
+    info = await request.app[SERVICES].webhook_endpoints.enable(tenant, webhook_id)
     return web.json_response(webhook_json(info))
 
 
