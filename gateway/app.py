@@ -24,7 +24,8 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -41,7 +42,7 @@ from .extraction.extractor import Extractor
 from .ingest.worker import IngestWorker
 from .logs import configure
 from .metrics import Metrics
-from .services import keys
+from .services import forward_delivery, keys, outbox, webhook_delivery
 from .services.android import AndroidDevices
 from .services.codes import CodeService
 from .services.credentials import CredentialService
@@ -71,6 +72,25 @@ MAX_BODY = 64 * 1024
 OUTBOX_GRACE = 20.0
 #: Seconds in-flight requests get to finish on shutdown.
 SHUTDOWN_GRACE = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """The clock the services read and the outboxes' timings.
+
+    Production's by default; tests shorten the timings and move the clock
+    (to lapse a lease, say) through here rather than by reaching into a
+    service after it was built.
+    """
+
+    clock: Callable[[], float] = time.time
+    #: Seconds between an outbox's looks when nothing wakes it.
+    outbox_poll: float = outbox.POLL
+    #: A forwarded copy's first retry delay; later ones double, up to an hour.
+    forward_retry_base: float = forward_delivery.RETRY_BASE
+    #: Seconds a webhook endpoint has to answer, and the delays between attempts.
+    webhook_timeout: float = webhook_delivery.TIMEOUT
+    webhook_retry_delays: tuple[float, ...] = webhook_delivery.RETRY_DELAYS
 
 
 @dataclass
@@ -143,6 +163,7 @@ async def serving(
     smtp_tls: ssl.SSLContext | None = None,
     background: bool = True,
     ingest: bool | None = None,
+    tuning: Tuning = Tuning(),
 ) -> AsyncIterator[Gateway]:
     """Open the gateway and run it for the block's duration; shut it down gracefully after.
 
@@ -151,6 +172,7 @@ async def serving(
     STARTTLS (default: the certificate the settings name, if any).
     *background* runs the sweepers, outboxes, heartbeat and wake-up listener;
     *ingest* the ingest worker process (default: ``OTPGATE_SMTP_WORKER``).
+    *tuning* is for tests: a clock and shorter timings.
     """
     sockets = [s for s in (http, smtp) if s is not None]
     try:
@@ -164,7 +186,7 @@ async def serving(
         IngestWorker(settings) if (settings.smtp_worker if ingest is None else ingest) else None
     )
     try:
-        gw = await _build(settings, db, worker)
+        gw = await _build(settings, db, worker, tuning)
     except BaseException:
         for sock in sockets:
             sock.close()
@@ -206,8 +228,11 @@ async def serving(
         await _close(gw)
 
 
-async def _build(settings: Settings, db: Database, worker: IngestWorker | None) -> Gateway:
-    """Open the key ring (and the first admin key) and build the services on *db*."""
+async def _build(
+    settings: Settings, db: Database, worker: IngestWorker | None, tuning: Tuning
+) -> Gateway:
+    """Open the key ring and build the services on *db*."""
+    clock = tuning.clock
     keyring, created = await _open_keyring(settings, db)
     vault = Vault(keyring)
     bells = Bells()
@@ -215,8 +240,15 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
     routes = RouteCache()
     webhook_outbox = Outbox(
         WebhookDelivery(
-            db, vault, allow_private=settings.allow_private_targets, public_url=settings.public_url
-        )
+            db,
+            vault,
+            allow_private=settings.allow_private_targets,
+            public_url=settings.public_url,
+            clock=clock,
+            timeout=tuning.webhook_timeout,
+            retry_delays=tuning.webhook_retry_delays,
+        ),
+        poll=tuning.outbox_poll,
     )
     numbers = _twilio(settings)
     forward_outbox = Outbox(
@@ -227,7 +259,10 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
             mail_from=settings.forward_from,
             sms=numbers,
             sms_from=settings.twilio_sms_from,
-        )
+            clock=clock,
+            retry_base=tuning.forward_retry_base,
+        ),
+        poll=tuning.outbox_poll,
     )
     inbound = InboundService(
         db,
@@ -240,6 +275,7 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
         offload=worker,
         forwards_queued=forward_outbox.wake,
         events_queued=webhook_outbox.wake,
+        clock=clock,
     )
     services = Services(
         settings=settings,
@@ -249,9 +285,11 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
         credentials=CredentialService(
             db, vault, settings.inbox_domain, routes_changed=routes.forget
         ),
-        codes=CodeService(db, vault, bells),
+        codes=CodeService(db, vault, bells, clock=clock),
         inbound=inbound,
-        webhook_endpoints=WebhookEndpoints(db, vault, allow_private=settings.allow_private_targets),
+        webhook_endpoints=WebhookEndpoints(
+            db, vault, allow_private=settings.allow_private_targets, clock=clock
+        ),
         webhook_outbox=webhook_outbox,
         interactions=InteractionService(
             db,
@@ -260,6 +298,7 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
             ttl=settings.interaction_ttl,
             public_url=settings.public_url,
             events_queued=webhook_outbox.wake,
+            clock=clock,
         ),
         forward_rules=ForwardRules(
             db,
@@ -267,10 +306,13 @@ async def _build(settings: Settings, db: Database, worker: IngestWorker | None) 
             sms=numbers,
             allow_private=settings.allow_private_targets,
             routes_changed=routes.forget,
+            clock=clock,
         ),
         forward_outbox=forward_outbox,
-        sms=SmsService(db, inbound, metrics, rate_limit=settings.sms_rate_limit, offload=worker),
-        android=AndroidDevices(db, vault),
+        sms=SmsService(
+            db, inbound, metrics, rate_limit=settings.sms_rate_limit, offload=worker, clock=clock
+        ),
+        android=AndroidDevices(db, vault, clock=clock),
         numbers=numbers,
         lifecycle=Lifecycle(),
         adapters=ADAPTER_PATHS,

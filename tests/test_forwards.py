@@ -16,7 +16,7 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
-from gateway.app import Gateway
+from gateway.app import Gateway, Tuning
 from gateway.services.inbound import Message
 from gateway.store import forwards as forwards_store
 from gateway.store.models import Forward, ForwardOutbox
@@ -77,9 +77,8 @@ async def rig(
 ) -> AsyncIterator[Rig]:
     """A running gateway: HTTP API, SMTP listener and background workers."""
     smtp = listening()
-    async with opened(settings, smtp=smtp) as gw:
-        gw.services.forward_outbox.sender.retry_base = retry_base
-        gw.services.forward_outbox.poll = 0.05
+    tuning = Tuning(outbox_poll=0.05, forward_retry_base=retry_base)
+    async with opened(settings, smtp=smtp, tuning=tuning) as gw:
         api = await aiohttp_client(gw.app)
         if headers is None:
             resp = await api.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)

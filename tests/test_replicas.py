@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import Gateway
+from gateway.app import Gateway, Tuning
 from gateway.services.inbound import Message
 from gateway.store import forwards as forwards_store
 
@@ -316,12 +316,11 @@ async def test_two_replicas_send_each_forwarded_copy_once(
     await relay.start()
     env = {"OTPGATE_SMTP_RELAY": f"smtp://127.0.0.1:{relay.port}"}
     try:
+        fast = Tuning(outbox_poll=0.01)
         async with (
-            opened(make_settings(tmp_path, pg_url, **env)) as a,
-            opened(make_settings(tmp_path, pg_url, **env)) as b,
+            opened(make_settings(tmp_path, pg_url, **env), tuning=fast) as a,
+            opened(make_settings(tmp_path, pg_url, **env), tuning=fast) as b,
         ):
-            for gw in (a, b):
-                gw.services.forward_outbox.poll = 0.01
             tenant_id, cred_id = await _credential(a)
             await a.services.forward_rules.create(
                 tenant_id, cred_id, channel="email", to="p@example.com"

@@ -23,12 +23,12 @@ from sqlalchemy import select, update
 from sqlmodel import col
 from standardwebhooks.webhooks import Webhook
 
-from gateway.app import Gateway, make_app
+from gateway.app import Gateway, Tuning
 from gateway.logs import JsonFormatter, TextFormatter
 from gateway.services import keys, webhook_delivery
 from gateway.services.outbox import Outbox
 from gateway.services.webhook_delivery import MAX_ATTEMPTS, LeasedDelivery
-from gateway.services.webhooks import MAX_WEBHOOKS, ROTATION_OVERLAP, WebhookEndpoints
+from gateway.services.webhooks import MAX_WEBHOOKS, ROTATION_OVERLAP
 from gateway.settings import Settings
 from gateway.store import webhooks as wq
 from gateway.store.models import WebhookDelivery
@@ -145,16 +145,11 @@ async def hooks(
     database_url: str,
     aiohttp_client: Callable[..., Awaitable[Client]],
 ) -> AsyncIterator[Hooks]:
-    async with opened(private_settings(tmp_path, database_url)) as gateway:
-        clock = Clock()
-        service = service_for(gateway, clock)
-        endpoints = WebhookEndpoints(
-            gateway.db, Vault(gateway.keyring), allow_private=True, clock=clock
-        )
-        gateway.services = dataclasses.replace(
-            gateway.services, webhook_endpoints=endpoints, webhook_outbox=service
-        )
-        client = await aiohttp_client(make_app(gateway.services))
+    clock = Clock()
+    tuning = Tuning(clock=clock, outbox_poll=0.05, webhook_timeout=5.0, webhook_retry_delays=FAST)
+    async with opened(private_settings(tmp_path, database_url), tuning=tuning) as gateway:
+        service = gateway.services.webhook_outbox
+        client = await aiohttp_client(gateway.app)
         resp = await client.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
         tenant = await resp.json()
         yield Hooks(gateway, client, service, clock, tenant["id"], bearer(tenant["api_key"]))

@@ -108,6 +108,7 @@ class ForwardDelivery(Sender[LeasedCopy]):
         sms: SmsSender | None,
         sms_from: str | None,
         clock: Callable[[], float] = time.time,
+        retry_base: float = RETRY_BASE,
     ) -> None:
         self._db = db
         self._vault = vault
@@ -117,7 +118,7 @@ class ForwardDelivery(Sender[LeasedCopy]):
         self._sms_from = sms_from
         self._clock = clock
         #: First retry delay in seconds; later ones double, up to an hour.
-        self.retry_base = RETRY_BASE
+        self._retry_base = retry_base
 
     @contextlib.asynccontextmanager
     async def open(self) -> AsyncIterator[Attempt[LeasedCopy]]:
@@ -276,7 +277,7 @@ class ForwardDelivery(Sender[LeasedCopy]):
 
     def _backoff(self) -> Backoff:
         return Backoff(
-            doubling(self.retry_base, cap=3600.0, count=MAX_ATTEMPTS),
+            doubling(self._retry_base, cap=3600.0, count=MAX_ATTEMPTS),
             floor=0.5,
             max_attempts=MAX_ATTEMPTS,
             max_age=MAX_AGE,
