@@ -196,6 +196,32 @@ async def opened(settings: Settings, **options: Any) -> AsyncIterator[Gateway]:
         yield gw
 
 
+@dataclasses.dataclass
+class Served:
+    """A gateway served on loopback, and its base URL."""
+
+    url: str
+    gateway: Gateway
+
+
+@contextlib.asynccontextmanager
+async def served_on_loopback(
+    tmp_path: Path, *, background: bool = False, **env: str
+) -> AsyncIterator[Served]:
+    """The real app on a loopback port whose address is also the public URL (SQLite)."""
+    sock = listening()
+    base = f"http://127.0.0.1:{port_of(sock)}"
+    settings = make_settings(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'data' / 'otpgate.db'}",
+        OTPGATE_HTTP=f"127.0.0.1:{port_of(sock)}",
+        OTPGATE_PUBLIC_URL=base,
+        **env,
+    )
+    async with opened(settings, http=sock, background=background) as gateway:
+        yield Served(base, gateway)
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
     """Wait until *check* holds, failing the test after *within* seconds."""
     deadline = time.monotonic() + within

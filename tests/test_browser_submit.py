@@ -12,41 +12,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from gateway.app import Gateway
 from gateway.demo.agent import CHROMIUM, CHROMIUM_ARGS
 
-from .helpers import ADMIN, bearer, listening, make_settings, need_browser, opened, parked, port_of
-
-
-@dataclass
-class Served:
-    """A gateway served on loopback, and its base URL."""
-
-    url: str
-    gateway: Gateway
+from .helpers import ADMIN, Served, bearer, need_browser, parked, served_on_loopback
 
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     """The real app on a loopback port whose address is also the public URL."""
-    sock = listening()
-    port = port_of(sock)
-    base = f"http://127.0.0.1:{port}"
-    settings = make_settings(
-        tmp_path,
-        f"sqlite:///{tmp_path / 'data' / 'otpgate.db'}",
-        OTPGATE_HTTP=f"127.0.0.1:{port}",
-        OTPGATE_PUBLIC_URL=base,
-    )
-    async with opened(settings, http=sock) as gateway:
-        yield Served(base, gateway)
+    async with served_on_loopback(tmp_path) as s:
+        yield s
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: Any, h: dict[str, str]) -> Any:

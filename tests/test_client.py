@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -30,7 +29,6 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from twilio.request_validator import RequestValidator
 
-from gateway.app import Gateway
 from gateway.client import (
     ApiError,
     AsyncClient,
@@ -57,13 +55,13 @@ from gateway.client.clock import ServerClock
 from .helpers import (
     ADMIN_KEY,
     Receiver,
+    Served,
     eventually,
     listening,
-    make_settings,
-    opened,
     parked,
     port_of,
     reserved,
+    served_on_loopback,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,29 +78,17 @@ class ReferenceTotp(pyotp.TOTP):
 FAST = Retry(attempts=4, backoff=0.02, max_backoff=0.1)
 
 
-@dataclass
-class Served:
-    url: str
-    gateway: Gateway
-
-
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     """A real gateway on a loopback port, with its background workers running."""
-    sock = listening()
-    port = port_of(sock)
-    base = f"http://127.0.0.1:{port}"
-    settings = make_settings(
+    async with served_on_loopback(
         tmp_path,
-        f"sqlite:///{tmp_path / 'data' / 'otpgate.db'}",
-        OTPGATE_HTTP=f"127.0.0.1:{port}",
-        OTPGATE_PUBLIC_URL=base,
+        background=True,
         OTPGATE_TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         OTPGATE_ALLOW_PRIVATE_TARGETS="1",
         OTPGATE_INTERACTION_TTL="3",
-    )
-    async with opened(settings, http=sock, background=True) as gateway:
-        yield Served(base, gateway)
+    ) as s:
+        yield s
 
 
 @pytest.fixture
