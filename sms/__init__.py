@@ -1,7 +1,11 @@
-"""The SMS adapter: turns inbound-SMS webhooks into calls on the gateway core.
+"""The SMS adapters: inbound-SMS webhooks turned into calls on the gateway's services.
 
-It imports ``gateway``'s services; the core never imports it (only the
-composition root, ``gateway.app``, wires it in), and it never imports ``smtp``.
+``twilio`` and ``android`` receive texts (each owns its URL path, :data:`PATHS`);
+``twilio_rest`` is Twilio's REST API, through which the services buy numbers
+and send forwarded texts.  The package uses the core's services and the API's
+HTTP edge only (the import contracts in pyproject.toml); the core never
+imports it (only the composition root, ``gateway.app``, wires it in), and it
+never imports ``smtp``.
 """
 
 from aiohttp import web

@@ -1,5 +1,6 @@
 """The SMTP adapter: turns mail for per-credential inboxes into calls on the gateway core.
 
-It imports ``gateway``'s services; the core never imports it (only the
-composition root, ``gateway.app``, wires it in), and it never imports ``sms``.
+It calls ``gateway``'s inbound service only (the import contracts in
+pyproject.toml); the core never imports it (only the composition root,
+``gateway.app``, wires it in), and it never imports ``sms``.
 """
