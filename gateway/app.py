@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import signal
 import socket
@@ -29,8 +28,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web_request import BaseRequest
 
 import sms
 from sms.twilio_rest import TwilioRest
@@ -40,6 +37,7 @@ from .api import SERVICES, Lifecycle, Services, error_middleware, setup_routes
 from .errors import ConfigError
 from .extraction.extractor import Extractor
 from .ingest.worker import IngestWorker
+from .listeners import SHUTDOWN_GRACE, bind, bound, start_http
 from .logs import configure
 from .metrics import Metrics
 from .services import forward_delivery, keys, outbox, webhook_delivery
@@ -57,7 +55,7 @@ from .services.tenants import TenantService
 from .services.waiters import Bells
 from .services.webhook_delivery import WebhookDelivery
 from .services.webhooks import WebhookEndpoints
-from .settings import Address, Settings
+from .settings import Settings
 from .store.db import Database
 from .vault import KeyRing, Vault
 
@@ -70,8 +68,6 @@ ADAPTER_PATHS = sms.PATHS
 MAX_BODY = 64 * 1024
 #: Seconds the outboxes get to finish the attempts under way on shutdown.
 OUTBOX_GRACE = 20.0
-#: Seconds in-flight requests get to finish on shutdown.
-SHUTDOWN_GRACE = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +202,7 @@ async def serving(
                     )
                     smtp = None  # the server owns it now
                 if http is not None:
-                    runner = await _start_http(gw.app, http)
+                    runner = await start_http(gw.app, http)
                     http = None
                 yield gw
             finally:
@@ -483,77 +479,6 @@ def make_app(services: Services) -> web.Application:
     return app
 
 
-class AccessLogger(AbstractAccessLogger):
-    """One line per request: method, route pattern (never the raw path), status, time.
-
-    Logging the route pattern rather than the path keeps tokens and ids that
-    appear in paths out of the log.
-    """
-
-    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
-        if not self.logger.isEnabledFor(logging.INFO):
-            return
-        route = "<unmatched>"
-        try:
-            info = request.match_info  # type: ignore[attr-defined]
-        except (AttributeError, AssertionError):
-            # A request aiohttp could not parse (answered 400) was never routed,
-            # and aiohttp asserts on its match_info.
-            info = None
-        if info is not None and info.route is not None and info.route.resource is not None:
-            route = info.route.resource.canonical
-        self.logger.info(
-            "%s %s %s %.1fms",
-            request.method,
-            route,
-            response.status,
-            time * 1000,
-        )
-
-
-def bind(address: Address, setting: str) -> socket.socket:
-    """Take a listening socket now, so a busy port stops the start before anything else."""
-    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-    try:
-        sock = socket.create_server((address.host, address.port), family=family, backlog=512)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {address} ({setting}): {_reason(exc)}") from None
-    sock.setblocking(False)
-    return sock
-
-
-async def _start_http(app: web.Application, sock: socket.socket) -> web.AppRunner:
-    """Serve *app* on an already bound socket; ``runner.cleanup()`` stops it gracefully."""
-    runner = web.AppRunner(
-        app,
-        handler_cancellation=True,
-        access_log_class=AccessLogger,
-        access_log=logging.getLogger("otpgate.access"),
-        shutdown_timeout=SHUTDOWN_GRACE,
-    )
-    await runner.setup()
-    try:
-        await web.SockSite(runner, sock).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
-
-
-def _bound(address: Address, sock: socket.socket) -> Address:
-    return Address(address.host, int(sock.getsockname()[1]))
-
-
-def _reason(exc: OSError) -> str:
-    if exc.errno == errno.EADDRINUSE:
-        return "the address is already in use"
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return "no interface has this address"
-    if exc.errno == errno.EACCES:
-        return "permission denied (ports below 1024 need privileges)"
-    return exc.strerror or str(exc)
-
-
 async def run(settings: Settings) -> None:
     """``otpgate serve``: bind the listeners, then serve until SIGTERM or SIGINT."""
     http_sock = bind(settings.http, "OTPGATE_HTTP")
@@ -581,8 +506,8 @@ async def run(settings: Settings) -> None:
             "otpgate is serving",
             extra={
                 # The addresses bound: with port 0 in the setting, the one the system chose.
-                "http": str(_bound(settings.http, http_sock)),
-                "smtp": str(_bound(settings.smtp, smtp_sock)),
+                "http": str(bound(settings.http, http_sock)),
+                "smtp": str(bound(settings.smtp, smtp_sock)),
                 "database": gateway.db.dialect,
             },
         )

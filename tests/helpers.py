@@ -41,8 +41,9 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from gateway.app import Gateway, bind, serving
+from gateway.app import Gateway, serving
 from gateway.demo.agent import CHROMIUM
+from gateway.listeners import bind
 from gateway.settings import Address, Settings
 from smtp.server import SessionGate
 
