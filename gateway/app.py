@@ -170,58 +170,50 @@ async def serving(
     *ingest* the ingest worker process (default: ``OTPGATE_SMTP_WORKER``).
     *tuning* is for tests: a clock and shorter timings.
     """
-    sockets = [s for s in (http, smtp) if s is not None]
-    try:
-        tls = _smtp_tls(settings) if smtp_tls is None and smtp is not None else smtp_tls
-        db = await Database.open(settings.database_url)
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
     worker = (
         IngestWorker(settings) if (settings.smtp_worker if ingest is None else ingest) else None
     )
     try:
-        gw = await _build(settings, db, worker, tuning)
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        await db.close()
-        raise
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            if background:
-                await stack.enter_async_context(gw.background())
-            server = runner = None
-            try:
-                if worker is not None:
-                    await worker.start()
-                if smtp is not None:
-                    server, gw.smtp_sessions = await start_smtp(
-                        smtp, gw.services.inbound, smtp_limits(settings), tls=tls
-                    )
-                    smtp = None  # the server owns it now
-                if http is not None:
-                    runner = await start_http(gw.app, http)
-                    http = None
-                yield gw
-            finally:
-                # Waiting agents get 204 and /readyz 503 at once; the SMTP
-                # listener stops and drains, the worker finishes what it has,
-                # HTTP requests in flight end, and then (leaving the stack) the
-                # outboxes finish the attempts under way.
-                gw.drain()
-                if server is not None and gw.smtp_sessions is not None:
-                    await _stop_smtp(server, gw.smtp_sessions)
-                if worker is not None:
-                    await worker.close()
-                if runner is not None:
-                    await runner.cleanup()
+        tls = _smtp_tls(settings) if smtp_tls is None and smtp is not None else smtp_tls
+        db = await Database.open(settings.database_url)
+        try:
+            gw = await _build(settings, db, worker, tuning)
+        except BaseException:
+            await db.close()
+            raise
+        try:
+            async with gw.background() if background else contextlib.nullcontext():
+                server = runner = None
+                try:
+                    if worker is not None:
+                        await worker.start()
+                    if smtp is not None:
+                        server, gw.smtp_sessions = await start_smtp(
+                            smtp, gw.services.inbound, smtp_limits(settings), tls=tls
+                        )
+                        smtp = None  # the server owns it now
+                    if http is not None:
+                        runner = await start_http(gw.app, http)
+                        http = None
+                    yield gw
+                finally:
+                    # Waiting agents get 204 and /readyz 503 at once; the SMTP
+                    # listener stops and drains, the worker finishes what it has,
+                    # HTTP requests in flight end, and then (leaving the block)
+                    # the outboxes finish the attempts under way.
+                    gw.drain()
+                    if server is not None and gw.smtp_sessions is not None:
+                        await _stop_smtp(server, gw.smtp_sessions)
+                    if worker is not None:
+                        await worker.close()
+                    if runner is not None:
+                        await runner.cleanup()
+        finally:
+            await _close(gw)
     finally:
-        for unused in (http, smtp):  # not handed to a server: a start that failed
+        for unused in (http, smtp):  # never handed to a server: the start failed
             if unused is not None:
                 unused.close()
-        await _close(gw)
 
 
 async def _build(

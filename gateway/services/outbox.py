@@ -138,7 +138,7 @@ class Outbox(Generic[J]):
     ) -> None:
         self.sender = sender
         #: Seconds between looks when nothing wakes the outbox.
-        self.poll = poll
+        self._poll = poll
         self._min_gap = min_gap
         self._recover_every = recover_every
         self._log = logging.getLogger(f"otpgate.{sender.name}")
@@ -195,7 +195,7 @@ class Outbox(Generic[J]):
             woken = asyncio.create_task(self._wake.wait())
             waits = {*in_flight, woken} if len(in_flight) < limit else set(in_flight)
             try:
-                await asyncio.wait(waits, timeout=self.poll, return_when="FIRST_COMPLETED")
+                await asyncio.wait(waits, timeout=self._poll, return_when="FIRST_COMPLETED")
             finally:
                 woken.cancel()
 
