@@ -164,10 +164,6 @@ class RouteCache:
         self._routes.clear()
 
 
-def _nothing() -> None:
-    pass
-
-
 @functools.lru_cache(maxsize=512)
 def _compiled(pattern: str) -> CustomPattern | None:
     try:
@@ -194,8 +190,8 @@ class InboundService:
         code_ttl: int,
         routes: RouteCache | None = None,
         offload: Offload | None = None,
-        forwards_queued: Callable[[], None] = _nothing,
-        events_queued: Callable[[], None] = _nothing,
+        forwards_queued: Callable[[], None] = lambda: None,
+        events_queued: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
@@ -318,10 +314,6 @@ class InboundService:
             self._forwards_queued()
         if CODE in outcomes:
             self._events_queued()
-
-    def forget_routes(self) -> None:
-        """Drop cached routes (a credential's inbox, phone or extraction settings changed)."""
-        self._routes.forget()
 
     def _extract(self, message: Message, route: Route, default: list[str | None]) -> str | None:
         if route.pattern:
