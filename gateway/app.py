@@ -43,6 +43,7 @@ from .metrics import Metrics
 from .services import forward_delivery, keys, outbox, webhook_delivery
 from .services.android import AndroidDevices
 from .services.codes import CodeService
+from .services.counts import MessageCounts
 from .services.credentials import CredentialService
 from .services.forward_delivery import ForwardDelivery
 from .services.forwards import ForwardRules
@@ -55,9 +56,12 @@ from .services.tenants import TenantService
 from .services.waiters import Bells
 from .services.webhook_delivery import WebhookDelivery
 from .services.webhooks import WebhookEndpoints
+from .services.websessions import WebSessions
 from .settings import Settings
 from .store.db import Database
 from .vault import KeyRing, Vault
+from .web import PREFIX as UI_PREFIX
+from .web import make_ui
 
 log = logging.getLogger("otpgate")
 
@@ -304,6 +308,8 @@ async def _build(
         numbers=numbers,
         lifecycle=Lifecycle(),
         adapters=ADAPTER_PATHS,
+        web_sessions=WebSessions(db, keyring, clock=clock),
+        message_counts=MessageCounts(db, clock=clock),
     )
     listener = (
         None if db.is_sqlite else WakeListener(db.libpq_dsn(), bells, routes_changed=routes.forget)
@@ -421,7 +427,11 @@ def _twilio(settings: Settings) -> TwilioRest | None:
 
 
 async def _sweep(services: Services, every: float = 1.0) -> None:
-    """Destroy received codes older than OTPGATE_CODE_TTL; expire open interactions."""
+    """Destroy received codes older than OTPGATE_CODE_TTL; expire open interactions.
+
+    Every minute, forget old SMS message ids and ended sessions of the pages;
+    every hour, the message counts older than the charts show.
+    """
     rounds = 0
     while True:
         await asyncio.sleep(every)
@@ -431,6 +441,9 @@ async def _sweep(services: Services, every: float = 1.0) -> None:
             expired = await services.interactions.sweep()
             if rounds % 60 == 0:
                 await services.sms.sweep()
+                await services.web_sessions.sweep()
+            if rounds % 3600 == 1:
+                await services.message_counts.sweep()
         except Exception:
             log.exception("a sweep failed; trying again")
             continue
@@ -468,6 +481,7 @@ def make_app(services: Services) -> web.Application:
     app[SERVICES] = services
     setup_routes(app)
     sms.setup_routes(app)
+    app.add_subapp(UI_PREFIX, make_ui(services))
     return app
 
 

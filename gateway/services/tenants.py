@@ -38,6 +38,9 @@ class Principal:
 
     role: str
     tenant_id: str | None
+    key_id: str | None = None
+    #: The credentials the key may reach; None for all.
+    credential_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,12 @@ class TenantService:
             self._known.clear()
         self._known[digest] = (now + _KEY_CACHE_SECONDS, principal)
         return principal
+
+    async def principal_of_key(self, key_id: str) -> Principal | None:
+        """The principal of a key id; None when it is unknown."""
+        async with self._db.read() as conn:
+            found = await tenant_rows.key_by_id(conn, key_id)
+        return None if found is None else Principal(*found)
 
     async def bootstrap_admin_key(self, data_dir: Path) -> str | None:
         """On a brand-new store with no configured admin key, make one and save it.

@@ -297,4 +297,50 @@ class Replica(SQLModel, table=True):
     draining: bool
 
 
+class WebSession(SQLModel, table=True):
+    """A person signed in to the authentication center with an owner's or manager's key.
+
+    The session token is kept only as a keyed hash; the key itself is never
+    stored here, only its id, so revoking the key ends the session.
+    """
+
+    __tablename__ = "web_sessions"
+
+    token_hash: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    tenant_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    key_id: str = Field(max_length=40, index=True)
+    created_at: float
+    last_seen_at: float
+    #: The absolute end; the idle end is ``last_seen_at`` plus the idle limit.
+    expires_at: float = Field(index=True)
+
+
+class MessageCount(SQLModel, table=True):
+    """Messages received per credential, day (UTC) and channel, for the charts.
+
+    Counted in the same write that stores the messages, one row per group of
+    a batch; kept for about 35 days.
+    """
+
+    __tablename__ = "message_counts"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "credential_id", "day", "channel"),
+        Index("ix_message_counts_day", "day"),
+    )
+
+    tenant_id: str = Field(max_length=40)
+    credential_id: str = Field(max_length=40)
+    #: ``YYYY-MM-DD`` in UTC.
+    day: str = Field(max_length=10)
+    channel: str = Field(max_length=8)
+    #: Messages that reached the credential (with or without a code).
+    messages: int
+    #: Those of them a code was read from.
+    codes: int
+
+
 metadata = SQLModel.metadata

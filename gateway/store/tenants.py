@@ -31,15 +31,24 @@ async def insert_api_key(
 
 
 # Built once: this runs on every authenticated request.
-_FIND_KEY = select(col(ApiKey.role), col(ApiKey.tenant_id)).where(
+_FIND_KEY = select(col(ApiKey.role), col(ApiKey.tenant_id), col(ApiKey.id)).where(
     col(ApiKey.key_hash) == bindparam("key_hash")
 )
 
 
-async def find_api_key(conn: Conn, key_hash: bytes) -> tuple[str, str | None] | None:
-    """The ``(role, tenant_id)`` owning a key hash, or None."""
+async def find_api_key(conn: Conn, key_hash: bytes) -> tuple[str, str | None, str] | None:
+    """The ``(role, tenant_id, key id)`` owning a key hash, or None."""
     row = (await conn.execute(_FIND_KEY, {"key_hash": key_hash})).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], row[2])
+
+
+async def key_by_id(conn: Conn, key_id: str) -> tuple[str, str | None, str] | None:
+    """The ``(role, tenant_id, key id)`` of a key id, or None."""
+    stmt = select(col(ApiKey.role), col(ApiKey.tenant_id), col(ApiKey.id)).where(
+        col(ApiKey.id) == key_id
+    )
+    row = (await conn.execute(stmt)).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def is_empty(conn: Conn) -> bool:

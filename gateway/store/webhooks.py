@@ -253,3 +253,23 @@ async def disable(conn: Conn, webhook_id: str, *, reason: str) -> None:
         .values(enabled=False, disabled_reason=reason)
     )
     await conn.execute(delete(WebhookDelivery).where(col(WebhookDelivery.webhook_id) == webhook_id))
+
+
+async def queued(conn: Conn, tenant_id: str, *, limit: int) -> Sequence[Any]:
+    """The tenant's deliveries not yet delivered nor given up, newest first (never a body)."""
+    stmt = (
+        select(
+            col(WebhookDelivery.id),
+            col(WebhookDelivery.webhook_id),
+            col(WebhookDelivery.event),
+            col(WebhookDelivery.created_at),
+            col(WebhookDelivery.attempts),
+            col(WebhookDelivery.next_attempt_at),
+            col(WebhookDelivery.last_status),
+            col(WebhookDelivery.last_error),
+        )
+        .where(col(WebhookDelivery.tenant_id) == tenant_id)
+        .order_by(col(WebhookDelivery.created_at).desc())
+        .limit(limit)
+    )
+    return (await conn.execute(stmt)).all()

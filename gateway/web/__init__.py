@@ -1,0 +1,37 @@
+"""The authentication center: server-rendered pages under ``/ui`` for the people around agents.
+
+Owners and managers sign in with their API key and work here: enrol
+credentials (a password, an authenticator from its QR code), answer the codes
+agents ask for, watch webhooks, and (owners) hand out and revoke keys and
+read the audit trail.  The pages are Jinja2 templates through aiohttp-jinja2,
+one stylesheet and one small optional script; every flow works without
+JavaScript (forms post, the server redirects).
+
+:func:`make_ui` builds the pages as a sub-application that the composition
+root mounts at :data:`PREFIX`; its own middleware (``guard``) gives every
+page its strict headers, its session and HTML error pages.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..api.container import SERVICES, Services
+from . import credentials, pages, signin
+from .guard import guard
+from .identity import PREFIX
+from .render import STATIC, setup
+
+__all__ = ["PREFIX", "make_ui"]
+
+
+def make_ui(services: Services) -> web.Application:
+    """The pages, to be mounted at :data:`PREFIX` (``app.add_subapp(PREFIX, make_ui(...))``)."""
+    ui = web.Application(middlewares=[guard])
+    ui[SERVICES] = services
+    setup(ui)
+    signin.setup_routes(ui)
+    pages.setup_routes(ui)
+    credentials.setup_routes(ui)
+    ui.router.add_static("/static/", STATIC, name="static", append_version=True)
+    return ui

@@ -1,0 +1,173 @@
+"""Who is signed in, and what every form of the pages must carry.
+
+A page handler asks :func:`person` (or :func:`owner`) who is signed in; the
+middleware in :mod:`.guard` put them there after checking their session and
+key.  Each POST handler reads its fields through :func:`form` or
+:func:`upload`, which check the form's CSRF token first: the keyed hash of
+the session token (before sign-in, of a random pre-session cookie), so a
+token is worthless outside its own session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import BodyPartReader, web
+from multidict import MultiDict, MultiDictProxy
+
+from ..api.container import SERVICES
+from ..errors import Forbidden, TooLarge
+from ..services.tenants import Principal
+from ..services.websessions import WebSession
+
+PREFIX = "/ui"
+SESSION_COOKIE = "otpgate_session"
+#: Before sign-in: the random value the sign-in form's CSRF token is derived from.
+PRESESSION_COOKIE = "otpgate_presession"
+CSRF_FIELD = "csrf"
+PERSON = "otpgate.person"
+_SEED = "otpgate.seed"
+#: Roles that may sign in; ``tenant`` is a tenant key from before roles existed (an owner).
+SIGN_IN_ROLES = frozenset({"owner", "manager", "tenant"})
+OWNER_ROLES = frozenset({"owner", "tenant"})
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """The person signed in: the key's principal and their session."""
+
+    principal: Principal
+    session: WebSession
+    #: The session token from the cookie (the seed of the CSRF token).
+    token: str
+
+    @property
+    def tenant_id(self) -> str:
+        return self.session.tenant_id
+
+    @property
+    def is_owner(self) -> bool:
+        return self.principal.role in OWNER_ROLES
+
+    @property
+    def role(self) -> str:
+        return "owner" if self.principal.role == "tenant" else self.principal.role
+
+    def may_see(self, credential_id: str) -> bool:
+        only = self.principal.credential_ids
+        return only is None or credential_id in only
+
+
+class SignInNeeded(Exception):
+    """No live session: the person is sent to the sign-in page."""
+
+
+def person(request: web.Request) -> Person:
+    """The person signed in; :class:`SignInNeeded` when nobody is."""
+    found = request.get(PERSON)
+    if not isinstance(found, Person):
+        raise SignInNeeded
+    return found
+
+
+def maybe_person(request: web.Request) -> Person | None:
+    found = request.get(PERSON)
+    return found if isinstance(found, Person) else None
+
+
+def owner(request: web.Request) -> Person:
+    """The person signed in, who must hold an owner's key (403 otherwise)."""
+    who = person(request)
+    if not who.is_owner:
+        raise Forbidden("this page is for the tenant's owners")
+    return who
+
+
+def csrf_seed(request: web.Request) -> str | None:
+    """What this request's CSRF token derives from: the session, or the pre-session cookie."""
+    who = maybe_person(request)
+    if who is not None:
+        return who.token
+    seed = request.get(_SEED)
+    if isinstance(seed, str):
+        return seed
+    return request.cookies.get(PRESESSION_COOKIE)
+
+
+def set_seed(request: web.Request, seed: str) -> None:
+    """Use *seed* for this request's forms (a pre-session cookie set on this response)."""
+    request[_SEED] = seed
+
+
+def csrf_token(request: web.Request) -> str:
+    seed = csrf_seed(request)
+    return "" if seed is None else request.app[SERVICES].web_sessions.csrf_token(seed)
+
+
+def _check_csrf(request: web.Request, presented: str | None) -> None:
+    seed = csrf_seed(request)
+    sessions = request.app[SERVICES].web_sessions
+    if seed is None or presented is None or not sessions.csrf_ok(seed, presented):
+        raise Forbidden(
+            "this form has expired or was not sent from its page; reload the page and try again",
+            code="csrf",
+        )
+
+
+async def form(request: web.Request) -> MultiDictProxy[str]:
+    """The fields of a URL-encoded form, after its CSRF token is checked."""
+    data = await request.post()
+    token = data.get(CSRF_FIELD)
+    _check_csrf(request, token if isinstance(token, str) else None)
+    return MultiDictProxy(MultiDict((k, v) for k, v in data.items() if isinstance(v, str)))
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A multipart form's text fields and one file's bytes (None when no file was chosen)."""
+
+    fields: dict[str, str]
+    file: bytes | None
+
+
+async def upload(request: web.Request, *, file_field: str, cap: int) -> Upload:
+    """A multipart form with one file of at most *cap* bytes, after its CSRF token is checked.
+
+    Larger files raise :class:`TooLarge`; text fields are capped at 8 KiB.
+    """
+    if request.content_length is not None and request.content_length > cap + 64 * 1024:
+        raise TooLarge(f"the file must be at most {cap // (1024 * 1024)} MB")
+    if request.content_type != "multipart/form-data":
+        raise Forbidden("this form must be sent as multipart/form-data", code="bad_form")
+    reader = await request.multipart()
+    fields: dict[str, str] = {}
+    file: bytes | None = None
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name is None:
+            continue
+        if part.name == file_field and part.filename:
+            file = await _read_part(part, cap, f"the file must be at most {cap // 2**20} MB")
+            if not file:
+                file = None
+        else:
+            raw = await _read_part(part, 8192, "a field of this form is too long")
+            fields[part.name] = raw.decode("utf-8", "replace")
+    _check_csrf(request, fields.get(CSRF_FIELD))
+    return Upload(fields, file)
+
+
+async def _read_part(part: BodyPartReader, cap: int, message: str) -> bytes:
+    chunks = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        chunks += chunk
+        if len(chunks) > cap:
+            raise TooLarge(message)
+    return bytes(chunks)
+
+
+def cookie_secure(request: web.Request) -> bool:
+    return request.app[SERVICES].settings.public_url.lower().startswith("https:")
+
+
+def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    response.del_cookie(SESSION_COOKIE, path=PREFIX + "/", secure=cookie_secure(request))

@@ -1,0 +1,137 @@
+"""The home page, the open requests a person answers, and the webhooks.
+
+Answering a request here goes through the interaction service exactly as the
+API's ``POST /v1/interactions/{id}/code`` does: the same checks, the same
+count of tries, the same wake-up of the agent waiting for the code.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..api.container import SERVICES
+from ..api.errors import status_of
+from ..errors import Conflict, Expired, Invalid, NotFound, RateLimited, RequestError
+from ..services.interactions import MAX_CODE
+from .charts import Series, bar_chart
+from .identity import PREFIX, form, maybe_person, person
+from .render import render
+from .signin import sign_in_page
+
+#: Channels in the order the charts stack them, with their colour class and label.
+CHANNELS = (("email", "series-1", "emails"), ("sms", "series-2", "texts"))
+
+
+async def home(request: web.Request) -> web.Response:
+    """GET /ui/: the sign-in form, or (signed in) the messages of the last 30 days."""
+    if maybe_person(request) is None:
+        return sign_in_page(request)
+    who = person(request)
+    services = request.app[SERVICES]
+    daily = await services.message_counts.daily(who.tenant_id)
+    known = [c for c, _, _ in CHANNELS]
+    series = [
+        Series(label, css, [c.messages for c in daily.per_day(channel)])
+        for channel, css, label in CHANNELS
+    ]
+    others = sorted(set(daily.channels) - set(known))
+    for k, channel in enumerate(others):
+        series.append(
+            Series(channel, f"series-{3 + k % 2}", [c.messages for c in daily.per_day(channel)])
+        )
+    chart = bar_chart(daily.days, series, stacked=True, what="messages received")
+    totals = [(label, daily.total(channel)) for channel, _, label in CHANNELS]
+    totals += [(channel, daily.total(channel)) for channel in others]
+    open_requests = await services.interactions.open_requests(who.tenant_id)
+    visible = [r for r in open_requests if who.may_see(r.interaction.credential_id)]
+    return render(
+        request,
+        "home.html",
+        {
+            "title": "Home",
+            "chart": chart,
+            "totals": totals,
+            "all": daily.total(),
+            "open_count": len(visible),
+        },
+    )
+
+
+async def interactions(request: web.Request) -> web.Response:
+    """GET /ui/interactions: the open requests, each with its time left and a form to answer."""
+    answered = request.query.get("answered")
+    return await _interactions_page(
+        request, notice="The code was passed on to the agent." if answered else None
+    )
+
+
+async def _interactions_page(
+    request: web.Request,
+    *,
+    notice: str | None = None,
+    error_for: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    who = person(request)
+    found = await request.app[SERVICES].interactions.open_requests(who.tenant_id)
+    rows = [r for r in found if who.may_see(r.interaction.credential_id)]
+    return render(
+        request,
+        "interactions.html",
+        {
+            "title": "Interactions",
+            "requests": rows,
+            "notice": notice,
+            "error_for": error_for,
+            "error": error,
+            "max_code": MAX_CODE,
+        },
+        status=status,
+    )
+
+
+async def answer(request: web.Request) -> web.StreamResponse:
+    """POST /ui/interactions/{id}/code: a person's answer, as the API takes it."""
+    who = person(request)
+    interaction_id = request.match_info["id"]
+    fields = await form(request)
+    services = request.app[SERVICES]
+    try:
+        info = await services.interactions.get(who.tenant_id, interaction_id)
+        if not who.may_see(info.credential_id):
+            raise NotFound("no such interaction")
+        await services.interactions.submit(who.tenant_id, interaction_id, fields.get("code", ""))
+    except Invalid as exc:
+        return await _answer_refused(request, interaction_id, exc, 422)
+    except (NotFound, Conflict, Expired, RateLimited) as exc:
+        return await _answer_refused(request, interaction_id, exc, status_of(exc))
+    return web.HTTPSeeOther(f"{PREFIX}/interactions?answered=1")
+
+
+async def _answer_refused(
+    request: web.Request, interaction_id: str, exc: RequestError, status: int
+) -> web.Response:
+    message = exc.message[:1].upper() + exc.message[1:]
+    return await _interactions_page(request, error_for=interaction_id, error=message, status=status)
+
+
+async def webhooks(request: web.Request) -> web.Response:
+    """GET /ui/webhooks: the endpoints and the deliveries still on their way (never a secret)."""
+    who = person(request)
+    services = request.app[SERVICES]
+    endpoints = await services.webhook_endpoints.list(who.tenant_id)
+    queued = await services.webhook_endpoints.queued(who.tenant_id)
+    urls = {e.id: e.url for e in endpoints}
+    return render(
+        request,
+        "webhooks.html",
+        {"title": "Webhooks", "endpoints": endpoints, "queued": queued, "urls": urls},
+    )
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/", home)
+    app.router.add_get("/interactions", interactions)
+    app.router.add_post("/interactions/{id}/code", answer)
+    app.router.add_get("/webhooks", webhooks)
