@@ -16,9 +16,10 @@ from pydantic import (
 
 from .. import otp
 from ..errors import BadInput, Invalid
+from ..roles import Access
 from ..services.credentials import AuthenticatorInfo, CredentialInfo, Extraction
 from ..timestamps import iso
-from .auth import tenant_and_id, tenant_of
+from .auth import actor_of, credential_of, principal_of, tenant_of
 from .container import SERVICES
 from .inputs import json_body, query_number
 from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
@@ -135,7 +136,11 @@ async def create_credential(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     body = await json_body(request, CredentialIn)
     info = await request.app[SERVICES].credentials.create(
-        tenant, name=body.name, username=body.username, password=body.password
+        tenant,
+        name=body.name,
+        username=body.username,
+        password=body.password,
+        actor=actor_of(request),
     )
     return web.json_response(credential_json(info), status=201)
 
@@ -144,7 +149,9 @@ async def list_credentials(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     limit = int(query_number(request, "limit", default=100, low=1, high=1000))
     after = request.query.get("after") or None
-    items = await request.app[SERVICES].credentials.list(tenant, limit=limit, after=after)
+    items = await request.app[SERVICES].credentials.list(
+        tenant, limit=limit, after=after, only=principal_of(request).credential_ids
+    )
     return web.json_response(
         {
             "credentials": [credential_json(i) for i in items],
@@ -154,36 +161,44 @@ async def list_credentials(request: web.Request) -> web.Response:
 
 
 async def get_credential(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     info = await request.app[SERVICES].credentials.get(tenant, cred_id)
     return web.json_response(credential_json(info))
 
 
 async def patch_credential(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, CredentialPatch)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    info = await request.app[SERVICES].credentials.update(tenant, cred_id, **changes)
+    info = await request.app[SERVICES].credentials.update(
+        tenant, cred_id, **changes, actor=actor_of(request)
+    )
     return web.json_response(credential_json(info))
 
 
 async def delete_credential(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     services = request.app[SERVICES]
     await services.credentials.delete(
-        tenant, cred_id, release_number=_release_flag(request), numbers=services.numbers
+        tenant,
+        cred_id,
+        release_number=_release_flag(request),
+        numbers=services.numbers,
+        actor=actor_of(request),
     )
     return web.Response(status=204)
 
 
 async def get_password(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
-    password = await request.app[SERVICES].credentials.password(tenant, cred_id)
+    tenant, cred_id = await credential_of(request)
+    password = await request.app[SERVICES].credentials.password(
+        tenant, cred_id, actor=actor_of(request)
+    )
     return web.json_response({"password": password}, headers={"Cache-Control": "no-store"})
 
 
 async def put_authenticator(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, AuthenticatorIn)
     if body.otpauth_uri is not None:
         auth = otp.parse_otpauth_uri(body.otpauth_uri)
@@ -198,36 +213,46 @@ async def put_authenticator(request: web.Request) -> web.Response:
             algorithm=body.algorithm,
             counter=body.counter,
         )
-    info = await request.app[SERVICES].credentials.set_authenticator(tenant, cred_id, auth)
+    info = await request.app[SERVICES].credentials.set_authenticator(
+        tenant, cred_id, auth, actor=actor_of(request)
+    )
     return web.json_response(authenticator_json(info))
 
 
 async def delete_authenticator(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
-    await request.app[SERVICES].credentials.delete_authenticator(tenant, cred_id)
+    tenant, cred_id = await credential_of(request)
+    await request.app[SERVICES].credentials.delete_authenticator(
+        tenant, cred_id, actor=actor_of(request)
+    )
     return web.Response(status=204)
 
 
 async def put_phone(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, PhoneIn)
     if body.phone_number is None:
         raise Invalid("'phone_number' is required; DELETE the phone route to remove a number")
-    info = await request.app[SERVICES].credentials.set_phone(tenant, cred_id, body.phone_number)
+    info = await request.app[SERVICES].credentials.set_phone(
+        tenant, cred_id, body.phone_number, actor=actor_of(request)
+    )
     return web.json_response(credential_json(info))
 
 
 async def delete_phone(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     services = request.app[SERVICES]
     await services.credentials.delete_phone(
-        tenant, cred_id, release_number=_release_flag(request), numbers=services.numbers
+        tenant,
+        cred_id,
+        release_number=_release_flag(request),
+        numbers=services.numbers,
+        actor=actor_of(request),
     )
     return web.Response(status=204)
 
 
 async def provision_phone(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, ProvisionIn)
     services = request.app[SERVICES]
     info = await services.credentials.provision_phone(
@@ -237,6 +262,7 @@ async def provision_phone(request: web.Request) -> web.Response:
         country=body.country,
         area_code=body.area_code,
         sms_url=services.settings.public_url + services.adapters.twilio_sms,
+        actor=actor_of(request),
     )
     return web.json_response(credential_json(info), status=201)
 
@@ -252,7 +278,7 @@ def _release_flag(request: web.Request) -> bool:
 
 
 async def put_extraction(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, ExtractionIn)
     info = await request.app[SERVICES].credentials.set_extraction(
         tenant, cred_id, pattern=body.pattern, allowed_senders=body.allowed_senders
@@ -261,7 +287,7 @@ async def put_extraction(request: web.Request) -> web.Response:
 
 
 async def get_extraction(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     info = await request.app[SERVICES].credentials.extraction(tenant, cred_id)
     return web.json_response(extraction_json(info))
 
@@ -316,7 +342,12 @@ def setup_routes(app: web.Application) -> None:
         "POST",
         "/v1/credentials",
         create_credential,
-        Operation("Create a credential set", {201: ("Created", CREDENTIAL)}, body=CredentialIn),
+        Operation(
+            "Create a credential set",
+            {201: ("Created", CREDENTIAL)},
+            body=CredentialIn,
+            auth=Access.CONFIGURE,
+        ),
     )
     route(
         app,
@@ -330,6 +361,7 @@ def setup_routes(app: web.Application) -> None:
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
                 query("after", {"type": "string"}, "the id to start after (from 'next')"),
             ],
+            auth=Access.USE,
         ),
     )
     route(
@@ -337,7 +369,11 @@ def setup_routes(app: web.Application) -> None:
         "GET",
         "/v1/credentials/{id}",
         get_credential,
-        Operation("One credential", {200: ("Found", CREDENTIAL), 404: NOT_FOUND}),
+        Operation(
+            "One credential",
+            {200: ("Found", CREDENTIAL), 404: NOT_FOUND},
+            auth=Access.USE,
+        ),
     )
     route(
         app,
@@ -348,6 +384,7 @@ def setup_routes(app: web.Application) -> None:
             "Change name, username or password",
             {200: ("Changed", CREDENTIAL), 404: NOT_FOUND},
             body=CredentialPatch,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -360,6 +397,7 @@ def setup_routes(app: web.Application) -> None:
             "bought number at Twilio (if that fails, nothing is deleted)",
             {204: ("Deleted", None), 404: NOT_FOUND, **_RELEASE_ERRORS},
             params=[_RELEASE],
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -370,6 +408,7 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "The credential's password, for the agent's login",
             {200: ("The password", {"type": "object"}), 404: NOT_FOUND},
+            auth=Access.SECRET,
         ),
     )
     route(
@@ -381,6 +420,7 @@ def setup_routes(app: web.Application) -> None:
             "Store a TOTP/HOTP secret (otpauth:// URI or fields)",
             {200: ("Stored", AUTHENTICATOR), 404: NOT_FOUND},
             body=AuthenticatorIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -388,7 +428,11 @@ def setup_routes(app: web.Application) -> None:
         "DELETE",
         "/v1/credentials/{id}/authenticator",
         delete_authenticator,
-        Operation("Remove the authenticator", {204: ("Removed", None), 404: NOT_FOUND}),
+        Operation(
+            "Remove the authenticator",
+            {204: ("Removed", None), 404: NOT_FOUND},
+            auth=Access.CONFIGURE,
+        ),
     )
     route(
         app,
@@ -399,6 +443,7 @@ def setup_routes(app: web.Application) -> None:
             "Assign a phone number (E.164)",
             {200: ("Assigned", CREDENTIAL), 404: NOT_FOUND, 409: ("Number taken", ERROR)},
             body=PhoneIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -411,6 +456,7 @@ def setup_routes(app: web.Application) -> None:
             "at Twilio (if that fails, it stays assigned)",
             {204: ("Unassigned", None), 404: NOT_FOUND, **_RELEASE_ERRORS},
             params=[_RELEASE],
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -429,6 +475,7 @@ def setup_routes(app: web.Application) -> None:
                 503: ("Twilio is not configured", ERROR),
             },
             body=ProvisionIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -441,6 +488,7 @@ def setup_routes(app: web.Application) -> None:
             "null restores the default",
             {200: ("Stored", EXTRACTION), 404: NOT_FOUND},
             body=ExtractionIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -451,5 +499,6 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "The credential's own code pattern and allowed sender domains",
             {200: ("Settings", EXTRACTION), 404: NOT_FOUND},
+            auth=Access.USE,
         ),
     )

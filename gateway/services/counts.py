@@ -8,7 +8,7 @@ zero, not a gap) and drops the days no chart shows any more.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from ..store import counts as count_rows
@@ -72,13 +72,21 @@ class MessageCounts:
         self._clock = clock
 
     async def daily(
-        self, tenant_id: str, *, credential_id: str | None = None, days: int = 30
+        self,
+        tenant_id: str,
+        *,
+        credential_id: str | None = None,
+        only: Collection[str] | None = None,
+        days: int = 30,
     ) -> DailyCounts:
-        """The tenant's (or one credential's) messages per channel for each of the last *days*."""
+        """The tenant's messages per channel for each of the last *days*.
+
+        *credential_id* counts one credential's; *only* those of some (a key limited to them).
+        """
         run = last_days(self._clock(), days)
         async with self._db.read() as conn:
             rows = await count_rows.daily(
-                conn, tenant_id, since=run[0], credential_id=credential_id
+                conn, tenant_id, since=run[0], credential_id=credential_id, only=only
             )
         channels: dict[str, dict[str, DayCount]] = {}
         for row in rows:

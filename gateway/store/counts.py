@@ -8,7 +8,7 @@ days older than the charts show.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,12 @@ async def add(conn: Conn, rows: Iterable[CountRow]) -> None:
 
 
 async def daily(
-    conn: Conn, tenant_id: str, *, since: str, credential_id: str | None = None
+    conn: Conn,
+    tenant_id: str,
+    *,
+    since: str,
+    credential_id: str | None = None,
+    only: Collection[str] | None = None,
 ) -> list[Any]:
     """``(day, channel, messages, codes)`` from day *since* on, summed over credentials."""
     stmt = (
@@ -84,6 +89,8 @@ async def daily(
     )
     if credential_id is not None:
         stmt = stmt.where(col(_M.credential_id) == credential_id)
+    if only is not None:
+        stmt = stmt.where(col(_M.credential_id).in_(list(only)))
     return list((await conn.execute(stmt)).all())
 
 

@@ -7,7 +7,7 @@ puts it in the WHERE clause: another tenant's id simply matches nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, case, delete, insert, or_, select, update
@@ -50,9 +50,16 @@ async def get_public(conn: Conn, tenant_id: str, cred_id: str) -> Any:
 
 
 async def list_public(
-    conn: Conn, tenant_id: str, *, limit: int, after: str | None
+    conn: Conn,
+    tenant_id: str,
+    *,
+    limit: int,
+    after: str | None,
+    only: frozenset[str] | None = None,
 ) -> Sequence[Any]:
     stmt = _public_select().where(col(Credential.tenant_id) == tenant_id)
+    if only is not None:
+        stmt = stmt.where(col(Credential.id).in_(sorted(only)))
     if after is not None:
         stmt = stmt.where(col(Credential.id) > after)
     stmt = stmt.order_by(col(Credential.id)).limit(limit)
@@ -224,7 +231,7 @@ async def search_public(
     text: str | None,
     offset: int,
     limit: int,
-    only: Sequence[str] | None = None,
+    only: Collection[str] | None = None,
 ) -> Sequence[Any]:
     """A page of the tenant's credentials by name, whose name, username or inbox holds *text*.
 

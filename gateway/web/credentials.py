@@ -23,7 +23,7 @@ from ..errors import Invalid, NotFound, RequestError, TooLarge
 from ..services.credentials import CredentialInfo
 from ..services.interactions import MAX_CODE
 from .charts import Series, bar_chart
-from .identity import PREFIX, Person, form, person, upload
+from .identity import PREFIX, Person, form, person, upload, whole_tenant
 from .render import render
 
 PER_PAGE = 25
@@ -64,7 +64,7 @@ async def credentials(request: web.Request) -> web.Response:
 
 async def new_credential(request: web.Request) -> web.Response:
     """GET /ui/credentials/new: the form ("Name", "Username", "Password", "Create")."""
-    person(request)
+    whole_tenant(person(request))
     return _new_form(request, {}, None)
 
 
@@ -81,7 +81,7 @@ def _new_form(
 
 async def create_credential(request: web.Request) -> web.StreamResponse:
     """POST /ui/credentials: create it and open its page; a bad field re-renders the form."""
-    who = person(request)
+    who = whole_tenant(person(request))
     fields = await form(request)
     values = {k: fields.get(k, "") for k in ("name", "username")}
     data: dict[str, Any] = {"name": values["name"]}
@@ -92,7 +92,11 @@ async def create_credential(request: web.Request) -> web.StreamResponse:
     try:
         body = validate(CredentialIn, data)
         info = await request.app[SERVICES].credentials.create(
-            who.tenant_id, name=body.name, username=body.username, password=body.password
+            who.tenant_id,
+            name=body.name,
+            username=body.username,
+            password=body.password,
+            actor=who.principal.actor,
         )
     except RequestError as exc:
         return _new_form(request, values, _sentence(exc.message), status=422)
@@ -176,7 +180,9 @@ async def save_authenticator(request: web.Request) -> web.StreamResponse:
         if not uri:
             raise Invalid("choose a QR image or paste an otpauth URI")
         auth = otp.parse_otpauth_uri(uri)
-        await request.app[SERVICES].credentials.set_authenticator(who.tenant_id, info.id, auth)
+        await request.app[SERVICES].credentials.set_authenticator(
+            who.tenant_id, info.id, auth, actor=who.principal.actor
+        )
     except RequestError as exc:
         return await _credential_page(request, who, info, error=_sentence(exc.message), status=422)
     return web.HTTPSeeOther(f"{PREFIX}/credentials/{info.id}?saved=1")

@@ -17,6 +17,7 @@ from multidict import MultiDict, MultiDictProxy
 
 from ..api.container import SERVICES
 from ..errors import Forbidden, TooLarge
+from ..roles import Role
 from ..services.tenants import Principal
 from ..services.websessions import WebSession
 
@@ -27,9 +28,8 @@ PRESESSION_COOKIE = "otpgate_presession"
 CSRF_FIELD = "csrf"
 PERSON = "otpgate.person"
 _SEED = "otpgate.seed"
-#: Roles that may sign in; ``tenant`` is a tenant key from before roles existed (an owner).
-SIGN_IN_ROLES = frozenset({"owner", "manager", "tenant"})
-OWNER_ROLES = frozenset({"owner", "tenant"})
+#: The roles whose keys may sign in (agents use the API; the admin has no tenant).
+SIGN_IN_ROLES = frozenset({Role.OWNER.value, Role.MANAGER.value})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +47,26 @@ class Person:
 
     @property
     def is_owner(self) -> bool:
-        return self.principal.role in OWNER_ROLES
+        return self.principal.role == Role.OWNER
 
     @property
     def role(self) -> str:
-        return "owner" if self.principal.role == "tenant" else self.principal.role
+        return self.principal.role
+
+    @property
+    def limited(self) -> bool:
+        """Whether the key reaches only some of the tenant's credentials."""
+        return self.principal.credential_ids is not None
 
     def may_see(self, credential_id: str) -> bool:
-        only = self.principal.credential_ids
-        return only is None or credential_id in only
+        return self.principal.reaches(credential_id)
+
+
+def whole_tenant(who: Person) -> Person:
+    """*who*, whose key must reach every credential (403 for a key limited to some)."""
+    if who.limited:
+        raise Forbidden("this key is limited to some credentials; this page covers them all")
+    return who
 
 
 class SignInNeeded(Exception):

@@ -14,7 +14,7 @@ from ..api.errors import status_of
 from ..errors import Conflict, Expired, Invalid, NotFound, RateLimited, RequestError
 from ..services.interactions import MAX_CODE
 from .charts import Series, bar_chart
-from .identity import PREFIX, form, maybe_person, person
+from .identity import PREFIX, form, maybe_person, person, whole_tenant
 from .render import render
 from .signin import sign_in_page
 
@@ -28,7 +28,7 @@ async def home(request: web.Request) -> web.Response:
         return sign_in_page(request)
     who = person(request)
     services = request.app[SERVICES]
-    daily = await services.message_counts.daily(who.tenant_id)
+    daily = await services.message_counts.daily(who.tenant_id, only=who.principal.credential_ids)
     known = [c for c, _, _ in CHANNELS]
     series = [
         Series(label, css, [c.messages for c in daily.per_day(channel)])
@@ -101,7 +101,9 @@ async def answer(request: web.Request) -> web.StreamResponse:
         info = await services.interactions.get(who.tenant_id, interaction_id)
         if not who.may_see(info.credential_id):
             raise NotFound("no such interaction")
-        await services.interactions.submit(who.tenant_id, interaction_id, fields.get("code", ""))
+        await services.interactions.submit(
+            who.tenant_id, interaction_id, fields.get("code", ""), actor=who.principal.actor
+        )
     except Invalid as exc:
         return await _answer_refused(request, interaction_id, exc, 422)
     except (NotFound, Conflict, Expired, RateLimited) as exc:
@@ -118,7 +120,7 @@ async def _answer_refused(
 
 async def webhooks(request: web.Request) -> web.Response:
     """GET /ui/webhooks: the endpoints and the deliveries still on their way (never a secret)."""
-    who = person(request)
+    who = whole_tenant(person(request))
     services = request.app[SERVICES]
     endpoints = await services.webhook_endpoints.list(who.tenant_id)
     queued = await services.webhook_endpoints.queued(who.tenant_id)
