@@ -17,7 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..api.container import SERVICES, Services
-from . import credentials, pages, signin
+from . import credentials, owner, pages, signin
 from .guard import guard
 from .identity import PREFIX
 from .render import STATIC, setup
@@ -33,5 +33,6 @@ def make_ui(services: Services) -> web.Application:
     signin.setup_routes(ui)
     pages.setup_routes(ui)
     credentials.setup_routes(ui)
+    owner.setup_routes(ui)
     ui.router.add_static("/static/", STATIC, name="static", append_version=True)
     return ui

@@ -24,9 +24,12 @@ from ..services.credentials import CredentialInfo
 from ..services.interactions import MAX_CODE
 from .charts import Series, bar_chart
 from .identity import PREFIX, Person, form, person, upload, whole_tenant
-from .render import render
+from .owner import ACTION_WORDS, actor_label, key_names, timestamp
+from .render import render, see_other, sentence
 
 PER_PAGE = 25
+#: The audit action that marks a login made with a credential (its chart counts them).
+LOGIN_FINISHED = "login.finished"
 #: Largest QR image the authenticator form takes.
 MAX_QR_IMAGE = 5 * 1024 * 1024
 _MAX_QUERY = 200
@@ -99,8 +102,8 @@ async def create_credential(request: web.Request) -> web.StreamResponse:
             actor=who.principal.actor,
         )
     except RequestError as exc:
-        return _new_form(request, values, _sentence(exc.message), status=422)
-    return web.HTTPSeeOther(f"{PREFIX}/credentials/{info.id}?created=1")
+        return _new_form(request, values, sentence(exc.message), status=422)
+    return see_other(f"{PREFIX}/credentials/{info.id}?created=1")
 
 
 async def _credential(who: Person, request: web.Request) -> CredentialInfo:
@@ -136,7 +139,11 @@ async def _credential_page(
     requests = await services.interactions.open_requests(who.tenant_id, credential_id=info.id)
     daily = await services.message_counts.daily(who.tenant_id, credential_id=info.id)
     codes = [c.codes for c in daily.per_day()]
-    logins = [0] * len(daily.days)
+    finished = await services.audit.daily(
+        who.tenant_id, actions=[LOGIN_FINISHED], credential_id=info.id, days=len(daily.days)
+    )
+    logins = [finished.get(day, {}).get(LOGIN_FINISHED, 0) for day in daily.days]
+    activity = await _activity(request, who, info.id) if who.is_owner else None
     chart = bar_chart(
         daily.days,
         [Series("codes received", "series-1", codes), Series("logins", "series-3", logins)],
@@ -151,7 +158,7 @@ async def _credential_page(
             "cred": info,
             "forwards": forwards,
             "requests": requests,
-            "activity": [],
+            "activity": activity,
             "chart": chart,
             "notice": notice,
             "error": error,
@@ -163,6 +170,23 @@ async def _credential_page(
     )
 
 
+async def _activity(request: web.Request, who: Person, cred_id: str) -> list[dict[str, Any]]:
+    """The credential's newest audit events, in words."""
+    services = request.app[SERVICES]
+    events = await services.audit.latest(who.tenant_id, credential_id=cred_id, limit=10)
+    names = await key_names(request, who.tenant_id)
+    return [
+        {
+            "action": e["action"],
+            "label": ACTION_WORDS.get(e["action"], e["action"]),
+            "actor": actor_label(e["actor"], names),
+            "at": timestamp(e["at"]),
+            "outcome": e["outcome"],
+        }
+        for e in events
+    ]
+
+
 async def save_authenticator(request: web.Request) -> web.StreamResponse:
     """POST /ui/credentials/{id}/authenticator: from a QR image or an otpauth URI."""
     who = person(request)
@@ -170,7 +194,7 @@ async def save_authenticator(request: web.Request) -> web.StreamResponse:
     try:
         sent = await upload(request, file_field="qr_image", cap=MAX_QR_IMAGE)
     except TooLarge as exc:
-        return await _credential_page(request, who, info, error=_sentence(exc.message), status=413)
+        return await _credential_page(request, who, info, error=sentence(exc.message), status=413)
     uri = sent.fields.get("otpauth_uri", "").strip()
     try:
         if sent.file is not None and uri:
@@ -184,13 +208,8 @@ async def save_authenticator(request: web.Request) -> web.StreamResponse:
             who.tenant_id, info.id, auth, actor=who.principal.actor
         )
     except RequestError as exc:
-        return await _credential_page(request, who, info, error=_sentence(exc.message), status=422)
-    return web.HTTPSeeOther(f"{PREFIX}/credentials/{info.id}?saved=1")
-
-
-def _sentence(message: str) -> str:
-    text = message[:1].upper() + message[1:]
-    return text if text.endswith(".") else text + "."
+        return await _credential_page(request, who, info, error=sentence(exc.message), status=422)
+    return see_other(f"{PREFIX}/credentials/{info.id}?saved=1")
 
 
 def setup_routes(app: web.Application) -> None:

@@ -38,7 +38,7 @@ from .identity import (
     clear_session_cookie,
     maybe_person,
 )
-from .render import error_page
+from .render import error_page, see_other
 
 log = logging.getLogger("otpgate.web")
 
@@ -93,19 +93,21 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     static = request.path.startswith(PREFIX + "/static/")
     had_cookie = SESSION_COOKIE in request.cookies
     try:
-        if request.method == "POST":
-            _check_origin(request)
         if not static:
             found = await _resolve(request)
             if found is not None:
                 request[PERSON] = found
+        if request.method == "POST":
+            _check_origin(request)
         response = await handler(request)
     except SignInNeeded:
-        response = web.HTTPSeeOther(PREFIX + "/")
+        response = see_other(PREFIX + "/")
     except RequestError as exc:
         response = error_page(request, status_of(exc), exc.message)
     except web.HTTPException as exc:
-        response = exc if exc.status < 400 else error_page(request, exc.status, None)
+        if exc.status < 400:
+            raise
+        response = error_page(request, exc.status, None)
     except Exception:
         log.exception("unexpected error on a page", extra={"path": request.path})
         response = error_page(request, 500, None)

@@ -26,8 +26,7 @@ SESSION_COOKIE = "otpgate_session"
 #: Before sign-in: the random value the sign-in form's CSRF token is derived from.
 PRESESSION_COOKIE = "otpgate_presession"
 CSRF_FIELD = "csrf"
-PERSON = "otpgate.person"
-_SEED = "otpgate.seed"
+_SEED = web.RequestKey("csrf_seed", str)
 #: The roles whose keys may sign in (agents use the API; the admin has no tenant).
 SIGN_IN_ROLES = frozenset({Role.OWNER.value, Role.MANAGER.value})
 
@@ -69,21 +68,25 @@ def whole_tenant(who: Person) -> Person:
     return who
 
 
+#: Where the middleware puts the person signed in.
+PERSON = web.RequestKey("person", Person)
+
+
 class SignInNeeded(Exception):
     """No live session: the person is sent to the sign-in page."""
 
 
 def person(request: web.Request) -> Person:
     """The person signed in; :class:`SignInNeeded` when nobody is."""
-    found = request.get(PERSON)
-    if not isinstance(found, Person):
+    found = maybe_person(request)
+    if found is None:
         raise SignInNeeded
     return found
 
 
 def maybe_person(request: web.Request) -> Person | None:
-    found = request.get(PERSON)
-    return found if isinstance(found, Person) else None
+    found: Person | None = request.get(PERSON)
+    return found
 
 
 def owner(request: web.Request) -> Person:
@@ -100,9 +103,7 @@ def csrf_seed(request: web.Request) -> str | None:
     if who is not None:
         return who.token
     seed = request.get(_SEED)
-    if isinstance(seed, str):
-        return seed
-    return request.cookies.get(PRESESSION_COOKIE)
+    return seed if seed is not None else request.cookies.get(PRESESSION_COOKIE)
 
 
 def set_seed(request: web.Request, seed: str) -> None:

@@ -15,7 +15,7 @@ from ..errors import Conflict, Expired, Invalid, NotFound, RateLimited, RequestE
 from ..services.interactions import MAX_CODE
 from .charts import Series, bar_chart
 from .identity import PREFIX, form, maybe_person, person, whole_tenant
-from .render import render
+from .render import render, see_other, sentence
 from .signin import sign_in_page
 
 #: Channels in the order the charts stack them, with their colour class and label.
@@ -108,14 +108,15 @@ async def answer(request: web.Request) -> web.StreamResponse:
         return await _answer_refused(request, interaction_id, exc, 422)
     except (NotFound, Conflict, Expired, RateLimited) as exc:
         return await _answer_refused(request, interaction_id, exc, status_of(exc))
-    return web.HTTPSeeOther(f"{PREFIX}/interactions?answered=1")
+    return see_other(f"{PREFIX}/interactions?answered=1")
 
 
 async def _answer_refused(
     request: web.Request, interaction_id: str, exc: RequestError, status: int
 ) -> web.Response:
-    message = exc.message[:1].upper() + exc.message[1:]
-    return await _interactions_page(request, error_for=interaction_id, error=message, status=status)
+    return await _interactions_page(
+        request, error_for=interaction_id, error=sentence(exc.message), status=status
+    )
 
 
 async def webhooks(request: web.Request) -> web.Response:

@@ -125,9 +125,7 @@ def error_page(request: web.Request, status: int, detail: str | None) -> web.Res
     """A clear error page for *status*, with the gateway's own words for the reason."""
     title, text = _ERRORS.get(status, ("That did not work", "Something went wrong."))
     if detail and status < 500:
-        text = detail[:1].upper() + detail[1:]
-        if not text.endswith("."):
-            text += "."
+        text = sentence(detail)
     try:
         return render(request, "error.html", {"title": title, "message": text}, status=status)
     except Exception:
@@ -168,3 +166,14 @@ def time_left(expires_at: float, now: float | None = None) -> str:
     """``4 min 05 s``, ``42 s``: what remains until *expires_at*."""
     now = time.time() if now is None else now
     return submit_page.time_left(int(expires_at - now))
+
+
+def sentence(message: str) -> str:
+    """A service's message as a sentence: a capital first, a full stop last."""
+    text = message[:1].upper() + message[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def see_other(location: str) -> web.Response:
+    """303 to *location*: where a form's POST sends the browser next."""
+    return web.Response(status=303, headers={"Location": location})

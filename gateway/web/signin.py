@@ -23,7 +23,7 @@ from .identity import (
     form,
     maybe_person,
 )
-from .render import render
+from .render import render, see_other
 
 #: Sign-in attempts per client address: a burst of this many, refilled over a minute.
 ATTEMPTS_PER_MINUTE = 10
@@ -68,7 +68,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
             status=403,
         )
     token = await services.web_sessions.start(principal.tenant_id, principal.key_id)
-    response = web.HTTPSeeOther(PREFIX + "/")
+    response = see_other(PREFIX + "/")
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -87,7 +87,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     who = maybe_person(request)
     if who is not None:
         await request.app[SERVICES].web_sessions.end(who.token)
-    response = web.HTTPSeeOther(PREFIX + "/")
+    response = see_other(PREFIX + "/")
     clear_session_cookie(request, response)
     return response
 
