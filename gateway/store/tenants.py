@@ -103,22 +103,31 @@ class KeyListing:
 async def list_keys(conn: Conn, tenant_id: str) -> list[KeyListing]:
     """A tenant's unrevoked keys, oldest first."""
     rows = await conn.execute(
-        select(ApiKey)
+        select(
+            col(ApiKey.id),
+            col(ApiKey.name),
+            col(ApiKey.role),
+            col(ApiKey.credential_ids),
+            col(ApiKey.expires_at),
+            col(ApiKey.created_at),
+            col(ApiKey.last_used_at),
+            col(ApiKey.prefix),
+        )
         .where(col(ApiKey.tenant_id) == tenant_id, col(ApiKey.revoked_at).is_(None))
         .order_by(col(ApiKey.created_at), col(ApiKey.id))
     )
     return [
         KeyListing(
-            k.id,
-            k.name,
-            k.role,
-            None if k.credential_ids is None else list(json.loads(k.credential_ids)),
-            k.expires_at,
-            k.created_at,
-            k.last_used_at,
-            k.prefix,
+            r.id,
+            r.name,
+            r.role,
+            None if r.credential_ids is None else list(json.loads(r.credential_ids)),
+            r.expires_at,
+            r.created_at,
+            r.last_used_at,
+            r.prefix,
         )
-        for (k,) in rows.all()
+        for r in rows.all()
     ]
 
 
