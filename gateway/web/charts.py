@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-WIDTH = 600
-HEIGHT = 150
-_LEFT = 34
+WIDTH = 800
+HEIGHT = 170
+_LEFT = 40
 _RIGHT = WIDTH - 6
 _TOP = 8
 _BOTTOM = HEIGHT - 22
@@ -52,6 +52,9 @@ class Chart:
 
     width: int
     height: int
+    #: Where the plot starts and ends, left to right.
+    left: int
+    right: int
     bars: list[Bar]
     ticks: list[Tick]
     gridlines: list[float]
@@ -117,7 +120,7 @@ def bar_chart(days: Sequence[str], series: Sequence[Series], *, stacked: bool, w
                     )
                 )
     ticks = [
-        Tick(_LEFT - 6, _TOP + 4, str(top), "end"),
+        Tick(_LEFT - 6, _TOP + 8, str(top), "end"),
         Tick(_LEFT - 6, _BOTTOM, "0", "end"),
     ]
     if n:
@@ -129,6 +132,8 @@ def bar_chart(days: Sequence[str], series: Sequence[Series], *, stacked: bool, w
     return Chart(
         width=WIDTH,
         height=HEIGHT,
+        left=_LEFT,
+        right=_RIGHT,
         bars=bars,
         ticks=ticks,
         gridlines=[float(_TOP), _TOP + plot / 2, float(_BOTTOM)],
