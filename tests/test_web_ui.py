@@ -29,10 +29,11 @@ import pyotp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.app import Tuning
+from gateway.app import Gateway, Tuning
 from gateway.demo.agent import CHROMIUM, CHROMIUM_ARGS
 from gateway.services.inbound import Message
 from gateway.services.websessions import ABSOLUTE_SECONDS, IDLE_SECONDS
+from gateway.settings import Settings
 from gateway.web.signin import ATTEMPTS_PER_MINUTE
 
 from .helpers import (
@@ -580,11 +581,11 @@ async def test_the_session_cookie_is_secure_under_an_https_public_url(tmp_path: 
 
 
 async def test_sessions_end_when_idle_or_old_and_forms_tokens_are_per_session(
-    tmp_path: Path,
+    settings: Settings,
 ) -> None:
     """A session ends after its idle time or its absolute lifetime; each has its own CSRF token."""
     now = [1_800_000_000.0]
-    async with opened(make_settings(tmp_path), tuning=Tuning(clock=lambda: now[0])) as gateway:
+    async with opened(settings, tuning=Tuning(clock=lambda: now[0])) as gateway:
         sessions = gateway.services.web_sessions
         tenant = await gateway.services.tenants.create("a")
         principal = await gateway.services.tenants.authenticate(tenant.api_key)
@@ -610,28 +611,58 @@ async def test_sessions_end_when_idle_or_old_and_forms_tokens_are_per_session(
 
 
 async def test_messages_are_counted_per_day_and_channel_in_their_own_write(
-    tmp_path: Path,
+    gateway: Gateway,
 ) -> None:
     """Each stored message counts once for its credential's day and channel (code or not)."""
-    async with opened(make_settings(tmp_path)) as gateway:
-        services = gateway.services
-        tenant = await services.tenants.create("a")
-        cred = await services.credentials.create(tenant.id, name="c", username=None, password=None)
-        route = await services.inbound.route_for_inbox(cred.inbox.split("@")[0])
-        assert route is not None
-        with_code = Message("email", "a@bank.example", "bank.example", "Code", "Your code: 123456")
-        without = Message("email", "a@bank.example", "bank.example", "Hello", "Welcome aboard")
-        text = Message("sms", "+14155550100", "", "", "Your code is 654321")
-        await asyncio.gather(
-            services.inbound.accept(with_code, [route]),
-            services.inbound.accept(without, [route]),
-            services.inbound.accept(text, [route]),
-            services.inbound.accept(with_code, [route]),
+    services = gateway.services
+    tenant = await services.tenants.create("a")
+    cred = await services.credentials.create(tenant.id, name="c", username=None, password=None)
+    route = await services.inbound.route_for_inbox(cred.inbox.split("@")[0])
+    assert route is not None
+    with_code = Message("email", "a@bank.example", "bank.example", "Code", "Your code: 123456")
+    without = Message("email", "a@bank.example", "bank.example", "Hello", "Welcome aboard")
+    text = Message("sms", "+14155550100", "", "", "Your code is 654321")
+    await asyncio.gather(
+        services.inbound.accept(with_code, [route]),
+        services.inbound.accept(without, [route]),
+        services.inbound.accept(text, [route]),
+        services.inbound.accept(with_code, [route]),
+    )
+    daily = await services.message_counts.daily(tenant.id)
+    assert len(daily.days) == 30
+    assert daily.total("email").messages == 3 and daily.total("email").codes == 2
+    assert daily.total("sms").messages == 1 and daily.total("sms").codes == 1
+    assert daily.per_day()[-1].messages == 4 and sum(c.messages for c in daily.per_day()) == 4
+    other = await services.tenants.create("b")
+    assert (await services.message_counts.daily(other.id)).total().messages == 0
+
+
+async def test_credentials_are_found_by_name_username_or_inbox(gateway: Gateway) -> None:
+    """The search matches any part of a name, username or inbox, case aside; % and _ are text."""
+    services = gateway.services
+    tenant = await services.tenants.create("a")
+    made = {}
+    for name, username in (
+        ("Bank login", "me@bank.example"),
+        ("100% Cloud", None),
+        ("Mail_box", "ops"),
+        ("Payroll", "OPS-team"),
+    ):
+        made[name] = await services.credentials.create(
+            tenant.id, name=name, username=username, password=None
         )
-        daily = await services.message_counts.daily(tenant.id)
-        assert len(daily.days) == 30
-        assert daily.total("email").messages == 3 and daily.total("email").codes == 2
-        assert daily.total("sms").messages == 1 and daily.total("sms").codes == 1
-        assert daily.per_day()[-1].messages == 4 and sum(c.messages for c in daily.per_day()) == 4
-        other = await services.tenants.create("b")
-        assert (await services.message_counts.daily(other.id)).total().messages == 0
+    other = await services.tenants.create("b")
+    await services.credentials.create(other.id, name="Bank login", username=None, password=None)
+
+    async def names(text: str | None, **kw: Any) -> list[str]:
+        found = await services.credentials.search(tenant.id, text=text, **kw)
+        return [c.name for c in found]
+
+    assert await names(None) == ["100% Cloud", "Bank login", "Mail_box", "Payroll"]
+    assert await names("BANK") == ["Bank login"]
+    assert await names("ops") == ["Mail_box", "Payroll"]
+    assert await names("%") == ["100% Cloud"]
+    assert await names("_") == ["Mail_box"]
+    assert await names(made["Payroll"].inbox.split("@")[0][-6:]) == ["Payroll"]
+    assert await names(None, offset=1, limit=2) == ["Bank login", "Mail_box"]
+    assert await names(None, only=[made["Payroll"].id]) == ["Payroll"]
