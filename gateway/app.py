@@ -62,8 +62,7 @@ from .services.websessions import WebSessions
 from .settings import Settings
 from .store.db import Database
 from .vault import KeyRing, Vault
-from .web import PREFIX as UI_PREFIX
-from .web import make_ui
+from .web import mount as mount_ui
 
 log = logging.getLogger("otpgate")
 
@@ -510,7 +509,7 @@ def make_app(services: Services) -> web.Application:
     app[SERVICES] = services
     setup_routes(app)
     sms.setup_routes(app)
-    app.add_subapp(UI_PREFIX, make_ui(services))
+    mount_ui(app, services)
     return app
 
 

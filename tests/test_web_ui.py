@@ -666,3 +666,29 @@ async def test_credentials_are_found_by_name_username_or_inbox(gateway: Gateway)
     assert await names(made["Payroll"].inbox.split("@")[0][-6:]) == ["Payroll"]
     assert await names(None, offset=1, limit=2) == ["Bank login", "Mail_box"]
     assert await names(None, only=[made["Payroll"].id]) == ["Payroll"]
+
+
+async def test_a_manager_limited_to_some_credentials_sees_only_those(served: Served) -> None:
+    """A limited manager lists and opens only their credentials; tenant-wide pages answer 403."""
+    async with aiohttp.ClientSession(cookie_jar=_jar()) as http:
+        api = Api(http, served.url)
+        owner_key = (await api.ok("POST", "/v1/tenants", None, {"name": "a"}))["api_key"]
+        mine = await api.ok("POST", "/v1/credentials", owner_key, {"name": "Mine"})
+        theirs = await api.ok("POST", "/v1/credentials", owner_key, {"name": "Theirs"})
+        made = await api.ok(
+            "POST",
+            "/v1/keys",
+            owner_key,
+            {"name": "limited", "role": "manager", "credential_ids": [mine["id"]]},
+        )
+        me = Visitor(http, served.url)
+        assert (await me.sign_in(made["key"])).status == 303
+        status, html = await me.get("/ui/credentials")
+        assert status == 200 and "Mine" in html and "Theirs" not in html
+        assert (await me.get(f"/ui/credentials/{mine['id']}"))[0] == 200
+        assert (await me.get(f"/ui/credentials/{theirs['id']}"))[0] == 404
+        for path in ("/ui/credentials/new", "/ui/webhooks", "/ui/keys", "/ui/audit"):
+            assert (await me.get(path))[0] == 403, path
+        status, html = await me.get("/ui/")
+        assert status == 200 and "API keys" not in html and "Audit log" not in html
+        assert (await me.get("/ui"))[0] == 303

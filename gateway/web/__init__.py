@@ -8,7 +8,7 @@ one stylesheet and one small optional script; every flow works without
 JavaScript (forms post, the server redirects).
 
 :func:`make_ui` builds the pages as a sub-application that the composition
-root mounts at :data:`PREFIX`; its own middleware (``guard``) gives every
+root mounts at :data:`PREFIX` (:func:`mount`); its own middleware (``guard``) gives every
 page its strict headers, its session and HTML error pages.
 """
 
@@ -20,9 +20,19 @@ from ..api.container import SERVICES, Services
 from . import credentials, owner, pages, signin
 from .guard import guard
 from .identity import PREFIX
-from .render import STATIC, setup
+from .render import STATIC, see_other, setup
 
-__all__ = ["PREFIX", "make_ui"]
+__all__ = ["PREFIX", "make_ui", "mount"]
+
+
+def mount(app: web.Application, services: Services) -> None:
+    """Serve the pages at :data:`PREFIX` of *app* (``/ui`` itself leads to ``/ui/``)."""
+    app.router.add_get(PREFIX, _to_index)  # first: the sub-app would answer it with a 404
+    app.add_subapp(PREFIX, make_ui(services))
+
+
+async def _to_index(request: web.Request) -> web.Response:
+    return see_other(PREFIX + "/")
 
 
 def make_ui(services: Services) -> web.Application:

@@ -67,6 +67,9 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
             error="Agent keys cannot sign in here; use an owner or manager key.",
             status=403,
         )
+    earlier = maybe_person(request)
+    if earlier is not None:  # signing in again: the earlier session ends
+        await services.web_sessions.end(earlier.token)
     token = await services.web_sessions.start(principal.tenant_id, principal.key_id)
     response = see_other(PREFIX + "/")
     response.set_cookie(
