@@ -33,7 +33,8 @@ QrImage = Annotated[
     str,
     Field(
         description="A PNG or JPEG picture of the QR code (a screenshot or a photo), in "
-        "base64 (a data: URL too); at most 5 MiB decoded and 50 megapixels"
+        "base64 (a data: URL too); at most 5 MiB decoded and 50 megapixels (413 past "
+        "either). Not base64, not such a picture, or no QR code of the right kind in it: 422"
     ),
 ]
 

@@ -226,6 +226,7 @@ class CredentialService:
     async def set_authenticator(
         self, tenant_id: str, cred_id: str, auth: otp.Authenticator
     ) -> AuthenticatorInfo:
+        _check_storable(auth)
         async with self._db.write() as conn:
             sealed = await credential_rows.get_sealed(conn, tenant_id, cred_id)
             if sealed is None:
@@ -291,6 +292,7 @@ class CredentialService:
         rows = []
         for account in accounts:
             auth = account.authenticator
+            _check_storable(auth)
             values, dek = self._new_credential(
                 tenant_id, name=account.name, username=None, password=None
             )
@@ -513,6 +515,22 @@ class CredentialService:
         return self._vault.seal_field_under(
             wrapped, value, tenant_id=tenant_id, credential_id=cred_id, field=field
         )
+
+
+#: The store's limits on what an otp.Authenticator may otherwise hold.
+_MAX_STORED_COUNTER = 2**63 - 1  # a signed 64-bit column
+_MAX_STORED_NAME = 200
+
+
+def _check_storable(auth: otp.Authenticator) -> None:
+    """422, not a database error, for an authenticator the columns cannot hold."""
+    if auth.counter > _MAX_STORED_COUNTER:
+        raise Invalid("counter must be below 2**63")
+    for what, value in (("issuer", auth.issuer), ("label", auth.label)):
+        if value is not None and len(value) > _MAX_STORED_NAME:
+            raise Invalid(f"the {what} is longer than {_MAX_STORED_NAME} characters")
+        if value is not None and "\x00" in value:
+            raise Invalid(f"the {what} holds a NUL character")
 
 
 def _authenticator_row(
