@@ -42,6 +42,8 @@ from .logs import configure
 from .metrics import Metrics
 from .services import forward_delivery, keys, outbox, webhook_delivery
 from .services.android import AndroidDevices
+from .services.apikeys import ApiKeys
+from .services.audit import AuditTrail
 from .services.codes import CodeService
 from .services.credentials import CredentialService
 from .services.forward_delivery import ForwardDelivery
@@ -265,15 +267,37 @@ async def _build(
         events_queued=webhook_outbox.wake,
         clock=clock,
     )
+    audit = AuditTrail(db, enabled=settings.audit, clock=clock)
+    listening: list[WakeListener] = []
+    tenants = TenantService(
+        db,
+        keyring,
+        settings.admin_key,
+        audit,
+        # SQLite has one process: every revocation is made, and heard, here.
+        hears_revocations=lambda: db.is_sqlite or listening[0].listening.is_set(),
+        clock=clock,
+    )
+    if not db.is_sqlite:
+        listening.append(
+            WakeListener(
+                db.libpq_dsn(),
+                bells,
+                routes_changed=routes.forget,
+                keys_changed=tenants.forget_keys,
+            )
+        )
     services = Services(
         settings=settings,
         db=db,
         metrics=metrics,
-        tenants=TenantService(db, keyring, settings.admin_key),
+        tenants=tenants,
+        audit=audit,
+        apikeys=ApiKeys(db, tenants, audit, clock=clock),
         credentials=CredentialService(
-            db, vault, settings.inbox_domain, routes_changed=routes.forget
+            db, vault, settings.inbox_domain, audit, routes_changed=routes.forget
         ),
-        codes=CodeService(db, vault, bells, clock=clock),
+        codes=CodeService(db, vault, audit, bells, clock=clock),
         inbound=inbound,
         webhook_endpoints=WebhookEndpoints(
             db, vault, allow_private=settings.allow_private_targets, clock=clock
@@ -283,6 +307,7 @@ async def _build(
             db,
             vault,
             bells,
+            audit,
             ttl=settings.interaction_ttl,
             public_url=settings.public_url,
             events_queued=webhook_outbox.wake,
@@ -305,9 +330,7 @@ async def _build(
         lifecycle=Lifecycle(),
         adapters=ADAPTER_PATHS,
     )
-    listener = (
-        None if db.is_sqlite else WakeListener(db.libpq_dsn(), bells, routes_changed=routes.forget)
-    )
+    listener = listening[0] if listening else None
     return Gateway(
         settings=settings,
         keyring=keyring,
@@ -332,6 +355,9 @@ async def _stop_smtp(server: asyncio.Server, sessions: SessionGate) -> None:
 
 async def _close(gw: Gateway) -> None:
     await gw.services.inbound.close()
+    await gw.services.audit.close()
+    with contextlib.suppress(Exception):
+        await gw.services.tenants.flush_last_used()
     if gw.services.numbers is not None:
         await gw.services.numbers.close()
     await gw.db.close()
@@ -421,7 +447,10 @@ def _twilio(settings: Settings) -> TwilioRest | None:
 
 
 async def _sweep(services: Services, every: float = 1.0) -> None:
-    """Destroy received codes older than OTPGATE_CODE_TTL; expire open interactions."""
+    """Destroy received codes older than OTPGATE_CODE_TTL; expire open interactions.
+
+    Every few rounds it also writes the API keys' ``last_used_at``.
+    """
     rounds = 0
     while True:
         await asyncio.sleep(every)
@@ -431,6 +460,8 @@ async def _sweep(services: Services, every: float = 1.0) -> None:
             expired = await services.interactions.sweep()
             if rounds % 60 == 0:
                 await services.sms.sweep()
+            if rounds % 5 == 0:
+                await services.tenants.flush_last_used()
         except Exception:
             log.exception("a sweep failed; trying again")
             continue

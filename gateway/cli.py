@@ -55,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="one JSON object")
     sub.add_parser("extract", help="extract codes from JSON Lines on standard input")
+    audit = sub.add_parser("audit", help="check or export the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_sub.add_parser(
+        "verify", help="recompute every tenant's hash chain; exit 1 at the first broken seq"
+    )
+    verify.add_argument("--tenant", help="only this tenant's chain")
+    export = audit_sub.add_parser("export", help="every event as JSON Lines on standard output")
+    export.add_argument("--tenant", help="only this tenant's events")
     demo = sub.add_parser(
         "demo",
         help="run a gateway, a sample site with four 2FA accounts, and an agent that logs in",
@@ -102,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_status(settings, as_json=args.json))
         elif args.command == "keys":
             asyncio.run(_keys(settings, args))
+        elif args.command == "audit":
+            return asyncio.run(_audit(settings, args))
     except ConfigError as exc:
         print(f"otpgate: {exc}", file=sys.stderr)
         return 2
@@ -164,6 +174,31 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
             for version in ring.versions:
                 active = " (active)" if version == ring.active_version else ""
                 print(f"version {version}{active}: wraps {usage.get(version, 0)} data key(s)")
+
+
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from .app import opened_store
+    from .services.audit import AuditTrail
+
+    async with opened_store(settings, migrate=False) as db:
+        trail = AuditTrail(db)
+        if args.audit_command == "export":
+            async for event in trail.export(args.tenant):
+                sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+            return 0
+        result = await trail.verify(args.tenant)
+    for broken in result.broken:
+        print(
+            f"otpgate: tenant {broken.tenant_id}: the chain breaks at seq {broken.seq}: "
+            f"{broken.reason}",
+            file=sys.stderr,
+        )
+    if result.broken:
+        return 1
+    print(f"otpgate: {result.tenants} chain(s), {result.events} event(s): intact")
+    return 0
 
 
 if __name__ == "__main__":

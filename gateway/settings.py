@@ -396,6 +396,12 @@ class Settings:
         default="0",
         help="`1` lets webhook and forwarding targets be loopback or private addresses",
     )
+    audit = Setting(
+        "OTPGATE_AUDIT",
+        _flag,
+        default="1",
+        help="`0` turns the audit trail off (kept only to measure what it costs; leave it on)",
+    )
     smtp_relay = optional(
         "OTPGATE_SMTP_RELAY",
         _relay,

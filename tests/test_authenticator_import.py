@@ -554,12 +554,17 @@ async def test_an_imported_export_hands_out_pyotps_codes(
     ]
     listed = await (await client.get("/v1/credentials", headers=h)).json()
     assert sorted(c["id"] for c in listed["credentials"]) == sorted(ids)
+    events = (await (await client.get("/v1/audit?limit=1000", headers=h)).json())["events"]
+    recorded = [(e["action"], e["credential_id"]) for e in events]
+    for action in ("credential.created", "authenticator.set"):
+        assert [c for a, c in recorded if a == action] == ids
+    trail = str(events)
     logged = "\n".join(
         TextFormatter().format(r) + JsonFormatter().format(r) for r in caplog.records
     )
     assert "credentials imported" in logged
     for secret in (S80, S256, S512, S160, b64(data)[:24], quote(b64(data))[:24]):
-        assert secret[:16] not in logged
+        assert secret[:16] not in logged and secret[:16] not in trail
 
 
 async def test_an_export_with_one_unusable_account_stores_nothing(

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import android, codes, credentials, forwards, interactions, ops, tenants, webhooks
+from . import (
+    android,
+    audit,
+    codes,
+    credentials,
+    forwards,
+    interactions,
+    keys,
+    ops,
+    tenants,
+    webhooks,
+)
 from .container import SERVICES, AdapterPaths, Lifecycle, Services
 from .errors import error_middleware
 
@@ -26,6 +37,8 @@ __all__ = [
 def setup_routes(app: web.Application) -> None:
     ops.setup_routes(app)
     tenants.setup_routes(app)
+    keys.setup_routes(app)
+    audit.setup_routes(app)
     credentials.setup_routes(app)
     codes.setup_routes(app)
     forwards.setup_routes(app)

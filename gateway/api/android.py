@@ -13,9 +13,10 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from ..roles import Access
 from ..services.android import DeviceInfo
 from ..timestamps import iso
-from .auth import tenant_and_id, tenant_of
+from .auth import credential_of, tenant_of
 from .container import SERVICES
 from .inputs import json_body, object_id
 from .openapi import ERROR, NOT_FOUND, Operation, route
@@ -60,14 +61,14 @@ async def add_device(request: web.Request) -> web.Response:
 
 
 async def list_devices(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     items = await request.app[SERVICES].android.list_devices(tenant, cred_id)
     url = _webhook_url(request)
     return web.json_response({"sms_devices": [device_json(i, url) for i in items]})
 
 
 async def delete_device(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     await request.app[SERVICES].android.remove_device(tenant, cred_id, object_id(request, "device"))
     return web.Response(status=204)
 
@@ -97,6 +98,7 @@ def setup_routes(app: web.Application) -> None:
             "credential; the signing key is shown once",
             {201: ("Mapped", DEVICE), 404: NOT_FOUND, 409: ("Taken", ERROR)},
             body=DeviceIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -105,7 +107,9 @@ def setup_routes(app: web.Application) -> None:
         "/v1/credentials/{id}/sms-devices",
         list_devices,
         Operation(
-            "The credential's devices", {200: ("Devices", {"type": "object"}), 404: NOT_FOUND}
+            "The credential's devices",
+            {200: ("Devices", {"type": "object"}), 404: NOT_FOUND},
+            auth=Access.USE,
         ),
     )
     route(
@@ -113,5 +117,9 @@ def setup_routes(app: web.Application) -> None:
         "DELETE",
         "/v1/credentials/{id}/sms-devices/{device}",
         delete_device,
-        Operation("Unmap a device", {204: ("Deleted", None), 404: NOT_FOUND}),
+        Operation(
+            "Unmap a device",
+            {204: ("Deleted", None), 404: NOT_FOUND},
+            auth=Access.CONFIGURE,
+        ),
     )

@@ -1,13 +1,30 @@
-"""Who is calling: the API key in ``Authorization: Bearer``, checked by the tenant service."""
+"""Who is calling and what they may do.
+
+Every route with an ``auth`` access level is wrapped by :func:`guard` when it
+is registered (``openapi.route``): the ``Authorization: Bearer`` key is
+checked by the tenant service, then its role against the route's access
+(``gateway.roles``), then its credential limit, before the handler runs.  So
+a caller without a valid key gets 401 and a caller whose role may not gets
+403, never a 404 that would say something about an id.  The handler finds
+the caller with :func:`principal_of`.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
-from ..errors import Forbidden, Unauthenticated
-from ..services.tenants import ADMIN
+from ..errors import Forbidden, NotFound, Unauthenticated
+from ..roles import Access, allows, who_may
+from ..services.audit import Actor
+from ..services.tenants import ADMIN, Principal
 from .container import SERVICES
 from .inputs import object_id
+
+_PRINCIPAL = web.RequestKey("otpgate.principal", Principal)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _bearer(request: web.Request) -> str:
@@ -18,24 +35,75 @@ def _bearer(request: web.Request) -> str:
     return token.strip()
 
 
-async def tenant_of(request: web.Request) -> str:
-    """The calling tenant's id; 401 without a valid key, 403 for the admin key."""
-    principal = await request.app[SERVICES].tenants.authenticate(_bearer(request))
-    if principal.tenant_id is None:
+def check(principal: Principal, access: Access, *, bound: bool) -> None:
+    """Forbidden unless *principal* may use a route of *access*."""
+    if access == Access.ADMIN:
+        if principal.role != ADMIN:
+            raise Forbidden("this route needs the admin key")
+        return
+    if principal.role == ADMIN:
         raise Forbidden("the admin key manages tenants; use a tenant's API key here")
-    return principal.tenant_id
+    if not allows(principal.role, access):
+        raise Forbidden(
+            f"an API key with the role {principal.role} may not do this "
+            f"(it needs {' or '.join(who_may(access))})"
+        )
+    if principal.credential_ids is not None and not bound:
+        raise Forbidden("this API key is limited to some credentials; this route reaches them all")
 
 
-async def require_admin(request: web.Request) -> None:
-    principal = await request.app[SERVICES].tenants.authenticate(_bearer(request))
-    if principal.role != ADMIN:
-        raise Forbidden("this route needs the admin key")
+def guard(handler: Handler, access: Access, *, bound: bool) -> Handler:
+    """*handler*, run only for a caller whose key may use a route of *access*."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        principal = await request.app[SERVICES].tenants.authenticate(_bearer(request))
+        check(principal, access, bound=bound)
+        request[_PRINCIPAL] = principal
+        return await handler(request)
+
+    return guarded
+
+
+def principal_of(request: web.Request) -> Principal:
+    """The caller, as the route's guard found it."""
+    return request[_PRINCIPAL]
+
+
+def actor_of(request: web.Request) -> Actor:
+    """The caller, as the audit trail names it."""
+    return principal_of(request).actor
+
+
+async def tenant_of(request: web.Request) -> str:
+    """The calling tenant's id."""
+    tenant = principal_of(request).tenant_id
+    assert tenant is not None  # the guard refuses the admin key on tenant routes
+    return tenant
 
 
 async def tenant_and_id(request: web.Request, name: str = "id") -> tuple[str, str]:
-    """The calling tenant and the object id in the path, in that order.
-
-    The key is checked first: a caller without a valid key gets 401 (or 403),
-    never a 404 that would say something about the id.
-    """
+    """The calling tenant and the object id in the path, in that order."""
     return await tenant_of(request), object_id(request, name)
+
+
+async def credential_of(request: web.Request, name: str = "id") -> tuple[str, str]:
+    """The calling tenant and the credential id in the path.
+
+    A credential the key is not limited to answers 404, as another tenant's does.
+    """
+    tenant, cred_id = await tenant_and_id(request, name)
+    if not principal_of(request).reaches(cred_id):
+        raise NotFound("no such credential")
+    return tenant, cred_id
+
+
+async def interaction_of(request: web.Request, name: str = "id") -> tuple[str, str]:
+    """The calling tenant and the interaction id in the path, within the key's credentials."""
+    tenant, interaction_id = await tenant_and_id(request, name)
+    principal = principal_of(request)
+    if principal.credential_ids is not None:
+        cred_id = await request.app[SERVICES].interactions.credential_of(tenant, interaction_id)
+        if cred_id is None or not principal.reaches(cred_id):
+            raise NotFound("no such interaction")
+    return tenant, interaction_id

@@ -8,9 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import Invalid
+from ..roles import Access
 from ..services.codes import AUTHENTICATOR_SOURCES, RECEIVED_SOURCES
 from ..timestamps import iso
-from .auth import tenant_and_id
+from .auth import actor_of, credential_of
 from .container import SERVICES
 from .inputs import query_number, query_time
 from .openapi import NOT_FOUND, Operation, query, route
@@ -19,7 +20,7 @@ MAX_WAIT = 300
 
 
 async def get_code(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
     min_validity = int(query_number(request, "min_validity", default=0, low=0, high=MAX_WAIT))
     since = query_time(request, "since")
@@ -28,7 +29,13 @@ async def get_code(request: web.Request) -> web.Response:
         raise Invalid("'source' must be one of totp, hotp, email, sms, user")
     services = request.app[SERVICES]
     code = await services.codes.code(
-        tenant, cred_id, wait=wait, since=since, source=source, min_validity=min_validity
+        tenant,
+        cred_id,
+        wait=wait,
+        since=since,
+        source=source,
+        min_validity=min_validity,
+        actor=actor_of(request),
     )
     if code is None:
         return web.Response(status=204)
@@ -89,5 +96,6 @@ def setup_routes(app: web.Application) -> None:
                     "expiring sooner than this many seconds",
                 ),
             ],
+            auth=Access.SECRET,
         ),
     )

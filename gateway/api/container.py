@@ -12,6 +12,8 @@ from aiohttp import web
 
 from ..metrics import Metrics
 from ..services.android import AndroidDevices
+from ..services.apikeys import ApiKeys
+from ..services.audit import AuditTrail
 from ..services.codes import CodeService
 from ..services.credentials import CredentialService
 from ..services.forward_delivery import LeasedCopy
@@ -55,6 +57,8 @@ class Services:
     db: Database
     metrics: Metrics
     tenants: TenantService
+    audit: AuditTrail
+    apikeys: ApiKeys
     credentials: CredentialService
     codes: CodeService
     inbound: InboundService

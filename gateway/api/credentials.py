@@ -16,9 +16,10 @@ from pydantic import (
 
 from .. import enrolment, otp
 from ..errors import BadInput, Invalid
+from ..roles import Access
 from ..services.credentials import AuthenticatorInfo, CredentialInfo, Extraction
 from ..timestamps import iso
-from .auth import tenant_and_id, tenant_of
+from .auth import actor_of, credential_of, principal_of, tenant_of
 from .container import SERVICES
 from .inputs import json_body, query_number
 from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
@@ -172,7 +173,11 @@ async def create_credential(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     body = await json_body(request, CredentialIn)
     info = await request.app[SERVICES].credentials.create(
-        tenant, name=body.name, username=body.username, password=body.password
+        tenant,
+        name=body.name,
+        username=body.username,
+        password=body.password,
+        actor=actor_of(request),
     )
     return web.json_response(credential_json(info), status=201)
 
@@ -181,7 +186,9 @@ async def list_credentials(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     limit = int(query_number(request, "limit", default=100, low=1, high=1000))
     after = request.query.get("after") or None
-    items = await request.app[SERVICES].credentials.list(tenant, limit=limit, after=after)
+    items = await request.app[SERVICES].credentials.list(
+        tenant, limit=limit, after=after, only=principal_of(request).credential_ids
+    )
     return web.json_response(
         {
             "credentials": [credential_json(i) for i in items],
@@ -191,36 +198,44 @@ async def list_credentials(request: web.Request) -> web.Response:
 
 
 async def get_credential(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     info = await request.app[SERVICES].credentials.get(tenant, cred_id)
     return web.json_response(credential_json(info))
 
 
 async def patch_credential(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, CredentialPatch)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    info = await request.app[SERVICES].credentials.update(tenant, cred_id, **changes)
+    info = await request.app[SERVICES].credentials.update(
+        tenant, cred_id, **changes, actor=actor_of(request)
+    )
     return web.json_response(credential_json(info))
 
 
 async def delete_credential(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     services = request.app[SERVICES]
     await services.credentials.delete(
-        tenant, cred_id, release_number=_release_flag(request), numbers=services.numbers
+        tenant,
+        cred_id,
+        release_number=_release_flag(request),
+        numbers=services.numbers,
+        actor=actor_of(request),
     )
     return web.Response(status=204)
 
 
 async def get_password(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
-    password = await request.app[SERVICES].credentials.password(tenant, cred_id)
+    tenant, cred_id = await credential_of(request)
+    password = await request.app[SERVICES].credentials.password(
+        tenant, cred_id, actor=actor_of(request)
+    )
     return web.json_response({"password": password}, headers={"Cache-Control": "no-store"})
 
 
 async def put_authenticator(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, AuthenticatorIn, cap=IMAGE_BODY)
     if body.qr_image is not None:
         image = enrolment.image_from_base64(body.qr_image)
@@ -238,7 +253,9 @@ async def put_authenticator(request: web.Request) -> web.Response:
             algorithm=body.algorithm,
             counter=body.counter,
         )
-    info = await request.app[SERVICES].credentials.set_authenticator(tenant, cred_id, auth)
+    info = await request.app[SERVICES].credentials.set_authenticator(
+        tenant, cred_id, auth, actor=actor_of(request)
+    )
     return web.json_response(authenticator_json(info))
 
 
@@ -251,7 +268,7 @@ async def import_credentials(request: web.Request) -> web.Response:
     else:
         assert body.otpauth_migration_uri is not None
         accounts = enrolment.parse_migration_uri(body.otpauth_migration_uri)
-    created = await credentials.import_accounts(tenant, accounts)
+    created = await credentials.import_accounts(tenant, accounts, actor=actor_of(request))
     return web.json_response(
         {
             "created": [
@@ -268,31 +285,39 @@ async def import_credentials(request: web.Request) -> web.Response:
 
 
 async def delete_authenticator(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
-    await request.app[SERVICES].credentials.delete_authenticator(tenant, cred_id)
+    tenant, cred_id = await credential_of(request)
+    await request.app[SERVICES].credentials.delete_authenticator(
+        tenant, cred_id, actor=actor_of(request)
+    )
     return web.Response(status=204)
 
 
 async def put_phone(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, PhoneIn)
     if body.phone_number is None:
         raise Invalid("'phone_number' is required; DELETE the phone route to remove a number")
-    info = await request.app[SERVICES].credentials.set_phone(tenant, cred_id, body.phone_number)
+    info = await request.app[SERVICES].credentials.set_phone(
+        tenant, cred_id, body.phone_number, actor=actor_of(request)
+    )
     return web.json_response(credential_json(info))
 
 
 async def delete_phone(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     services = request.app[SERVICES]
     await services.credentials.delete_phone(
-        tenant, cred_id, release_number=_release_flag(request), numbers=services.numbers
+        tenant,
+        cred_id,
+        release_number=_release_flag(request),
+        numbers=services.numbers,
+        actor=actor_of(request),
     )
     return web.Response(status=204)
 
 
 async def provision_phone(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, ProvisionIn)
     services = request.app[SERVICES]
     info = await services.credentials.provision_phone(
@@ -302,6 +327,7 @@ async def provision_phone(request: web.Request) -> web.Response:
         country=body.country,
         area_code=body.area_code,
         sms_url=services.settings.public_url + services.adapters.twilio_sms,
+        actor=actor_of(request),
     )
     return web.json_response(credential_json(info), status=201)
 
@@ -317,7 +343,7 @@ def _release_flag(request: web.Request) -> bool:
 
 
 async def put_extraction(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, ExtractionIn)
     info = await request.app[SERVICES].credentials.set_extraction(
         tenant, cred_id, pattern=body.pattern, allowed_senders=body.allowed_senders
@@ -326,7 +352,7 @@ async def put_extraction(request: web.Request) -> web.Response:
 
 
 async def get_extraction(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     info = await request.app[SERVICES].credentials.extraction(tenant, cred_id)
     return web.json_response(extraction_json(info))
 
@@ -399,7 +425,12 @@ def setup_routes(app: web.Application) -> None:
         "POST",
         "/v1/credentials",
         create_credential,
-        Operation("Create a credential set", {201: ("Created", CREDENTIAL)}, body=CredentialIn),
+        Operation(
+            "Create a credential set",
+            {201: ("Created", CREDENTIAL)},
+            body=CredentialIn,
+            auth=Access.CONFIGURE,
+        ),
     )
     route(
         app,
@@ -412,6 +443,7 @@ def setup_routes(app: web.Application) -> None:
             "the first unusable account by its position",
             {201: ("Created", IMPORTED), 413: _IMAGE_TOO_LARGE},
             body=ImportIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -426,6 +458,7 @@ def setup_routes(app: web.Application) -> None:
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
                 query("after", {"type": "string"}, "the id to start after (from 'next')"),
             ],
+            auth=Access.USE,
         ),
     )
     route(
@@ -433,7 +466,11 @@ def setup_routes(app: web.Application) -> None:
         "GET",
         "/v1/credentials/{id}",
         get_credential,
-        Operation("One credential", {200: ("Found", CREDENTIAL), 404: NOT_FOUND}),
+        Operation(
+            "One credential",
+            {200: ("Found", CREDENTIAL), 404: NOT_FOUND},
+            auth=Access.USE,
+        ),
     )
     route(
         app,
@@ -444,6 +481,7 @@ def setup_routes(app: web.Application) -> None:
             "Change name, username or password",
             {200: ("Changed", CREDENTIAL), 404: NOT_FOUND},
             body=CredentialPatch,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -456,6 +494,7 @@ def setup_routes(app: web.Application) -> None:
             "bought number at Twilio (if that fails, nothing is deleted)",
             {204: ("Deleted", None), 404: NOT_FOUND, **_RELEASE_ERRORS},
             params=[_RELEASE],
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -466,6 +505,7 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "The credential's password, for the agent's login",
             {200: ("The password", {"type": "object"}), 404: NOT_FOUND},
+            auth=Access.SECRET,
         ),
     )
     route(
@@ -478,6 +518,7 @@ def setup_routes(app: web.Application) -> None:
             "(qr_image; 422 when it holds no otpauth:// QR code), or fields",
             {200: ("Stored", AUTHENTICATOR), 404: NOT_FOUND, 413: _IMAGE_TOO_LARGE},
             body=AuthenticatorIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -485,7 +526,11 @@ def setup_routes(app: web.Application) -> None:
         "DELETE",
         "/v1/credentials/{id}/authenticator",
         delete_authenticator,
-        Operation("Remove the authenticator", {204: ("Removed", None), 404: NOT_FOUND}),
+        Operation(
+            "Remove the authenticator",
+            {204: ("Removed", None), 404: NOT_FOUND},
+            auth=Access.CONFIGURE,
+        ),
     )
     route(
         app,
@@ -496,6 +541,7 @@ def setup_routes(app: web.Application) -> None:
             "Assign a phone number (E.164)",
             {200: ("Assigned", CREDENTIAL), 404: NOT_FOUND, 409: ("Number taken", ERROR)},
             body=PhoneIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -508,6 +554,7 @@ def setup_routes(app: web.Application) -> None:
             "at Twilio (if that fails, it stays assigned)",
             {204: ("Unassigned", None), 404: NOT_FOUND, **_RELEASE_ERRORS},
             params=[_RELEASE],
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -526,6 +573,7 @@ def setup_routes(app: web.Application) -> None:
                 503: ("Twilio is not configured", ERROR),
             },
             body=ProvisionIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -538,6 +586,7 @@ def setup_routes(app: web.Application) -> None:
             "null restores the default",
             {200: ("Stored", EXTRACTION), 404: NOT_FOUND},
             body=ExtractionIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -548,5 +597,6 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "The credential's own code pattern and allowed sender domains",
             {200: ("Settings", EXTRACTION), 404: NOT_FOUND},
+            auth=Access.USE,
         ),
     )

@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from ..roles import Access
 from ..services.forwards import ForwardInfo
 from ..timestamps import iso, iso_or_none
-from .auth import tenant_and_id
+from .auth import credential_of
 from .container import SERVICES
 from .inputs import json_body, object_id
 from .openapi import ERROR, NOT_FOUND, Operation, route
@@ -36,7 +37,7 @@ def forward_json(info: ForwardInfo) -> dict[str, Any]:
 
 
 async def create_forward(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     body = await json_body(request, ForwardIn)
     info = await request.app[SERVICES].forward_rules.create(
         tenant, cred_id, channel=body.channel, to=body.to
@@ -45,13 +46,13 @@ async def create_forward(request: web.Request) -> web.Response:
 
 
 async def list_forwards(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     items = await request.app[SERVICES].forward_rules.list(tenant, cred_id)
     return web.json_response({"forwards": [forward_json(i) for i in items]})
 
 
 async def get_forward(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     info = await request.app[SERVICES].forward_rules.get(
         tenant, cred_id, object_id(request, "forward_id")
     )
@@ -59,7 +60,7 @@ async def get_forward(request: web.Request) -> web.Response:
 
 
 async def delete_forward(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     await request.app[SERVICES].forward_rules.delete(
         tenant, cred_id, object_id(request, "forward_id")
     )
@@ -96,6 +97,7 @@ def setup_routes(app: web.Application) -> None:
             "Copy each message reaching the credential to a person (email or SMS)",
             {201: ("Created", FORWARD), 404: NOT_FOUND, 409: ("10 rules already", ERROR)},
             body=ForwardIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -106,6 +108,7 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "The credential's rules, with their last status",
             {200: ("Rules", {"type": "object"}), 404: NOT_FOUND},
+            auth=Access.USE,
         ),
     )
     route(
@@ -113,12 +116,20 @@ def setup_routes(app: web.Application) -> None:
         "GET",
         "/v1/credentials/{id}/forwards/{forward_id}",
         get_forward,
-        Operation("One rule", {200: ("Found", FORWARD), 404: NOT_FOUND}),
+        Operation(
+            "One rule",
+            {200: ("Found", FORWARD), 404: NOT_FOUND},
+            auth=Access.USE,
+        ),
     )
     route(
         app,
         "DELETE",
         "/v1/credentials/{id}/forwards/{forward_id}",
         delete_forward,
-        Operation("Delete a rule", {204: ("Deleted", None), 404: NOT_FOUND}),
+        Operation(
+            "Delete a rule",
+            {204: ("Deleted", None), 404: NOT_FOUND},
+            auth=Access.CONFIGURE,
+        ),
     )

@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from .. import ids
-from ..errors import BadInput, Invalid, NotFound, TooLarge
+from ..errors import BadInput, Invalid, NotFound, RequestError, TooLarge
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -109,10 +109,16 @@ def query_time(request: web.Request, name: str) -> float | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return None
+    # A '+' in a query string arrives as a space.
+    return parse_time(raw.replace(" ", "+"), name, error=BadInput)
+
+
+def parse_time(raw: str, name: str, *, error: type[RequestError] = Invalid) -> float:
+    """An ISO 8601 time as UNIX seconds (UTC when no offset is given)."""
     try:
-        parsed = datetime.fromisoformat(raw.replace(" ", "+"))
+        parsed = datetime.fromisoformat(raw)
     except ValueError:
-        raise BadInput(f"'{name}' must be an ISO 8601 time, such as 2026-01-02T03:04:05Z") from None
+        raise error(f"'{name}' must be an ISO 8601 time, such as 2026-01-02T03:04:05Z") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()

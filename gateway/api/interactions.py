@@ -24,10 +24,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from ..errors import BadInput, Forbidden, Invalid, RequestError
+from ..roles import Access
 from ..services.interactions import InteractionInfo
 from ..timestamps import iso, iso_or_none
 from . import submit_page
-from .auth import tenant_and_id
+from .auth import actor_of, credential_of, interaction_of
 from .container import SERVICES
 from .errors import status_of
 from .inputs import json_body, json_object, query_number, read_capped, validate
@@ -73,7 +74,7 @@ def interaction_json(info: InteractionInfo) -> dict[str, Any]:
 
 
 async def create_interaction(request: web.Request) -> web.Response:
-    tenant, cred_id = await tenant_and_id(request)
+    tenant, cred_id = await credential_of(request)
     raw = await request.read()
     body = InteractionIn() if not raw.strip() else await json_body(request, InteractionIn)
     info = await request.app[SERVICES].interactions.create(tenant, cred_id, prompt=body.prompt)
@@ -82,23 +83,27 @@ async def create_interaction(request: web.Request) -> web.Response:
 
 
 async def get_interaction(request: web.Request) -> web.Response:
-    tenant, interaction_id = await tenant_and_id(request)
+    tenant, interaction_id = await interaction_of(request)
     info = await request.app[SERVICES].interactions.get(tenant, interaction_id)
     return web.json_response(interaction_json(info))
 
 
 async def submit_code(request: web.Request) -> web.Response:
-    tenant, interaction_id = await tenant_and_id(request)
+    tenant, interaction_id = await interaction_of(request)
     body = await json_body(request, CodeIn)
-    await request.app[SERVICES].interactions.submit(tenant, interaction_id, body.code)
+    await request.app[SERVICES].interactions.submit(
+        tenant, interaction_id, body.code, actor=actor_of(request)
+    )
     return web.Response(status=204)
 
 
 async def take_code(request: web.Request) -> web.Response:
-    tenant, interaction_id = await tenant_and_id(request)
+    tenant, interaction_id = await interaction_of(request)
     wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
     services = request.app[SERVICES]
-    code = await services.interactions.take(tenant, interaction_id, wait=wait)
+    code = await services.interactions.take(
+        tenant, interaction_id, wait=wait, actor=actor_of(request)
+    )
     if code is None:
         return web.Response(status=204)
     services.metrics.codes_delivered.inc(code.source)
@@ -241,6 +246,7 @@ def setup_routes(app: web.Application) -> None:
             "submit_url (the body may be empty)",
             {201: ("Opened", INTERACTION), 404: NOT_FOUND},
             body=InteractionIn,
+            auth=Access.USE,
         ),
     )
     route(
@@ -248,7 +254,11 @@ def setup_routes(app: web.Application) -> None:
         "GET",
         "/v1/interactions/{id}",
         get_interaction,
-        Operation("One interaction", {200: ("Found", INTERACTION), 404: NOT_FOUND}),
+        Operation(
+            "One interaction",
+            {200: ("Found", INTERACTION), 404: NOT_FOUND},
+            auth=Access.USE,
+        ),
     )
     route(
         app,
@@ -259,6 +269,7 @@ def setup_routes(app: web.Application) -> None:
             "Answer with a code (1 to 64 printable characters, trimmed)",
             {204: ("Stored", None), 404: NOT_FOUND, 409: _ANSWERED, 410: _EXPIRED, 429: _TRIES},
             body=CodeIn,
+            auth=Access.USE,
         ),
     )
     route(
@@ -281,6 +292,7 @@ def setup_routes(app: web.Application) -> None:
                     "seconds to hold the request open for the answer",
                 )
             ],
+            auth=Access.SECRET,
         ),
     )
     route(

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
+
+from ..roles import Access, credential_bound, who_may
+from .auth import guard
 
 #: A JSON Schema, as it appears in the document.
 Schema = Mapping[str, Any]
@@ -68,16 +71,20 @@ class Operation:
     form: type[BaseModel] | None = None
     #: Query parameters (path parameters come from the path itself).
     params: Sequence[Mapping[str, Any]] = ()
-    #: Whose API key the route needs, or None for none.
-    auth: Literal["tenant", "admin"] | None = "tenant"
+    #: What the route does, which decides the roles that may call it
+    #: (``gateway.roles``); None for a route that needs no API key.
+    auth: Access | None = field(kw_only=True)
 
     def render(self) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": self.summary, "responses": {}}
         responses = dict(self.responses)
-        if self.auth:
+        if self.auth is not None:
+            roles = who_may(self.auth)
             op["security"] = [{"bearer": []}]
-            op["description"] = f"Needs the {self.auth} API key."
-            responses[401] = ("No or bad API key", ERROR)
+            op["description"] = f"Needs an API key with the role {' or '.join(roles)}."
+            op["x-otpgate-access"] = self.auth.value
+            responses[401] = ("No, bad, revoked or expired API key", ERROR)
+            responses[403] = ("The key's role may not do this", ERROR)
         if self.params:
             op["parameters"] = list(self.params)
         if self.body is not None:
@@ -122,7 +129,11 @@ def route(
     """Serve *handler* at *method* *path* and describe it with *operation*.
 
     A GET route answers HEAD too only with *head* (HEAD is not documented).
+    A route with ``auth`` is guarded: its key is checked, and its role and
+    credential limit, before the handler runs.
     """
+    if operation.auth is not None:
+        handler = guard(handler, operation.auth, bound=credential_bound(method, path))
     if method == "GET":
         app.router.add_get(path, handler, allow_head=head)
     else:

@@ -7,7 +7,7 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from .auth import require_admin
+from ..roles import Access
 from .container import SERVICES
 from .inputs import json_body
 from .openapi import ERROR, Operation, route
@@ -21,7 +21,6 @@ class TenantIn(BaseModel):
 
 
 async def create_tenant(request: web.Request) -> web.Response:
-    await require_admin(request)
     body = await json_body(request, TenantIn)
     tenant = await request.app[SERVICES].tenants.create(body.name)
     return web.json_response(
@@ -39,6 +38,6 @@ def setup_routes(app: web.Application) -> None:
             "Create a tenant and its API key (shown once)",
             {201: ("Created", {"type": "object"}), 403: ("Not the admin key", ERROR)},
             body=TenantIn,
-            auth="admin",
+            auth=Access.ADMIN,
         ),
     )

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..events import NAMES
+from ..roles import Access
 from ..services.webhooks import WebhookInfo
 from ..timestamps import iso, iso_or_none
 from .auth import tenant_and_id, tenant_of
@@ -114,6 +115,7 @@ def setup_routes(app: web.Application) -> None:
             "with the returned secret (shown once)",
             {201: ("Created", {"allOf": [WEBHOOK, {"properties": {"secret": _SECRET}}]})},
             body=WebhookIn,
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -121,14 +123,22 @@ def setup_routes(app: web.Application) -> None:
         "GET",
         "/v1/webhooks",
         list_webhooks,
-        Operation("List endpoints (no secrets)", {200: ("Endpoints", {"type": "object"})}),
+        Operation(
+            "List endpoints (no secrets)",
+            {200: ("Endpoints", {"type": "object"})},
+            auth=Access.USE,
+        ),
     )
     route(
         app,
         "GET",
         "/v1/webhooks/{id}",
         get_webhook,
-        Operation("One endpoint", {200: ("Found", WEBHOOK), 404: NOT_FOUND}),
+        Operation(
+            "One endpoint",
+            {200: ("Found", WEBHOOK), 404: NOT_FOUND},
+            auth=Access.USE,
+        ),
     )
     route(
         app,
@@ -138,6 +148,7 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "Delete an endpoint and what is queued for it",
             {204: ("Deleted", None), 404: NOT_FOUND},
+            auth=Access.CONFIGURE,
         ),
     )
     rotated = {
@@ -155,6 +166,7 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "A new signing secret; the old one also signs for 24 hours",
             {200: ("Rotated", rotated), 404: NOT_FOUND},
+            auth=Access.CONFIGURE,
         ),
     )
     route(
@@ -165,5 +177,6 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "Turn an endpoint back on after a 410 Gone disabled it",
             {200: ("Enabled", WEBHOOK), 404: NOT_FOUND},
+            auth=Access.CONFIGURE,
         ),
     )

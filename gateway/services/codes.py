@@ -33,6 +33,7 @@ from ..store import credentials as credential_rows
 from ..store import interactions as interaction_rows
 from ..store.db import Database
 from ..vault import Vault
+from .audit import SYSTEM, Actor, AuditTrail
 from .waiters import Bells
 
 AUTHENTICATOR_SOURCES = ("totp", "hotp")
@@ -58,12 +59,14 @@ class CodeService:
         self,
         db: Database,
         vault: Vault,
+        audit: AuditTrail | None = None,
         bells: Bells | None = None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._vault = vault
+        self._audit = audit or AuditTrail(db, enabled=False)
         self._bells = bells or Bells()
         self._clock = clock
 
@@ -76,8 +79,14 @@ class CodeService:
         since: float | None = None,
         source: str | None = None,
         min_validity: int = 0,
+        actor: Actor = SYSTEM,
     ) -> Code | None:
-        """The code for an agent now, or None when none came within *wait* seconds."""
+        """The code for an agent now, or None when none came within *wait* seconds.
+
+        Each code handed out is recorded in the audit trail (``code.read`` in
+        the transaction that takes it; ``authenticator.read`` committed
+        before it is returned).
+        """
         async with self._db.read() as conn:
             row = await credential_rows.get_authenticator(conn, tenant_id, cred_id)
         if row is None:
@@ -89,18 +98,29 @@ class CodeService:
             raise Invalid(f"this credential has no {source} authenticator")
         if use_authenticator:
             if row.kind == "totp":
-                return await self._totp(tenant_id, cred_id, row, wait, min_validity)
-            return await self._hotp(tenant_id, cred_id)
-        return await self._received(tenant_id, cred_id, wait, since, source)
+                code = await self._totp(tenant_id, cred_id, row, wait, min_validity)
+                if code is not None:
+                    await self._audit.record(
+                        tenant_id, actor, "authenticator.read", credential_id=cred_id
+                    )
+                return code
+            return await self._hotp(tenant_id, cred_id, actor)
+        return await self._received(tenant_id, cred_id, wait, since, source, actor)
 
     async def _received(
-        self, tenant_id: str, cred_id: str, wait: float, since: float | None, source: str | None
+        self,
+        tenant_id: str,
+        cred_id: str,
+        wait: float,
+        since: float | None,
+        source: str | None,
+        actor: Actor,
     ) -> Code | None:
         deadline = time.monotonic() + wait
         with self._bells.waiting(cred_id):
             while True:
                 ticket = self._bells.ticket(cred_id)  # before looking: no lost wake-ups
-                code = await self._take(tenant_id, cred_id, since, source)
+                code = await self._take(tenant_id, cred_id, since, source, actor)
                 if code is not None:
                     return code
                 remaining = deadline - time.monotonic()
@@ -110,7 +130,7 @@ class CodeService:
                     await asyncio.wait_for(ticket.wait(), remaining)
 
     async def _take(
-        self, tenant_id: str, cred_id: str, since: float | None, source: str | None
+        self, tenant_id: str, cred_id: str, since: float | None, source: str | None, actor: Actor
     ) -> Code | None:
         now = self._clock()
         if self._db.is_sqlite:
@@ -139,6 +159,9 @@ class CodeService:
             if answered and not await interaction_rows.settle_taken(conn, tenant_id, row.id):
                 return None
             wrapped = await credential_rows.get_sealed(conn, tenant_id, cred_id)
+            await self._audit.append(
+                conn, tenant_id, actor, "code.read", credential_id=cred_id, object_id=row.id
+            )
         if answered:
             self._bells.ring(row.id)  # its own long poll now answers 410
         assert wrapped is not None  # the code's row cascades with its credential
@@ -189,12 +212,15 @@ class CodeService:
             code, valid_until = otp.totp_window(auth, max(self._clock(), valid_until))
         return Code(code, "totp", expires_at=valid_until)
 
-    async def _hotp(self, tenant_id: str, cred_id: str) -> Code:
+    async def _hotp(self, tenant_id: str, cred_id: str, actor: Actor) -> Code:
         async with self._db.write() as conn:
             counter = await credential_rows.take_hotp_counter(conn, tenant_id, cred_id)
             row = await credential_rows.get_authenticator(conn, tenant_id, cred_id)
-        if counter is None or row is None or row.kind != "hotp":
-            # The authenticator was replaced or removed between our two reads.
-            raise NotFound("this credential's authenticator changed; ask again")
+            if counter is None or row is None or row.kind != "hotp":
+                # The authenticator was replaced or removed between our two reads.
+                raise NotFound("this credential's authenticator changed; ask again")
+            await self._audit.append(
+                conn, tenant_id, actor, "authenticator.read", credential_id=cred_id
+            )
         auth = self._authenticator(tenant_id, cred_id, row)
         return Code(otp.hotp_code(auth, counter), "hotp")

@@ -23,6 +23,7 @@ from ..store import signals
 from ..store.db import Database
 from ..validation import is_e164, is_public_domain_name
 from ..vault import Vault
+from .audit import SYSTEM, Actor, AuditTrail
 from .numbers import BoughtNumber, NumberProvider, ProviderError
 
 log = logging.getLogger("otpgate.credentials")
@@ -69,12 +70,14 @@ class CredentialService:
         db: Database,
         vault: Vault,
         inbox_domain: str,
+        audit: AuditTrail | None = None,
         *,
         routes_changed: Callable[[], None] = lambda: None,
     ) -> None:
         self._db = db
         self._vault = vault
         self._domain = inbox_domain
+        self._audit = audit or AuditTrail(db, enabled=False)
         # Tells the inbound side to drop routes it cached for incoming mail and
         # texts; other replicas hear of it through store.signals.
         self._routes_changed = routes_changed
@@ -102,13 +105,22 @@ class CredentialService:
         )
 
     async def create(
-        self, tenant_id: str, *, name: str, username: str | None, password: str | None
+        self,
+        tenant_id: str,
+        *,
+        name: str,
+        username: str | None,
+        password: str | None,
+        actor: Actor = SYSTEM,
     ) -> CredentialInfo:
         values, _ = self._new_credential(tenant_id, name=name, username=username, password=password)
         cred_id = values["id"]
         async with self._db.write() as conn:
             await credential_rows.insert_credential(conn, **values)
             row = await credential_rows.get_public(conn, tenant_id, cred_id)
+            await self._audit.append(
+                conn, tenant_id, actor, "credential.created", credential_id=cred_id
+            )
         log.info("credential created", extra={"tenant": tenant_id, "credential": cred_id})
         return self._info(row)
 
@@ -148,10 +160,18 @@ class CredentialService:
         return self._info(row)
 
     async def list(
-        self, tenant_id: str, *, limit: int = 100, after: str | None = None
+        self,
+        tenant_id: str,
+        *,
+        limit: int = 100,
+        after: str | None = None,
+        only: frozenset[str] | None = None,
     ) -> list[CredentialInfo]:
+        """A page of the tenant's credentials (of those in *only*, when given), by id."""
         async with self._db.read() as conn:
-            rows = await credential_rows.list_public(conn, tenant_id, limit=limit, after=after)
+            rows = await credential_rows.list_public(
+                conn, tenant_id, limit=limit, after=after, only=only
+            )
         return [self._info(r) for r in rows]
 
     async def update(
@@ -162,6 +182,7 @@ class CredentialService:
         name: str = _UNSET,
         username: str | None = _UNSET,
         password: str | None = _UNSET,
+        actor: Actor = SYSTEM,
     ) -> CredentialInfo:
         values: dict[str, Any] = {}
         if name is not _UNSET:
@@ -181,6 +202,10 @@ class CredentialService:
             values["updated_at"] = ids.now()
             if not await credential_rows.update_credential(conn, tenant_id, cred_id, **values):
                 raise _not_found()
+            if password is not _UNSET:
+                await self._audit.append(
+                    conn, tenant_id, actor, "password.set", credential_id=cred_id
+                )
             row = await credential_rows.get_public(conn, tenant_id, cred_id)
         return self._info(row)
 
@@ -191,6 +216,7 @@ class CredentialService:
         *,
         release_number: bool = False,
         numbers: NumberProvider | None = None,
+        actor: Actor = SYSTEM,
     ) -> None:
         """Delete a credential; with *release_number*, first give its bought number back.
 
@@ -202,6 +228,9 @@ class CredentialService:
             phone = await credential_rows.get_phone(conn, tenant_id, cred_id)
             if not await credential_rows.delete_credential(conn, tenant_id, cred_id):
                 raise _not_found()
+            await self._audit.append(
+                conn, tenant_id, actor, "credential.deleted", credential_id=cred_id
+            )
             await signals.routes_changed(conn)
         self._routes_changed()
         log.info("credential deleted", extra={"tenant": tenant_id, "credential": cred_id})
@@ -211,7 +240,8 @@ class CredentialService:
                 extra={"credential": cred_id, "sid": phone.phone_sid},
             )
 
-    async def password(self, tenant_id: str, cred_id: str) -> str | None:
+    async def password(self, tenant_id: str, cred_id: str, *, actor: Actor = SYSTEM) -> str | None:
+        """The credential's password (None when it has none); the read is audited first."""
         async with self._db.read() as conn:
             sealed = await credential_rows.get_sealed(conn, tenant_id, cred_id)
         if sealed is None:
@@ -219,12 +249,14 @@ class CredentialService:
         wrapped, blob = sealed
         if blob is None:
             return None
-        return self._vault.open_field_under(
+        password = self._vault.open_field_under(
             wrapped, blob, tenant_id=tenant_id, credential_id=cred_id, field="password"
         ).decode()
+        await self._audit.record(tenant_id, actor, "password.read", credential_id=cred_id)
+        return password
 
     async def set_authenticator(
-        self, tenant_id: str, cred_id: str, auth: otp.Authenticator
+        self, tenant_id: str, cred_id: str, auth: otp.Authenticator, *, actor: Actor = SYSTEM
     ) -> AuthenticatorInfo:
         _check_storable(auth)
         async with self._db.write() as conn:
@@ -236,18 +268,26 @@ class CredentialService:
                 conn, **_authenticator_row(tenant_id, cred_id, auth, secret)
             )
             await credential_rows.update_credential(conn, tenant_id, cred_id, updated_at=ids.now())
+            await self._audit.append(
+                conn, tenant_id, actor, "authenticator.set", credential_id=cred_id
+            )
         log.info(
             "authenticator set",
             extra={"tenant": tenant_id, "credential": cred_id, "kind": auth.kind},
         )
         return AuthenticatorInfo(auth.kind, auth.digits, auth.period, auth.algorithm)
 
-    async def delete_authenticator(self, tenant_id: str, cred_id: str) -> None:
+    async def delete_authenticator(
+        self, tenant_id: str, cred_id: str, *, actor: Actor = SYSTEM
+    ) -> None:
         async with self._db.write() as conn:
             if await credential_rows.get_sealed(conn, tenant_id, cred_id) is None:
                 raise _not_found()
             if not await credential_rows.delete_authenticator(conn, tenant_id, cred_id):
                 raise NotFound("this credential has no authenticator")
+            await self._audit.append(
+                conn, tenant_id, actor, "authenticator.removed", credential_id=cred_id
+            )
 
     async def authenticator_in_image(self, image: bytes) -> otp.Authenticator:
         """The authenticator of the enrolment QR code in a PNG or JPEG picture (decoded aside)."""
@@ -280,7 +320,11 @@ class CredentialService:
             work.exception()  # retrieved: the caller may have left before it ended
 
     async def import_accounts(
-        self, tenant_id: str, accounts: Sequence[enrolment.ImportedAccount]
+        self,
+        tenant_id: str,
+        accounts: Sequence[enrolment.ImportedAccount],
+        *,
+        actor: Actor = SYSTEM,
     ) -> Sequence[CredentialInfo]:
         """Create one credential with its authenticator per account, all or none.
 
@@ -308,6 +352,10 @@ class CredentialService:
             for credential, authenticator in rows:
                 await credential_rows.insert_credential(conn, **credential)
                 await credential_rows.upsert_authenticator(conn, **authenticator)
+                for action in ("credential.created", "authenticator.set"):
+                    await self._audit.append(
+                        conn, tenant_id, actor, action, credential_id=credential["id"]
+                    )
             created = [
                 await credential_rows.get_public(conn, tenant_id, credential["id"])
                 for credential, _ in rows
@@ -315,7 +363,9 @@ class CredentialService:
         log.info("credentials imported", extra={"tenant": tenant_id, "count": len(created)})
         return [self._info(row) for row in created]
 
-    async def set_phone(self, tenant_id: str, cred_id: str, phone: str | None) -> CredentialInfo:
+    async def set_phone(
+        self, tenant_id: str, cred_id: str, phone: str | None, *, actor: Actor = SYSTEM
+    ) -> CredentialInfo:
         if phone is not None and not is_e164(phone):
             raise Invalid("phone_number must be in E.164 form, such as +14155550100")
         try:
@@ -333,6 +383,13 @@ class CredentialService:
                     updated_at=ids.now(),
                 ):
                     raise _not_found()
+                await self._audit.append(
+                    conn,
+                    tenant_id,
+                    actor,
+                    "phone.set" if phone is not None else "phone.removed",
+                    credential_id=cred_id,
+                )
                 await signals.routes_changed(conn)
                 row = await credential_rows.get_public(conn, tenant_id, cred_id)
         except IntegrityError:
@@ -348,6 +405,7 @@ class CredentialService:
         *,
         release_number: bool = False,
         numbers: NumberProvider | None = None,
+        actor: Actor = SYSTEM,
     ) -> None:
         """Unassign the number; with *release_number*, first give it back to the provider.
 
@@ -363,7 +421,7 @@ class CredentialService:
                     "the unassigned number stays bought at the provider",
                     extra={"credential": cred_id, "sid": phone.phone_sid},
                 )
-        await self.set_phone(tenant_id, cred_id, None)
+        await self.set_phone(tenant_id, cred_id, None, actor=actor)
 
     async def provision_phone(
         self,
@@ -374,6 +432,7 @@ class CredentialService:
         country: str,
         area_code: str | None,
         sms_url: str,
+        actor: Actor = SYSTEM,
     ) -> CredentialInfo:
         """Buy an SMS-capable number whose texts go to *sms_url* and give it to the credential.
 
@@ -390,7 +449,7 @@ class CredentialService:
             raise _has_number()
         provider = _provider(numbers)
         task = asyncio.create_task(
-            self._buy_and_store(tenant_id, cred_id, provider, country, area_code, sms_url)
+            self._buy_and_store(tenant_id, cred_id, provider, country, area_code, sms_url, actor)
         )
         self._purchases.add(task)
         task.add_done_callback(_purchase_done(self._purchases))
@@ -404,13 +463,14 @@ class CredentialService:
         country: str,
         area_code: str | None,
         sms_url: str,
+        actor: Actor,
     ) -> CredentialInfo:
         try:
             bought = await provider.buy(country=country, area_code=area_code, sms_url=sms_url)
         except ProviderError as exc:
             raise UpstreamFailed(f"no number was bought: {exc}") from None
         try:
-            info = await self._store_number(tenant_id, cred_id, bought)
+            info = await self._store_number(tenant_id, cred_id, bought, actor)
         except BaseException:
             await _release_quietly(provider, bought, cred_id)
             raise
@@ -422,7 +482,7 @@ class CredentialService:
         return info
 
     async def _store_number(
-        self, tenant_id: str, cred_id: str, bought: BoughtNumber
+        self, tenant_id: str, cred_id: str, bought: BoughtNumber, actor: Actor
     ) -> CredentialInfo:
         if not is_e164(bought.phone_number):
             raise UpstreamFailed("the provider sold a number that is not in E.164 form")
@@ -443,6 +503,7 @@ class CredentialService:
                     phone_sid=bought.sid,
                     updated_at=ids.now(),
                 )
+                await self._audit.append(conn, tenant_id, actor, "phone.set", credential_id=cred_id)
                 await signals.routes_changed(conn)
                 row = await credential_rows.get_public(conn, tenant_id, cred_id)
         except IntegrityError:

@@ -43,6 +43,7 @@ from ..store.db import Conn, Database
 from ..store.signals import notify
 from ..store.webhooks import enqueue
 from ..vault import Vault
+from .audit import SYSTEM, Actor, AuditTrail
 from .codes import Code
 from .waiters import Bells
 
@@ -147,6 +148,7 @@ class InteractionService:
         db: Database,
         vault: Vault,
         bells: Bells,
+        audit: AuditTrail | None = None,
         *,
         ttl: int,
         public_url: str,
@@ -156,6 +158,7 @@ class InteractionService:
         self._db = db
         self._vault = vault
         self._bells = bells
+        self._audit = audit or AuditTrail(db, enabled=False)
         self._ttl = ttl
         self._public_url = public_url.rstrip("/")
         self._events_queued = events_queued
@@ -225,6 +228,12 @@ class InteractionService:
         row = await self._current(tenant_id, interaction_id)
         return _info(row)
 
+    async def credential_of(self, tenant_id: str, interaction_id: str) -> str | None:
+        """The credential an interaction belongs to, or None when there is no such one."""
+        async with self._db.read() as conn:
+            row = await interaction_rows.get(conn, tenant_id, interaction_id)
+        return None if row is None else str(row.credential_id)
+
     async def _current(self, tenant_id: str, interaction_id: str) -> Any:
         """The interaction as it stands, expiring it first if its time is up."""
         async with self._db.read() as conn:
@@ -258,15 +267,18 @@ class InteractionService:
 
     async def submit_by_token(self, token: str, code: str) -> None:
         """A person's answer through the submit page (the token is the authority)."""
-        await self._submit(await self._by_token(token), code)
+        row = await self._by_token(token)
+        await self._submit(row, code, Actor(submit_link=row.id))
 
-    async def submit(self, tenant_id: str, interaction_id: str, code: str) -> None:
-        """An answer sent with the tenant's API key."""
+    async def submit(
+        self, tenant_id: str, interaction_id: str, code: str, *, actor: Actor = SYSTEM
+    ) -> None:
+        """An answer sent with one of the tenant's API keys (or through its web pages)."""
         async with self._db.read() as conn:
             row = await interaction_rows.for_submission(conn, tenant_id, interaction_id)
         if row is None:
             raise NotFound("no such interaction")
-        await self._submit(row, code)
+        await self._submit(row, code, actor)
 
     async def _by_token(self, token: str) -> Any:
         if not looks_like_token(token):
@@ -278,7 +290,7 @@ class InteractionService:
             raise NotFound("this link is not valid")
         return row
 
-    async def _submit(self, row: Any, raw: str) -> None:
+    async def _submit(self, row: Any, raw: str, actor: Actor) -> None:
         now = self._clock()
         await self._refuse_unless_open(row, now)
         code = clean_code(raw)
@@ -326,6 +338,14 @@ class InteractionService:
                     interaction_id=row.id, credential_id=cred_id, submitted_at=now
                 )
                 await enqueue(conn, tenant_id, event.type, event.data, now=now)
+                await self._audit.append(
+                    conn,
+                    tenant_id,
+                    actor,
+                    "interaction.answered",
+                    credential_id=cred_id,
+                    object_id=row.id,
+                )
         if not stored:
             await self._refuse_now(tenant_id, row.id, now)
             raise Conflict("this request changed meanwhile; ask again")
@@ -357,7 +377,9 @@ class InteractionService:
 
     # -- handing out ----------------------------------------------------------------
 
-    async def take(self, tenant_id: str, interaction_id: str, *, wait: float = 0) -> Code | None:
+    async def take(
+        self, tenant_id: str, interaction_id: str, *, wait: float = 0, actor: Actor = SYSTEM
+    ) -> Code | None:
         """The submitted code, once; None when none came within *wait* seconds.
 
         NotFound for an unknown interaction, Expired once its time is up or
@@ -373,7 +395,7 @@ class InteractionService:
                 if row.status == interaction_rows.DELIVERED:
                     raise Expired("its code was already handed out", code="already_delivered")
                 if row.status == interaction_rows.SUBMITTED:
-                    code = await self._take(tenant_id, interaction_id)
+                    code = await self._take(tenant_id, interaction_id, actor)
                     if code is not None:
                         return code
                     continue  # someone else took it or time ran out: look again
@@ -385,12 +407,20 @@ class InteractionService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ticket.wait(), min(remaining, until_expiry))
 
-    async def _take(self, tenant_id: str, interaction_id: str) -> Code | None:
+    async def _take(self, tenant_id: str, interaction_id: str, actor: Actor) -> Code | None:
         async with self._db.write() as conn:
             row = await interaction_rows.take(conn, tenant_id, interaction_id, now=self._clock())
             if row is None:
                 return None
             cred = await _credential(conn, tenant_id, row.credential_id)
+            await self._audit.append(
+                conn,
+                tenant_id,
+                actor,
+                "code.read",
+                credential_id=row.credential_id,
+                object_id=interaction_id,
+            )
         self._bells.ring(interaction_id)
         code = self._vault.open_field_under(
             cred.data_key,

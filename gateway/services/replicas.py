@@ -33,7 +33,7 @@ import asyncpg
 from .. import ids
 from ..store import replicas as replica_rows
 from ..store.db import Database
-from ..store.signals import CHANNEL, ROUTES_CHANNEL
+from ..store.signals import CHANNEL, KEYS_CHANNEL, ROUTES_CHANNEL
 from .waiters import Bells
 
 log = logging.getLogger("otpgate.replicas")
@@ -57,11 +57,13 @@ class WakeListener:
         bells: Bells,
         *,
         routes_changed: Callable[[], None] = lambda: None,
+        keys_changed: Callable[[], None] = lambda: None,
         check_every: float = CHECK_EVERY,
     ) -> None:
         self._dsn = dsn
         self._bells = bells
         self._routes_changed = routes_changed
+        self._keys_changed = keys_changed
         self._check_every = check_every
         #: Set while listening (tests wait on it).
         self.listening = asyncio.Event()
@@ -95,10 +97,12 @@ class WakeListener:
         try:
             await conn.add_listener(CHANNEL, self._heard)
             await conn.add_listener(ROUTES_CHANNEL, self._routes_heard)
+            await conn.add_listener(KEYS_CHANNEL, self._keys_heard)
             self.connections += 1
             # Whatever was committed while nobody listened: every waiter looks
-            # again, and routes are looked up afresh.
+            # again, and routes and keys are looked up afresh.
             self._routes_changed()
+            self._keys_changed()
             self._bells.ring_all()
             self.listening.set()
             while not lost.is_set():
@@ -114,6 +118,9 @@ class WakeListener:
 
     def _routes_heard(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
         self._routes_changed()
+
+    def _keys_heard(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
+        self._keys_changed()
 
 
 class Heartbeat:

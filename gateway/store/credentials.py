@@ -50,9 +50,16 @@ async def get_public(conn: Conn, tenant_id: str, cred_id: str) -> Any:
 
 
 async def list_public(
-    conn: Conn, tenant_id: str, *, limit: int, after: str | None
+    conn: Conn,
+    tenant_id: str,
+    *,
+    limit: int,
+    after: str | None,
+    only: frozenset[str] | None = None,
 ) -> Sequence[Any]:
     stmt = _public_select().where(col(Credential.tenant_id) == tenant_id)
+    if only is not None:
+        stmt = stmt.where(col(Credential.id).in_(sorted(only)))
     if after is not None:
         stmt = stmt.where(col(Credential.id) > after)
     stmt = stmt.order_by(col(Credential.id)).limit(limit)

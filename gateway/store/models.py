@@ -41,10 +41,60 @@ class ApiKey(SQLModel, table=True):
         default=None,
         sa_column=Column(String(40), ForeignKey("tenants.id", ondelete="CASCADE"), index=True),
     )
+    #: ``admin``, ``owner``, ``manager`` or ``agent`` (see ``gateway.roles``).
     role: str = Field(max_length=16)
     key_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True))
     prefix: str = Field(max_length=24)
     created_at: float
+    name: str = Field(default="", max_length=200)
+    #: The credentials this key may reach, as a JSON list; null for all of them.
+    credential_ids: str | None = Field(default=None, sa_column=Column(Text))
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    #: Written in batches every few seconds, never on the request's own path.
+    last_used_at: float | None = None
+
+
+class AuditHead(SQLModel, table=True):
+    """The end of a tenant's audit chain: its last ``seq`` and ``hash``.
+
+    On PostgreSQL an append locks this row, so two replicas appending to one
+    tenant's chain take turns and the chain never forks.
+    """
+
+    __tablename__ = "audit_heads"
+
+    tenant_id: str = Field(primary_key=True, max_length=40)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(max_length=64)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of a tenant's audit chain, stored exactly as the API returns it.
+
+    ``actor`` is the canonical JSON of the actor object.  No column ever
+    holds a code, secret, password, link, key or message text.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "seq"),
+        Index("ix_audit_events_credential", "tenant_id", "credential_id", "seq"),
+        Index("ix_audit_events_day", "tenant_id", "at_ts"),
+    )
+
+    tenant_id: str = Field(max_length=40)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    at: str = Field(max_length=32)
+    #: ``at`` as UNIX seconds, for the per-day charts.
+    at_ts: float
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=40)
+    credential_id: str | None = Field(default=None, max_length=40)
+    object_id: str | None = Field(default=None, max_length=40)
+    outcome: str = Field(max_length=16)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
 
 
 class Credential(SQLModel, table=True):

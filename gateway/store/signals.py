@@ -2,7 +2,8 @@
 
 A second channel says that routes changed (a credential's number, its
 forwarding rules or extraction settings, or the credential itself): every
-replica then drops the routes it cached for incoming mail and texts.
+replica then drops the routes it cached for incoming mail and texts.  A
+third says that an API key was revoked: every replica drops its key cache.
 
 On PostgreSQL every write that makes a code takeable (a received code, a
 person's answer) also runs ``pg_notify`` with the key waiters listen on (a
@@ -23,8 +24,10 @@ from .db import Conn
 
 CHANNEL = "otpgate_wake"
 ROUTES_CHANNEL = "otpgate_routes"
+KEYS_CHANNEL = "otpgate_keys"
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :key)")
 _ROUTES = text(f"SELECT pg_notify('{ROUTES_CHANNEL}', '')")
+_KEYS = text(f"SELECT pg_notify('{KEYS_CHANNEL}', '')")
 
 
 async def notify(conn: Conn, keys: Iterable[str]) -> None:
@@ -40,3 +43,9 @@ async def routes_changed(conn: Conn) -> None:
     """Have every replica drop its cached routes, when this transaction commits."""
     if isinstance(conn, AsyncConnection) and conn.dialect.name == "postgresql":
         await conn.execute(_ROUTES)
+
+
+async def keys_changed(conn: Conn) -> None:
+    """Have every replica drop its cached API keys, when this transaction commits."""
+    if isinstance(conn, AsyncConnection) and conn.dialect.name == "postgresql":
+        await conn.execute(_KEYS)
