@@ -46,7 +46,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import zxingcpp
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from . import otp
 from .errors import Invalid, TooLarge
@@ -70,7 +70,7 @@ MAX_SECRET_BYTES = 1024
 MAX_NAME = 200
 
 _IMAGE_ERRORS = (
-    OSError,  # includes UnidentifiedImageError and truncated files
+    OSError,  # Pillow's UnidentifiedImageError, and truncated files
     ValueError,
     SyntaxError,  # Pillow's PNG reader raises it for broken chunks
     EOFError,
@@ -151,7 +151,7 @@ def _opened(image: bytes) -> Image.Image:
         picture = Image.open(io.BytesIO(image), formats=("PNG", "JPEG"))
     except Image.DecompressionBombError:  # Pillow's own limit, far above ours
         raise _too_many_pixels() from None
-    except (UnidentifiedImageError, *_IMAGE_ERRORS):
+    except _IMAGE_ERRORS:  # UnidentifiedImageError among them
         raise Invalid("the image is not a PNG or JPEG picture") from None
     if picture.width * picture.height > MAX_PIXELS:
         raise _too_many_pixels()

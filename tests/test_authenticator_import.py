@@ -26,6 +26,7 @@ from urllib.parse import quote
 import pyotp
 import pytest
 import segno
+import zxingcpp
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from PIL import Image, ImageDraw
 
@@ -484,6 +485,31 @@ def test_the_credential_is_named_after_the_issuer_and_the_account(
     assert imported.name == expected and len(imported.name) <= 200
     if kept is not None:
         assert (imported.authenticator.issuer, imported.authenticator.label) == kept
+
+
+# Pictures, read --------------------------------------------------------------------------
+
+
+def test_the_otpauth_qr_code_is_picked_among_others_and_two_are_refused() -> None:
+    """Beside a QR code of a link, the otpauth:// one is read; two different ones are refused."""
+    canvas = Image.new("RGB", (900, 420), "white")
+    canvas.paste(qr_picture("https://example.com/help", scale=4), (20, 20))
+    canvas.paste(qr_picture(TOTP_URI, scale=4), (460, 20))
+    auth = enrolment.authenticator_in_image(png(canvas))
+    assert auth.secret == base64.b32decode(S160) and auth.issuer == "ACME"
+    canvas.paste(qr_picture(f"otpauth://totp/x?secret={S80}", scale=4), (20, 20))
+    with pytest.raises(Invalid, match="several otpauth:// QR codes"):
+        enrolment.authenticator_in_image(png(canvas))
+
+
+def test_a_qr_code_drawn_on_a_transparent_background_is_read() -> None:
+    """Dark modules on transparent black (as design tools export them) read as on white."""
+    gray = qr_picture(TOTP_URI).convert("L")
+    alpha = gray.point(lambda v: 255 if v < 128 else 0)
+    picture = Image.new("RGBA", gray.size, (0, 0, 0, 0))
+    picture.putalpha(alpha)  # every pixel black; only the modules opaque
+    assert zxingcpp.read_barcodes(picture.convert("L")) == []  # its colours alone show nothing
+    assert enrolment.qr_texts(png(picture)) == [TOTP_URI]
 
 
 # Imports over HTTP, checked against pyotp ------------------------------------------------
