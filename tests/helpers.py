@@ -59,6 +59,21 @@ POSTGRES_URL = os.environ.get(
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 
 
+async def assert_error(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response has *status* and the contract's error shape."""
+    assert resp.status == status, await resp.text()
+    assert resp.content_type == "application/json"
+    body = await resp.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"].replace("_", "").isalpha()
+    assert body["error"]["code"] == body["error"]["code"].lower()
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code
+    return body
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 

@@ -9,24 +9,11 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import MAX_BODY
 
+from .helpers import assert_error
+
 Client = TestClient[Any, Any]
 
 TOTP_URI = "otpauth://totp/ACME:bot?secret=JBSWY3DPEHPK3PXP&issuer=ACME"
-
-
-async def assert_error(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response has *status* and the contract's error shape."""
-    assert resp.status == status, await resp.text()
-    assert resp.content_type == "application/json"
-    body = await resp.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"].replace("_", "").isalpha()
-    assert body["error"]["code"] == body["error"]["code"].lower()
-    assert body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code
-    return body
 
 
 async def test_unknown_route_and_wrong_method(client: Client) -> None:

@@ -39,6 +39,7 @@ WHO: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/v1/keys/{id}"): {O},
     ("GET", "/v1/audit"): {O},
     ("POST", "/v1/credentials"): {O, M},
+    ("POST", "/v1/credentials/import"): {O, M},
     ("GET", "/v1/credentials"): EVERY,
     ("GET", "/v1/credentials/{id}"): EVERY,
     ("PATCH", "/v1/credentials/{id}"): {O, M},

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from .. import otp
+from .. import enrolment, otp
 from ..errors import BadInput, Invalid
 from ..roles import Access
 from ..services.credentials import AuthenticatorInfo, CredentialInfo, Extraction
@@ -27,6 +27,17 @@ from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Username = Annotated[str, StringConstraints(max_length=320)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+#: The largest body of the two routes that take a picture (the app's limit is 64 KiB):
+#: a 5 MiB picture is 6.7 MiB in base64, 7.1 MiB with escaped CRLFs every 76 characters.
+IMAGE_BODY = 8 * 1024 * 1024
+QrImage = Annotated[
+    str,
+    Field(
+        description="A PNG or JPEG picture of the QR code (a screenshot or a photo), in "
+        "base64 (a data: URL too); at most 5 MiB decoded and 50 megapixels (413 past "
+        "either). Not base64, not such a picture, or no QR code of the right kind in it: 422"
+    ),
+]
 
 
 class CredentialIn(BaseModel):
@@ -52,6 +63,7 @@ class CredentialPatch(BaseModel):
 class AuthenticatorIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     otpauth_uri: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    qr_image: QrImage | None = None
     secret: Annotated[str, StringConstraints(max_length=1024)] | None = None
     kind: Literal["totp", "hotp"] | None = None
     digits: int | None = None
@@ -61,12 +73,37 @@ class AuthenticatorIn(BaseModel):
 
     @model_validator(mode="after")
     def _one_form(self) -> AuthenticatorIn:
+        if self.qr_image is not None:
+            if self.model_fields_set - {"qr_image"}:
+                raise ValueError("'qr_image' carries every parameter; send it alone")
+            return self
         if (self.otpauth_uri is None) == (self.secret is None):
-            raise ValueError("send either 'otpauth_uri' or 'secret' (with 'kind'), not both")
+            raise ValueError(
+                "send either 'otpauth_uri', 'qr_image' or 'secret' (with 'kind'), one of them"
+            )
         if self.otpauth_uri is not None and self.model_fields_set - {"otpauth_uri"}:
             raise ValueError("'otpauth_uri' carries every parameter; send it alone")
         if self.secret is not None and self.kind is None:
             raise ValueError("'kind' (totp or hotp) is required with 'secret'")
+        return self
+
+
+class ImportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    otpauth_migration_uri: (
+        Annotated[
+            str,
+            StringConstraints(max_length=enrolment.MAX_MIGRATION_URI_LENGTH),
+            Field(description="otpauth-migration://offline?data=... (an app's export)"),
+        ]
+        | None
+    ) = None
+    qr_image: QrImage | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ImportIn:
+        if (self.otpauth_migration_uri is None) == (self.qr_image is None):
+            raise ValueError("send either 'otpauth_migration_uri' or 'qr_image', one of them")
         return self
 
 
@@ -199,8 +236,11 @@ async def get_password(request: web.Request) -> web.Response:
 
 async def put_authenticator(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
-    body = await json_body(request, AuthenticatorIn)
-    if body.otpauth_uri is not None:
+    body = await json_body(request, AuthenticatorIn, cap=IMAGE_BODY)
+    if body.qr_image is not None:
+        image = enrolment.image_from_base64(body.qr_image)
+        auth = await request.app[SERVICES].credentials.authenticator_in_image(image)
+    elif body.otpauth_uri is not None:
         auth = otp.parse_otpauth_uri(body.otpauth_uri)
     else:
         assert body.secret is not None
@@ -217,6 +257,31 @@ async def put_authenticator(request: web.Request) -> web.Response:
         tenant, cred_id, auth, actor=actor_of(request)
     )
     return web.json_response(authenticator_json(info))
+
+
+async def import_credentials(request: web.Request) -> web.Response:
+    tenant = await tenant_of(request)
+    body = await json_body(request, ImportIn, cap=IMAGE_BODY)
+    credentials = request.app[SERVICES].credentials
+    if body.qr_image is not None:
+        accounts = await credentials.accounts_in_image(enrolment.image_from_base64(body.qr_image))
+    else:
+        assert body.otpauth_migration_uri is not None
+        accounts = enrolment.parse_migration_uri(body.otpauth_migration_uri)
+    created = await credentials.import_accounts(tenant, accounts, actor=actor_of(request))
+    return web.json_response(
+        {
+            "created": [
+                {
+                    "id": info.id,
+                    "name": info.name,
+                    "kind": None if info.authenticator is None else info.authenticator.kind,
+                }
+                for info in created
+            ]
+        },
+        status=201,
+    )
 
 
 async def delete_authenticator(request: web.Request) -> web.Response:
@@ -315,6 +380,24 @@ CREDENTIAL = {
         "updated_at": {"type": "string", "format": "date-time"},
     },
 }
+IMPORTED = {
+    "type": "object",
+    "required": ["created"],
+    "properties": {
+        "created": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "kind": {"enum": ["totp", "hotp"]},
+                },
+            },
+        }
+    },
+}
+_IMAGE_TOO_LARGE: Answer = ("The picture is over 5 MiB or 50 megapixels", ERROR)
 EXTRACTION = {
     "type": "object",
     "properties": {
@@ -346,6 +429,20 @@ def setup_routes(app: web.Application) -> None:
             "Create a credential set",
             {201: ("Created", CREDENTIAL)},
             body=CredentialIn,
+            auth=Access.CONFIGURE,
+        ),
+    )
+    route(
+        app,
+        "POST",
+        "/v1/credentials/import",
+        import_credentials,
+        Operation(
+            "Import an authenticator app's export (otpauth-migration://, as the URI or a "
+            "picture of its QR code): one credential per account, all or none; 422 names "
+            "the first unusable account by its position",
+            {201: ("Created", IMPORTED), 413: _IMAGE_TOO_LARGE},
+            body=ImportIn,
             auth=Access.CONFIGURE,
         ),
     )
@@ -417,8 +514,9 @@ def setup_routes(app: web.Application) -> None:
         "/v1/credentials/{id}/authenticator",
         put_authenticator,
         Operation(
-            "Store a TOTP/HOTP secret (otpauth:// URI or fields)",
-            {200: ("Stored", AUTHENTICATOR), 404: NOT_FOUND},
+            "Store a TOTP/HOTP secret: an otpauth:// URI, a picture of its QR code "
+            "(qr_image; 422 when it holds no otpauth:// QR code), or fields",
+            {200: ("Stored", AUTHENTICATOR), 404: NOT_FOUND, 413: _IMAGE_TOO_LARGE},
             body=AuthenticatorIn,
             auth=Access.CONFIGURE,
         ),

@@ -38,9 +38,13 @@ async def read_capped(request: web.Request, cap: int) -> bytes:
     return bytes(body)
 
 
-async def json_body(request: web.Request, model: type[M]) -> M:
-    """Parse and validate a JSON object body; 400 for bad JSON, 422 for bad content."""
-    raw = await request.read()  # 413 past the app's client_max_size
+async def json_body(request: web.Request, model: type[M], *, cap: int | None = None) -> M:
+    """Parse and validate a JSON object body; 400 for bad JSON, 422 for bad content.
+
+    413 past the app's ``client_max_size``, or past *cap* bytes for a route
+    that takes more (a picture).
+    """
+    raw = await request.read() if cap is None else await read_capped(request, cap)
     return validate(model, json_object(raw))
 
 

@@ -11,11 +11,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import ids, otp
+from .. import enrolment, ids, otp
 from ..errors import Conflict, Invalid, NotFound, Unavailable, UpstreamFailed
 from ..extraction.extractor import compile_custom_pattern
 from ..store import credentials as credential_rows
@@ -29,6 +29,10 @@ from .numbers import BoughtNumber, NumberProvider, ProviderError
 log = logging.getLogger("otpgate.credentials")
 
 _UNSET: Any = object()
+#: Pictures decoded at once, each on its own thread (one per core of a small host).
+IMAGE_DECODERS = 2
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,8 @@ class CredentialService:
         self._routes_changed = routes_changed
         # Purchases in flight, each run to its end even if its client leaves.
         self._purchases: set[asyncio.Task[CredentialInfo]] = set()
+        # Slots for decoding pictures, each held until its thread ends.
+        self._decoders = asyncio.Semaphore(IMAGE_DECODERS)
 
     def _info(self, row: Any) -> CredentialInfo:
         auth = (
@@ -107,6 +113,21 @@ class CredentialService:
         password: str | None,
         actor: Actor = SYSTEM,
     ) -> CredentialInfo:
+        values, _ = self._new_credential(tenant_id, name=name, username=username, password=password)
+        cred_id = values["id"]
+        async with self._db.write() as conn:
+            await credential_rows.insert_credential(conn, **values)
+            row = await credential_rows.get_public(conn, tenant_id, cred_id)
+            await self._audit.append(
+                conn, tenant_id, actor, "credential.created", credential_id=cred_id
+            )
+        log.info("credential created", extra={"tenant": tenant_id, "credential": cred_id})
+        return self._info(row)
+
+    def _new_credential(
+        self, tenant_id: str, *, name: str, username: str | None, password: str | None
+    ) -> tuple[dict[str, Any], bytes]:
+        """A new credential's row (its data key wrapped, its password sealed) and data key."""
         cred_id = ids.new_id(ids.CREDENTIAL)
         dek = self._vault.new_data_key()
         wrapped = self._vault.wrap_data_key(dek, tenant_id=tenant_id, credential_id=cred_id)
@@ -116,27 +137,20 @@ class CredentialService:
                 dek, password.encode(), tenant_id=tenant_id, credential_id=cred_id, field="password"
             )
         at = ids.now()
-        async with self._db.write() as conn:
-            await credential_rows.insert_credential(
-                conn,
-                id=cred_id,
-                tenant_id=tenant_id,
-                name=name,
-                username=username,
-                inbox=ids.new_inbox_local(name),
-                phone_number=None,
-                data_key=wrapped,
-                key_version=self._vault.wrapped_version(wrapped),
-                password=sealed,
-                created_at=at,
-                updated_at=at,
-            )
-            row = await credential_rows.get_public(conn, tenant_id, cred_id)
-            await self._audit.append(
-                conn, tenant_id, actor, "credential.created", credential_id=cred_id
-            )
-        log.info("credential created", extra={"tenant": tenant_id, "credential": cred_id})
-        return self._info(row)
+        row = {
+            "id": cred_id,
+            "tenant_id": tenant_id,
+            "name": name,
+            "username": username,
+            "inbox": ids.new_inbox_local(name),
+            "phone_number": None,
+            "data_key": wrapped,
+            "key_version": self._vault.wrapped_version(wrapped),
+            "password": sealed,
+            "created_at": at,
+            "updated_at": at,
+        }
+        return row, dek
 
     async def get(self, tenant_id: str, cred_id: str) -> CredentialInfo:
         async with self._db.read() as conn:
@@ -244,24 +258,14 @@ class CredentialService:
     async def set_authenticator(
         self, tenant_id: str, cred_id: str, auth: otp.Authenticator, *, actor: Actor = SYSTEM
     ) -> AuthenticatorInfo:
+        _check_storable(auth)
         async with self._db.write() as conn:
             sealed = await credential_rows.get_sealed(conn, tenant_id, cred_id)
             if sealed is None:
                 raise _not_found()
             secret = self._seal(tenant_id, cred_id, sealed[0], "authenticator", auth.secret)
             await credential_rows.upsert_authenticator(
-                conn,
-                credential_id=cred_id,
-                tenant_id=tenant_id,
-                kind=auth.kind,
-                digits=auth.digits,
-                period=auth.period,
-                algorithm=auth.algorithm,
-                counter=auth.counter,
-                secret=secret,
-                issuer=auth.issuer,
-                label=auth.label,
-                created_at=ids.now(),
+                conn, **_authenticator_row(tenant_id, cred_id, auth, secret)
             )
             await credential_rows.update_credential(conn, tenant_id, cred_id, updated_at=ids.now())
             await self._audit.append(
@@ -284,6 +288,80 @@ class CredentialService:
             await self._audit.append(
                 conn, tenant_id, actor, "authenticator.removed", credential_id=cred_id
             )
+
+    async def authenticator_in_image(self, image: bytes) -> otp.Authenticator:
+        """The authenticator of the enrolment QR code in a PNG or JPEG picture (decoded aside)."""
+        return await self._decoded(enrolment.authenticator_in_image, image)
+
+    async def accounts_in_image(self, image: bytes) -> Sequence[enrolment.ImportedAccount]:
+        """The accounts of the authenticator app's export QR code in a picture (decoded aside)."""
+        return await self._decoded(enrolment.accounts_in_image, image)
+
+    async def _decoded(self, decode: Callable[[bytes], T], image: bytes) -> T:
+        """Run *decode* on a thread, at most IMAGE_DECODERS at once.
+
+        Decoding a large picture takes a core for a fraction of a second; on
+        the event loop it would hold up every other request. A slot is given
+        back when its thread ends, even if the client left before, so the
+        bound holds.
+        """
+        await self._decoders.acquire()
+        try:
+            work = asyncio.ensure_future(asyncio.to_thread(decode, image))
+        except BaseException:
+            self._decoders.release()
+            raise
+        work.add_done_callback(self._decoder_done)
+        return await asyncio.shield(work)
+
+    def _decoder_done(self, work: asyncio.Future[Any]) -> None:
+        self._decoders.release()
+        if not work.cancelled():
+            work.exception()  # retrieved: the caller may have left before it ended
+
+    async def import_accounts(
+        self,
+        tenant_id: str,
+        accounts: Sequence[enrolment.ImportedAccount],
+        *,
+        actor: Actor = SYSTEM,
+    ) -> Sequence[CredentialInfo]:
+        """Create one credential with its authenticator per account, all or none.
+
+        The accounts were validated when parsed; they are stored in one
+        transaction, so a failure leaves none of them behind.
+        """
+        if not 0 < len(accounts) <= enrolment.MAX_ACCOUNTS:
+            raise Invalid(f"an import creates 1 to {enrolment.MAX_ACCOUNTS} credentials")
+        rows = []
+        for account in accounts:
+            auth = account.authenticator
+            _check_storable(auth)
+            values, dek = self._new_credential(
+                tenant_id, name=account.name, username=None, password=None
+            )
+            secret = self._vault.seal_field(
+                dek,
+                auth.secret,
+                tenant_id=tenant_id,
+                credential_id=values["id"],
+                field="authenticator",
+            )
+            rows.append((values, _authenticator_row(tenant_id, values["id"], auth, secret)))
+        async with self._db.write() as conn:
+            for credential, authenticator in rows:
+                await credential_rows.insert_credential(conn, **credential)
+                await credential_rows.upsert_authenticator(conn, **authenticator)
+                for action in ("credential.created", "authenticator.set"):
+                    await self._audit.append(
+                        conn, tenant_id, actor, action, credential_id=credential["id"]
+                    )
+            created = [
+                await credential_rows.get_public(conn, tenant_id, credential["id"])
+                for credential, _ in rows
+            ]
+        log.info("credentials imported", extra={"tenant": tenant_id, "count": len(created)})
+        return [self._info(row) for row in created]
 
     async def set_phone(
         self, tenant_id: str, cred_id: str, phone: str | None, *, actor: Actor = SYSTEM
@@ -519,6 +597,40 @@ class CredentialService:
         """The names of the tenant's credentials among *cred_ids* (unknown ids left out)."""
         async with self._db.read() as conn:
             return await credential_rows.names(conn, tenant_id, cred_ids)
+
+
+#: The store's limits on what an otp.Authenticator may otherwise hold.
+_MAX_STORED_COUNTER = 2**63 - 1  # a signed 64-bit column
+_MAX_STORED_NAME = 200
+
+
+def _check_storable(auth: otp.Authenticator) -> None:
+    """422, not a database error, for an authenticator the columns cannot hold."""
+    if auth.counter > _MAX_STORED_COUNTER:
+        raise Invalid("counter must be below 2**63")
+    for what, value in (("issuer", auth.issuer), ("label", auth.label)):
+        if value is not None and len(value) > _MAX_STORED_NAME:
+            raise Invalid(f"the {what} is longer than {_MAX_STORED_NAME} characters")
+        if value is not None and "\x00" in value:
+            raise Invalid(f"the {what} holds a NUL character")
+
+
+def _authenticator_row(
+    tenant_id: str, cred_id: str, auth: otp.Authenticator, sealed_secret: bytes
+) -> dict[str, Any]:
+    return {
+        "credential_id": cred_id,
+        "tenant_id": tenant_id,
+        "kind": auth.kind,
+        "digits": auth.digits,
+        "period": auth.period,
+        "algorithm": auth.algorithm,
+        "counter": auth.counter,
+        "secret": sealed_secret,
+        "issuer": auth.issuer,
+        "label": auth.label,
+        "created_at": ids.now(),
+    }
 
 
 def _sender_domain(value: str) -> str:
