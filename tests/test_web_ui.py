@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import io
 import re
 import time
 from collections.abc import AsyncIterator
@@ -27,7 +28,9 @@ from typing import Any
 import aiohttp
 import pyotp
 import pytest
+import segno
 from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image, ImageDraw
 
 from gateway.app import Gateway, Tuning
 from gateway.demo.agent import CHROMIUM, CHROMIUM_ARGS
@@ -55,6 +58,8 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 TOTP_URI = f"otpauth://totp/Bank:me%40example.com?secret={SECRET}&issuer=Bank"
 NAME = "Bank <b>login</b>"
 PASSWORD = "correct horse battery staple"
+QR_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+QR_URI = f"otpauth://hotp/Payroll:ops?secret={QR_SECRET}&digits=8&counter=7&issuer=Payroll"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 812}
 
@@ -73,6 +78,26 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         tmp_path, OTPGATE_SMTP_RELAY="smtp://127.0.0.1:9", OTPGATE_ALLOW_PRIVATE_TARGETS="1"
     ) as s:
         yield s
+
+
+def enrolment_screenshot(qr_text: str | None) -> bytes:
+    """A phone's screenshot of a site's two-factor enrolment page, with its QR code (or none)."""
+    shot = Image.new("RGB", (750, 1334), (242, 242, 247))
+    draw = ImageDraw.Draw(shot)
+    draw.rectangle((0, 0, 750, 80), fill=(28, 28, 30))
+    draw.text((40, 25), "9:41", fill="white", font_size=30)
+    draw.text((40, 130), "Set up two-factor authentication", fill=(10, 10, 10), font_size=36)
+    for line in range(6):
+        draw.text((40, 200 + 36 * line), "Scan this code with your app", fill=(60, 60, 67))
+    if qr_text is not None:
+        out = io.BytesIO()
+        segno.make(qr_text, error="m").save(out, kind="png", scale=6, border=4)
+        qr = Image.open(io.BytesIO(out.getvalue())).convert("RGB")
+        shot.paste(qr, ((750 - qr.width) // 2, 480))
+    draw.rounded_rectangle((40, 1180, 710, 1260), radius=20, fill=(0, 122, 255))
+    out = io.BytesIO()
+    shot.save(out, "PNG")
+    return out.getvalue()
 
 
 # -- the API, as an agent and an owner use it ----------------------------------------
@@ -215,7 +240,7 @@ async def _seed_counts(served: Served, tenant_id: str, cred_id: str) -> None:
 # -- every flow ----------------------------------------------------------------------
 
 
-async def test_every_flow_in_chromium(served: Served) -> None:
+async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
     """Sign in, enrol, answer, keys, audit, sign out: no console error, no serious axe finding."""
     need_browser()
     axe = need_axe()
@@ -277,6 +302,32 @@ async def test_every_flow_in_chromium(served: Served) -> None:
             assert "TOTP" in await page.locator("dl.facts").inner_text()
             code = await api.ok("GET", f"/v1/credentials/{cred_id}/code", agent_key)
             assert code["code"] in {pyotp.TOTP(SECRET).at(time.time() + d) for d in (-30, 0, 30)}
+
+            # Authenticator from a screenshot of the enrolment page (QR image upload).
+            pictures = tmp_path / "pictures"
+            pictures.mkdir()
+            (pictures / "enrolment.png").write_bytes(enrolment_screenshot(QR_URI))
+            (pictures / "no-code.png").write_bytes(enrolment_screenshot(None))
+            (pictures / "huge.png").write_bytes(b"\x89PNG" + b"\0" * (5 * 1024 * 1024))
+            for name, status, says in (
+                ("no-code.png", 422, "QR"),
+                ("huge.png", 413, "5 MiB"),
+            ):
+                await page.get_by_label("QR image", exact=True).set_input_files(pictures / name)
+                async with page.expect_response(re.compile("/authenticator$")) as refused:
+                    await page.get_by_role("button", name="Save authenticator").click()
+                assert (await refused.value).status == status, name
+                assert says in await page.get_by_role("alert").inner_text(), name
+            await page.get_by_label("QR image", exact=True).set_input_files(
+                pictures / "enrolment.png"
+            )
+            await page.get_by_role("button", name="Save authenticator").click()
+            await page.wait_for_load_state()
+            assert await page.get_by_role("status").inner_text() == "Authenticator saved."
+            assert "HOTP" in await page.locator("dl.facts").inner_text()
+            assert QR_SECRET not in await page.content()
+            code = await api.ok("GET", f"/v1/credentials/{cred_id}/code", agent_key)
+            assert code["code"] == pyotp.HOTP(QR_SECRET, digits=8).at(7)
 
             # Forwarding, messages received (the chart), and the search.
             await api.ok(

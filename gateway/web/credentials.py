@@ -15,11 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import otp
+from .. import enrolment, otp
 from ..api.container import SERVICES
 from ..api.credentials import CredentialIn
 from ..api.inputs import validate
-from ..errors import Invalid, NotFound, RequestError, TooLarge
+from ..errors import BadInput, Invalid, NotFound, RequestError, TooLarge
 from ..services.credentials import CredentialInfo
 from ..services.interactions import MAX_CODE
 from .charts import Series, bar_chart
@@ -30,8 +30,8 @@ from .render import render, see_other, sentence
 PER_PAGE = 25
 #: The audit action that marks a login made with a credential (its chart counts them).
 LOGIN_FINISHED = "login.finished"
-#: Largest QR image the authenticator form takes.
-MAX_QR_IMAGE = 5 * 1024 * 1024
+#: Largest QR image the authenticator form takes (the API's limit too).
+MAX_QR_IMAGE = enrolment.MAX_IMAGE_BYTES
 _MAX_QUERY = 200
 
 
@@ -191,23 +191,24 @@ async def save_authenticator(request: web.Request) -> web.StreamResponse:
     """POST /ui/credentials/{id}/authenticator: from a QR image or an otpauth URI."""
     who = person(request)
     info = await _credential(who, request)
+    services = request.app[SERVICES]
     try:
         sent = await upload(request, file_field="qr_image", cap=MAX_QR_IMAGE)
-    except TooLarge as exc:
-        return await _credential_page(request, who, info, error=sentence(exc.message), status=413)
-    uri = sent.fields.get("otpauth_uri", "").strip()
-    try:
+        uri = sent.fields.get("otpauth_uri", "").strip()
         if sent.file is not None and uri:
             raise Invalid("choose a QR image or paste an otpauth URI, not both")
         if sent.file is not None:
-            raise Invalid("this gateway cannot read QR images yet; paste the otpauth URI instead")
-        if not uri:
+            auth = await services.credentials.authenticator_in_image(sent.file)
+        elif uri:
+            auth = otp.parse_otpauth_uri(uri)
+        else:
             raise Invalid("choose a QR image or paste an otpauth URI")
-        auth = otp.parse_otpauth_uri(uri)
-        await request.app[SERVICES].credentials.set_authenticator(
+        await services.credentials.set_authenticator(
             who.tenant_id, info.id, auth, actor=who.principal.actor
         )
-    except RequestError as exc:
+    except TooLarge as exc:
+        return await _credential_page(request, who, info, error=sentence(exc.message), status=413)
+    except (Invalid, BadInput) as exc:
         return await _credential_page(request, who, info, error=sentence(exc.message), status=422)
     return see_other(f"{PREFIX}/credentials/{info.id}?saved=1")
 

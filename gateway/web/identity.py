@@ -148,7 +148,7 @@ async def upload(request: web.Request, *, file_field: str, cap: int) -> Upload:
     Larger files raise :class:`TooLarge`; text fields are capped at 8 KiB.
     """
     if request.content_length is not None and request.content_length > cap + 64 * 1024:
-        raise TooLarge(f"the file must be at most {cap // (1024 * 1024)} MB")
+        raise TooLarge(f"the file must be at most {cap // (1024 * 1024)} MiB")
     if request.content_type != "multipart/form-data":
         raise Forbidden("this form must be sent as multipart/form-data", code="bad_form")
     reader = await request.multipart()
@@ -158,7 +158,7 @@ async def upload(request: web.Request, *, file_field: str, cap: int) -> Upload:
         if not isinstance(part, BodyPartReader) or part.name is None:
             continue
         if part.name == file_field and part.filename:
-            file = await _read_part(part, cap, f"the file must be at most {cap // 2**20} MB")
+            file = await _read_part(part, cap, f"the file must be at most {cap // 2**20} MiB")
             if not file:
                 file = None
         else:
