@@ -37,6 +37,7 @@ from gateway.demo.agent import CHROMIUM, CHROMIUM_ARGS
 from gateway.services.inbound import Message
 from gateway.services.websessions import ABSOLUTE_SECONDS, IDLE_SECONDS
 from gateway.settings import Settings
+from gateway.web.charts import Series, bar_chart
 from gateway.web.signin import ATTEMPTS_PER_MINUTE
 
 from .helpers import (
@@ -743,3 +744,32 @@ async def test_a_manager_limited_to_some_credentials_sees_only_those(served: Ser
         status, html = await me.get("/ui/")
         assert status == 200 and "API keys" not in html and "Audit log" not in html
         assert (await me.get("/ui"))[0] == 303
+
+
+def test_bar_charts_stack_or_stand_side_by_side_on_a_round_scale() -> None:
+    """Stacked bars add up to the day's total; side-by-side bars share the day; the top is round."""
+    days = ["2026-11-30", "2026-12-01", "2026-12-02"]
+    email = Series("emails", "series-1", [3, 0, 7])
+    sms = Series("texts", "series-2", [1, 0, 2])
+    stacked = bar_chart(days, [email, sms], stacked=True, what="messages")
+    assert stacked.top == 10 and not stacked.empty
+    assert [b.title for b in stacked.bars] == [
+        "30 Nov: 3 emails",
+        "30 Nov: 1 texts",
+        "2 Dec: 7 emails",
+        "2 Dec: 2 texts",
+    ]
+    plot = stacked.gridlines[-1] - stacked.gridlines[0]
+    nine = [b for b in stacked.bars if b.title.startswith("2 Dec")]
+    assert sum(b.h for b in nine) == pytest.approx(plot * 9 / 10, abs=0.05)
+    assert nine[1].y + nine[1].h == pytest.approx(nine[0].y, abs=0.05)  # texts on top of emails
+    side = bar_chart(days, [email, sms], stacked=False, what="codes and logins")
+    assert side.top == 10
+    first = [b for b in side.bars if b.title.startswith("30 Nov")]
+    assert first[0].x + first[0].w == pytest.approx(first[1].x, abs=0.05)
+    assert "12 texts" not in side.summary and "3 texts in all" in side.summary
+    assert bar_chart(days, [Series("x", "series-1", [0, 0, 0])], stacked=True, what="x").empty
+    assert [
+        bar_chart(days, [Series("x", "s", [p, 0, 0])], stacked=True, what="x").top
+        for p in (1, 3, 20, 21, 600)
+    ] == [1, 5, 20, 50, 1000]

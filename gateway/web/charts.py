@@ -1,5 +1,8 @@
 """Small bar charts drawn on the server: the geometry an SVG template draws, no script.
 
+The labels (the scale's top, the first and last day) are HTML around the
+drawing, so they keep their size however narrow the screen.
+
 A chart is a run of days (oldest first) and one or more series of counts per
 day.  Series are stacked (parts of one total, such as messages per channel)
 or side by side (two different things, such as codes and logins).  Colours
@@ -13,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 WIDTH = 800
-HEIGHT = 170
-_LEFT = 40
-_RIGHT = WIDTH - 6
-_TOP = 8
-_BOTTOM = HEIGHT - 22
+HEIGHT = 160
+_LEFT = 2
+_RIGHT = WIDTH - 2
+_TOP = 4
+_BOTTOM = HEIGHT - 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +42,6 @@ class Bar:
 
 
 @dataclass(frozen=True, slots=True)
-class Tick:
-    x: float
-    y: float
-    text: str
-    anchor: str
-
-
-@dataclass(frozen=True, slots=True)
 class Chart:
     """What the template draws, and a sentence that says the same for a screen reader."""
 
@@ -56,8 +51,11 @@ class Chart:
     left: int
     right: int
     bars: list[Bar]
-    ticks: list[Tick]
     gridlines: list[float]
+    #: The scale's top (the upper gridline), and the first and last day, as labels.
+    top: int
+    first: str
+    last: str
     legend: list[Series]
     summary: str
     empty: bool
@@ -119,13 +117,6 @@ def bar_chart(days: Sequence[str], series: Sequence[Series], *, stacked: bool, w
                         title,
                     )
                 )
-    ticks = [
-        Tick(_LEFT - 6, _TOP + 8, str(top), "end"),
-        Tick(_LEFT - 6, _BOTTOM, "0", "end"),
-    ]
-    if n:
-        ticks.append(Tick(_LEFT, HEIGHT - 6, _label(days[0]), "start"))
-        ticks.append(Tick(_RIGHT, HEIGHT - 6, _label(days[-1]), "end"))
     parts = [f"{sum(s.counts)} {s.name}" for s in series]
     period = f"from {_label(days[0])} to {_label(days[-1])}" if n else ""
     summary = f"Bar chart of {what} per day {period}: {', '.join(parts)} in all."
@@ -135,7 +126,9 @@ def bar_chart(days: Sequence[str], series: Sequence[Series], *, stacked: bool, w
         left=_LEFT,
         right=_RIGHT,
         bars=bars,
-        ticks=ticks,
+        top=top,
+        first=_label(days[0]) if n else "",
+        last=_label(days[-1]) if n else "",
         gridlines=[float(_TOP), _TOP + plot / 2, float(_BOTTOM)],
         legend=list(series),
         summary=summary,
