@@ -489,11 +489,32 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             await other.close()
 
             # The same pages on a phone, then sign out.
+            # A form whose CSRF token was tampered with is refused, and nothing is made.
+            await page.goto(f"{base}/ui/credentials/new")
+            await page.locator("#main input[name=csrf]").evaluate("e => e.value = 'forged'")
+            await page.get_by_label("Name", exact=True).fill("Forged")
+            async with page.expect_response(re.compile("/ui/credentials$")) as forged:
+                await page.get_by_role("button", name="Create").click()
+            assert (await forged.value).status == 403
+            assert "expired" in await page.get_by_role("alert").inner_text()
+            listed = await api.ok("GET", "/v1/credentials", owner_key)
+            assert "Forged" not in {c["name"] for c in listed["credentials"]}
+
             await page.get_by_role("button", name="Sign out").click()
             await page.wait_for_load_state()
             assert await page.get_by_role("button", name="Sign in").is_visible()
             await page.goto(f"{base}/ui/credentials")
             assert await page.get_by_label("API key", exact=True).is_visible()
+
+            # Guessing keys from one address soon meets the limit, a valid key included.
+            for _ in range(ATTEMPTS_PER_MINUTE):
+                await _sign_in(page, base, "guess")
+                if await page.get_by_role("heading", name="Too many tries").count():
+                    break
+            else:
+                pytest.fail("sign-in attempts were never limited")
+            await _sign_in(page, base, owner_key)
+            assert await page.get_by_role("heading", name="Too many tries").is_visible()
         finally:
             await browser.close()
     print(f"\naxe-core violations by impact (nodes): {dict(scanner.totals) or 'none'}")
