@@ -456,7 +456,8 @@ async def _sweep(services: Services, every: float = 1.0) -> None:
 
     Every few rounds it also writes the API keys' ``last_used_at``; every
     minute it forgets old SMS message ids and ended sessions of the pages;
-    every hour, the message counts older than the charts show.
+    every hour, the message counts older than the charts show and the week-old
+    record of webhook attempts.
     """
     rounds = 0
     while True:
@@ -470,6 +471,7 @@ async def _sweep(services: Services, every: float = 1.0) -> None:
                 await services.web_sessions.sweep()
             if rounds % 3600 == 1:
                 await services.message_counts.sweep()
+                await services.webhook_endpoints.forget_attempts()
             if rounds % 5 == 0:
                 await services.tenants.flush_last_used()
         except Exception:

@@ -43,8 +43,10 @@ from gateway.web.signin import ATTEMPTS_PER_MINUTE
 from .helpers import (
     ADMIN,
     ROOT,
+    Receiver,
     Served,
     bearer,
+    eventually,
     make_settings,
     missing,
     need_browser,
@@ -209,18 +211,23 @@ async def _browser(pw: Any) -> Any:
     )
 
 
+async def _submit(page: Any, control: Any) -> Any:
+    """Click *control* (a button or link); the response of the page it leads to, loaded."""
+    async with page.expect_navigation() as navigation:
+        await control.click()
+    return await navigation.value
+
+
 async def _go(page: Any, label: str) -> None:
     """Follow the main navigation's link *label*."""
     nav = page.get_by_role("navigation", name="Main")
-    await nav.get_by_role("link", name=label, exact=True).click()
-    await page.wait_for_load_state()
+    await _submit(page, nav.get_by_role("link", name=label, exact=True))
 
 
 async def _sign_in(page: Any, base: str, key: str) -> None:
     await page.goto(f"{base}/ui/")
     await page.get_by_label("API key", exact=True).fill(key)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_load_state()
+    await _submit(page, page.get_by_role("button", name="Sign in"))
 
 
 async def _seed_counts(served: Served, tenant_id: str, cred_id: str) -> None:
@@ -245,7 +252,7 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
     """Sign in, enrol, answer, keys, audit, sign out: no console error, no serious axe finding."""
     need_browser()
     axe = need_axe()
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     base = served.url
@@ -271,32 +278,29 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             await _sign_in(page, base, "not-a-key")
             assert "not valid" in await page.get_by_role("alert").inner_text()
             await _sign_in(page, base, owner_key)
-            assert await page.get_by_role("heading", name="Home").is_visible()
+            await expect(page.get_by_role("heading", name="Home")).to_be_visible()
 
             # Credentials: empty, then a new one through the form.
             await _go(page, "Credentials")
-            assert await page.get_by_text("No credentials yet.").is_visible()
-            await page.get_by_role("link", name="New credential").first.click()
+            await expect(page.get_by_text("No credentials yet.")).to_be_visible()
+            await _submit(page, page.get_by_role("link", name="New credential").first)
             await scanner.page(page, "credential-new")
             await page.get_by_label("Name", exact=True).fill(NAME)
             await page.get_by_label("Username", exact=True).fill("me@example.com")
             await page.get_by_label("Password", exact=True).fill(PASSWORD)
-            await page.get_by_role("button", name="Create").click()
-            await page.wait_for_load_state()
-            assert await page.get_by_role("heading", name=NAME).is_visible()
+            await _submit(page, page.get_by_role("button", name="Create"))
+            await expect(page.get_by_role("heading", name=NAME)).to_be_visible()
             assert await page.get_by_role("status").inner_text() == "Credential created."
             cred_id = page.url.split("/credentials/")[1].split("?")[0]
             assert PASSWORD not in await page.content()
 
             # Authenticator by otpauth URI; a bad URI re-renders the form with the reason.
             await page.get_by_label("otpauth URI", exact=True).fill("otpauth://nope/x?secret=A")
-            async with page.expect_response(re.compile("/authenticator$")) as refused:
-                await page.get_by_role("button", name="Save authenticator").click()
-            assert (await refused.value).status == 422
+            refused = await _submit(page, page.get_by_role("button", name="Save authenticator"))
+            assert refused.status == 422
             assert "totp or hotp" in await page.get_by_role("alert").inner_text()
             await page.get_by_label("otpauth URI", exact=True).fill(TOTP_URI)
-            await page.get_by_role("button", name="Save authenticator").click()
-            await page.wait_for_load_state()
+            await _submit(page, page.get_by_role("button", name="Save authenticator"))
             assert await page.get_by_role("status").inner_text() == "Authenticator saved."
             content = await page.content()
             assert SECRET not in content and SECRET.lower() not in content
@@ -315,15 +319,13 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
                 ("huge.png", 413, "5 MiB"),
             ):
                 await page.get_by_label("QR image", exact=True).set_input_files(pictures / name)
-                async with page.expect_response(re.compile("/authenticator$")) as refused:
-                    await page.get_by_role("button", name="Save authenticator").click()
-                assert (await refused.value).status == status, name
+                refused = await _submit(page, page.get_by_role("button", name="Save authenticator"))
+                assert refused.status == status, name
                 assert says in await page.get_by_role("alert").inner_text(), name
             await page.get_by_label("QR image", exact=True).set_input_files(
                 pictures / "enrolment.png"
             )
-            await page.get_by_role("button", name="Save authenticator").click()
-            await page.wait_for_load_state()
+            await _submit(page, page.get_by_role("button", name="Save authenticator"))
             assert await page.get_by_role("status").inner_text() == "Authenticator saved."
             assert "HOTP" in await page.locator("dl.facts").inner_text()
             assert QR_SECRET not in await page.content()
@@ -356,7 +358,7 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             assert "person@example.com" in await forwarding.inner_text()
             assert "nothing sent yet" in await forwarding.inner_text()
             assert "482915" not in await page.content()
-            assert await page.get_by_role("heading", name="Backup codes").is_visible()
+            await expect(page.get_by_role("heading", name="Backup codes")).to_be_visible()
             assert (
                 "No backup codes"
                 in await page.locator(
@@ -379,8 +381,7 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             assert await page.locator("tbody tr").count() == 4
             await scanner.page(page, "credentials")
             await page.get_by_label("Search credentials", exact=True).fill("payroll")
-            await page.get_by_role("button", name="Search").click()
-            await page.wait_for_load_state()
+            await _submit(page, page.get_by_role("button", name="Search"))
             assert await page.locator("tbody tr").count() == 1
             await _go(page, "Home")
             stats = await page.locator(".stats").inner_text()
@@ -409,14 +410,12 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
                 "e => e.removeAttribute('maxlength')"
             )
             await row.get_by_label("Code", exact=True).fill("x" * 65)
-            await row.get_by_role("button", name="Submit").click()
-            await page.wait_for_load_state()
+            await _submit(page, row.get_by_role("button", name="Submit"))
             row = page.locator(f"#request-{created['id']}")
             assert "1 to 64" in await row.get_by_role("alert").inner_text()
             assert not poll.done()
             await row.get_by_label("Code", exact=True).fill("731904")
-            await row.get_by_role("button", name="Submit").click()
-            await page.wait_for_load_state()
+            await _submit(page, row.get_by_role("button", name="Submit"))
             assert "passed on" in await page.get_by_role("status").inner_text()
             status, body = await asyncio.wait_for(poll, 10)
             assert (status, body["code"]) == (200, "731904")
@@ -439,31 +438,27 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             await scanner.page(page, "keys")
             await page.get_by_label("Name", exact=True).fill("temporary agent")
             await page.get_by_label("Role", exact=True).select_option("agent")
-            await page.get_by_role("button", name="Create key").click()
-            await page.wait_for_load_state()
+            await _submit(page, page.get_by_role("button", name="Create key"))
             new_key = (await page.locator("#new-key").inner_text()).strip()
             assert "only time it is shown" in await page.get_by_role("alert").inner_text()
             await scanner.page(page, "key-created")
             assert (await api.call("GET", "/v1/credentials", new_key))[0] == 200
-            await page.get_by_role("link", name="Done").click()
+            await _submit(page, page.get_by_role("link", name="Done"))
             assert new_key not in await page.content()
-            await page.get_by_role("button", name="Revoke temporary agent").click()
-            await page.wait_for_load_state()
+            await _submit(page, page.get_by_role("button", name="Revoke temporary agent"))
             assert "revoked" in await page.get_by_role("status").inner_text()
             assert (await api.call("GET", "/v1/credentials", new_key))[0] == 401
 
             # The audit log, filtered by action and by credential.
             await _go(page, "Audit log")
             await page.get_by_label("Action", exact=True).select_option("key.revoked")
-            await page.get_by_role("button", name="Filter").click()
-            await page.wait_for_load_state()
+            await _submit(page, page.get_by_role("button", name="Filter"))
             rows = page.locator("tbody tr")
             assert await rows.count() == 1
             assert "temporary agent" not in await rows.inner_text()  # revoked: shown by id
             await page.get_by_label("Action", exact=True).select_option("")
             await page.get_by_label("Credential", exact=True).select_option(label=NAME)
-            await page.get_by_role("button", name="Filter").click()
-            await page.wait_for_load_state()
+            await _submit(page, page.get_by_role("button", name="Filter"))
             actions = await page.locator("tbody td[data-label='Action']").all_inner_texts()
             assert {"credential.created", "authenticator.set", "interaction.answered"} <= set(
                 actions
@@ -476,7 +471,7 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             second = watch.attach(await other.new_page())
             await _sign_in(second, base, manager_key)
             nav = second.get_by_role("navigation", name="Main")
-            assert await nav.get_by_role("link", name="Credentials").is_visible()
+            await expect(nav.get_by_role("link", name="Credentials")).to_be_visible()
             assert await nav.get_by_role("link", name="API keys").count() == 0
             refused_page = await second.goto(f"{base}/ui/keys")
             assert refused_page is not None and refused_page.status == 403
@@ -485,7 +480,7 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             (manager,) = [k for k in managers["keys"] if k["name"] == "ops manager"]
             await api.ok("DELETE", f"/v1/keys/{manager['id']}", owner_key)
             await second.goto(f"{base}/ui/credentials")
-            assert await second.get_by_role("button", name="Sign in").is_visible()
+            await expect(second.get_by_role("button", name="Sign in")).to_be_visible()
             await other.close()
 
             # The same pages on a phone, then sign out.
@@ -493,18 +488,16 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             await page.goto(f"{base}/ui/credentials/new")
             await page.locator("#main input[name=csrf]").evaluate("e => e.value = 'forged'")
             await page.get_by_label("Name", exact=True).fill("Forged")
-            async with page.expect_response(re.compile("/ui/credentials$")) as forged:
-                await page.get_by_role("button", name="Create").click()
-            assert (await forged.value).status == 403
+            forged = await _submit(page, page.get_by_role("button", name="Create"))
+            assert forged.status == 403
             assert "expired" in await page.get_by_role("alert").inner_text()
             listed = await api.ok("GET", "/v1/credentials", owner_key)
             assert "Forged" not in {c["name"] for c in listed["credentials"]}
 
-            await page.get_by_role("button", name="Sign out").click()
-            await page.wait_for_load_state()
-            assert await page.get_by_role("button", name="Sign in").is_visible()
+            await _submit(page, page.get_by_role("button", name="Sign out"))
+            await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
             await page.goto(f"{base}/ui/credentials")
-            assert await page.get_by_label("API key", exact=True).is_visible()
+            await expect(page.get_by_label("API key", exact=True)).to_be_visible()
 
             # Guessing keys from one address soon meets the limit, a valid key included.
             for _ in range(ATTEMPTS_PER_MINUTE):
@@ -514,7 +507,7 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             else:
                 pytest.fail("sign-in attempts were never limited")
             await _sign_in(page, base, owner_key)
-            assert await page.get_by_role("heading", name="Too many tries").is_visible()
+            await expect(page.get_by_role("heading", name="Too many tries")).to_be_visible()
         finally:
             await browser.close()
     print(f"\naxe-core violations by impact (nodes): {dict(scanner.totals) or 'none'}")
@@ -794,3 +787,45 @@ def test_bar_charts_stack_or_stand_side_by_side_on_a_round_scale() -> None:
         bar_chart(days, [Series("x", "s", [p, 0, 0])], stacked=True, what="x").top
         for p in (1, 3, 20, 21, 600)
     ] == [1, 5, 20, 50, 1000]
+
+
+async def test_the_webhooks_page_shows_what_became_of_recent_deliveries(tmp_path: Path) -> None:
+    """Delivered and failed attempts are listed with their status; the signing secret never is."""
+    receiver = await Receiver().start()
+    try:
+        async with (
+            served_on_loopback(tmp_path, background=True, OTPGATE_ALLOW_PRIVATE_TARGETS="1") as s,
+            aiohttp.ClientSession(cookie_jar=_jar()) as http,
+        ):
+            api = Api(http, s.url)
+            key = (await api.ok("POST", "/v1/tenants", None, {"name": "a"}))["api_key"]
+            hook = await api.ok(
+                "POST",
+                "/v1/webhooks",
+                key,
+                {"url": receiver.url, "events": ["interaction.code_required"]},
+            )
+            cred = await api.ok("POST", "/v1/credentials", key, {"name": "c"})
+            path = f"/v1/credentials/{cred['id']}/interactions"
+            await api.ok("POST", path, key, {})
+
+            async def seen(count: int) -> bool:
+                return len(receiver.seen) >= count
+
+            await eventually(lambda: seen(1))
+            receiver.status = 500
+            await api.ok("POST", path, key, {})
+            await eventually(lambda: seen(2))
+            me = Visitor(http, s.url)
+            assert (await me.sign_in(key)).status == 303
+
+            async def listed() -> bool:
+                html = (await me.get("/ui/webhooks"))[1]
+                return "delivered" in html and "failed, will retry" in html
+
+            await eventually(listed)
+            status, html = await me.get("/ui/webhooks")
+            assert status == 200 and receiver.url in html and "HTTP 500" in html
+            assert hook["secret"] not in html and hook["secret"].removeprefix("whsec_") not in html
+    finally:
+        await receiver.stop()

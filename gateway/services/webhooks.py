@@ -74,6 +74,23 @@ class QueuedDelivery:
     last_error: str | None
 
 
+#: Seconds the record of each delivery attempt is kept (the pages show the recent ones).
+KEEP_ATTEMPTS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """What one attempt came to: ``delivered``, ``retrying``, ``given_up`` or ``disabled``."""
+
+    webhook_id: str
+    event: str
+    attempt: int
+    at: float
+    outcome: str
+    status: int | None
+    error: str | None
+
+
 def encode_secret(key: bytes) -> str:
     return WHSEC_PREFIX + base64.b64encode(key).decode()
 
@@ -226,3 +243,27 @@ class WebhookEndpoints:
             )
             for r in rows
         ]
+
+    async def recent_attempts(
+        self, tenant_id: str, *, limit: int = 50
+    ) -> Sequence[DeliveryAttempt]:
+        """What the latest attempts came to, newest first (kept for :data:`KEEP_ATTEMPTS`)."""
+        async with self._db.read() as conn:
+            rows = await webhook_rows.recent_attempts(conn, tenant_id, limit=limit)
+        return [
+            DeliveryAttempt(
+                webhook_id=r.webhook_id,
+                event=r.event,
+                attempt=r.attempt,
+                at=r.at,
+                outcome=r.outcome,
+                status=r.status,
+                error=r.error,
+            )
+            for r in rows
+        ]
+
+    async def forget_attempts(self) -> int:
+        """Drop the record of attempts older than :data:`KEEP_ATTEMPTS`."""
+        async with self._db.write() as conn:
+            return await webhook_rows.forget_attempts(conn, before=self._clock() - KEEP_ATTEMPTS)

@@ -347,6 +347,32 @@ class Replica(SQLModel, table=True):
     draining: bool
 
 
+class WebhookAttempt(SQLModel, table=True):
+    """One attempt at delivering an event to an endpoint, as the pages list them.
+
+    Queued deliveries are deleted once delivered or given up; this keeps
+    what became of the recent ones (never a body or a secret), for a week.
+    """
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_tenant", "tenant_id", "at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=40)
+    webhook_id: str = Field(
+        sa_column=Column(String(40), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False)
+    )
+    event: str = Field(max_length=40)
+    #: The attempt's number for its delivery (1 for the first).
+    attempt: int
+    at: float
+    #: ``delivered``, ``retrying``, ``given_up`` or ``disabled`` (the endpoint answered 410).
+    outcome: str = Field(max_length=10)
+    #: The endpoint's HTTP status; None when it did not answer.
+    status: int | None = None
+    error: str | None = Field(default=None, max_length=300)
+
+
 class WebSession(SQLModel, table=True):
     """A person signed in to the authentication center with an owner's or manager's key.
 

@@ -18,6 +18,14 @@ from .identity import PREFIX, form, maybe_person, person, whole_tenant
 from .render import render, see_other, sentence
 from .signin import sign_in_page
 
+#: Each attempt's outcome in words, and whether it went well.
+ATTEMPT_OUTCOMES = {
+    "delivered": ("delivered", True),
+    "retrying": ("failed, will retry", False),
+    "given_up": ("failed, given up", False),
+    "disabled": ("endpoint disabled (410 Gone)", False),
+}
+
 #: Channels in the order the charts stack them, with their colour class and label.
 CHANNELS = (("email", "series-1", "emails"), ("sms", "series-2", "texts"))
 
@@ -125,11 +133,19 @@ async def webhooks(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     endpoints = await services.webhook_endpoints.list(who.tenant_id)
     queued = await services.webhook_endpoints.queued(who.tenant_id)
+    attempts = await services.webhook_endpoints.recent_attempts(who.tenant_id)
     urls = {e.id: e.url for e in endpoints}
     return render(
         request,
         "webhooks.html",
-        {"title": "Webhooks", "endpoints": endpoints, "queued": queued, "urls": urls},
+        {
+            "title": "Webhooks",
+            "endpoints": endpoints,
+            "queued": queued,
+            "attempts": attempts,
+            "urls": urls,
+            "outcomes": ATTEMPT_OUTCOMES,
+        },
     )
 
 

@@ -1,4 +1,4 @@
-"""The authentication center's sessions; messages counted per day for its charts.
+"""The authentication center's sessions; messages per day for its charts; webhook attempts.
 
 Revision ID: 0007
 Revises: 0006
@@ -42,8 +42,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "credential_id", "day", "channel"),
     )
     op.create_index("ix_message_counts_day", "message_counts", ["day"])
+    op.create_table(
+        "webhook_attempts",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("tenant_id", sa.String(40), nullable=False),
+        sa.Column(
+            "webhook_id",
+            sa.String(40),
+            sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("event", sa.String(40), nullable=False),
+        sa.Column("attempt", sa.Integer, nullable=False),
+        sa.Column("at", sa.Float, nullable=False),
+        sa.Column("outcome", sa.String(10), nullable=False),
+        sa.Column("status", sa.Integer, nullable=True),
+        sa.Column("error", sa.String(300), nullable=True),
+    )
+    op.create_index("ix_webhook_attempts_tenant", "webhook_attempts", ["tenant_id", "at"])
 
 
 def downgrade() -> None:
+    op.drop_table("webhook_attempts")
     op.drop_table("message_counts")
     op.drop_table("web_sessions")
