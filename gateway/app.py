@@ -44,6 +44,7 @@ from .services import forward_delivery, keys, outbox, webhook_delivery
 from .services.android import AndroidDevices
 from .services.apikeys import ApiKeys
 from .services.audit import AuditTrail
+from .services.backup_codes import BackupCodes
 from .services.codes import CodeService
 from .services.counts import MessageCounts
 from .services.credentials import CredentialService
@@ -51,6 +52,7 @@ from .services.forward_delivery import ForwardDelivery
 from .services.forwards import ForwardRules
 from .services.inbound import InboundService, RouteCache
 from .services.interactions import InteractionService
+from .services.logins import LoginService
 from .services.outbox import Outbox
 from .services.replicas import Heartbeat, WakeListener
 from .services.sms import SmsService
@@ -290,6 +292,7 @@ async def _build(
                 keys_changed=tenants.forget_keys,
             )
         )
+    codes = CodeService(db, vault, audit, bells, clock=clock)
     services = Services(
         settings=settings,
         db=db,
@@ -300,7 +303,9 @@ async def _build(
         credentials=CredentialService(
             db, vault, settings.inbox_domain, audit, routes_changed=routes.forget
         ),
-        codes=CodeService(db, vault, audit, bells, clock=clock),
+        codes=codes,
+        logins=LoginService(db, codes, audit, bells, metrics, clock=clock),
+        backup_codes=BackupCodes(db, vault, audit, events_queued=webhook_outbox.wake, clock=clock),
         inbound=inbound,
         webhook_endpoints=WebhookEndpoints(
             db, vault, allow_private=settings.allow_private_targets, clock=clock
@@ -466,6 +471,7 @@ async def _sweep(services: Services, every: float = 1.0) -> None:
         try:
             removed = await services.codes.sweep()
             expired = await services.interactions.sweep()
+            await services.logins.sweep()
             if rounds % 60 == 0:
                 await services.sms.sweep()
                 await services.web_sessions.sweep()

@@ -8,7 +8,11 @@ its event, so what a receiver gets is written in one place:
 - ``interaction.code_required``: :func:`code_required`;
 - ``interaction.code_submitted``: :func:`code_submitted`;
 - ``interaction.expired``: :func:`interaction_expired`;
-- ``code.received``: :func:`code_received`.
+- ``code.received``: :func:`code_received`;
+- ``link.received``: :func:`link_received`;
+- ``code.unsolicited``: :func:`code_unsolicited`;
+- ``backup_codes.low``: :func:`backup_codes_low`;
+- ``interaction.decided``: :func:`interaction_decided`.
 
 No payload holds a code, a secret or a message body. The one link a receiver
 gets, ``submit_url`` of ``interaction.code_required``, is queued as ``null``
@@ -60,12 +64,36 @@ CODE_RECEIVED = EventType(
     "channel, when; never the code, the sender's message or its body.",
 )
 
+LINK_RECEIVED = EventType(
+    "link.received",
+    "A sign-in or confirmation link arrived and waits for its agent: which credential, "
+    "from which channel, what kind of link, when; never the link.",
+)
+CODE_UNSOLICITED = EventType(
+    "code.unsolicited",
+    "A code or link arrived while no login was open and no agent waited on its credential: "
+    "someone else may be signing in. Which credential, the channel, the sender's domain, when.",
+)
+BACKUP_CODES_LOW = EventType(
+    "backup_codes.low",
+    "A credential has only two backup codes left: which credential, how many remain.",
+)
+INTERACTION_DECIDED = EventType(
+    "interaction.decided",
+    "A person approved or denied an approval request: which one, its credential, the "
+    "decision, when; never the number to match.",
+)
+
 #: Every event type, in the order the API lists them.
 CATALOGUE: tuple[EventType, ...] = (
     CODE_REQUIRED,
     CODE_SUBMITTED,
     INTERACTION_EXPIRED,
     CODE_RECEIVED,
+    LINK_RECEIVED,
+    CODE_UNSOLICITED,
+    BACKUP_CODES_LOW,
+    INTERACTION_DECIDED,
 )
 NAMES: tuple[str, ...] = tuple(t.name for t in CATALOGUE)
 
@@ -132,6 +160,54 @@ def code_received(*, credential_id: str, source: str, received_at: float) -> Eve
     return Event(
         CODE_RECEIVED.name,
         {"credential_id": credential_id, "source": source, "received_at": iso(received_at)},
+    )
+
+
+def link_received(*, credential_id: str, source: str, kind: str, received_at: float) -> Event:
+    """``link.received``: which credential, from which channel, what kind; never the link."""
+    return Event(
+        LINK_RECEIVED.name,
+        {
+            "credential_id": credential_id,
+            "source": source,
+            "kind": kind,
+            "received_at": iso(received_at),
+        },
+    )
+
+
+def code_unsolicited(
+    *, credential_id: str, channel: str, sender_domain: str | None, received_at: float
+) -> Event:
+    """``code.unsolicited``: metadata of a code or link nobody was signing in for."""
+    return Event(
+        CODE_UNSOLICITED.name,
+        {
+            "credential_id": credential_id,
+            "channel": channel,
+            "sender_domain": sender_domain or None,
+            "received_at": iso(received_at),
+        },
+    )
+
+
+def backup_codes_low(*, credential_id: str, remaining: int) -> Event:
+    """``backup_codes.low``: which credential, how many codes remain."""
+    return Event(BACKUP_CODES_LOW.name, {"credential_id": credential_id, "remaining": remaining})
+
+
+def interaction_decided(
+    *, interaction_id: str, credential_id: str, decision: str, decided_at: float
+) -> Event:
+    """``interaction.decided``: an approval's decision; never the number to match."""
+    return Event(
+        INTERACTION_DECIDED.name,
+        {
+            "interaction_id": interaction_id,
+            "credential_id": credential_id,
+            "decision": decision,
+            "decided_at": iso(decided_at),
+        },
     )
 
 

@@ -18,6 +18,9 @@ FORWARD = "fwd"
 FORWARD_COPY = "fwc"
 SMS_DEVICE = "dev"
 REPLICA = "rep"
+LOGIN = "log"
+BACKUP_CODE = "bkc"
+CODE_WAIT = "wai"
 
 #: Prefix of tenant API keys (recognisable to people and secret scanners).
 TENANT_KEY_PREFIX = "otpg_"

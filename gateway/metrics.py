@@ -94,12 +94,23 @@ class Metrics:
             "Time from a message being accepted to its code being handed to an agent.",
             (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
         )
+        self.logins = Counter(
+            "otpgate_logins_total", "Login attempts finished, by outcome.", ("outcome",)
+        )
+        for outcome in ("succeeded", "failed"):
+            self.logins.declare(outcome)
         self.http_requests = Counter(
             "otpgate_http_requests_total", "HTTP requests answered, by status class.", ("status",)
         )
 
     def render(self) -> str:
         lines: list[str] = []
-        for metric in (self.messages, self.codes_delivered, self.code_wait, self.http_requests):
+        for metric in (
+            self.messages,
+            self.codes_delivered,
+            self.code_wait,
+            self.logins,
+            self.http_requests,
+        ):
             lines.extend(metric.render())
         return "\n".join(lines) + "\n"

@@ -58,7 +58,7 @@ GRANTS: dict[Role, frozenset[Access]] = {
 #: Path prefixes of the routes that reach one credential (or an object of
 #: one): the only routes a key limited to some credentials may call, besides
 #: the list of credentials, which it sees filtered.
-CREDENTIAL_BOUND = ("/v1/credentials/{id}", "/v1/interactions/{id}")
+CREDENTIAL_BOUND = ("/v1/credentials/{id}", "/v1/interactions/{id}", "/v1/logins/{id}")
 
 
 def credential_bound(method: str, path: str) -> bool:

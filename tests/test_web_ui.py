@@ -365,6 +365,20 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
                     "section", has=page.get_by_role("heading", name="Backup codes")
                 ).inner_text()
             )
+            # Backup codes stored and a login made through the API show up here.
+            backup = ["1111-2222", "3333-4444", "5555-6666", "7777-8888"]
+            path = f"/v1/credentials/{cred_id}/backup-codes"
+            await api.ok("PUT", path, owner_key, {"codes": backup})
+            await api.ok("POST", path + "/take", agent_key)
+            login = await api.ok("POST", f"/v1/credentials/{cred_id}/logins", agent_key, {})
+            await api.ok(
+                "POST", f"/v1/logins/{login['id']}/finish", agent_key, {"outcome": "succeeded"}
+            )
+            await page.reload()
+            assert "3 left" in await page.locator("dl.facts").inner_text()
+            shown = await page.content()
+            assert not any(c in shown for c in backup)
+            assert await page.locator("figure.chart rect.series-3").count() == 1  # the login
             bars = page.locator("figure.chart rect.bar")
             assert await bars.count() >= 5
             activity = page.locator(

@@ -12,11 +12,13 @@ from aiohttp import web
 from . import (
     android,
     audit,
+    backup_codes,
     codes,
     credentials,
     forwards,
     interactions,
     keys,
+    logins,
     ops,
     tenants,
     webhooks,
@@ -45,3 +47,5 @@ def setup_routes(app: web.Application) -> None:
     android.setup_routes(app)
     webhooks.setup_routes(app)
     interactions.setup_routes(app)
+    logins.setup_routes(app)
+    backup_codes.setup_routes(app)

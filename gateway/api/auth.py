@@ -107,3 +107,14 @@ async def interaction_of(request: web.Request, name: str = "id") -> tuple[str, s
         if cred_id is None or not principal.reaches(cred_id):
             raise NotFound("no such interaction")
     return tenant, interaction_id
+
+
+async def login_of(request: web.Request, name: str = "id") -> tuple[str, str]:
+    """The calling tenant and the login id in the path, within the key's credentials."""
+    tenant, login_id = await tenant_and_id(request, name)
+    principal = principal_of(request)
+    if principal.credential_ids is not None:
+        cred_id = await request.app[SERVICES].logins.credential_of(tenant, login_id)
+        if cred_id is None or not principal.reaches(cred_id):
+            raise NotFound("no such login")
+    return tenant, login_id

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..errors import Invalid
 from ..roles import Access
-from ..services.codes import AUTHENTICATOR_SOURCES, RECEIVED_SOURCES
+from ..services.codes import AUTHENTICATOR_SOURCES, RECEIVED_SOURCES, Code, Link
 from ..timestamps import iso
 from .auth import actor_of, credential_of
 from .container import SERVICES
@@ -42,13 +42,39 @@ async def get_code(request: web.Request) -> web.Response:
     services.metrics.codes_delivered.inc(code.source)
     if code.received_at is not None:
         services.metrics.code_wait.observe(max(0.0, time.time() - code.received_at))
+    return web.json_response(code_json(code), headers={"Cache-Control": "no-store"})
+
+
+def code_json(code: Code) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code.code, "source": code.source}
     if code.expires_at is not None:
         body["expires_at"] = iso(code.expires_at)
     if code.received_at is not None:
         body["received_at"] = iso(code.received_at)
         body["sender"] = code.sender
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return body
+
+
+def link_json(link: Link) -> dict[str, Any]:
+    return {
+        "url": link.url,
+        "kind": link.kind,
+        "source": link.source,
+        "received_at": iso(link.received_at),
+        "sender": link.sender,
+    }
+
+
+async def get_link(request: web.Request) -> web.Response:
+    tenant, cred_id = await credential_of(request)
+    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    since = query_time(request, "since")
+    link = await request.app[SERVICES].codes.link(
+        tenant, cred_id, wait=wait, since=since, actor=actor_of(request)
+    )
+    if link is None:
+        return web.Response(status=204)
+    return web.json_response(link_json(link), headers={"Cache-Control": "no-store"})
 
 
 CODE = {
@@ -64,7 +90,43 @@ CODE = {
 }
 
 
+LINK = {
+    "type": "object",
+    "required": ["url", "source", "received_at"],
+    "properties": {
+        "url": {"type": "string"},
+        "kind": {"enum": ["sign_in", "confirm", "approve", "reset", None]},
+        "source": {"enum": ["email", "sms"]},
+        "received_at": {"type": "string", "format": "date-time"},
+        "sender": {"type": ["string", "null"]},
+    },
+}
+
+
 def setup_routes(app: web.Application) -> None:
+    route(
+        app,
+        "GET",
+        "/v1/credentials/{id}/link",
+        get_link,
+        Operation(
+            "The newest sign-in or confirmation link received, handed out once",
+            {200: ("A link", LINK), 204: ("None within 'wait'", None), 404: NOT_FOUND},
+            params=[
+                query(
+                    "wait",
+                    {"type": "number", "minimum": 0, "maximum": 300},
+                    "seconds to hold the request open for a link",
+                ),
+                query(
+                    "since",
+                    {"type": "string", "format": "date-time"},
+                    "only links received at or after this time",
+                ),
+            ],
+            auth=Access.SECRET,
+        ),
+    )
     route(
         app,
         "GET",

@@ -14,6 +14,7 @@ from ..metrics import Metrics
 from ..services.android import AndroidDevices
 from ..services.apikeys import ApiKeys
 from ..services.audit import AuditTrail
+from ..services.backup_codes import BackupCodes
 from ..services.codes import CodeService
 from ..services.counts import MessageCounts
 from ..services.credentials import CredentialService
@@ -21,6 +22,7 @@ from ..services.forward_delivery import LeasedCopy
 from ..services.forwards import ForwardRules
 from ..services.inbound import InboundService
 from ..services.interactions import InteractionService
+from ..services.logins import LoginService
 from ..services.numbers import NumberProvider
 from ..services.outbox import Outbox
 from ..services.sms import SmsService
@@ -63,6 +65,8 @@ class Services:
     apikeys: ApiKeys
     credentials: CredentialService
     codes: CodeService
+    logins: LoginService
+    backup_codes: BackupCodes
     inbound: InboundService
     webhook_endpoints: WebhookEndpoints
     #: Sends webhook deliveries (its sender: a WebhookDelivery).

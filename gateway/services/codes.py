@@ -34,9 +34,11 @@ from ..store import interactions as interaction_rows
 from ..store.db import Database
 from ..vault import Vault
 from .audit import SYSTEM, Actor, AuditTrail
+from .presence import Waits
 from .waiters import Bells
 
 AUTHENTICATOR_SOURCES = ("totp", "hotp")
+CODE, LINK = code_rows.CODE, code_rows.LINK
 RECEIVED_SOURCES = ("email", "sms", "user")
 
 
@@ -49,9 +51,25 @@ class Code:
     expires_at: float | None = None
     received_at: float | None = None
     sender: str | None = None
+    #: TOTP: the time step the code belongs to.
+    step: int | None = None
 
     def __repr__(self) -> str:
         return f"Code(source={self.source!r}, code=<{len(self.code)} characters>)"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A sign-in or confirmation link on its way to an agent.  Its repr hides the URL."""
+
+    url: str
+    kind: str | None
+    source: str
+    received_at: float
+    sender: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Link(kind={self.kind!r}, source={self.source!r}, url=<hidden>)"
 
 
 class CodeService:
@@ -69,6 +87,7 @@ class CodeService:
         self._audit = audit or AuditTrail(db, enabled=False)
         self._bells = bells or Bells()
         self._clock = clock
+        self.waits = Waits(db)
 
     async def code(
         self,
@@ -80,12 +99,14 @@ class CodeService:
         source: str | None = None,
         min_validity: int = 0,
         actor: Actor = SYSTEM,
+        after_step: int | None = None,
     ) -> Code | None:
         """The code for an agent now, or None when none came within *wait* seconds.
 
         Each code handed out is recorded in the audit trail (``code.read`` in
         the transaction that takes it; ``authenticator.read`` committed
-        before it is returned).
+        before it is returned).  *after_step* (a login's refused TOTP step)
+        makes a TOTP request wait for a later step, within *wait*.
         """
         async with self._db.read() as conn:
             row = await credential_rows.get_authenticator(conn, tenant_id, cred_id)
@@ -98,14 +119,37 @@ class CodeService:
             raise Invalid(f"this credential has no {source} authenticator")
         if use_authenticator:
             if row.kind == "totp":
-                code = await self._totp(tenant_id, cred_id, row, wait, min_validity)
+                code = await self._totp(tenant_id, cred_id, row, wait, min_validity, after_step)
                 if code is not None:
                     await self._audit.record(
                         tenant_id, actor, "authenticator.read", credential_id=cred_id
                     )
                 return code
             return await self._hotp(tenant_id, cred_id, actor)
-        return await self._received(tenant_id, cred_id, wait, since, source, actor)
+        found = await self._received(tenant_id, cred_id, wait, since, source, actor, CODE)
+        assert found is None or isinstance(found, Code)
+        return found
+
+    async def link(
+        self,
+        tenant_id: str,
+        cred_id: str,
+        *,
+        wait: float = 0,
+        since: float | None = None,
+        actor: Actor = SYSTEM,
+    ) -> Link | None:
+        """The newest link received (at or after *since*) not handed out yet, once.
+
+        Like a received code: deleted, with every older link of the
+        credential, in the transaction that hands it out (``link.read``).
+        """
+        async with self._db.read() as conn:
+            if await credential_rows.get_public(conn, tenant_id, cred_id) is None:
+                raise NotFound("no such credential")
+        found = await self._received(tenant_id, cred_id, wait, since, None, actor, LINK)
+        assert found is None or isinstance(found, Link)
+        return found
 
     async def _received(
         self,
@@ -115,30 +159,45 @@ class CodeService:
         since: float | None,
         source: str | None,
         actor: Actor,
-    ) -> Code | None:
+        kind: str,
+    ) -> Code | Link | None:
         deadline = time.monotonic() + wait
-        with self._bells.waiting(cred_id):
-            while True:
-                ticket = self._bells.ticket(cred_id)  # before looking: no lost wake-ups
-                code = await self._take(tenant_id, cred_id, since, source, actor)
-                if code is not None:
-                    return code
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._bells.closing:
-                    return None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ticket.wait(), remaining)
+        parked: str | None = None
+        try:
+            with self._bells.waiting(cred_id):
+                while True:
+                    ticket = self._bells.ticket(cred_id)  # before looking: no lost wake-ups
+                    found = await self._take(tenant_id, cred_id, since, source, actor, kind)
+                    if found is not None:
+                        return found
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self._bells.closing:
+                        return None
+                    if parked is None:
+                        # Recorded for every replica: a code arriving now is awaited.
+                        parked = await self.waits.start(cred_id, self._clock() + remaining)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(ticket.wait(), remaining)
+        finally:
+            if parked is not None:
+                await self.waits.end(parked)
 
     async def _take(
-        self, tenant_id: str, cred_id: str, since: float | None, source: str | None, actor: Actor
-    ) -> Code | None:
+        self,
+        tenant_id: str,
+        cred_id: str,
+        since: float | None,
+        source: str | None,
+        actor: Actor,
+        kind: str,
+    ) -> Code | Link | None:
         now = self._clock()
         if self._db.is_sqlite:
             # A cheap look first: on SQLite the write below takes the one write lock.
             # (On PostgreSQL the write is as cheap when empty, and one round trip less.)
             async with self._db.read() as conn:
                 if not await code_rows.has_code(
-                    conn, tenant_id, cred_id, now=now, since=since, source=source
+                    conn, tenant_id, cred_id, now=now, since=since, source=source, kind=kind
                 ):
                     return None
         async with self._db.write() as conn:
@@ -149,6 +208,7 @@ class CodeService:
                 now=now,
                 since=since,
                 source=source,
+                kind=kind,
                 lock=not self._db.is_sqlite,
             )
             if row is None:
@@ -159,16 +219,20 @@ class CodeService:
             if answered and not await interaction_rows.settle_taken(conn, tenant_id, row.id):
                 return None
             wrapped = await credential_rows.get_sealed(conn, tenant_id, cred_id)
+            action = "code.read" if kind == CODE else "link.read"
             await self._audit.append(
-                conn, tenant_id, actor, "code.read", credential_id=cred_id, object_id=row.id
+                conn, tenant_id, actor, action, credential_id=cred_id, object_id=row.id
             )
         if answered:
             self._bells.ring(row.id)  # its own long poll now answers 410
         assert wrapped is not None  # the code's row cascades with its credential
-        code = self._vault.open_field_under(
-            wrapped[0], row.code, tenant_id=tenant_id, credential_id=cred_id, field=f"code:{row.id}"
-        )
-        return Code(code.decode(), row.source, received_at=row.received_at, sender=row.sender)
+        field = f"code:{row.id}" if kind == CODE else f"link:{row.id}"
+        value = self._vault.open_field_under(
+            wrapped[0], row.code, tenant_id=tenant_id, credential_id=cred_id, field=field
+        ).decode()
+        if kind == LINK:
+            return Link(value, row.link_kind, row.source, row.received_at, row.sender)
+        return Code(value, row.source, received_at=row.received_at, sender=row.sender)
 
     async def sweep(self) -> int:
         """Destroy received codes whose time is up; returns how many."""
@@ -195,7 +259,13 @@ class CodeService:
         )
 
     async def _totp(
-        self, tenant_id: str, cred_id: str, row: Any, wait: float, min_validity: int
+        self,
+        tenant_id: str,
+        cred_id: str,
+        row: Any,
+        wait: float,
+        min_validity: int,
+        after_step: int | None,
     ) -> Code | None:
         auth = self._authenticator(tenant_id, cred_id, row)
         if min_validity >= auth.period:
@@ -204,13 +274,21 @@ class CodeService:
             )
         now = self._clock()
         code, valid_until = otp.totp_window(auth, now)
-        if valid_until - now < min_validity:
-            pause = valid_until - now
+        # The first moment a code may be handed out: past a refused step, and
+        # (with min_validity) early enough in its step.
+        ready = now
+        if after_step is not None and valid_until <= (after_step + 1) * auth.period:
+            ready = (after_step + 1) * auth.period
+        elif valid_until - now < min_validity:
+            ready = valid_until
+        if ready > now:
+            pause = ready - now
             if pause > wait:
                 return None
             await asyncio.sleep(pause)
-            code, valid_until = otp.totp_window(auth, max(self._clock(), valid_until))
-        return Code(code, "totp", expires_at=valid_until)
+            code, valid_until = otp.totp_window(auth, max(self._clock(), ready))
+        step = round(valid_until / auth.period) - 1
+        return Code(code, "totp", expires_at=valid_until, step=step)
 
     async def _hotp(self, tenant_id: str, cred_id: str, actor: Actor) -> Code:
         async with self._db.write() as conn:

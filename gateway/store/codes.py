@@ -21,6 +21,8 @@ from .db import Conn
 from .models import Credential, ReceivedCode
 
 _RC = ReceivedCode
+#: What a received row holds: a one-time code, or a sign-in or confirmation link.
+CODE, LINK = "code", "link"
 
 
 @dataclass(slots=True)  # not frozen: see ForwardCopyRow in .inbound
@@ -31,10 +33,12 @@ class CodeRow:
     tenant_id: str
     credential_id: str
     source: str  # "email", "sms" or "user"
-    code: bytes  # sealed
+    code: bytes  # sealed (a code, or a link's URL)
     sender: str | None
     received_at: float
     expires_at: float
+    kind: str = CODE
+    link_kind: str | None = None
 
     def params(self) -> dict[str, Any]:
         """The row's columns, as an insert takes them."""
@@ -47,6 +51,8 @@ class CodeRow:
             "sender": self.sender,
             "received_at": self.received_at,
             "expires_at": self.expires_at,
+            "kind": self.kind,
+            "link_kind": self.link_kind,
         }
 
 
@@ -59,10 +65,11 @@ async def insert_codes(conn: Conn, rows: Sequence[CodeRow]) -> None:
 
 
 def _eligible(tenant_id: str, cred_id: str, *, now: float, since: float | None,
-              source: str | None) -> Any:  # fmt: skip
+              source: str | None, kind: str) -> Any:  # fmt: skip
     stmt = select(col(_RC.id)).where(
         col(_RC.tenant_id) == tenant_id,
         col(_RC.credential_id) == cred_id,
+        col(_RC.kind) == kind,
         col(_RC.expires_at) > now,
     )
     if since is not None:
@@ -74,10 +81,10 @@ def _eligible(tenant_id: str, cred_id: str, *, now: float, since: float | None,
 
 async def has_code(
     conn: Conn, tenant_id: str, cred_id: str, *, now: float, since: float | None,
-    source: str | None,
+    source: str | None, kind: str = CODE,
 ) -> bool:  # fmt: skip
-    """Whether a code is waiting (a cheap check before taking the write lock)."""
-    stmt = _eligible(tenant_id, cred_id, now=now, since=since, source=source).limit(1)
+    """Whether a code (or link) is waiting (a cheap check before taking the write lock)."""
+    stmt = _eligible(tenant_id, cred_id, now=now, since=since, source=source, kind=kind).limit(1)
     return (await conn.execute(stmt)).first() is not None
 
 
@@ -90,10 +97,11 @@ async def take_code(
     since: float | None,
     source: str | None,
     lock: bool,
+    kind: str = CODE,
 ) -> Any:
-    """Delete and return the newest eligible code, and drop every older one."""
+    """Delete and return the newest eligible code (or link), and drop every older one."""
     chosen = (
-        _eligible(tenant_id, cred_id, now=now, since=since, source=source)
+        _eligible(tenant_id, cred_id, now=now, since=since, source=source, kind=kind)
         .order_by(col(_RC.received_at).desc(), col(_RC.id).desc())
         .limit(1)
     )
@@ -109,6 +117,7 @@ async def take_code(
                 col(_RC.code),
                 col(_RC.sender),
                 col(_RC.received_at),
+                col(_RC.link_kind),
             )
         )
     ).first()
@@ -118,6 +127,7 @@ async def take_code(
         delete(_RC).where(
             col(_RC.tenant_id) == tenant_id,
             col(_RC.credential_id) == cred_id,
+            col(_RC.kind) == kind,
             or_(
                 col(_RC.received_at) < row.received_at,
                 and_(col(_RC.received_at) == row.received_at, col(_RC.id) < row.id),

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -122,6 +123,9 @@ class Credential(SQLModel, table=True):
     extraction_pattern: str | None = Field(default=None, max_length=200)
     #: JSON list of sender domains whose mail may hand out codes; null: any.
     allowed_senders: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: Whether a code or link arriving while nobody signs in fires ``code.unsolicited``
+    #: (off for a shared account that people also use).
+    report_unsolicited: bool = Field(default=True)
 
 
 class Authenticator(SQLModel, table=True):
@@ -163,6 +167,10 @@ class ReceivedCode(SQLModel, table=True):
         )
     )
     source: str = Field(max_length=8)
+    #: ``code`` (a one-time code) or ``link`` (a sign-in or confirmation link); both sealed.
+    kind: str = Field(default="code", max_length=8)
+    #: For a link: ``sign_in``, ``confirm``, ``approve`` or ``reset``.
+    link_kind: str | None = Field(default=None, max_length=16)
     code: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     sender: str | None = Field(default=None, max_length=320)
     received_at: float
@@ -332,6 +340,10 @@ class Interaction(SQLModel, table=True):
     created_at: float
     expires_at: float
     submitted_at: float | None = None
+    #: ``code`` (a person types a code) or ``approval`` (a person approves or denies).
+    kind: str = Field(default="code", max_length=10)
+    #: The number to match on the login page, sealed; shown only behind the submit link.
+    match: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
 
 
 class Replica(SQLModel, table=True):
@@ -417,6 +429,75 @@ class MessageCount(SQLModel, table=True):
     messages: int
     #: Those of them a code was read from.
     codes: int
+
+
+class BackupCode(SQLModel, table=True):
+    """One of a credential's recovery codes, sealed; taken (deleted) once."""
+
+    __tablename__ = "backup_codes"
+    __table_args__ = (Index("ix_backup_codes_credential", "credential_id", "position"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=40)
+    credential_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("credentials.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    position: int
+    code: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Login(SQLModel, table=True):
+    """An agent signing in to a credential's account: what it was handed and what was refused.
+
+    At most one login per credential is ``open``: a unique index over the
+    open rows makes the database refuse a second, on any replica.
+    """
+
+    __tablename__ = "logins"
+    __table_args__ = (
+        Index(
+            "uq_logins_open",
+            "credential_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_logins_expires", "status", "expires_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=40)
+    credential_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("credentials.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    #: ``open``, ``succeeded`` or ``failed``.
+    status: str = Field(max_length=10)
+    started_at: float
+    expires_at: float
+    finished_at: float | None = None
+    #: Codes and links received before this are never handed to the login.
+    not_before: float
+    #: What was handed out last: ``code``, ``link``, ``totp`` or ``hotp``.
+    last_kind: str | None = Field(default=None, max_length=8)
+    last_received_at: float | None = None
+    last_step: int | None = Field(default=None, sa_column=Column(BigInteger))
+    #: TOTP: time steps up to this one were refused by the site.
+    refused_step: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class CodeWait(SQLModel, table=True):
+    """An agent waiting on a credential (a long poll), so a code arriving is not unsolicited."""
+
+    __tablename__ = "code_waits"
+    __table_args__ = (Index("ix_code_waits_credential", "credential_id", "until"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    credential_id: str = Field(max_length=40)
+    until: float
 
 
 metadata = SQLModel.metadata

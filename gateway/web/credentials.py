@@ -136,6 +136,7 @@ async def _credential_page(
 ) -> web.Response:
     services = request.app[SERVICES]
     forwards = await services.forward_rules.list(who.tenant_id, info.id)
+    backup_codes = await services.backup_codes.remaining(who.tenant_id, info.id)
     requests = await services.interactions.open_requests(who.tenant_id, credential_id=info.id)
     daily = await services.message_counts.daily(who.tenant_id, credential_id=info.id)
     codes = [c.codes for c in daily.per_day()]
@@ -157,6 +158,7 @@ async def _credential_page(
             "title": info.name,
             "cred": info,
             "forwards": forwards,
+            "backup_codes": backup_codes,
             "requests": requests,
             "activity": activity,
             "chart": chart,
