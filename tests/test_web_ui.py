@@ -450,13 +450,21 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             # API keys: create one (shown once), use it, revoke it: the API refuses it.
             await _go(page, "API keys")
             await scanner.page(page, "keys")
+            limit = page.get_by_label("Limit to credentials (optional)", exact=True)
             await page.get_by_label("Name", exact=True).fill("temporary agent")
+            await page.get_by_label("Role", exact=True).select_option("owner")
+            await limit.select_option(label=NAME)
+            refused = await _submit(page, page.get_by_role("button", name="Create key"))
+            assert refused.status == 422  # an owner key reaches every credential
+            assert "owner key" in await page.get_by_role("alert").inner_text()
+            assert await page.get_by_label("Name", exact=True).input_value() == "temporary agent"
             await page.get_by_label("Role", exact=True).select_option("agent")
             await _submit(page, page.get_by_role("button", name="Create key"))
             new_key = (await page.locator("#new-key").inner_text()).strip()
             assert "only time it is shown" in await page.get_by_role("alert").inner_text()
             await scanner.page(page, "key-created")
-            assert (await api.call("GET", "/v1/credentials", new_key))[0] == 200
+            reached = await api.ok("GET", "/v1/credentials", new_key)
+            assert [c["id"] for c in reached["credentials"]] == [cred_id]
             await _submit(page, page.get_by_role("link", name="Done"))
             assert new_key not in await page.content()
             await _submit(page, page.get_by_role("button", name="Revoke temporary agent"))

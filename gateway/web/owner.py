@@ -79,10 +79,12 @@ async def _keys_page(
     notice: str | None = None,
     error: str | None = None,
     values: dict[str, str] | None = None,
+    chosen: list[str] | None = None,
     status: int = 200,
 ) -> web.Response:
     services = request.app[SERVICES]
     listed = await services.apikeys.list(who.tenant_id)
+    credentials = await services.credentials.search(who.tenant_id, limit=500)
     names = await services.credentials.names(
         who.tenant_id, sorted({c for k in listed for c in k.credential_ids or ()})
     )
@@ -98,6 +100,8 @@ async def _keys_page(
             "error": error,
             "values": values or {},
             "own_key": who.principal.key_id,
+            "credentials": credentials,
+            "chosen": set(chosen or ()),
         },
         status=status,
     )
@@ -108,6 +112,7 @@ async def create_key(request: web.Request) -> web.Response:
     who = owner(request)
     fields = await form(request)
     values = {k: fields.get(k, "").strip() for k in ("name", "role", "expires")}
+    limited = fields.getall("credentials", [])
     try:
         name = values["name"]
         if not name or len(name) > _MAX_NAME:
@@ -120,11 +125,12 @@ async def create_key(request: web.Request) -> web.Response:
             who.principal.actor,
             name=name,
             role=values["role"],
+            credential_ids=limited or None,
             expires_at=expires_at,
         )
     except RequestError as exc:
         return await _keys_page(
-            request, who, error=sentence(exc.message), values=values, status=422
+            request, who, error=sentence(exc.message), values=values, chosen=limited, status=422
         )
     return render(request, "key_created.html", {"title": "New API key", "new": new})
 
