@@ -606,6 +606,22 @@ async def test_forms_need_their_csrf_token_and_the_gateways_origin(served: Serve
         assert listed["credentials"] == []
         made = await me.post("/ui/credentials", {"name": "x", "csrf": mine})
         assert made.status == 303
+        # The authenticator form (multipart) too: a forged token is refused before the file.
+        where = made.headers["Location"].split("?")[0] + "/authenticator"
+        for token in ("forged", None):
+            upload = aiohttp.FormData()
+            if token:
+                upload.add_field("csrf", token)
+            upload.add_field("qr_image", b"\x89PNG" + b"\0" * 1000, filename="qr.png")
+            async with http.post(
+                served.url + where, data=upload, headers={"Origin": served.url}
+            ) as r:
+                assert r.status == 403
+        cred_id = where.split("/")[-2]
+        shown = await Api(http, served.url).ok(
+            "GET", f"/v1/credentials/{cred_id}", tenant["api_key"]
+        )
+        assert shown["authenticator"] is None
         # Signing out needs the token too.
         assert (await me.post("/ui/sign-out", {})).status == 403
         assert (await me.get("/ui/credentials"))[0] == 200

@@ -26,6 +26,8 @@ SESSION_COOKIE = "otpgate_session"
 #: Before sign-in: the random value the sign-in form's CSRF token is derived from.
 PRESESSION_COOKIE = "otpgate_presession"
 CSRF_FIELD = "csrf"
+#: Parts a multipart form of the pages may have (the authenticator form has three).
+_MAX_PARTS = 20
 _SEED = web.RequestKey("csrf_seed", str)
 #: The roles whose keys may sign in (agents use the API; the admin has no tenant).
 SIGN_IN_ROLES = frozenset({Role.OWNER.value, Role.MANAGER.value})
@@ -143,9 +145,11 @@ class Upload:
 
 
 async def upload(request: web.Request, *, file_field: str, cap: int) -> Upload:
-    """A multipart form with one file of at most *cap* bytes, after its CSRF token is checked.
+    """A multipart form with one file of at most *cap* bytes, its CSRF token checked first.
 
-    Larger files raise :class:`TooLarge`; text fields are capped at 8 KiB.
+    The token must come before the file (the pages put it first), so a forged
+    form is refused before its file is read.  Larger files raise
+    :class:`TooLarge`; text fields are capped at 8 KiB, parts at 20.
     """
     if request.content_length is not None and request.content_length > cap + 64 * 1024:
         raise TooLarge(f"the file must be at most {cap // (1024 * 1024)} MiB")
@@ -154,18 +158,22 @@ async def upload(request: web.Request, *, file_field: str, cap: int) -> Upload:
     reader = await request.multipart()
     fields: dict[str, str] = {}
     file: bytes | None = None
-    while (part := await reader.next()) is not None:
+    for _ in range(_MAX_PARTS):
+        part = await reader.next()
+        if part is None:
+            break
         if not isinstance(part, BodyPartReader) or part.name is None:
             continue
         if part.name == file_field and part.filename:
+            _check_csrf(request, fields.get(CSRF_FIELD))
             file = await _read_part(part, cap, f"the file must be at most {cap // 2**20} MiB")
-            if not file:
-                file = None
         else:
             raw = await _read_part(part, 8192, "a field of this form is too long")
             fields[part.name] = raw.decode("utf-8", "replace")
+    else:
+        raise TooLarge("this form has too many fields")
     _check_csrf(request, fields.get(CSRF_FIELD))
-    return Upload(fields, file)
+    return Upload(fields, file or None)
 
 
 async def _read_part(part: BodyPartReader, cap: int, message: str) -> bytes:
