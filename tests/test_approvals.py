@@ -125,19 +125,9 @@ async def test_mixing_codes_and_decisions_is_refused(client: Client, new_tenant:
         (client.post(base, json={"kind": "approval", "match": "9" * 17}, headers=h), 422),
         (client.post(base, json={"kind": "push"}, headers=h), 422),
         (client.post(path_of(code_req["submit_url"]), json={"decision": "approved"}), 422),
-        (
-            client.post(
-                f"/v1/interactions/{code_req['id']}/decision",
-                json={"decision": "approved"},
-                headers=h,
-            ),
-            422,
-        ),  # fmt: skip
+        (client.post(decide_code_req, json={"decision": "approved"}, headers=h), 422),
         (client.post(path_of(approval["submit_url"]), json={"code": "123456"}), 422),
-        (
-            client.post(f"/v1/interactions/{approval['id']}/code", json={"code": "1"}, headers=h),
-            422,
-        ),  # fmt: skip
+        (client.post(code_on_approval, json={"code": "1"}, headers=h), 422),
         (client.get(f"/v1/interactions/{approval['id']}/code", headers=h), 422),
         (client.post(path_of(approval["submit_url"]), json={"decision": "maybe"}), 422),
         (client.post(f"/v1/interactions/{approval['id']}/decision", json={}, headers=h), 422),
