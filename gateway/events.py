@@ -113,12 +113,17 @@ def code_required(
     credential_name: str,
     prompt: str | None,
     expires_at: float,
+    kind: str = "code",
 ) -> Event:
-    """``interaction.code_required``, queued with ``submit_url`` null (see the module)."""
+    """``interaction.code_required``, queued with ``submit_url`` null (see the module).
+
+    *kind* is ``code`` or ``approval``; an approval's number to match is never in it.
+    """
     return Event(
         CODE_REQUIRED.name,
         {
             "interaction_id": interaction_id,
+            "kind": kind,
             "credential_id": credential_id,
             "credential_name": credential_name,
             "prompt": prompt,

@@ -556,7 +556,8 @@ async def test_interactions_from_the_sdk(served: Served, gate: AsyncClient) -> N
     with pytest.raises(Expired) as again:
         await gate.interaction_code(asked)
     assert again.value.code == "already_delivered"
-    assert (await gate.interaction(asked)).status == "delivered"
+    shown = await gate.interaction(asked)
+    assert (shown.status, shown.delivered) == ("answered", True)
 
 
 # -- webhooks ----------------------------------------------------------------------------

@@ -106,7 +106,8 @@ async def test_open_submit_and_take(client: Client, new_tenant: Any, gateway: Ga
     assert shown["status"] == "pending" and "submit_url" not in shown
     assert (await client.get(f"{url}/code", headers=h)).status == 204
     assert (await client.post(f"{url}/code", json={"code": " 123456 "}, headers=h)).status == 204
-    assert (await (await client.get(url, headers=h)).json())["status"] == "submitted"
+    shown = await (await client.get(url, headers=h)).json()
+    assert (shown["status"], shown["delivered"]) == ("answered", False)
     resp = await client.get(f"{url}/code", headers=h)
     assert resp.status == 200
     assert (await resp.json())["code"] == "123456"
@@ -114,7 +115,8 @@ async def test_open_submit_and_take(client: Client, new_tenant: Any, gateway: Ga
     again = await client.get(f"{url}/code", headers=h)
     assert again.status == 410
     assert (await again.json())["error"]["code"] == "already_delivered"
-    assert (await (await client.get(url, headers=h)).json())["status"] == "delivered"
+    shown = await (await client.get(url, headers=h)).json()
+    assert (shown["status"], shown["delivered"]) == ("answered", True)
 
 
 async def test_second_submission_is_409(client: Client, new_tenant: Any, gateway: Gateway) -> None:
@@ -412,6 +414,7 @@ async def test_webhooks_carry_metadata_never_the_code(
     ]
     assert events[0]["data"] == {
         "interaction_id": created["id"],
+        "kind": "code",
         "credential_id": cred,
         "credential_name": "Mail",
         "prompt": "The 6 digits from the app",
@@ -536,7 +539,7 @@ async def test_json_post_and_its_errors(client: Client, new_tenant: Any, gateway
     resp = await client.post(page, json={"code": "555 666"})
     assert resp.status == 204
     shown = await (await client.get(f"/v1/interactions/{created['id']}", headers=h)).json()
-    assert shown["status"] == "submitted" and shown["attempts"] == 1
+    assert shown["status"] == "answered" and shown["attempts"] == 1
 
 
 async def test_unknown_tokens_are_404(client: Client) -> None:
@@ -589,7 +592,7 @@ async def test_credential_endpoint_first_then_interaction_endpoint(
     again = await client.get(f"/v1/interactions/{created['id']}/code", headers=h)
     assert again.status == 410
     shown = await (await client.get(f"/v1/interactions/{created['id']}", headers=h)).json()
-    assert shown["status"] == "delivered"
+    assert (shown["status"], shown["delivered"]) == ("answered", True)
 
 
 async def test_interaction_endpoint_first_then_credential_endpoint(

@@ -74,6 +74,7 @@ WHO: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/interactions/{id}"): EVERY,
     ("POST", "/v1/interactions/{id}/code"): EVERY,
     ("GET", "/v1/interactions/{id}/code"): {O, A},
+    ("POST", "/v1/interactions/{id}/decision"): EVERY,
     ("POST", "/v1/webhooks"): {O, M},
     ("GET", "/v1/webhooks"): EVERY,
     ("GET", "/v1/webhooks/{id}"): EVERY,

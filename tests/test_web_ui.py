@@ -414,6 +414,17 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
                 api.call("GET", f"/v1/interactions/{created['id']}/code?wait=30", agent_key)
             )
             await parked(served.gateway, created["id"])
+            # And another agent asks a person to approve a sign-in.
+            approval = await api.ok(
+                "POST",
+                f"/v1/credentials/{cred_id}/interactions",
+                agent_key,
+                {
+                    "kind": "approval",
+                    "prompt": "Sign-in from Chrome on Linux, Berlin",
+                    "match": "47",
+                },
+            )
             await _go(page, "Interactions")
             row = page.locator(f"#request-{created['id']}")
             assert "left" in await row.locator(".countdown").inner_text()
@@ -434,6 +445,17 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             status, body = await asyncio.wait_for(poll, 10)
             assert (status, body["code"]) == (200, "731904")
             assert "731904" not in await page.content()
+            decision = asyncio.create_task(
+                api.call("GET", f"/v1/interactions/{approval['id']}?wait=30", agent_key)
+            )
+            await parked(served.gateway, approval["id"])
+            row = page.locator(f"#request-{approval['id']}")
+            assert "Berlin" in await row.inner_text()
+            await _submit(page, row.get_by_role("button", name="Approved"))
+            assert "approved" in await page.get_by_role("status").inner_text()
+            status, body = await asyncio.wait_for(decision, 10)
+            assert (status, body["status"]) == (200, "approved")
+            await expect(page.get_by_text("No open requests.")).to_be_visible()
 
             # Webhooks: the endpoint and what is queued for it, never its secret.
             hook = await api.ok(

@@ -17,7 +17,7 @@ whose ``Origin`` is not the gateway's public origin is refused (403).
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -46,6 +46,8 @@ _NO_STORE = {"Cache-Control": "no-store"}
 class InteractionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     prompt: Annotated[str, StringConstraints(max_length=500)] | None = None
+    kind: Literal["code", "approval"] = "code"
+    match: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
 class CodeIn(BaseModel):
@@ -55,11 +57,25 @@ class CodeIn(BaseModel):
     code: Annotated[str, StringConstraints(max_length=MAX_SUBMIT_BODY)]
 
 
+class DecisionIn(BaseModel):
+    """A person's decision on an approval."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    decision: Literal["approved", "denied"]
+
+
+#: The contract's statuses: a code given is ``answered``, whether taken yet or not.
+_STATUS = {"submitted": "answered", "delivered": "answered"}
+
+
 def interaction_json(info: InteractionInfo) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": info.id,
         "credential_id": info.credential_id,
-        "status": info.status,
+        "kind": info.kind,
+        "status": _STATUS.get(info.status, info.status),
+        # An answered code request: whether an agent took the code already.
+        "delivered": info.status == "delivered",
         "prompt": info.prompt,
         "attempts": info.attempts,
         "created_at": iso(info.created_at),
@@ -78,15 +94,27 @@ async def create_interaction(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     raw = await request.read()
     body = InteractionIn() if not raw.strip() else await json_body(request, InteractionIn)
-    info = await request.app[SERVICES].interactions.create(tenant, cred_id, prompt=body.prompt)
+    info = await request.app[SERVICES].interactions.create(
+        tenant, cred_id, prompt=body.prompt, kind=body.kind, match=body.match
+    )
     # The answer holds the submit URL's token: keep it out of every cache.
     return web.json_response(interaction_json(info), status=201, headers=_NO_STORE)
 
 
 async def get_interaction(request: web.Request) -> web.Response:
     tenant, interaction_id = await interaction_of(request)
-    info = await request.app[SERVICES].interactions.get(tenant, interaction_id)
+    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    info = await request.app[SERVICES].interactions.get(tenant, interaction_id, wait=wait)
     return web.json_response(interaction_json(info))
+
+
+async def decide(request: web.Request) -> web.Response:
+    tenant, interaction_id = await interaction_of(request)
+    body = await json_body(request, DecisionIn)
+    await request.app[SERVICES].interactions.decide(
+        tenant, interaction_id, body.decision, actor=actor_of(request)
+    )
+    return web.Response(status=204)
 
 
 async def submit_code(request: web.Request) -> web.Response:
@@ -125,12 +153,14 @@ async def submit_form(request: web.Request) -> web.Response:
         page = await interactions.page(request.match_info["token"])
     except RequestError as exc:
         return submit_page.refusal(status_of(exc), exc.message)
-    if page.status in ("submitted", "delivered"):
+    if page.status in ("submitted", "delivered", "approved", "denied"):
         return submit_page.refusal(409)
     if page.status == "expired":
         return submit_page.refusal(410)
     if page.attempts_left == 0:
         return submit_page.refusal(429)
+    if page.kind == "approval":
+        return submit_page.approval(page)
     return submit_page.form(page)
 
 
@@ -151,11 +181,23 @@ async def submit_answer(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     interactions = request.app[SERVICES].interactions
     if not is_form:
-        body = validate(CodeIn, json_object(raw))
-        await interactions.submit_by_token(token, body.code)
+        data = json_object(raw)
+        if "decision" in data:
+            decision = validate(DecisionIn, data)
+            await interactions.decide_by_token(token, decision.decision)
+        else:
+            body = validate(CodeIn, data)
+            await interactions.submit_by_token(token, body.code)
         return web.Response(status=204, headers=_NO_STORE)
+    fields = _form_fields(raw)
+    if "decision" in fields:
+        try:
+            await interactions.decide_by_token(token, fields["decision"])
+        except RequestError as exc:
+            return submit_page.refusal(status_of(exc), exc.message)
+        return submit_page.decided(fields["decision"])
     try:
-        await interactions.submit_by_token(token, _form_code(raw))
+        await interactions.submit_by_token(token, fields.get("code", ""))
     except Invalid as exc:
         # Show the form again, with the reason and the tries left.
         try:
@@ -179,15 +221,15 @@ def _check_origin(request: web.Request) -> None:
         raise Forbidden("this form can only be sent from its own page", code="cross_origin")
 
 
-def _form_code(raw: bytes) -> str:
-    """The ``code`` field of a form body ("" when absent: it counts as a wrong try)."""
+def _form_fields(raw: bytes) -> dict[str, str]:
+    """A form body's fields, the first value of each (a missing ``code`` counts as a wrong try)."""
     try:
         fields = parse_qs(
             raw.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=10
         )
     except ValueError:  # bad UTF-8 or percent-escapes, or too many fields
         raise BadInput("the form could not be read") from None
-    return fields.get("code", [""])[0]
+    return {name: values[0] for name, values in fields.items()}
 
 
 INTERACTION = {
@@ -196,7 +238,9 @@ INTERACTION = {
     "properties": {
         "id": {"type": "string"},
         "credential_id": {"type": "string"},
-        "status": {"enum": ["pending", "submitted", "delivered", "expired"]},
+        "kind": {"enum": ["code", "approval"]},
+        "status": {"enum": ["pending", "answered", "approved", "denied", "expired"]},
+        "delivered": {"type": "boolean", "description": "an answered code was taken"},
         "prompt": {"type": ["string", "null"]},
         "attempts": {"type": "integer", "description": "answers tried (at most 5)"},
         "created_at": {"type": "string", "format": "date-time"},
@@ -240,8 +284,33 @@ def setup_routes(app: web.Application) -> None:
         "/v1/interactions/{id}",
         get_interaction,
         Operation(
-            "One interaction",
+            "One interaction; with 'wait', as soon as it is no longer pending",
             {200: ("Found", INTERACTION), 404: NOT_FOUND},
+            params=[
+                query(
+                    "wait",
+                    {"type": "number", "minimum": 0, "maximum": 300},
+                    "seconds to wait for the status to leave pending",
+                )
+            ],
+            auth=Access.USE,
+        ),
+    )
+    route(
+        app,
+        "POST",
+        "/v1/interactions/{id}/decision",
+        decide,
+        Operation(
+            "Approve or deny an approval request",
+            {
+                204: ("Recorded", None),
+                404: NOT_FOUND,
+                409: ("Decided already", ERROR),
+                410: _EXPIRED,
+                422: ("Not an approval, or not approved/denied", ERROR),
+            },
+            body=DecisionIn,
             auth=Access.USE,
         ),
     )
@@ -297,7 +366,8 @@ def setup_routes(app: web.Application) -> None:
         "/submit/{token}",
         submit_answer,
         Operation(
-            "Answer: JSON {code} -> 204, or a form (code=...) -> an HTML page",
+            "Answer: JSON {code} or {decision} -> 204, or a form (code=... or "
+            "decision=approved|denied) -> an HTML page",
             {
                 200: ("Form: the confirmation page", _HTML),
                 204: ("JSON: stored", None),

@@ -33,6 +33,10 @@ letter-spacing:.15em;border:2px solid #555;border-radius:.5rem}
 button{font-size:1.3rem;width:100%;padding:.85rem;margin-top:1rem;border:0;border-radius:.5rem;
 background:#1a56db;color:#fff}
 .error{color:#a40000;font-weight:600}
+.match{font-size:3.5rem;font-weight:700;letter-spacing:.12em;text-align:center;margin:.5rem 0;
+font-variant-numeric:tabular-nums}
+.decide{display:flex;gap:.75rem}.decide button{flex:1}
+button.deny{background:#9b1c1c}
 .muted{color:#555}
 """.strip()
 
@@ -106,6 +110,37 @@ def form(page: SubmitPage, *, error: str | None = None, status: int = 200) -> we
     return _respond(status, f"Code for {page.credential_name}", "\n".join(parts))
 
 
+def approval(page: SubmitPage) -> web.Response:
+    """An approval: the prompt, the number to match shown large, Approved and Denied."""
+    name = escape(page.credential_name)
+    parts = [f'<h1>Sign-in to <span id="credential">{name}</span></h1>']
+    if page.prompt:
+        parts.append(f'<p class="prompt" id="prompt">{escape(page.prompt)}</p>')
+    if page.match:
+        parts.append(
+            "<p>Approve only if the sign-in screen shows this number:</p>\n"
+            f'<p class="match" id="match" aria-label="Number to match">{escape(page.match)}</p>'
+        )
+    parts.append(
+        f'<p id="time-left" class="muted">Answer within {time_left(page.seconds_left)}.</p>'
+    )
+    parts.append(
+        '<form method="post" class="decide">\n'
+        '<button type="submit" name="decision" value="approved">Approved</button>\n'
+        '<button type="submit" name="decision" value="denied" class="deny">Denied</button>\n'
+        "</form>"
+    )
+    return _respond(200, f"Sign-in to {page.credential_name}", "\n".join(parts))
+
+
+def decided(decision: str) -> web.Response:
+    if decision == "approved":
+        return message(
+            200, "Approved", "Thank you: the sign-in was approved. You can close this page."
+        )
+    return message(200, "Denied", "Thank you: the sign-in was denied. You can close this page.")
+
+
 def done() -> web.Response:
     return message(200, "Code sent", "Thank you: the code was passed on. You can close this page.")
 
@@ -115,7 +150,7 @@ _REFUSALS = {
     400: ("That did not work", "The form was not sent correctly; go back and try again."),
     403: ("Not allowed", "This form can only be sent from its own page."),
     404: ("This link is not valid", "Check that you opened the whole link you were sent."),
-    409: ("Already answered", "A code was already given for this request; nothing more to do."),
+    409: ("Already answered", "This request was already answered; nothing more to do."),
     410: ("This request has expired", "It is too late to answer it; ask for a new link."),
     413: ("Too long", "That is far too long to be a code."),
     429: ("Too many tries", "This request takes no more answers."),

@@ -95,7 +95,10 @@ class Credential:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Interaction:
-    """A request for a person to give a code.
+    """A request for a person to give a code, or to approve a sign-in.
+
+    ``status`` is ``pending``, ``answered`` (a code was given), ``approved``,
+    ``denied`` or ``expired``.
 
     ``submit_url`` (only in the answer that created it) is a single-use link
     whose token is the authority to answer: give it to the person, not to a
@@ -111,6 +114,10 @@ class Interaction:
     created_at: datetime | None = None
     submitted_at: datetime | None = None
     submit_url: str | None = field(default=None, repr=False)
+    #: ``code`` (a person gives a code) or ``approval`` (a person approves or denies).
+    kind: str = "code"
+    #: An answered code request: whether an agent took the code already.
+    delivered: bool = False
 
     def __repr__(self) -> str:
         link = None
@@ -209,6 +216,8 @@ def interaction_from(body: dict[str, Any]) -> Interaction:
         created_at=parse_time(body.get("created_at")),
         submitted_at=parse_time(body.get("submitted_at")),
         submit_url=body.get("submit_url"),
+        kind=body.get("kind", "code"),
+        delivered=bool(body.get("delivered", False)),
     )
 
 

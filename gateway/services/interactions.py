@@ -73,6 +73,8 @@ class InteractionInfo:
     expires_at: float
     submitted_at: float | None
     submit_url: str | None = None
+    #: ``code`` or ``approval``.
+    kind: str = "code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,10 @@ class SubmitPage:
     expires_at: float
     now: float
     attempts_left: int
+    #: ``code`` or ``approval``.
+    kind: str = "code"
+    #: An approval's number to match on the login page (shown large).
+    match: str | None = None
 
     @property
     def seconds_left(self) -> int:
@@ -114,6 +120,19 @@ def clean_code(raw: str) -> str | None:
     if not 1 <= len(code) <= MAX_CODE or not code.isprintable():
         return None
     return code
+
+
+KINDS = ("code", "approval")
+DECISIONS = ("approved", "denied")
+MAX_MATCH = 16
+
+
+def clean_match(raw: str) -> str:
+    """An approval's number to match: 1 to 16 letters or digits, as the login page shows it."""
+    match = raw.strip()
+    if not 1 <= len(match) <= MAX_MATCH or not match.isalnum():
+        raise Invalid(f"'match' must be 1 to {MAX_MATCH} letters or digits")
+    return match
 
 
 def clean_prompt(raw: str | None) -> str | None:
@@ -138,6 +157,7 @@ def _info(row: Any, submit_url: str | None = None) -> InteractionInfo:
         expires_at=row.expires_at,
         submitted_at=row.submitted_at,
         submit_url=submit_url,
+        kind=row.kind,
     )
 
 
@@ -176,10 +196,27 @@ class InteractionService:
     # -- opening --------------------------------------------------------------------
 
     async def create(
-        self, tenant_id: str, cred_id: str, *, prompt: str | None = None
+        self,
+        tenant_id: str,
+        cred_id: str,
+        *,
+        prompt: str | None = None,
+        kind: str = "code",
+        match: str | None = None,
     ) -> InteractionInfo:
-        """Open a request for a person's code; queues ``interaction.code_required``."""
+        """Open a request for a person's code (or decision); queues ``interaction.code_required``.
+
+        An ``approval`` asks a person to approve or deny a sign-in, and may
+        carry the number the login page shows (*match*), sealed: it is shown
+        only on the page behind the submit link, never in a webhook.
+        """
         prompt = clean_prompt(prompt)
+        if kind not in KINDS:
+            raise Invalid("'kind' must be code or approval")
+        if match is not None:
+            if kind != "approval":
+                raise Invalid("'match' is for an approval (kind: approval)")
+            match = clean_match(match)
         now = self._clock()
         interaction_id = ids.new_id(ids.INTERACTION)
         token = secrets.token_urlsafe(_TOKEN_BYTES)
@@ -196,6 +233,7 @@ class InteractionService:
             "created_at": now,
             "expires_at": now + self._ttl,
             "submitted_at": None,
+            "kind": kind,
         }
         async with self._db.write() as conn:
             cred = await interaction_rows.credential(conn, tenant_id, cred_id)
@@ -208,6 +246,14 @@ class InteractionService:
                 credential_id=cred_id,
                 field=f"submit:{interaction_id}",
             )
+            if match is not None:
+                values["match"] = self._vault.seal_field_under(
+                    cred.data_key,
+                    match.encode(),
+                    tenant_id=tenant_id,
+                    credential_id=cred_id,
+                    field=f"match:{interaction_id}",
+                )
             await interaction_rows.insert_interaction(conn, **values)
             # Its submit_url is filled in by the sender (fill_submit_url): the
             # token is a secret and the queued body is stored in clear.
@@ -217,6 +263,7 @@ class InteractionService:
                 credential_name=cred.name,
                 prompt=prompt,
                 expires_at=now + self._ttl,
+                kind=kind,
             )
             await enqueue(conn, tenant_id, event.type, event.data, now=now)
         self._events_queued()
@@ -230,11 +277,24 @@ class InteractionService:
             expires_at=now + self._ttl,
             submitted_at=None,
             submit_url=submit_url,
+            kind=kind,
         )
 
-    async def get(self, tenant_id: str, interaction_id: str) -> InteractionInfo:
-        row = await self._current(tenant_id, interaction_id)
-        return _info(row)
+    async def get(self, tenant_id: str, interaction_id: str, *, wait: float = 0) -> InteractionInfo:
+        """The interaction; with *wait*, as soon as it is no longer pending (or *wait* ends)."""
+        deadline = time.monotonic() + wait
+        with self._bells.waiting(interaction_id):
+            while True:
+                ticket = self._bells.ticket(interaction_id)  # before looking
+                row = await self._current(tenant_id, interaction_id)
+                remaining = deadline - time.monotonic()
+                if row.status != interaction_rows.PENDING or remaining <= 0:
+                    return _info(row)
+                if self._bells.closing:
+                    return _info(row)
+                until_expiry = max(0.0, row.expires_at - self._clock()) + 0.01
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ticket.wait(), min(remaining, until_expiry))
 
     async def credential_of(self, tenant_id: str, interaction_id: str) -> str | None:
         """The credential an interaction belongs to, or None when there is no such one."""
@@ -264,6 +324,15 @@ class InteractionService:
         if row.status in interaction_rows.OPEN and row.expires_at <= self._clock():
             await self._expire(row.tenant_id, row.id)
             row = await self._by_token(token)
+        match = None
+        if row.match is not None:
+            match = self._vault.open_field_under(
+                row.data_key,
+                row.match,
+                tenant_id=row.tenant_id,
+                credential_id=row.credential_id,
+                field=f"match:{row.id}",
+            ).decode()
         return SubmitPage(
             credential_name=row.name,
             prompt=row.prompt,
@@ -271,6 +340,8 @@ class InteractionService:
             expires_at=row.expires_at,
             now=self._clock(),
             attempts_left=max(0, MAX_ATTEMPTS - row.attempts),
+            kind=row.kind,
+            match=match,
         )
 
     async def submit_by_token(self, token: str, code: str) -> None:
@@ -298,7 +369,63 @@ class InteractionService:
             raise NotFound("this link is not valid")
         return row
 
+    async def decide_by_token(self, token: str, decision: str) -> None:
+        """A person's decision on an approval, through the submit page."""
+        row = await self._by_token(token)
+        await self._decide(row, decision, Actor(submit_link=row.id))
+
+    async def decide(
+        self, tenant_id: str, interaction_id: str, decision: str, *, actor: Actor = SYSTEM
+    ) -> None:
+        """A decision sent with one of the tenant's keys (or through its web pages)."""
+        async with self._db.read() as conn:
+            row = await interaction_rows.for_submission(conn, tenant_id, interaction_id)
+        if row is None:
+            raise NotFound("no such interaction")
+        await self._decide(row, decision, actor)
+
+    async def _decide(self, row: Any, decision: str, actor: Actor) -> None:
+        if decision not in DECISIONS:
+            raise Invalid("'decision' must be approved or denied")
+        if row.kind != "approval":
+            raise Invalid("this request asks for a code, not a decision", code="not_an_approval")
+        now = self._clock()
+        await self._refuse_unless_open(row, now)
+        tenant_id, cred_id = row.tenant_id, row.credential_id
+        async with self._db.write() as conn:
+            decided = await interaction_rows.decide(
+                conn, row.id, decision=decision, now=now, max_attempts=MAX_ATTEMPTS
+            )
+            if decided:
+                await notify(conn, (row.id,))  # waiters on other replicas
+                event = events.interaction_decided(
+                    interaction_id=row.id,
+                    credential_id=cred_id,
+                    decision=decision,
+                    decided_at=now,
+                )
+                await enqueue(conn, tenant_id, event.type, event.data, now=now)
+                await self._audit.append(
+                    conn,
+                    tenant_id,
+                    actor,
+                    "interaction.answered",
+                    credential_id=cred_id,
+                    object_id=row.id,
+                    outcome=decision,
+                )
+        if not decided:
+            await self._refuse_now(tenant_id, row.id, now)
+            raise Conflict("this request changed meanwhile; ask again")
+        self._events_queued()
+        self._bells.ring(row.id)
+
     async def _submit(self, row: Any, raw: str, actor: Actor) -> None:
+        if row.kind != "code":
+            raise Invalid(
+                "this request asks for a decision (approved or denied), not a code",
+                code="not_a_code_request",
+            )
         now = self._clock()
         await self._refuse_unless_open(row, now)
         code = clean_code(raw)
@@ -365,6 +492,8 @@ class InteractionService:
         """Raise the reason *row* takes no answer (409, 410 or 429); return if it does."""
         if row.status in (interaction_rows.SUBMITTED, interaction_rows.DELIVERED):
             raise Conflict("a code was already given for this request", code="already_answered")
+        if row.status in (interaction_rows.APPROVED, interaction_rows.DENIED):
+            raise Conflict(f"this request was already {row.status}", code="already_answered")
         if row.status == interaction_rows.EXPIRED:
             raise Expired("this request has expired")
         if row.expires_at <= now:
@@ -398,6 +527,11 @@ class InteractionService:
             while True:
                 ticket = self._bells.ticket(interaction_id)  # before looking
                 row = await self._current(tenant_id, interaction_id)
+                if row.kind != "code":
+                    raise Invalid(
+                        "this request asks for a decision; read it with GET /v1/interactions/{id}",
+                        code="not_a_code_request",
+                    )
                 if row.status == interaction_rows.EXPIRED:
                     raise Expired("this request has expired")
                 if row.status == interaction_rows.DELIVERED:

@@ -31,8 +31,12 @@ PENDING = "pending"
 SUBMITTED = "submitted"
 DELIVERED = "delivered"
 EXPIRED = "expired"
+APPROVED = "approved"
+DENIED = "denied"
 #: The states in which an interaction can still run out of time.
 OPEN = (PENDING, SUBMITTED)
+#: The states of an interaction that is over and kept only for a while.
+FINISHED = (DELIVERED, EXPIRED, APPROVED, DENIED)
 
 _SHOWN = (
     col(_I.id),
@@ -44,6 +48,7 @@ _SHOWN = (
     col(_I.created_at),
     col(_I.expires_at),
     col(_I.submitted_at),
+    col(_I.kind),
 )
 
 
@@ -82,7 +87,13 @@ async def get(conn: Conn, tenant_id: str, interaction_id: str) -> Any:
 async def by_token(conn: Conn, token_hash: bytes) -> Any:
     """The interaction a submit token belongs to, with its credential's name and key."""
     stmt = (
-        select(*_SHOWN, col(_I.token_hash), col(Credential.name), col(Credential.data_key))
+        select(
+            *_SHOWN,
+            col(_I.token_hash),
+            col(_I.match),
+            col(Credential.name),
+            col(Credential.data_key),
+        )
         .join(Credential, col(Credential.id) == col(_I.credential_id))
         .where(col(_I.token_hash) == token_hash)
     )
@@ -99,11 +110,12 @@ async def for_submission(conn: Conn, tenant_id: str, interaction_id: str) -> Any
     return (await conn.execute(stmt)).first()
 
 
-def _accepting(interaction_id: str, now: float, max_attempts: int) -> Any:
+def _accepting(interaction_id: str, now: float, max_attempts: int, kind: str = "code") -> Any:
     return (
         update(_I)
         .where(
             col(_I.id) == interaction_id,
+            col(_I.kind) == kind,
             col(_I.status) == PENDING,
             col(_I.expires_at) > now,
             col(_I.attempts) < max_attempts,
@@ -134,6 +146,16 @@ async def submit(
     """
     stmt = _accepting(interaction_id, now, max_attempts).values(
         status=SUBMITTED, code=sealed, submitted_at=now, expires_at=keep_until
+    )
+    return bool((await conn.execute(stmt)).rowcount)
+
+
+async def decide(
+    conn: Conn, interaction_id: str, *, decision: str, now: float, max_attempts: int
+) -> bool:
+    """Record a pending approval's decision; False when it takes none now."""
+    stmt = _accepting(interaction_id, now, max_attempts, kind="approval").values(
+        status=decision, submitted_at=now
     )
     return bool((await conn.execute(stmt)).rowcount)
 
@@ -242,9 +264,9 @@ async def expire_due(conn: Conn, interaction_ids: Sequence[str], *, now: float) 
 
 
 async def forget_finished(conn: Conn, *, before: float) -> int:
-    """Delete delivered and expired interactions whose time ended before *before*."""
+    """Delete finished interactions whose time ended before *before*."""
     result = await conn.execute(
-        delete(_I).where(col(_I.status).in_((DELIVERED, EXPIRED)), col(_I.expires_at) < before)
+        delete(_I).where(col(_I.status).in_(FINISHED), col(_I.expires_at) < before)
     )
     return int(result.rowcount or 0)
 

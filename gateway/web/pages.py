@@ -1,8 +1,9 @@
 """The home page, the open requests a person answers, and the webhooks.
 
 Answering a request here goes through the interaction service exactly as the
-API's ``POST /v1/interactions/{id}/code`` does: the same checks, the same
-count of tries, the same wake-up of the agent waiting for the code.
+API's ``POST /v1/interactions/{id}/code`` (or, for an approval, its decision
+route) does: the same checks, the same count of tries, the same wake-up of
+the agent waiting for the answer.
 """
 
 from __future__ import annotations
@@ -67,10 +68,12 @@ async def home(request: web.Request) -> web.Response:
 
 async def interactions(request: web.Request) -> web.Response:
     """GET /ui/interactions: the open requests, each with its time left and a form to answer."""
-    answered = request.query.get("answered")
-    return await _interactions_page(
-        request, notice="The code was passed on to the agent." if answered else None
-    )
+    notice = None
+    if request.query.get("answered"):
+        notice = "The code was passed on to the agent."
+    elif request.query.get("decided") in ("approved", "denied"):
+        notice = f"The sign-in was {request.query['decided']}; the agent knows."
+    return await _interactions_page(request, notice=notice)
 
 
 async def _interactions_page(
@@ -119,6 +122,27 @@ async def answer(request: web.Request) -> web.StreamResponse:
     return see_other(f"{PREFIX}/interactions?answered=1")
 
 
+async def decide(request: web.Request) -> web.StreamResponse:
+    """POST /ui/interactions/{id}/decision: a person approves or denies, as the API takes it."""
+    who = person(request)
+    interaction_id = request.match_info["id"]
+    fields = await form(request)
+    services = request.app[SERVICES]
+    try:
+        info = await services.interactions.get(who.tenant_id, interaction_id)
+        if not who.may_see(info.credential_id):
+            raise NotFound("no such interaction")
+        await services.interactions.decide(
+            who.tenant_id, interaction_id, fields.get("decision", ""), actor=who.principal.actor
+        )
+    except Invalid as exc:
+        return await _answer_refused(request, interaction_id, exc, 422)
+    except (NotFound, Conflict, Expired, RateLimited) as exc:
+        return await _answer_refused(request, interaction_id, exc, status_of(exc))
+    decision = fields.get("decision", "")
+    return see_other(f"{PREFIX}/interactions?decided={decision}")
+
+
 async def _answer_refused(
     request: web.Request, interaction_id: str, exc: RequestError, status: int
 ) -> web.Response:
@@ -153,4 +177,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", home)
     app.router.add_get("/interactions", interactions)
     app.router.add_post("/interactions/{id}/code", answer)
+    app.router.add_post("/interactions/{id}/decision", decide)
     app.router.add_get("/webhooks", webhooks)
