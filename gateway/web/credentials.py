@@ -24,7 +24,7 @@ from ..services.credentials import CredentialInfo
 from ..services.interactions import MAX_CODE
 from .charts import Series, bar_chart
 from .identity import PREFIX, Person, form, person, upload, whole_tenant
-from .owner import ACTION_WORDS, actor_label, key_names, timestamp
+from .owner import ACTION_WORDS, GOOD_OUTCOMES, actor_label, key_names, timestamp
 from .render import render, see_other, sentence
 
 PER_PAGE = 25
@@ -184,6 +184,7 @@ async def _activity(request: web.Request, who: Person, cred_id: str) -> list[dic
             "actor": actor_label(e["actor"], names),
             "at": timestamp(e["at"]),
             "outcome": e["outcome"],
+            "good": e["outcome"] in GOOD_OUTCOMES,
         }
         for e in events
     ]

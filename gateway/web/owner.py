@@ -25,6 +25,9 @@ AUDIT_PAGE = 50
 _MAX_NAME = 200
 
 
+#: Audit outcomes that mean it went as asked (others are shown as warnings).
+GOOD_OUTCOMES = frozenset({"ok", "succeeded", "approved"})
+
 #: Each audit action in words, for the credential's recent activity.
 ACTION_WORDS = {
     "password.read": "Password read",
@@ -185,6 +188,7 @@ async def audit(request: web.Request) -> web.Response:
             "credential": cred_names.get(e["credential_id"] or "", e["credential_id"]),
             "object_id": e["object_id"],
             "outcome": e["outcome"],
+            "good": e["outcome"] in GOOD_OUTCOMES,
         }
         for e in page.events
     ]
