@@ -56,11 +56,11 @@ CONTEXT_CHARS = 160  # the words "just before" a link
 THRESHOLD = 5.0
 MARGIN = 2.0
 WEIGHTS = {
-    "anchor_action": 4.0,  # its text names the action: "Verify email", "Sign in", "Passwort zurücksetzen"
+    "anchor_action": 4.0,  # its text names the action: "Verify email", "Sign in", "Anmelden"
     "context_action": 2.0,  # the words before it do: "click below to reset your password"
     "context_click": 1.0,  # "click", "tap", "copy and paste" right before it
     "context_secret": 1.0,  # "password", "account", "e-mail address" in its text or just before it
-    "subject_action": 1.0,  # the subject names an action: "Verify your e-mail", "Reset your password"
+    "subject_action": 1.0,  # the subject names an action: "Verify your e-mail", "Reset password"
     "url_action": 2.0,  # /verify, ?token=, /magic, /reset-password, /auth/callback
     "url_token": 1.5,  # a long random token in the path or query
     "button": 2.0,  # drawn as a button
@@ -73,7 +73,9 @@ WEIGHTS = {
     "commerce_message": -2.5,  # the message is about orders, receipts, offers
 }
 
-_ROLES = role_pattern()
+_ROLES, _BY_ROLE = role_pattern()
+_ROLE_OF: dict[str, str | None] = {}  # a found word -> its role; a cache that changes no answer
+MAX_ROLE_CACHE = 20_000
 _TAG = re.compile(
     r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>",
     re.S,
@@ -81,10 +83,16 @@ _TAG = re.compile(
 _ATTR = re.compile(r"([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*(?:=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?")
 _SKIP = {"style", "script", "head", "title", "xml"}
 _BLOCK = frozenset(
-    "p div br tr td th li ul ol table tbody thead h1 h2 h3 h4 h5 h6 hr center section article"
-    " header footer blockquote pre".split()
+    (
+        *("p", "div", "br", "tr", "td", "th", "li", "ul", "ol", "table", "tbody", "thead", "hr"),
+        *("h1", "h2", "h3", "h4", "h5", "h6", "center", "section", "article", "header", "footer"),
+        *("blockquote", "pre"),
+    )
 )
-_URL = re.compile(r"https?://[\w\-.~:/?#@!$&*+,;=%]+(?:\([\w\-.~:/?#@!$&*+,;=%]*\)[\w\-.~:/?#@!$&*+,;=%]*)*", re.I | re.A)
+_URL = re.compile(
+    r"https?://[\w\-.~:/?#@!$&*+,;=%]+(?:\([\w\-.~:/?#@!$&*+,;=%]*\)[\w\-.~:/?#@!$&*+,;=%]*)*",
+    re.I | re.A,
+)
 _TRAILING = ".,;:!?'\"»。，、）》】"
 _WS = re.compile(r"\s+")
 _BUTTON_STYLE = re.compile(
@@ -105,7 +113,7 @@ _NEVER_HOST = re.compile(
 _NEVER_PATH = re.compile(
     r"unsubscri|opt[-_]?out|/optout|list-unsubscribe|preferences|email[-_]?settings|notification[-_]?settings"
     r"|manage[-_]?(?:subscription|notification|email)|/privacy|privacy[-_]policy|/terms|/legal|/imprint|/impressum"
-    r"|/help(?:[/?#]|$)|/support(?:[/?#]|$)|/faq|/contact|view[-_]?in[-_]?browser|web[-_]?version|/webview"
+    r"|/help(?:[/?#]|$)|/support(?:[/?#]|$)|/faq|/contact(?:-us)?(?:[/?#]|$)|view[-_]?in[-_]?browser|web[-_]?version|/webview"
     r"|\.(?:png|jpe?g|gif|svg|webp|ico|css|js)(?:[?#]|$)",
     re.I,
 )
@@ -118,7 +126,10 @@ _URL_ACTION = re.compile(
 _URL_KIND = (
     ("reset", re.compile(r"reset|passw|recover", re.I)),
     ("approve", re.compile(r"approv|authori[sz]|allow", re.I)),
-    ("sign_in", re.compile(r"magic|log[-_]?in|sign[-_]?in|signin|passwordless|session|callback", re.I)),
+    (
+        "sign_in",
+        re.compile(r"magic|log[-_]?in|sign[-_]?in|signin|passwordless|session|callback", re.I),
+    ),
     ("confirm", re.compile(r"verif|confirm|activat|validat", re.I)),
 )
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.~%]{16,}")
@@ -142,7 +153,9 @@ class Link:
 class _Candidate:
     url: str
     order: int
-    label: str = ""  # the link's own words: its anchor text, or the text before a bare URL on its line
+    label: str = (
+        ""  # the link's own words: its anchor text, or the text before a bare URL on its line
+    )
     before: str = ""  # the words just before it
     button: bool = False
     image_only: bool = False
@@ -150,14 +163,34 @@ class _Candidate:
     roles: dict[str, int] = field(default_factory=dict)
 
 
+def _role_of(word: str) -> str | None:
+    """The role a word found by ``_ROLES`` plays: the first role with a pattern matching it."""
+    role = _ROLE_OF.get(word, "")
+    if role == "":
+        role = next(
+            (r for r, pats in _BY_ROLE.items() if any(p.fullmatch(word) for p in pats)), None
+        )
+        if len(_ROLE_OF) < MAX_ROLE_CACHE:
+            _ROLE_OF[word] = role
+    return role
+
+
+def _words(text: str) -> list[tuple[int, str]]:
+    """Where the listed words of ``text`` stand, and the role of each."""
+    found = []
+    for m in _ROLES.finditer(text.lower()):
+        role = _role_of(m.group(0))
+        if role is not None:
+            found.append((m.start(), role))
+    return found
+
+
 def _roles(text: str) -> dict[str, int]:
     """Which roles the listed words of ``text`` play, with the position of the first of each."""
     found: dict[str, int] = {}
     if text:
-        for m in _ROLES.finditer(text.lower()):
-            role = m.lastgroup
-            if role is not None and role not in found:
-                found[role] = m.start()
+        for at, role in _words(text):
+            found.setdefault(role, at)
     return found
 
 
@@ -178,7 +211,7 @@ def _host_and_rest(url: str) -> tuple[str, str]:
 
 
 def _never(url: str) -> bool:
-    """Links that are never the answer: other schemes, social networks, unsubscribe, help, images."""
+    """Never the answer: other schemes, social networks, unsubscribe, help, images."""
     if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_URL_CHARS:
         return True
     host, rest = _host_and_rest(url)
@@ -205,7 +238,11 @@ class _Collector:
             return
         known.seen += 1
         known.button = known.button or button
-        if label and not _looks_like_url(label) and (not known.label or _looks_like_url(known.label)):
+        if (
+            label
+            and not _looks_like_url(label)
+            and (not known.label or _looks_like_url(known.label))
+        ):
             known.label, known.before = label, before
         known.image_only = known.image_only and image_only
 
@@ -225,8 +262,9 @@ def _attrs(raw: str) -> dict[str, str]:
     return out
 
 
-def _html_candidates(html: str) -> tuple[_Collector, str]:
-    """The links of an HTML body and its visible text (block elements as line breaks)."""
+def _html_candidates(html: str) -> tuple[_Collector, str, str]:
+    """The links of an HTML body, its visible text (block elements as line breaks),
+    and that text with the links' own words blanked (where bare URLs are sought)."""
     found = _Collector()
     parts: list[str] = []
     size = 0
@@ -234,6 +272,7 @@ def _html_candidates(html: str) -> tuple[_Collector, str]:
     anchor_start = 0
     anchor_alts: list[str] = []
     cell_button = False
+    inside: list[tuple[int, int]] = []  # where the links' own words are in the text
     pos, end = 0, len(html)
     while pos < end:
         m = _TAG.search(html, pos)
@@ -257,9 +296,11 @@ def _html_candidates(html: str) -> tuple[_Collector, str]:
         if name in _BLOCK:
             parts.append("\n")
             size += 1
-            if name in ("td", "th", "table") and not closing:
-                attrs = _attrs(m.group(3))
-                cell_button = "bgcolor" in attrs or bool(_CELL_BUTTON.search(attrs.get("style", "")))
+            if name in ("td", "th"):
+                attrs = {} if closing else _attrs(m.group(3))
+                cell_button = "bgcolor" in attrs or bool(
+                    _CELL_BUTTON.search(attrs.get("style", ""))
+                )
         if name == "a":
             if closing and anchor is not None:
                 text = "".join(parts)
@@ -267,22 +308,38 @@ def _html_candidates(html: str) -> tuple[_Collector, str]:
                 words = label.strip()
                 before = text[max(0, anchor_start - CONTEXT_CHARS) : anchor_start]
                 style, klass = anchor.get("style", ""), anchor.get("class", "")
-                button = bool(_BUTTON_STYLE.search(style) or _BUTTON_CLASS.search(klass)) or cell_button
+                button = (
+                    bool(_BUTTON_STYLE.search(style) or _BUTTON_CLASS.search(klass)) or cell_button
+                )
                 image_only = not words and bool(anchor_alts)
                 if not words:
                     label = " ".join(anchor_alts)
                 found.add(_clean_href(anchor.get("href", "")), label, before, button, image_only)
+                inside.append((anchor_start, size))
                 anchor = None
             elif not closing:
                 anchor, anchor_alts = _attrs(m.group(3)), []
                 anchor_start = size
         elif name == "img" and anchor is not None:
             anchor_alts.append(_attrs(m.group(3)).get("alt", "") or "image")
-    return found, "".join(parts)
+    text = "".join(parts)
+    return found, text, _blank_spans(text, inside)
+
+
+def _blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with the given spans (the links' own words) replaced by spaces."""
+    pieces, at = [], 0
+    for start, end in spans:
+        pieces.append(text[at:start])
+        pieces.append(" " * (end - start))
+        at = end
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 def _clean_href(href: str) -> str:
-    """An href as a browser follows it: entities decoded (done), outer white space and line breaks gone."""
+    """An href as a browser follows it (entities are decoded already): no outer white
+    space, no line breaks."""
     return href.strip().replace("\n", "").replace("\r", "").replace("\t", "")
 
 
@@ -371,8 +428,8 @@ def extract_link(*, channel: str, subject: str = "", text: str = "", html: str =
     found = _Collector()
     body = ""
     if html:
-        found, body = _html_candidates(html[:MAX_HTML_CHARS])
-        _text_candidates(body, found)
+        found, body, outside = _html_candidates(html[:MAX_HTML_CHARS])
+        _text_candidates(outside, found)
     if not found.by_url:
         body = text[:MAX_TEXT_CHARS]
         _text_candidates(body, found)
@@ -383,9 +440,12 @@ def extract_link(*, channel: str, subject: str = "", text: str = "", html: str =
 
 def _decide(cands: list[_Candidate], subject: str, body: str) -> Link | None:
     message_roles = _roles(subject)
-    body_roles = _roles(body)
+    body_words = _words(body) if body else []
+    body_roles: dict[str, int] = {}
+    for at, role in body_words:
+        body_roles.setdefault(role, at)
     said = any(r in ACTIONS for r in message_roles) or any(r in ACTIONS for r in body_roles)
-    commerce = _commerce(subject + "\n" + body)
+    commerce = _commerce([role for _, role in _words(subject)] + [role for _, role in body_words])
     scored = []
     first = True
     subject_action = any(r in ACTIONS for r in message_roles)
@@ -424,13 +484,12 @@ def _has_token(rest: str) -> bool:
     return False
 
 
-def _commerce(text: str) -> float:
+def _commerce(roles: list[str]) -> float:
     """The commerce weight of a message: many order, receipt or offer words and few action words."""
-    lowered = text.lower()
     commerce = actions = 0
-    for m in _ROLES.finditer(lowered):
-        if m.lastgroup == "commerce":
+    for role in roles:
+        if role == "commerce":
             commerce += 1
-        elif m.lastgroup in ACTIONS:
+        elif role in ACTIONS:
             actions += 1
     return WEIGHTS["commerce_message"] if commerce >= 3 and commerce > actions else 0.0
