@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html import unescape
+from urllib.parse import unquote
 
 from gateway.extraction.htmltext import visible_text
 from gateway.extraction.linkwords import role_pattern
@@ -66,10 +67,11 @@ WEIGHTS = {
     "button": 2.0,  # drawn as a button
     "repeated": 1.0,  # the same URL twice: a button and its "paste this link" fallback
     "first": 0.5,  # the first link worth scoring in the message
-    "alone": 1.0,  # an action URL with a token and no other link worth anything beside it
+    "alone": 1.0,  # no other link worth anything beside it, and its words or URL name an action
     "anchor_not_action": -8.0,  # "unsubscribe", "privacy", "help", "not you?"
     "image_only": -3.0,  # a logo or a picture with no words
     "home_page": -4.0,  # a bare domain: the site's home page
+    "plain_page": -3.0,  # the site's sign-in or account page, with no token: not a magic link
     "commerce_message": -2.5,  # the message is about orders, receipts, offers
 }
 
@@ -105,10 +107,14 @@ _CELL_BUTTON = re.compile(r"background(?:-color)?\s*:|border-radius\s*:\s*[1-9]"
 
 # URLs that are never the answer, by host or by path.
 _NEVER_HOST = re.compile(
-    r"(?:^|\.)(?:facebook\.com|fb\.com|twitter\.com|x\.com|instagram\.com|linkedin\.com|youtube\.com|youtu\.be"
-    r"|tiktok\.com|pinterest\.[a-z.]+|apps\.apple\.com|itunes\.apple\.com|play\.google\.com|t\.me|wa\.me"
-    r"|discord\.gg|threads\.net|vk\.com|weibo\.com|line\.me|snapchat\.com|reddit\.com|medium\.com"
-    r"|schema\.org|w3\.org)$"
+    r"(?:^|\.)(?:apps\.apple\.com|itunes\.apple\.com|play\.google\.com|schema\.org|w3\.org)$"
+)
+# Social networks: a "follow us" link in anyone's mail, never the answer unless its URL is
+# one made for this person (the network's own verification mail: a token, an action path).
+_SOCIAL_HOST = re.compile(
+    r"(?:^|\.)(?:facebook\.com|fb\.com|twitter\.com|x\.com|instagram\.com|linkedin\.com"
+    r"|youtube\.com|youtu\.be|tiktok\.com|pinterest\.[a-z.]+|t\.me|wa\.me|discord\.gg"
+    r"|threads\.net|vk\.com|weibo\.com|line\.me|snapchat\.com|reddit\.com|medium\.com)$"
 )
 _NEVER_PATH = re.compile(
     r"unsubscri|opt[-_]?out|/optout|list-unsubscribe|preferences|email[-_]?settings|notification[-_]?settings"
@@ -132,11 +138,17 @@ _URL_KIND = (
     ),
     ("confirm", re.compile(r"verif|confirm|activat|validat", re.I)),
 )
+# A site's own pages (its sign-in page, the account page), not a link made for one person.
+_PLAIN_PAGE = re.compile(
+    r"^/(?:[a-z]{2}(?:[-_][a-z]{2})?/)?(?:[a-z]+[-_/])*(?:log[-_]?in|log[-_]?on|sign[-_]?in|signin"
+    r"|session/new|sessions?|account|accounts|home|dashboard|settings|profile|my[-_]?account)/?$"
+)
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.~%]{16,}")
 _TRACKER = re.compile(
     r"ct\.sendgrid\.net|/ls/click|/wf/click|mandrillapp\.com/track|list-manage\.com/track|hubspotlinks\.com"
     r"|hubspotemail\.net|pstmrk\.it|/e/c/|mailchi\.mp|sparkpostmail\.com|mjt\.lu|sendibt\d|/ss/c/"
-    r"|awstrack\.me|rs6\.net|cmail\d+\.com|createsend\d*\.com|exct\.net|/track/click|/c/[A-Za-z0-9_-]{24,}",
+    r"|awstrack\.me|rs6\.net|cmail\d+\.com|createsend\d*\.com|exct\.net|/track/click|/c/[A-Za-z0-9_-]{24,}"
+    r"|/CL0/|/L0/",
     re.I,
 )
 
@@ -215,9 +227,9 @@ def _never(url: str) -> bool:
     if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_URL_CHARS:
         return True
     host, rest = _host_and_rest(url)
-    if not host or _NEVER_HOST.search(host):
+    if not host or _NEVER_HOST.search(host) or _NEVER_PATH.search(rest):
         return True
-    return bool(_NEVER_PATH.search(rest))
+    return bool(_SOCIAL_HOST.search(host)) and not (_URL_ACTION.search(rest) and _has_token(rest))
 
 
 class _Collector:
@@ -349,7 +361,7 @@ def _text_candidates(text: str, found: _Collector) -> None:
         url = _clean_url(m.group(0))
         line_start = text.rfind("\n", 0, m.start()) + 1
         label = text[line_start : m.start()].strip(" \t<[(:-–—>")
-        before = text[max(0, m.start() - CONTEXT_CHARS) : m.start()]
+        before = text[max(0, line_start - CONTEXT_CHARS) : line_start]  # the lines above
         found.add(url, label, before, False, False)
 
 
@@ -391,16 +403,18 @@ def _score(cand: _Candidate, first: bool, subject_action: bool) -> tuple[float, 
         score += w["context_click"]
     if "secret" in before_roles or "secret" in label_roles:
         score += w["context_secret"]
-    tracked = bool(_TRACKER.search(cand.url))
-    _, rest = _host_and_rest(cand.url)
-    if not tracked:
+    target = _target(cand.url)
+    if target is not None:
+        rest = _host_and_rest(target)[1]
         if _URL_ACTION.search(rest):
             score += w["url_action"]
-            kind = kind or _url_kind(cand.url)
+            kind = kind or _url_kind(target)
         if _has_token(rest):
             score += w["url_token"]
         if rest.strip("/") == "" or rest in ("/#", "/#/"):
             score += w["home_page"]
+        elif _PLAIN_PAGE.match(rest.lower()):
+            score += w["plain_page"]
     if cand.button:
         score += w["button"]
     if cand.seen > 1:
@@ -457,7 +471,7 @@ def _decide(cands: list[_Candidate], subject: str, body: str) -> Link | None:
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
     best_score, _, best, kind = scored[0]
     runner_up = scored[1][0] if len(scored) > 1 else float("-inf")
-    if runner_up <= 0 and _url_says_action(best.url):
+    if runner_up <= 0 and (_url_says_action(best.url) or _names_action(best.label)):
         best_score += WEIGHTS["alone"]
     if best_score < THRESHOLD or best_score - runner_up < MARGIN:
         return None
@@ -467,11 +481,27 @@ def _decide(cands: list[_Candidate], subject: str, body: str) -> Link | None:
     return Link(best.url, kind)
 
 
+def _target(url: str) -> str | None:
+    """The URL whose path says where a link leads: itself, or behind a click-tracking redirect
+    the URL written into it (``.../CL0/https:%2F%2Fexample.com%2Fverify...``), else None."""
+    if not _TRACKER.search(url):
+        return url
+    rest = unquote(_host_and_rest(url)[1])
+    at = max(rest.find("https://"), rest.find("http://"))
+    return rest[at:] if at >= 0 else None
+
+
+def _names_action(label: str) -> bool:
+    """A link's own words name an action ("Sign in", "Verify email")."""
+    return not _looks_like_url(label) and _kind_of(_roles(label)) is not None
+
+
 def _url_says_action(url: str) -> bool:
-    """An untracked URL whose path or query names an action and carries a random token."""
-    if _TRACKER.search(url):
+    """A URL (behind tracking: the one written into it) naming an action, with a random token."""
+    target = _target(url)
+    if target is None:
         return False
-    rest = _host_and_rest(url)[1]
+    rest = _host_and_rest(target)[1]
     return bool(_URL_ACTION.search(rest) and _has_token(rest))
 
 

@@ -14,6 +14,8 @@ which of these roles its words play:
   "zurücksetzen", "réinitialiser", "восстановить", "再設定", "重置"...).
 - ``APPROVE``: approving a device or a sign-in ("approve", "authorize",
   "yes, it was me", "genehmigen", "承認", "批准", "승인"...).
+- ``DONE``: an action already done ("confirmed", "verified", "bestätigt",
+  "подтверждён", "已验证"): a notice, not a request; read before ``CONFIRM``.
 - ``CLICK``: the words that point at a link ("click", "tap", "klicken",
   "cliquez", "нажмите", "クリック", "点击"...): weak evidence on their own.
 - ``SECRET``: what an authentication message is about (password, account,
@@ -49,9 +51,9 @@ SIGN_IN_WORDS: tuple[str, ...] = (
     r"acceder", r"accede", r"accedi", r"accesso", r"entrar", r"entre na", r"fazer login",
     r"iniciar a sess[aã]o", r"conectează", r"autentific",
     # Slavic, Baltic, Hungarian, Greek, Turkish
-    r"zaloguj", r"logowan", r"přihlás", r"prihlás", r"prihlas", r"войти", r"вход", r"вой[дт]",
-    r"увійти", r"вхід", r"увійд", r"giriş yap", r"oturum aç", r"bejelentkez", r"σύνδεση",
-    r"συνδεθ", r"prisijung", r"pieslēg", r"prijav",
+    r"zaloguj", r"logowan", r"přihlás", r"prihlás", r"prihlas", r"войти", r"вход(?![а-яё])",
+    r"вой[дт]", r"увійти", r"вхід", r"увійд", r"giriş yap", r"oturum aç", r"bejelentkez",
+    r"σύνδεση", r"συνδεθ", r"prisijung", r"pieslēg", r"prijav",
     # Indonesian, Malay, Vietnamese, Filipino
     r"masuk", r"log masuk", r"đăng nhập",
 )  # fmt: skip
@@ -141,6 +143,22 @@ APPROVE_WORDS: tuple[str, ...] = (
 APPROVE_ANY: tuple[str, ...] = (
     r"承認", r"許可", r"批准", r"允许", r"允許", r"授权", r"授權", r"승인", r"허용", r"موافقة",
     r"الموافقة", r"السماح", r"אשר כניסה", r"अनुमोदन", r"अनुमति", r"อนุมัติ", r"อนุญาต",
+)  # fmt: skip
+
+DONE_WORDS: tuple[str, ...] = (
+    r"confirmed", r"verified", r"activated", r"validated", r"approved", r"changed", r"updated",
+    r"has been reset", r"was reset", r"bestätigt", r"verifiziert", r"aktiviert", r"geändert",
+    r"freigeschaltet", r"confirmée?s?", r"vérifiée?s?", r"activée?s?", r"modifiée?s?",
+    r"confirmad[oa]s?", r"verificad[oa]s?", r"activad[oa]s?", r"ativad[oa]s?", r"alterad[oa]s?",
+    r"confermat[oa]", r"verificat[oa]", r"attivat[oa]", r"modificat[oa]", r"bevestigd",
+    r"geverifieerd", r"geactiveerd", r"gewijzigd", r"bekräftad", r"verifierad", r"aktiverad",
+    r"bekræftet", r"bekreftet", r"aktivert", r"vahvistettu", r"potwierdzon[aey]",
+    r"zweryfikowan[aey]", r"potvrzen[aoý]", r"ověřen[aoý]", r"подтвержд[её]н", r"подтверждена",
+    r"активирован", r"підтверджен", r"doğrulandı", r"onaylandı",
+)  # fmt: skip
+DONE_ANY: tuple[str, ...] = (
+    r"確認済み", r"確認されました", r"已验证", r"已驗證", r"已确认", r"已確認",
+    r"인증되었습니다", r"확인되었습니다", r"تم التأكيد", r"تم التحقق", r"אומת", r"ยืนยันแล้ว",
 )  # fmt: skip
 
 CLICK_WORDS: tuple[str, ...] = (
@@ -252,6 +270,7 @@ COMMERCE_ANY: tuple[str, ...] = (
 ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # Order matters where words overlap: the first role that matches at a place wins.
     "not_action": (NOT_ACTION_WORDS, NOT_ACTION_ANY),
+    "done": (DONE_WORDS, DONE_ANY),
     "reset": (RESET_WORDS, RESET_ANY),
     "approve": (APPROVE_WORDS, APPROVE_ANY),
     "sign_in": (SIGN_IN_WORDS, SIGN_IN_ANY),
