@@ -251,6 +251,20 @@ def test_click_tracked_links_are_returned_as_they_are(tracked: str) -> None:
     assert _mail(body, "Reset your password") == Link(tracked, "reset")
 
 
+def test_a_tracked_copy_of_the_link_lends_its_destination_to_the_button() -> None:
+    """Every link tracked on its own, words the lexicon does not know: the "paste this link"
+    copy shows where the button leads, and the button is the answer."""
+    tracked = "https://u1234567.ct.sendgrid.net/ls/click?upn=Zx81kQp2Lm9Rt4Vb7Nc3Hd6J-3D"
+    body = (
+        f'<a href="{tracked}-a">Example</a><p>Lorem ipsum dolor sit amet.</p>'
+        + _button(f"{tracked}-b", "Ipsum dolor")
+        + f'<p>Consectetur adipiscing elit: <a href="{tracked}-c">{VERIFY}</a></p>'
+    )
+    assert _mail(body, "Lorem ipsum") == Link(f"{tracked}-b", "confirm")
+    # Without the copy nothing says where the button leads: no answer.
+    assert _mail(body.split("<p>Consectetur")[0], "Lorem ipsum") is None
+
+
 def test_entities_in_hrefs_are_decoded_as_a_browser_does() -> None:
     """``&amp;`` in an href is ``&`` in the URL a browser opens, and that URL is the answer."""
     href = VERIFY.replace("&", "&amp;")
@@ -371,9 +385,22 @@ PASSWORD_CHANGED = (
 )
 
 
+WELCOME = (
+    "<h1>Account created</h1><p>Hi Anna, your account on Example has been created.</p>"
+    + _button("https://example.com/login", "Log in now")
+    + '<p>Or copy this URL: <a href="https://example.com/login">https://example.com/login</a></p>'
+)
+NOTICE = (
+    "<p>Anna has accepted your invitation. Please sign in to "
+    '<a href="https://vault.example.com/#/">https://vault.example.com/#/</a> to confirm them.</p>'
+)
+
+
 @pytest.mark.parametrize(
     ("subject", "body"),
     [
+        ("Welcome to Example", WELCOME),
+        ("Invitation accepted", NOTICE),
         ("Spring sale: 30% off", NEWSLETTER),
         ("Your receipt from Example Shop", RECEIPT),
         ("Your order has shipped", SHIPPING),
@@ -381,8 +408,9 @@ PASSWORD_CHANGED = (
     ],
 )
 def test_newsletters_receipts_and_notices_give_no_link(subject: str, body: str) -> None:
-    """A newsletter, a receipt, a shipping notice and a password-changed notice give no link,
-    though they have buttons (and the newsletter a "sign in to your account" link)."""
+    """A welcome or a notice pointing at the sign-in page or the home page, a newsletter, a
+    receipt, a shipping notice and a password-changed notice give no link, though they have
+    buttons and words like "log in" (a page anyone can open is not an action link)."""
     assert _mail(body, subject) is None
 
 

@@ -14,14 +14,16 @@ four steps:
    (``&amp;`` is ``&``); the answer is that URL unchanged, also behind a
    click-tracking redirect, which is never unwrapped.
 2. Never the answer: other schemes (``mailto:``, ``tel:``), images, links to
-   social networks and app stores, and links whose URL or text says
-   unsubscribe, preferences, privacy, terms, help, support, "view in browser",
-   "not you?" (``linkwords.NOT_ACTION``, in many languages).
+   social networks and app stores, a site's home page or bare sign-in page,
+   and links whose URL or text says unsubscribe, preferences, privacy, terms,
+   help, support, "view in browser", "not you?" (``linkwords.NOT_ACTION``, in
+   many languages).
 3. Each candidate is scored (``WEIGHTS``): action words (``linkwords``) in
    its text, just before it, in its URL's path and query (``verify``,
    ``token=``, ``magic``, ``reset``...), a long random token in the URL, a
    button's look, a second sight of the same URL (the "paste this link"
-   fallback); against it, a bare home page and a logo with no words.
+   fallback, also when tracked on its own: ``_merge_twins``); against it, a
+   logo with no words.
 4. The best candidate is the answer only when its score reaches
    ``THRESHOLD``, beats every other URL by ``MARGIN``, and the message as a
    whole reads as an authentication message (an action word somewhere, and
@@ -36,7 +38,7 @@ a hash of each message's template family, was never used to set them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import unescape
 from urllib.parse import unquote
 
@@ -70,8 +72,7 @@ WEIGHTS = {
     "alone": 1.0,  # no other link worth anything beside it, and its words or URL name an action
     "anchor_not_action": -8.0,  # "unsubscribe", "privacy", "help", "not you?"
     "image_only": -3.0,  # a logo or a picture with no words
-    "home_page": -4.0,  # a bare domain: the site's home page
-    "plain_page": -3.0,  # the site's sign-in or account page, with no token: not a magic link
+    "plain_page": -8.0,  # a tracked link to the home page or a sign-in page (untracked: never)
     "commerce_message": -2.5,  # the message is about orders, receipts, offers
 }
 
@@ -172,7 +173,8 @@ class _Candidate:
     button: bool = False
     image_only: bool = False
     seen: int = 1
-    roles: dict[str, int] = field(default_factory=dict)
+    shown: str | None = None  # the URL its text shows, when that is not its href (a tracked copy)
+    twin: str | None = None  # a button's destination, shown by its tracked "paste this link" copy
 
 
 def _role_of(word: str) -> str | None:
@@ -222,12 +224,18 @@ def _host_and_rest(url: str) -> tuple[str, str]:
     return host, sep + tail
 
 
+def _plain_page(rest: str) -> bool:
+    """A site's home page, sign-in page or account page, with nothing made for one person in it:
+    following it signs nobody in and confirms nothing."""
+    return rest.strip("/") in ("", "#", "#/") or bool(_PLAIN_PAGE.match(rest.lower()))
+
+
 def _never(url: str) -> bool:
     """Never the answer: other schemes, social networks, unsubscribe, help, images."""
     if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_URL_CHARS:
         return True
     host, rest = _host_and_rest(url)
-    if not host or _NEVER_HOST.search(host) or _NEVER_PATH.search(rest):
+    if not host or _NEVER_HOST.search(host) or _NEVER_PATH.search(rest) or _plain_page(rest):
         return True
     return bool(_SOCIAL_HOST.search(host)) and not (_URL_ACTION.search(rest) and _has_token(rest))
 
@@ -242,12 +250,18 @@ class _Collector:
         if _never(url):
             return
         label = _WS.sub(" ", label).strip()
+        shown_match = _URL.match(label)
+        shown = _clean_url(shown_match.group(0)) if shown_match else None
         known = self.by_url.get(url)
         if known is None:
             if len(self.by_url) >= MAX_CANDIDATES:
                 return
-            self.by_url[url] = _Candidate(url, len(self.by_url), label, before, button, image_only)
+            cand = _Candidate(url, len(self.by_url), label, before, button, image_only)
+            cand.shown = shown if shown != url else None
+            self.by_url[url] = cand
             return
+        if known.shown is None and shown != url:
+            known.shown = shown
         known.seen += 1
         known.button = known.button or button
         if (
@@ -403,7 +417,7 @@ def _score(cand: _Candidate, first: bool, subject_action: bool) -> tuple[float, 
         score += w["context_click"]
     if "secret" in before_roles or "secret" in label_roles:
         score += w["context_secret"]
-    target = _target(cand.url)
+    target = _where(cand)
     if target is not None:
         rest = _host_and_rest(target)[1]
         if _URL_ACTION.search(rest):
@@ -411,10 +425,8 @@ def _score(cand: _Candidate, first: bool, subject_action: bool) -> tuple[float, 
             kind = kind or _url_kind(target)
         if _has_token(rest):
             score += w["url_token"]
-        if rest.strip("/") == "" or rest in ("/#", "/#/"):
-            score += w["home_page"]
-        elif _PLAIN_PAGE.match(rest.lower()):
-            score += w["plain_page"]
+        if _plain_page(rest):
+            score += w["plain_page"]  # behind a tracked redirect: the page it leads to
     if cand.button:
         score += w["button"]
     if cand.seen > 1:
@@ -463,7 +475,7 @@ def _decide(cands: list[_Candidate], subject: str, body: str) -> Link | None:
     scored = []
     first = True
     subject_action = any(r in ACTIONS for r in message_roles)
-    for cand in cands:
+    for cand in _merge_twins(cands):
         score, kind = _score(cand, first, subject_action)
         if score > 0:
             first = False
@@ -471,14 +483,46 @@ def _decide(cands: list[_Candidate], subject: str, body: str) -> Link | None:
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
     best_score, _, best, kind = scored[0]
     runner_up = scored[1][0] if len(scored) > 1 else float("-inf")
-    if runner_up <= 0 and (_url_says_action(best.url) or _names_action(best.label)):
+    says = _url_says_action(_where(best))
+    if runner_up <= 0 and (says or _names_action(best.label)):
         best_score += WEIGHTS["alone"]
     if best_score < THRESHOLD or best_score - runner_up < MARGIN:
         return None
-    if not said and not _url_says_action(best.url):
+    if not said and not says:
         return None  # no action named in words the lexicon knows: only the URL can say it is one
     kind = kind or _message_kind(message_roles) or _message_kind(body_roles) or "confirm"
     return Link(best.url, kind)
+
+
+def _merge_twins(cands: list[_Candidate]) -> list[_Candidate]:
+    """Candidates, each tracked "paste this link" copy folded into the button before it.
+
+    Mail services give every link its own tracked URL, so a button and the
+    copy of its link below it ("If the button does not work, paste this URL:
+    https://example.com/verify?token=...") are two URLs; the copy's text shows
+    where both lead. That destination becomes the button's evidence, and the
+    button, which a person clicks, the answer.
+    """
+    out: list[_Candidate] = []
+    for cand in cands:
+        if cand.shown is not None and _target(cand.url) is None and _url_says_action(cand.shown):
+            button = next((b for b in reversed(out) if b.button and b.shown is None), None)
+            if (
+                button is not None
+                and button.twin is None
+                and _target(button.url) is None
+                and "not_action" not in _roles(button.label)
+            ):
+                button.twin = cand.shown
+                continue
+        out.append(cand)
+    return out
+
+
+def _where(cand: _Candidate) -> str | None:
+    """The URL that says where a candidate leads: its own, the one inside its tracked URL,
+    its tracked copy's, or the one its text shows."""
+    return _target(cand.url) or cand.twin or cand.shown
 
 
 def _target(url: str) -> str | None:
@@ -496,9 +540,9 @@ def _names_action(label: str) -> bool:
     return not _looks_like_url(label) and _kind_of(_roles(label)) is not None
 
 
-def _url_says_action(url: str) -> bool:
+def _url_says_action(url: str | None) -> bool:
     """A URL (behind tracking: the one written into it) naming an action, with a random token."""
-    target = _target(url)
+    target = _target(url) if url is not None else None
     if target is None:
         return False
     rest = _host_and_rest(target)[1]
