@@ -505,7 +505,12 @@ def _merge_twins(cands: list[_Candidate]) -> list[_Candidate]:
     """
     out: list[_Candidate] = []
     for cand in cands:
-        if cand.shown is not None and _target(cand.url) is None and _url_says_action(cand.shown):
+        if (
+            cand.shown is not None
+            and _looks_like_url(cand.label)  # a copy: its own words are the URL
+            and _target(cand.url) is None
+            and _url_says_action(cand.shown)
+        ):
             button = next((b for b in reversed(out) if b.button and b.shown is None), None)
             if (
                 button is not None

@@ -116,7 +116,7 @@ RESET_WORDS: tuple[str, ...] = (
     r"zmień hasło", r"zmienić hasło", r"změnit heslo", r"změňte heslo", r"zmeniť heslo",
     r"изменить пароль", r"сменить пароль", r"измените пароль", r"змінити пароль",
     r"şifre(?:ni|mi)? değiştir", r"jelszó módosítás", r"jelszavad? megváltoztat",
-    r"ubah kata sandi", r"repor", r"nolla", r"ponastav", r"resetiraj", r"resetare",
+    r"ubah kata sandi", r"repor(?![a-z])", r"nolla", r"ponastav", r"resetiraj", r"resetare",
     r"zmień (?:swoje |twoje )?hasło", r"измен\w* (?:мой |свой |ваш )?парол",
     r"смен\w* (?:мой |свой |ваш )?парол", r"змін\w* (?:мій |свій |ваш )?парол",
     r"αλλαγή (?:του )?κωδικ", r"đổi mật khẩu", r"schimbă parola", r"schimba parola",
