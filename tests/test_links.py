@@ -390,6 +390,11 @@ WELCOME = (
     + _button("https://example.com/login", "Log in now")
     + '<p>Or copy this URL: <a href="https://example.com/login">https://example.com/login</a></p>'
 )
+CHANGED = (
+    "<p>Your password was changed.<br />"
+    '<a href="https://tracker.example.com/my/password">Change password</a></p>'
+    "<p>User: anna<br/>IP address: 203.0.113.7</p>"
+)
 NOTICE = (
     "<p>Anna has accepted your invitation. Please sign in to "
     '<a href="https://vault.example.com/#/">https://vault.example.com/#/</a> to confirm them.</p>'
@@ -401,6 +406,7 @@ NOTICE = (
     [
         ("Welcome to Example", WELCOME),
         ("Invitation accepted", NOTICE),
+        ("[Tracker] Security notification", CHANGED),
         ("Spring sale: 30% off", NEWSLETTER),
         ("Your receipt from Example Shop", RECEIPT),
         ("Your order has shipped", SHIPPING),

@@ -73,6 +73,8 @@ WEIGHTS = {
     "anchor_not_action": -8.0,  # "unsubscribe", "privacy", "help", "not you?"
     "image_only": -3.0,  # a logo or a picture with no words
     "plain_page": -8.0,  # a tracked link to the home page or a sign-in page (untracked: never)
+    "static_page": -3.0,  # a page of plain words (/my/password): the same for everyone, no token
+    "context_done": -3.0,  # just before it, an action done ("your password was changed"): a notice
     "commerce_message": -2.5,  # the message is about orders, receipts, offers
 }
 
@@ -228,6 +230,20 @@ def _plain_page(rest: str) -> bool:
     """A site's home page, sign-in page or account page, with nothing made for one person in it:
     following it signs nobody in and confirms nothing."""
     return rest.strip("/") in ("", "#", "#/") or bool(_PLAIN_PAGE.match(rest.lower()))
+
+
+def _static_page(rest: str) -> bool:
+    """A path of plain words, no query, nothing random (``/my/password``, ``/verify-email``):
+    a page that is the same for everyone, where an action link names someone."""
+    path = rest.split("#", 1)[0]
+    if "?" in path:
+        return False
+    segments = [p for p in path.split("/") if p]
+    if not segments or any(
+        len(p) >= 16 or not p.replace("-", "").replace("_", "").isalpha() for p in segments
+    ):
+        return False
+    return len(segments) >= 2 or len(segments[0]) >= 6
 
 
 def _never(url: str) -> bool:
@@ -413,6 +429,8 @@ def _score(cand: _Candidate, first: bool, subject_action: bool) -> tuple[float, 
     if before_kind:
         score += w["context_action"]
         kind = kind or before_kind
+    if "done" in before_roles and not before_kind:
+        score += w["context_done"]
     if "click" in before_roles or "click" in label_roles:
         score += w["context_click"]
     if "secret" in before_roles or "secret" in label_roles:
@@ -427,6 +445,8 @@ def _score(cand: _Candidate, first: bool, subject_action: bool) -> tuple[float, 
             score += w["url_token"]
         if _plain_page(rest):
             score += w["plain_page"]  # behind a tracked redirect: the page it leads to
+        elif _static_page(rest):
+            score += w["static_page"]
     if cand.button:
         score += w["button"]
     if cand.seen > 1:
