@@ -3,8 +3,17 @@
 The labelled set (``tests/data/links``) holds real verification, reset and
 sign-in mails and texts rendered from public auth systems' templates in their
 languages, and negatives (notices without a link to click, notifications,
-receipts, invoices). ``heldout.jsonl`` is the kept-apart part: the template
-families a seeded hash put there, never used to set the extractor's weights.
+receipts, invoices). Each message names its source and its template family.
+
+- ``tune.jsonl``: the weights were set by hand on these.
+- ``consulted.jsonl``: the first kept-apart part, the families a seeded hash
+  picked on the first day. Its figure was read three times while the rules
+  changed, and then its failures were read and fixed (a copy of a tracked
+  link mistaken for a button, "repor" inside "reports"): it is tuning data now.
+- ``heldout.jsonl``: the kept-apart part the accuracy is pinned on: every mail
+  of template families added after that (Redmine, BookStack), set apart before
+  the extractor ever read them, never used to change it.
+
 Run with ``-s`` to see the figures.
 """
 
@@ -65,10 +74,11 @@ def _score(records: list[dict[str, Any]]) -> tuple[int, int, int]:
 
 
 def test_labelled_set_is_broad_and_split_by_family() -> None:
-    """300+ messages in 20+ languages, a quarter negatives, each with its source, and the kept-apart
-    part is exactly the families the seeded hash picks, none of them on the tuning side."""
-    tune, held = _load("tune.jsonl"), _load("heldout.jsonl")
-    every = tune + held
+    """300+ messages in 20+ languages, a quarter negatives, each with its source; the first
+    kept-apart part is exactly the families the seeded hash picks, and no family of the
+    kept-apart part is anywhere else."""
+    tune, consulted, held = _load("tune.jsonl"), _load("consulted.jsonl"), _load("heldout.jsonl")
+    every = tune + consulted + held
     assert len(every) >= 300
     assert len({r["language"] for r in every}) >= 20
     assert sum(r["link"] is None for r in every) >= len(every) / 4
@@ -80,18 +90,20 @@ def test_labelled_set_is_broad_and_split_by_family() -> None:
         assert (r["link"] is None) == (r["kind"] is None)
         assert r["kind"] is None or r["kind"] in KINDS
 
-    def kept_apart(family: str) -> bool:
+    def picked(family: str) -> bool:
         digest = hashlib.sha256((SPLIT_SEED + family).encode()).hexdigest()
         return int(digest, 16) % 3 == 0
 
-    assert all(kept_apart(_family(r)) for r in held)
-    assert not any(kept_apart(_family(r)) for r in tune)
+    assert all(picked(_family(r)) for r in consulted)
+    assert not any(picked(_family(r)) for r in tune)
+    assert not {_family(r) for r in held} & {_family(r) for r in tune + consulted}
+    sources = {r["source"].split(":")[0] for r in every}
     print(
         f"\nlabelled set: {len(every)} messages, {len({r['language'] for r in every})} languages, "
-        f"{len({r['source'].split(':')[0] for r in every})} source repositories, "
-        f"{len({_family(r) for r in every})} template families, "
-        f"{sum(r['link'] is None for r in every)} negatives; kept apart: {len(held)} messages "
-        f"in {len({_family(r) for r in held})} families"
+        f"{len(sources)} source repositories, {len({_family(r) for r in every})} template "
+        f"families, {sum(r['link'] is None for r in every)} negatives; kept apart: {len(held)} "
+        f"messages in {len({_family(r) for r in held})} families, "
+        f"{len({r['language'] for r in held})} languages"
     )
 
 
@@ -100,19 +112,33 @@ def test_kept_apart_accuracy() -> None:
     none was expected)."""
     held = _load("heldout.jsonl")
     exact, wrong, total = _score(held)
+    _print_figures("kept apart", held)
+    assert exact / total >= 0.97
+    assert wrong / total <= 0.01
+
+
+def _print_figures(name: str, records: list[dict[str, Any]]) -> None:
+    exact, wrong, total = _score(records)
     by_language: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for r in held:
+    for r in records:
         got = _run(r)
         by_language[r["language"]][0] += 1
         by_language[r["language"]][1] += (got.url if got else None) == r["link"]
     print(
-        f"\nkept apart: {total} messages, exact {exact / total:.1%}, wrong {wrong / total:.1%} "
-        f"({sum(r['link'] is None for r in held)} negatives)"
+        f"\n{name}: {total} messages, exact {exact / total:.1%}, wrong {wrong / total:.1%} "
+        f"({sum(r['link'] is None for r in records)} negatives)"
     )
     print(
         "  by language (exact/total): "
         + ", ".join(f"{lang} {ok}/{n}" for lang, (n, ok) in sorted(by_language.items()))
     )
+
+
+def test_consulted_part() -> None:
+    """The first kept-apart part (tuning data since its failures were read): 97% exact, 1% wrong."""
+    consulted = _load("consulted.jsonl")
+    exact, wrong, total = _score(consulted)
+    _print_figures("first kept-apart part (consulted)", consulted)
     assert exact / total >= 0.97
     assert wrong / total <= 0.01
 
@@ -143,7 +169,7 @@ def test_tuning_part_by_family() -> None:
 def test_kinds_on_the_labelled_set() -> None:
     """Where the link found is the expected one, its kind is the expected one in 90% of cases."""
     right = found = 0
-    for r in _load("tune.jsonl") + _load("heldout.jsonl"):
+    for r in _load("tune.jsonl") + _load("consulted.jsonl") + _load("heldout.jsonl"):
         got = _run(r)
         if got is not None and got.url == r["link"]:
             found += 1
