@@ -6,13 +6,16 @@ languages, and negatives (notices without a link to click, notifications,
 receipts, invoices). Each message names its source and its template family.
 
 - ``tune.jsonl``: the weights were set by hand on these.
-- ``consulted.jsonl``: the first kept-apart part, the families a seeded hash
-  picked on the first day. Its figure was read three times while the rules
-  changed, and then its failures were read and fixed (a copy of a tracked
-  link mistaken for a button, "repor" inside "reports"): it is tuning data now.
-- ``heldout.jsonl``: the kept-apart part the accuracy is pinned on: every mail
-  of template families added after that (Redmine, BookStack), set apart before
-  the extractor ever read them, never used to change it.
+- ``consulted.jsonl``: two earlier kept-apart parts, read and fixed, so tuning
+  data now. The first: the families a seeded hash picked on the first day;
+  its figure was read while the rules changed, then its failures were read
+  (a tracked copy of a link taken for a button, "repor" inside "reports").
+  The second: Redmine and BookStack mails, set apart unread; read once
+  (97.5% exact, 2.5% wrong: Redmine's "your password was changed" notice in
+  languages whose "changed" the lexicon lacked), then fixed.
+- ``heldout.jsonl``: the kept-apart part the accuracy is pinned on: Kanboard,
+  FreshRSS and Cachet mails, set apart before the extractor read them and
+  never used to change it.
 
 Run with ``-s`` to see the figures.
 """
@@ -75,8 +78,8 @@ def _score(records: list[dict[str, Any]]) -> tuple[int, int, int]:
 
 def test_labelled_set_is_broad_and_split_by_family() -> None:
     """300+ messages in 20+ languages, a quarter negatives, each with its source; the first
-    kept-apart part is exactly the families the seeded hash picks, and no family of the
-    kept-apart part is anywhere else."""
+    kept-apart part is the families the seeded hash picks, and no family of the kept-apart
+    part is anywhere else."""
     tune, consulted, held = _load("tune.jsonl"), _load("consulted.jsonl"), _load("heldout.jsonl")
     every = tune + consulted + held
     assert len(every) >= 300
@@ -94,7 +97,8 @@ def test_labelled_set_is_broad_and_split_by_family() -> None:
         digest = hashlib.sha256((SPLIT_SEED + family).encode()).hexdigest()
         return int(digest, 16) % 3 == 0
 
-    assert all(picked(_family(r)) for r in consulted)
+    second_round = ("redmine/redmine:", "BookStackApp/BookStack:")
+    assert all(picked(_family(r)) or r["source"].startswith(second_round) for r in consulted)
     assert not any(picked(_family(r)) for r in tune)
     assert not {_family(r) for r in held} & {_family(r) for r in tune + consulted}
     sources = {r["source"].split(":")[0] for r in every}
@@ -135,10 +139,11 @@ def _print_figures(name: str, records: list[dict[str, Any]]) -> None:
 
 
 def test_consulted_part() -> None:
-    """The first kept-apart part (tuning data since its failures were read): 97% exact, 1% wrong."""
+    """The earlier kept-apart parts (tuning data since their failures were read): 97% exact and
+    1% wrong at most."""
     consulted = _load("consulted.jsonl")
     exact, wrong, total = _score(consulted)
-    _print_figures("first kept-apart part (consulted)", consulted)
+    _print_figures("earlier kept-apart parts (consulted)", consulted)
     assert exact / total >= 0.97
     assert wrong / total <= 0.01
 

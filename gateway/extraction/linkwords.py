@@ -155,10 +155,27 @@ DONE_WORDS: tuple[str, ...] = (
     r"bekræftet", r"bekreftet", r"aktivert", r"vahvistettu", r"potwierdzon[aey]",
     r"zweryfikowan[aey]", r"potvrzen[aoý]", r"ověřen[aoý]", r"подтвержд[её]н", r"подтверждена",
     r"активирован", r"підтверджен", r"doğrulandı", r"onaylandı",
+    # "changed", "updated", "reset" (a notice that it was done) in more languages
+    r"changé(?:e|s|es)?", r"mis à jour", r"réinitialisée?", r"cambiad[oa]s?",
+    r"actualizad[oa]s?", r"modificad[oa]s?", r"restablecid[oa]s?", r"atualizad[oa]s?",
+    r"redefinid[oa]s?", r"mudad[oa]s?", r"cambiat[oa]", r"aggiornat[oa]", r"reimpostat[oa]",
+    r"aktualisiert", r"zurückgesetzt", r"veranderd", r"bijgewerkt", r"gereset",
+    r"opnieuw ingesteld", r"ändrats", r"ändrat", r"uppdaterats", r"återställts", r"ændret",
+    r"opdateret", r"nulstillet", r"endret", r"oppdatert", r"tilbakestilt", r"vaihdettu",
+    r"muutettu", r"päivitetty", r"nollattu", r"zmienion[aeoy]", r"zaktualizowan[aeoy]",
+    r"zresetowan[aeoy]", r"změněn[oa]?", r"aktualizován[oa]?", r"obnoven[oa]?", r"изменён",
+    r"изменен[оа]?", r"обновлён", r"обновлен[оа]?", r"сброшен[оа]?", r"змінено", r"змінений",
+    r"оновлено", r"скинуто", r"değiştirildi", r"güncellendi", r"sıfırlandı", r"telah diubah",
+    r"diperbarui", r"đã được thay đổi", r"đã thay đổi", r"đã cập nhật", r"được đặt lại",
 )  # fmt: skip
 DONE_ANY: tuple[str, ...] = (
     r"確認済み", r"確認されました", r"已验证", r"已驗證", r"已确认", r"已確認",
     r"인증되었습니다", r"확인되었습니다", r"تم التأكيد", r"تم التحقق", r"אומת", r"ยืนยันแล้ว",
+    r"変更されました", r"更新されました", r"リセットされました", r"已更改", r"已修改",
+    r"已更新", r"已重置", r"已變更", r"已重設", r"변경되었습니다", r"업데이트되었습니다",
+    r"재설정되었습니다", r"تم تغيير", r"تم تحديث", r"تمت إعادة تعيين", r"שונתה", r"עודכנה",
+    r"אופסה", r"बदल दिया गया", r"बदला गया", r"अपडेट किया गया", r"เปลี่ยนแล้ว", r"ถูกเปลี่ยน",
+    r"อัปเดตแล้ว",
 )  # fmt: skip
 
 CLICK_WORDS: tuple[str, ...] = (
