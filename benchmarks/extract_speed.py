@@ -40,8 +40,16 @@ LINK_MAIL = (
     'display:inline-block">Confirm email</a></td></tr></table>'
     "<p>Or paste this link into your browser:</p>"
     f'<p><a href="{LINK_URL.replace("&", "&amp;")}">{LINK_URL.replace("&", "&amp;")}</a></p>'
-    "<p>If you didn't create an account, you can ignore this email.</p></td></tr>"
-    '<tr><td style="font-size:12px;color:#888">Example Inc., 1600 Main St, Springfield, IL 62704 '
+    "<p>If you didn't create an account, you can ignore this email. For your security, "
+    "this link works once and only from the device that asked for it; if it has expired, "
+    "ask for a new one on the sign-in page and we will send you a fresh link.</p>"
+    "<p>Why am I getting this? You (or someone using your address) created an Example "
+    "account on March 3, 2025 from Chrome on Windows, near Springfield, IL. Once your "
+    "address is confirmed you can invite your team, connect your calendar and start "
+    "your first project.</p></td></tr>"
+    '<tr><td style="font-size:12px;color:#888">You are receiving this email because an account '
+    "was created with this address. This is a service message about your account, not a "
+    "newsletter. Example Inc., 1600 Main St, Springfield, IL 62704 '"
     '&middot; <a href="https://example.com/privacy">Privacy</a> &middot; '
     '<a href="https://example.com/help">Help</a> &middot; '
     '<a href="https://twitter.com/example"><img src="https://example.com/x.png" alt="X"></a>'
