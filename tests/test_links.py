@@ -296,6 +296,33 @@ def test_a_tracked_copy_of_the_link_lends_its_destination_to_the_button() -> Non
     assert _mail(body.split("<p>Consectetur")[0], "Lorem ipsum") is None
 
 
+def test_a_wrapping_redirect_is_read_through_but_returned_as_it_is() -> None:
+    """Behind a redirect that carries its target (Outlook's safe links), the target's path says
+    what the link does; the answer is the href as written."""
+    wrapped = (
+        "https://eur02.safelinks.protection.outlook.com/?url=https%3A%2F%2Fexample.com%2F"
+        "verify%3Ftoken%3DZx81kQp2Lm9Rt4Vb7Nc3&data=05%7C02&reserved=0"
+    )
+    body = f'<p>Lorem ipsum dolor sit amet.</p><p><a href="{wrapped}">Ipsum</a></p>'
+    assert _mail(body, "Lorem ipsum") == Link(wrapped, "confirm")
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "label"),
+    [
+        ("Ihre Registrierungsbestätigung", "Nur noch ein Schritt zur Kontoaktivierung.", "Weiter"),
+        ("Your Example account", "Confirm your email address to finish setting up.", "Continue"),
+    ],
+)
+def test_a_plain_button_takes_its_meaning_from_the_words_before_it(
+    subject: str, text: str, label: str
+) -> None:
+    """A "Continue" button is an action link when the words before it (compounds too) name one."""
+    tracked = "https://u1.ct.sendgrid.net/ls/click?upn=Zx81kQp2Lm9Rt4Vb7Nc3Hd6J-3D"
+    body = f"<p>{text}</p>" + _button(tracked, label) + f'<p><a href="{tracked}-h">Hilfe</a></p>'
+    assert _mail(body, subject) == Link(tracked, "confirm")
+
+
 def test_entities_in_hrefs_are_decoded_as_a_browser_does() -> None:
     """``&amp;`` in an href is ``&`` in the URL a browser opens, and that URL is the answer."""
     href = VERIFY.replace("&", "&amp;")

@@ -151,7 +151,8 @@ _TRACKER = re.compile(
     r"ct\.sendgrid\.net|/ls/click|/wf/click|mandrillapp\.com/track|list-manage\.com/track|hubspotlinks\.com"
     r"|hubspotemail\.net|pstmrk\.it|/e/c/|mailchi\.mp|sparkpostmail\.com|mjt\.lu|sendibt\d|/ss/c/"
     r"|awstrack\.me|rs6\.net|cmail\d+\.com|createsend\d*\.com|exct\.net|/track/click|/c/[A-Za-z0-9_-]{24,}"
-    r"|/CL0/|/L0/",
+    r"|/CL0/|/L0/|safelinks\.protection\.outlook\.com|urldefense\.(?:com|proofpoint\.com)"
+    r"|(?:www\.)?google\.com/url\?",
     re.I,
 )
 

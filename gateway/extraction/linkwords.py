@@ -91,6 +91,10 @@ CONFIRM_ANY: tuple[str, ...] = (
     r"تایید", r"تأیید", r"אימות", r"אמת את", r"לאמת", r"אמתו", r"אשר את", r"אשרו", r"אישור",
     r"הפעל", r"सत्यापित", r"सत्यापन", r"पुष्टि", r"सक्रिय", r"ยืนยัน", r"ตรวจสอบ",
     r"เปิดใช้งาน",
+    # inside compounds ("E-Mail-Bestätigung", "Kontoaktivierung", "e-mailverificatie")
+    r"bestätigung", r"aktivierung", r"verifizierung", r"bevestiging", r"verificatie",
+    r"activering", r"verifiering", r"bekräftelse", r"aktivering", r"bekræftelse",
+    r"bekreftelse", r"vahvistus", r"أكد", r"أكّد",
 )  # fmt: skip
 
 RESET_WORDS: tuple[str, ...] = (
@@ -127,6 +131,7 @@ RESET_ANY: tuple[str, ...] = (
     r"เปลี่ยนรหัสผ่าน", r"リセット", r"再設定", r"重置", r"重設", r"重新设置", r"重新設定",
     r"재설정", r"초기화", r"إعادة تعيين", r"استعادة", r"بازنشانی", r"איפוס", r"לאפס", r"रीसेट",
     r"पुनः सेट", r"รีเซ็ต", r"ตั้งรหัสผ่านใหม่", r"新しいパスワード", r"新密码", r"新密碼",
+    r"zurücksetzung", r"wiederherstellung", r"passwortzurücksetz", r"kennwortzurücksetz",
 )  # fmt: skip
 
 APPROVE_WORDS: tuple[str, ...] = (
@@ -187,11 +192,16 @@ CLICK_WORDS: tuple[str, ...] = (
     r"перейдите", r"натисніть", r"перейдіть", r"tıkla", r"kattint", r"κάντε κλικ", r"ketuk",
     r"nhấp", r"nhấn", r"bấm", r"lien ci-dessous", r"enlace", r"link below", r"link", r"lenke",
     r"linkki", r"odkaz", r"ссылк", r"посилан", r"bağlantı",
+    # "continue": a button's word that says little alone
+    r"continue", r"weiter", r"fortfahren", r"continuer", r"continuar", r"continua", r"doorgaan",
+    r"ga verder", r"fortsätt", r"fortsæt", r"fortsett", r"jatka", r"kontynuuj", r"pokračovat",
+    r"продолжить", r"продовжити", r"devam et", r"lanjutkan", r"tiếp tục",
 )  # fmt: skip
 CLICK_ANY: tuple[str, ...] = (
     r"クリック", r"タップ", r"リンク", r"点击", r"點擊", r"链接", r"連結", r"鏈接", r"클릭",
     r"링크", r"누르", r"انقر", r"اضغط", r"الرابط", r"לחץ", r"הקישור", r"क्लिक", r"लिंक",
-    r"คลิก", r"ลิงก์",
+    r"คลิก", r"ลิงก์", r"続行", r"続ける", r"继续", r"繼續", r"계속", r"متابعة", r"المتابعة",
+    r"המשך", r"जारी रखें", r"ดำเนินการต่อ",
 )  # fmt: skip
 
 SECRET_WORDS: tuple[str, ...] = (
