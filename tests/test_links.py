@@ -405,10 +405,13 @@ def test_sms(text: str, url: str, kind: str) -> None:
         "Your order has shipped! Track your package: https://ex.am/t/1Z999AA10123456784",
         "Flash sale: 40% off everything today only https://ex.am/s/Zx81kQp2Lm9R",
         "Your appointment is confirmed for Mon 10:00. Details: https://ex.am/a/Zx81kQp2",
+        "Example: Thanks for confirming your number. Download the app or log in to manage "
+        "your account: https://ex.am/10AaEl",
     ],
 )
 def test_sms_without_an_action_link(text: str) -> None:
-    """A code, a shipping notice, an offer or a booking gives no link."""
+    """A code, a shipping notice, an offer, a booking or a thank-you with an app link gives
+    no link."""
     assert extract_link(channel="sms", text=text) is None
 
 

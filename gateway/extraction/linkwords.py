@@ -172,6 +172,12 @@ DONE_WORDS: tuple[str, ...] = (
     r"изменен[оа]?", r"обновлён", r"обновлен[оа]?", r"сброшен[оа]?", r"змінено", r"змінений",
     r"оновлено", r"скинуто", r"değiştirildi", r"güncellendi", r"sıfırlandı", r"telah diubah",
     r"diperbarui", r"đã được thay đổi", r"đã thay đổi", r"đã cập nhật", r"được đặt lại",
+    # thanks for an action already done
+    r"thanks? (?:you )?for (?:confirming|verifying|activating)", r"danke für die bestätigung",
+    r"danke für (?:die |ihre )?(?:bestätigung|verifizierung|aktivierung)",
+    r"merci d'avoir (?:confirmé|vérifié)", r"gracias por (?:confirmar|verificar)",
+    r"grazie per (?:aver confermato|la conferma)", r"obrigad[oa] por (?:confirmar|verificar)",
+    r"bedankt voor het bevestigen",
 )  # fmt: skip
 DONE_ANY: tuple[str, ...] = (
     r"確認済み", r"確認されました", r"已验证", r"已驗證", r"已确认", r"已確認",
@@ -263,6 +269,13 @@ NOT_ACTION_WORDS: tuple[str, ...] = (
     r"deny", r"decline", r"block", r"reject", r"cancel", r"das war ich nicht", r"nicht ich",
     r"ce n'était pas moi", r"no fui yo", r"não fui eu", r"non ero io", r"это был не я",
     r"это не я",
+    # getting the app
+    r"app herunterladen", r"lade die app", r"télécharge[rz]? l'app", r"descarga(?:r)? la app",
+    r"descarga(?:r)? la aplicación", r"scarica l'app", r"baix(?:e|ar) o app",
+    r"download de app", r"ladda ner appen", r"hent appen", r"download appen",
+    r"pobierz aplikację", r"stáhněte si aplikaci", r"скачайте приложение",
+    r"скачать приложение", r"завантажте застосунок", r"uygulamayı indir", r"unduh aplikasi",
+    r"tải ứng dụng",
 )  # fmt: skip
 NOT_ACTION_ANY: tuple[str, ...] = (
     r"配信停止", r"購読解除", r"退订", r"取消订阅", r"取消訂閱", r"수신\s?거부", r"구독\s?취소",
