@@ -14,8 +14,8 @@ receipts, invoices). Each message names its source and its template family.
   (97.5% exact, 2.5% wrong: Redmine's "your password was changed" notice in
   languages whose "changed" the lexicon lacked), then fixed.
 - ``heldout.jsonl``: the kept-apart part the accuracy is pinned on: Kanboard,
-  FreshRSS and Cachet mails, set apart before the extractor read them and
-  never used to change it.
+  FreshRSS, Cachet, Outline (magic sign-in links) and Rallly mails, set apart
+  before the extractor read them and never used to change it.
 
 Run with ``-s`` to see the figures.
 """
