@@ -38,6 +38,7 @@ a hash of each message's template family, was never used to set them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
 from urllib.parse import unquote
@@ -81,10 +82,12 @@ WEIGHTS = {
 _ROLES, _BY_ROLE = role_pattern()
 _ROLE_OF: dict[str, str | None] = {}  # a found word -> its role; a cache that changes no answer
 MAX_ROLE_CACHE = 20_000
-_TAG = re.compile(
-    r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>",
-    re.S,
-)
+# A tag is read with its quoted attribute values (a ">" inside quotes is not its end) within
+# TAG_WINDOW characters; past that, or with a quote left open, up to the next ">". Each
+# reading then moves past what it read: the whole body is read in linear time.
+TAG_WINDOW = 2_048
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
+_LOOSE_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>")
 _ATTR = re.compile(r"([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*(?:=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?")
 _SKIP = {"style", "script", "head", "title", "xml"}
 _BLOCK = frozenset(
@@ -305,6 +308,50 @@ def _attrs(raw: str) -> dict[str, str]:
     return out
 
 
+def _scan(html: str) -> Iterator[tuple[str, str, str, bool]]:
+    """An HTML body as ("text", chunk, "", False) and ("tag", name, raw attributes, closing),
+    in order; comments, CDATA, doctypes and raw-text elements (style, script) left out."""
+    pos, end = 0, len(html)
+    last_gt = html.rfind(">")
+    while pos < end:
+        lt = html.find("<", pos)
+        if lt < 0 or lt > last_gt:  # no tag can start here or later
+            yield "text", html[pos:], "", False
+            return
+        if lt > pos:
+            yield "text", html[pos:lt], "", False
+        for opener, closer in (("<!--", "-->"), ("<![CDATA[", "]]>"), ("<!", ">"), ("<?", ">")):
+            if html.startswith(opener, lt):
+                at = html.find(closer, lt + len(opener))
+                pos = end if at < 0 else at + len(closer)
+                break
+        else:
+            m = _TAG.match(html, lt, min(end, lt + TAG_WINDOW)) or _LOOSE_TAG.match(html, lt)
+            if m is None:  # a "<" that starts no tag is text
+                yield "text", "<", "", False
+                pos = lt + 1
+                continue
+            pos = m.end()
+            name, closing = m.group(2).lower(), m.group(1) == "/"
+            if not closing and name in _SKIP:
+                close = re.compile(f"</{name}\\s*>", re.I).search(html, pos)
+                pos = close.end() if close else end
+                continue
+            yield "tag", name, m.group(3), closing
+
+
+def _tail(parts: list[str], upto: int, chars: int) -> str:
+    """The last ``chars`` characters of ``parts[:upto]`` joined (read from the end)."""
+    out: list[str] = []
+    need = chars
+    for piece in reversed(parts[:upto]):
+        out.append(piece[-need:])
+        need -= len(piece)
+        if need <= 0:
+            break
+    return "".join(reversed(out))
+
+
 def _html_candidates(html: str) -> tuple[_Collector, str, str]:
     """The links of an HTML body, its visible text (block elements as line breaks),
     and that text with the links' own words blanked (where bare URLs are sought)."""
@@ -312,44 +359,31 @@ def _html_candidates(html: str) -> tuple[_Collector, str, str]:
     parts: list[str] = []
     size = 0
     anchor: dict[str, str] | None = None
-    anchor_start = 0
+    anchor_start = anchor_part = 0
     anchor_alts: list[str] = []
     cell_button = False
     inside: list[tuple[int, int]] = []  # where the links' own words are in the text
-    pos, end = 0, len(html)
-    while pos < end:
-        m = _TAG.search(html, pos)
-        chunk = html[pos : m.start() if m else end]
-        if chunk:
-            piece = _WS.sub(" ", unescape(chunk))
+    for kind, value, raw, closing in _scan(html):
+        if kind == "text":
+            piece = _WS.sub(" ", unescape(value))
             if piece.strip() or (parts and not parts[-1].endswith((" ", "\n"))):
                 parts.append(piece)
                 size += len(piece)
-        if m is None:
-            break
-        pos = m.end()
-        name = (m.group(2) or "").lower()
-        if not name:
-            continue  # a comment
-        closing = m.group(1) == "/"
-        if not closing and name in _SKIP:
-            close = re.compile(f"</{name}\\s*>", re.I).search(html, pos)
-            pos = close.end() if close else end
             continue
+        name = value
         if name in _BLOCK:
             parts.append("\n")
             size += 1
             if name in ("td", "th"):
-                attrs = {} if closing else _attrs(m.group(3))
+                attrs = {} if closing else _attrs(raw)
                 cell_button = "bgcolor" in attrs or bool(
                     _CELL_BUTTON.search(attrs.get("style", ""))
                 )
         if name == "a":
             if closing and anchor is not None:
-                text = "".join(parts)
-                label = text[anchor_start:]
+                label = "".join(parts[anchor_part:])
                 words = label.strip()
-                before = text[max(0, anchor_start - CONTEXT_CHARS) : anchor_start]
+                before = _tail(parts, anchor_part, CONTEXT_CHARS)
                 style, klass = anchor.get("style", ""), anchor.get("class", "")
                 button = (
                     bool(_BUTTON_STYLE.search(style) or _BUTTON_CLASS.search(klass)) or cell_button
@@ -361,10 +395,10 @@ def _html_candidates(html: str) -> tuple[_Collector, str, str]:
                 inside.append((anchor_start, size))
                 anchor = None
             elif not closing:
-                anchor, anchor_alts = _attrs(m.group(3)), []
-                anchor_start = size
+                anchor, anchor_alts = _attrs(raw), []
+                anchor_start, anchor_part = size, len(parts)
         elif name == "img" and anchor is not None:
-            anchor_alts.append(_attrs(m.group(3)).get("alt", "") or "image")
+            anchor_alts.append(_attrs(raw).get("alt", "") or "image")
     text = "".join(parts)
     return found, text, _blank_spans(text, inside)
 
@@ -390,7 +424,8 @@ def _text_candidates(text: str, found: _Collector) -> None:
     """Bare URLs of a text with the words before them on their line and on the line above."""
     for m in _URL.finditer(text):
         url = _clean_url(m.group(0))
-        line_start = text.rfind("\n", 0, m.start()) + 1
+        window = max(0, m.start() - CONTEXT_CHARS)
+        line_start = max(text.rfind("\n", window, m.start()) + 1, window)
         label = text[line_start : m.start()].strip(" \t<[(:-–—>")
         before = text[max(0, line_start - CONTEXT_CHARS) : line_start]  # the lines above
         found.add(url, label, before, False, False)
