@@ -320,11 +320,12 @@ def _scan(html: str) -> Iterator[tuple[str, str, str, bool]]:
             return
         if lt > pos:
             yield "text", html[pos:lt], "", False
-        for opener, closer in (("<!--", "-->"), ("<![CDATA[", "]]>"), ("<!", ">"), ("<?", ">")):
-            if html.startswith(opener, lt):
-                at = html.find(closer, lt + len(opener))
-                pos = end if at < 0 else at + len(closer)
-                break
+        if html[lt + 1 : lt + 2] in ("!", "?"):  # a comment, CDATA, a doctype
+            for opener, closer in (("<!--", "-->"), ("<![CDATA[", "]]>"), ("<", ">")):
+                if html.startswith(opener, lt):
+                    at = html.find(closer, lt + len(opener))
+                    pos = end if at < 0 else at + len(closer)
+                    break
         else:
             m = _TAG.match(html, lt, min(end, lt + TAG_WINDOW)) or _LOOSE_TAG.match(html, lt)
             if m is None:  # a "<" that starts no tag is text
