@@ -5,9 +5,11 @@ database given with ``--database-url``), creates credentials, and for each
 round: an agent long-polls ``GET /v1/credentials/{id}/code?wait=...``, a
 sender delivers an OTP mail over SMTP, and the time from the moment the
 final ``.`` of DATA is sent to the moment the agent has the code in hand is
-recorded.  Prints p50, p90, p99 and max.
+recorded.  Prints p50, p90, p99 and max.  With ``--login`` each agent opens a
+login first and long-polls ``GET /v1/logins/{id}/code`` instead (the login
+is finished after each round, outside the timed part).
 
-    python benchmarks/latency.py [--rounds 500] [--database-url postgresql://...]
+    python benchmarks/latency.py [--rounds 500] [--login] [--database-url postgresql://...]
 """
 
 from __future__ import annotations
@@ -59,17 +61,23 @@ async def send_mail(port: int, rcpt: str, code: str) -> float:
     return sent
 
 
-async def rounds(base: str, smtp_port: int, key: str, creds: list[dict[str, Any]], n: int
-                 ) -> list[float]:  # fmt: skip
+async def rounds(base: str, smtp_port: int, key: str, creds: list[dict[str, Any]], n: int,
+                 login: bool = False) -> list[float]:  # fmt: skip
     samples = []
     headers = {"Authorization": f"Bearer {key}"}
     async with aiohttp.ClientSession(headers=headers) as http:
         for i in range(n):
             cred = creds[i % len(creds)]
             code = f"{(i * 7919 + 100003) % 1000000:06d}"
+            poll = f"{base}/v1/credentials/{cred['id']}/code?wait=10"
+            login_id = None
+            if login:
+                async with http.post(f"{base}/v1/credentials/{cred['id']}/logins", json={}) as r:
+                    login_id = (await r.json())["id"]
+                poll = f"{base}/v1/logins/{login_id}/code?wait=10"
 
-            async def agent(cred_id: str = cred["id"]) -> tuple[float, str]:
-                async with http.get(f"{base}/v1/credentials/{cred_id}/code?wait=10") as r:
+            async def agent(poll: str = poll) -> tuple[float, str]:
+                async with http.get(poll) as r:
                     got = (await r.json())["code"]
                 return time.monotonic(), got
 
@@ -80,6 +88,10 @@ async def rounds(base: str, smtp_port: int, key: str, creds: list[dict[str, Any]
             if got != code:
                 raise RuntimeError("the agent got the wrong code")
             samples.append(received - sent)
+            if login_id is not None:
+                finish = {"outcome": "succeeded"}
+                async with http.post(f"{base}/v1/logins/{login_id}/finish", json=finish) as r:
+                    r.raise_for_status()
     return samples
 
 
@@ -92,14 +104,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=500)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--login", action="store_true", help="through GET /v1/logins/{id}/code")
     args = parser.parse_args()
     with gateway(args.database_url) as gw:
         key = gw.tenant_key()
         creds = [call(gw.base, "/v1/credentials", {"name": f"c{i}"}, key) for i in range(10)]
-        asyncio.run(rounds(gw.base, gw.smtp_port, key, creds, 20))  # warm-up
-        samples = asyncio.run(rounds(gw.base, gw.smtp_port, key, creds, args.rounds))
+        asyncio.run(rounds(gw.base, gw.smtp_port, key, creds, 20, args.login))  # warm-up
+        samples = asyncio.run(rounds(gw.base, gw.smtp_port, key, creds, args.rounds, args.login))
     ms = [s * 1000 for s in samples]
     engine = "PostgreSQL" if args.database_url else "SQLite"
+    if args.login:
+        engine += ", through a login"
     print(
         f"arrival-to-agent over {len(ms)} mails ({engine}): "
         f"p50 {pct(ms, 0.50):.2f} ms, p90 {pct(ms, 0.90):.2f} ms, "
