@@ -451,6 +451,7 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
             await parked(served.gateway, approval["id"])
             row = page.locator(f"#request-{approval['id']}")
             assert "Berlin" in await row.inner_text()
+            assert await row.get_by_label("Number to match").inner_text() == "47"
             await _submit(page, row.get_by_role("button", name="Approved"))
             assert "approved" in await page.get_by_role("status").inner_text()
             status, body = await asyncio.wait_for(decision, 10)

@@ -83,6 +83,8 @@ class OpenRequest:
 
     interaction: InteractionInfo
     credential_name: str
+    #: An approval's number to match, for the signed-in person who decides.
+    match: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,15 +326,7 @@ class InteractionService:
         if row.status in interaction_rows.OPEN and row.expires_at <= self._clock():
             await self._expire(row.tenant_id, row.id)
             row = await self._by_token(token)
-        match = None
-        if row.match is not None:
-            match = self._vault.open_field_under(
-                row.data_key,
-                row.match,
-                tenant_id=row.tenant_id,
-                credential_id=row.credential_id,
-                field=f"match:{row.id}",
-            ).decode()
+        match = self._match(row)
         return SubmitPage(
             credential_name=row.name,
             prompt=row.prompt,
@@ -626,7 +620,20 @@ class InteractionService:
             rows = await interaction_rows.open_for_tenant(
                 conn, tenant_id, now=self._clock(), credential_id=credential_id, limit=limit
             )
-        return [OpenRequest(_info(row), row.credential_name) for row in rows]
+        return [
+            OpenRequest(_info(row), row.credential_name, self._match(row)) for row in rows
+        ]
+
+    def _match(self, row: Any) -> str | None:
+        if row.match is None:
+            return None
+        return self._vault.open_field_under(
+            row.data_key,
+            row.match,
+            tenant_id=row.tenant_id,
+            credential_id=row.credential_id,
+            field=f"match:{row.id}",
+        ).decode()
 
 
 async def _credential(conn: Conn, tenant_id: str, cred_id: str) -> Any:

@@ -276,7 +276,12 @@ async def open_for_tenant(
 ) -> Sequence[Any]:
     """The tenant's requests still open at *now*, soonest deadline first, with credential names."""
     stmt: Any = (
-        select(*_SHOWN, col(Credential.name).label("credential_name"))
+        select(
+            *_SHOWN,
+            col(_I.match),
+            col(Credential.data_key),
+            col(Credential.name).label("credential_name"),
+        )
         .join(Credential, col(Credential.id) == col(_I.credential_id))
         .where(
             col(_I.tenant_id) == tenant_id,
