@@ -61,12 +61,13 @@ async def test_the_demo_agent_logs_into_every_account_without_seeing_a_code(
         ("emma", "agent", True, "accepted"),
         ("sam", "agent", True, "accepted"),
         ("pat", "agent", True, "accepted"),
+        ("lena", "agent", True, "accepted"),
         ("olly", "agent", True, "accepted"),
         ("emma", "agent 1", True, "accepted"),
         ("emma", "agent 2", True, "accepted"),
     ]
     assert [r.source for r in reports] == [
-        "totp", "email", "sms", "user", "approval", "email", "email"
+        "totp", "email", "sms", "user", "link", "approval", "email", "email"
     ]  # fmt: skip
     # The site accepted each login's first code: the stale code left in emma's
     # inbox by the earlier sign-in was never typed (it would have been refused),
@@ -76,6 +77,7 @@ async def test_the_demo_agent_logs_into_every_account_without_seeing_a_code(
         ("emma", True),
         ("sam", True),
         ("pat", True),
+        ("lena", True),
         ("olly", True),
         ("emma", True),
         ("emma", True),
@@ -94,12 +96,16 @@ async def test_the_demo_agent_logs_into_every_account_without_seeing_a_code(
     agent_log = "\n".join(lines) + captured.out + captured.err + caplog.text
     assert "went from the gateway into the page" in agent_log and "[person]" in agent_log
     assert "pressed 'Approved'" in agent_log
+    assert "the sign-in link went from the gateway into this browser page" in agent_log
+    [link] = site.links  # mailed once, opened in the agent's own page, never shown
+    assert _leaks([link], agent_log) == []
     assert "another agent is signing in to this account: queueing" in agent_log
     assert _leaks(site.codes, agent_log) == []
     assert _leaks(passwords, agent_log) == []
     gateway_log = (tmp_path / "gateway.log").read_text()
     assert "otpgate is serving" in gateway_log
     assert _leaks(site.codes, gateway_log) == []
+    assert _leaks(site.links, gateway_log) == []
     _print_times("demo logins (headless Chromium, one gateway, loopback):", reports, capsys)
 
 
@@ -132,7 +138,7 @@ async def test_a_refused_code_is_followed_by_a_newer_one_in_the_browser(
 
 
 async def test_otpgate_demo_runs_from_the_command_line(tmp_path: Path) -> None:
-    """``otpgate demo --auto`` starts everything, logs in seven times and exits 0."""
+    """``otpgate demo --auto`` starts everything, logs in eight times and exits 0."""
     need_browser()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -148,7 +154,7 @@ async def test_otpgate_demo_runs_from_the_command_line(tmp_path: Path) -> None:
     out, _ = await asyncio.wait_for(proc.communicate(), 240)
     text = out.decode()
     assert proc.returncode == 0, text
-    assert "7 of 7 logins went through" in text
+    assert "8 of 8 logins went through" in text
     # Its temporary directory (made under TMPDIR) is gone, and nothing was left in the cwd.
     assert await asyncio.to_thread(os.listdir, tmp_path) == []
 

@@ -7,8 +7,8 @@
 2. Starts the sample site (``site``) and enrols its accounts, as their
    owner would: a TOTP secret given to the gateway (as if scanned from the
    site's QR code), the credential's inbox as the account's email address
-   (a code, or a sign-in link), the credential's number as the account's
-   phone, one account whose code goes to a person's own phone, and one
+   (a code; or, for another account, a sign-in link), the credential's
+   number as the account's phone, one account whose code goes to a person's own phone, and one
    that signs in by a push prompt the person approves, matching a number.
 3. Leaves a trap: an earlier sign-in nobody finished put a code in the
    email account's inbox.  The agent must not type it: its login takes only
@@ -237,6 +237,10 @@ async def _enrol(demo: Demo, gate: AsyncClient, say: Say, *, stale_code: bool) -
     site.add(Account("pat", password, "Pat", "person"))
 
     password = _password()
+    lena = await gate.credential(await credential("lena", password))
+    site.add(Account("lena", password, "Lena", "link", email=lena.inbox))
+
+    password = _password()
     olly = await credential("olly", password)
     site.add(Account("olly", password, "Olly", "push"))
 
@@ -245,13 +249,14 @@ async def _enrol(demo: Demo, gate: AsyncClient, say: Say, *, stale_code: bool) -
         Target(emma.id, "email code"),
         Target(sam, "text message"),
         Target(pat, "a person gives the code", kind="person"),
+        Target(lena.id, "sign-in link by mail", kind="link"),
         Target(olly, "push, number matching", kind="push"),
         Target(emma.id, "email code", agents=2),
     ]
     say(
         "enrolled  tess (TOTP secret handed to the gateway), emma (mail to "
         f"{emma.inbox}), sam (texts to {phone}), pat (texts to a person's own phone), "
-        "olly (push prompts on a person's phone)"
+        f"lena (sign-in links mailed to {lena.inbox}), olly (push prompts on a person's phone)"
     )
     if stale_code:
         say(
