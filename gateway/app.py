@@ -46,6 +46,7 @@ from .services.apikeys import ApiKeys
 from .services.audit import AuditTrail
 from .services.backup_codes import BackupCodes
 from .services.codes import CodeService
+from .services.counts import MessageCounts
 from .services.credentials import CredentialService
 from .services.forward_delivery import ForwardDelivery
 from .services.forwards import ForwardRules
@@ -59,9 +60,11 @@ from .services.tenants import TenantService
 from .services.waiters import Bells
 from .services.webhook_delivery import WebhookDelivery
 from .services.webhooks import WebhookEndpoints
+from .services.websessions import WebSessions
 from .settings import Settings
 from .store.db import Database
 from .vault import KeyRing, Vault
+from .web import mount as mount_ui
 
 log = logging.getLogger("otpgate")
 
@@ -334,6 +337,8 @@ async def _build(
         numbers=numbers,
         lifecycle=Lifecycle(),
         adapters=ADAPTER_PATHS,
+        web_sessions=WebSessions(db, keyring, clock=clock),
+        message_counts=MessageCounts(db, clock=clock),
     )
     listener = listening[0] if listening else None
     return Gateway(
@@ -454,7 +459,10 @@ def _twilio(settings: Settings) -> TwilioRest | None:
 async def _sweep(services: Services, every: float = 1.0) -> None:
     """Destroy received codes older than OTPGATE_CODE_TTL; expire open interactions.
 
-    Every few rounds it also writes the API keys' ``last_used_at``.
+    Every few rounds it also writes the API keys' ``last_used_at``; every
+    minute it forgets old SMS message ids and ended sessions of the pages;
+    every hour, the message counts older than the charts show and the week-old
+    record of webhook attempts.
     """
     rounds = 0
     while True:
@@ -466,6 +474,10 @@ async def _sweep(services: Services, every: float = 1.0) -> None:
             await services.logins.sweep()
             if rounds % 60 == 0:
                 await services.sms.sweep()
+                await services.web_sessions.sweep()
+            if rounds % 3600 == 1:
+                await services.message_counts.sweep()
+                await services.webhook_endpoints.forget_attempts()
             if rounds % 5 == 0:
                 await services.tenants.flush_last_used()
         except Exception:
@@ -505,6 +517,7 @@ def make_app(services: Services) -> web.Application:
     app[SERVICES] = services
     setup_routes(app)
     sms.setup_routes(app)
+    mount_ui(app, services)
     return app
 
 

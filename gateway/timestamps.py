@@ -38,3 +38,16 @@ def iso(ts: float) -> str:
 def iso_or_none(ts: float | None) -> str | None:
     """:func:`iso` for a time that may be unset: None stays None (JSON ``null``)."""
     return None if ts is None else iso(ts)
+
+
+#: The last day formatted: nearly every message arrives on the same day as the one before.
+_last_day: tuple[int, str] = (-1, "")
+
+
+def utc_day(ts: float) -> str:
+    """UNIX seconds as the UTC day they fall on, ``2026-01-02``."""
+    global _last_day
+    number = int(ts // 86400)
+    if number != _last_day[0]:
+        _last_day = (number, time.strftime("%Y-%m-%d", time.gmtime(number * 86400)))
+    return _last_day[1]

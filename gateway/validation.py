@@ -1,4 +1,4 @@
-"""The syntax of phone numbers, domain names and mail addresses, written once.
+"""The syntax of phone numbers, domain names, mail addresses and origins, written once.
 
 Settings, services and the protocol adapters all ask these questions; each
 caller words its own error (the API's messages are part of its contract), so
@@ -9,6 +9,7 @@ may be reached is :mod:`gateway.netguard`'s business.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 #: ``+``, a country code that never starts with 0, and 7 to 15 ASCII digits in
 #: all (ITU-T E.164), with no spaces or punctuation.
@@ -68,3 +69,19 @@ def split_mail_address(address: str) -> tuple[str, str] | None:
     if not at or len(address) > MAX_ADDRESS or not is_local_part(local):
         return None
     return local, domain
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL or Origin; None for ``null`` and the like."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]

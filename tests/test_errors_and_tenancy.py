@@ -108,6 +108,11 @@ CREDENTIAL_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/sms-devices", None),
     ("DELETE", "/sms-devices/{device}", None),
     ("POST", "/interactions", {"prompt": "enter the code"}),
+    ("GET", "/link", None),
+    ("PUT", "/backup-codes", {"codes": ["1234-5678"]}),
+    ("GET", "/backup-codes", None),
+    ("POST", "/backup-codes/take", None),
+    ("POST", "/logins", {}),
 ]
 #: Values for the second path id of nested routes (well-formed, unknown).
 NESTED = {"{forward_id}": "fwd_aaaaaaaaaaaaaaaa", "{device}": "dev_aaaaaaaaaaaaaaaa"}

@@ -16,6 +16,7 @@ from ..services.apikeys import ApiKeys
 from ..services.audit import AuditTrail
 from ..services.backup_codes import BackupCodes
 from ..services.codes import CodeService
+from ..services.counts import MessageCounts
 from ..services.credentials import CredentialService
 from ..services.forward_delivery import LeasedCopy
 from ..services.forwards import ForwardRules
@@ -28,6 +29,7 @@ from ..services.sms import SmsService
 from ..services.tenants import TenantService
 from ..services.webhook_delivery import LeasedDelivery
 from ..services.webhooks import WebhookEndpoints
+from ..services.websessions import WebSessions
 from ..settings import Settings
 from ..store.db import Database
 
@@ -77,6 +79,10 @@ class Services:
     android: AndroidDevices
     lifecycle: Lifecycle
     adapters: AdapterPaths
+    #: Sessions of the authentication center (the pages under /ui).
+    web_sessions: WebSessions
+    #: Messages received per day, for the pages' charts.
+    message_counts: MessageCounts
     #: Buys and releases phone numbers; None when Twilio is not configured.
     numbers: NumberProvider | None = None
 

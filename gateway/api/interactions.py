@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -27,6 +27,7 @@ from ..errors import BadInput, Forbidden, Invalid, RequestError
 from ..roles import Access
 from ..services.interactions import InteractionInfo
 from ..timestamps import iso, iso_or_none
+from ..validation import origin_of
 from . import submit_page
 from .auth import actor_of, credential_of, interaction_of
 from .container import SERVICES
@@ -216,24 +217,8 @@ def _check_origin(request: web.Request) -> None:
     origin = request.headers.get("Origin")
     if origin is None:
         return
-    if _origin_of(origin) != _origin_of(request.app[SERVICES].settings.public_url):
+    if origin_of(origin) != origin_of(request.app[SERVICES].settings.public_url):
         raise Forbidden("this form can only be sent from its own page", code="cross_origin")
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _origin_of(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an http(s) URL or Origin; None for ``null`` and the like."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
 
 def _form_fields(raw: bytes) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -576,6 +576,27 @@ class CredentialService:
         return self._vault.seal_field_under(
             wrapped, value, tenant_id=tenant_id, credential_id=cred_id, field=field
         )
+
+    async def search(
+        self,
+        tenant_id: str,
+        *,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int = 25,
+        only: Collection[str] | None = None,
+    ) -> Sequence[CredentialInfo]:
+        """The tenant's credentials by name, those whose name, username or inbox holds *text*."""
+        async with self._db.read() as conn:
+            rows = await credential_rows.search_public(
+                conn, tenant_id, text=text, offset=offset, limit=limit, only=only
+            )
+        return [self._info(r) for r in rows]
+
+    async def names(self, tenant_id: str, cred_ids: Sequence[str]) -> dict[str, str]:
+        """The names of the tenant's credentials among *cred_ids* (unknown ids left out)."""
+        async with self._db.read() as conn:
+            return await credential_rows.names(conn, tenant_id, cred_ids)
 
 
 #: The store's limits on what an otp.Authenticator may otherwise hold.

@@ -7,7 +7,8 @@ its raw bytes (:meth:`InboundService.accept_mail`), the SMS webhooks a decoded
 message causes is durably committed in one transaction (group commit shares
 the disk sync between sessions): the sealed code, a sealed copy for each
 forwarding rule, the ``code.received`` webhook events, and the provider's
-message id for deduplication (the typed rows of ``store.inbound``).  Message
+message id for deduplication, and the message counted for the charts of
+the web pages (the typed rows of ``store.inbound``).  Message
 bodies are stored only sealed, in a forward's copy, until it is sent.
 
 ``accept`` is :meth:`~InboundService.store` (extract, seal, commit) then
@@ -39,9 +40,11 @@ from ..metrics import Metrics
 from ..store import codes as code_rows
 from ..store import inbound as inbound_rows
 from ..store.codes import CodeRow
+from ..store.counts import CountRow
 from ..store.credentials import decode_senders
 from ..store.db import Database
 from ..store.inbound import EventRow, ForwardCopyRow, SeenRow
+from ..timestamps import utc_day
 from ..vault import Vault
 from .groupcommit import GroupCommitter
 from .waiters import Bells
@@ -268,6 +271,7 @@ class InboundService:
         :class:`AlreadyStored` with nothing written.
         """
         now = self._clock()
+        day = utc_day(now)
         default: list[str | None] = []  # the generic extraction, computed at most once
         items: list[inbound_rows.Write] = []
         outcomes: list[str] = []
@@ -281,6 +285,11 @@ class InboundService:
                 continue
             items.extend(self._forwards(route, message, now))
             code = self._extract(message, route, default)
+            items.append(
+                CountRow(
+                    route.tenant_id, route.credential_id, day, message.channel, code is not None
+                )
+            )
             if code is None:
                 outcomes.append(NO_CODE)
                 continue

@@ -78,6 +78,14 @@ class InteractionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenRequest:
+    """An open request and the name of its credential, as the web pages list it."""
+
+    interaction: InteractionInfo
+    credential_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class SubmitPage:
     """What the submit page shows a person: never a code, never the token."""
 
@@ -609,6 +617,16 @@ class InteractionService:
                 await interaction_rows.forget_finished(conn, before=now - KEEP_FINISHED)
             self._next_forget = now + _FORGET_EVERY
         return expired
+
+    async def open_requests(
+        self, tenant_id: str, *, credential_id: str | None = None, limit: int = 200
+    ) -> list[OpenRequest]:
+        """The tenant's requests still open (pending an answer, or answered and unclaimed)."""
+        async with self._db.read() as conn:
+            rows = await interaction_rows.open_for_tenant(
+                conn, tenant_id, now=self._clock(), credential_id=credential_id, limit=limit
+            )
+        return [OpenRequest(_info(row), row.credential_name) for row in rows]
 
 
 async def _credential(conn: Conn, tenant_id: str, cred_id: str) -> Any:

@@ -39,11 +39,11 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
-from .. import netguard
+from .. import ids, netguard
 from ..errors import VaultError
 from ..events import CODE_REQUIRED
 from ..store import webhooks as webhook_rows
-from ..store.db import Database
+from ..store.db import Conn, Database
 from ..vault import Vault
 from .interactions import fill_submit_url
 from .outbox import Attempt, Backoff, Sender
@@ -207,11 +207,13 @@ class WebhookDelivery(Sender[LeasedDelivery]):
         if status is not None and 200 <= status < 300:
             async with self._db.write() as conn:
                 await webhook_rows.delivered(conn, job.id)
+                await self._record(conn, job, "delivered", status, None)
             return
         if status == 410:
             reason = "the endpoint answered 410 Gone"
             async with self._db.write() as conn:
                 await webhook_rows.disable(conn, job.webhook_id, reason=reason)
+                await self._record(conn, job, "disabled", status, reason)
             log.warning(
                 "webhook disabled: the endpoint answered 410 Gone; its queued deliveries dropped",
                 extra={"tenant": job.tenant_id, "webhook": job.webhook_id},
@@ -235,6 +237,7 @@ class WebhookDelivery(Sender[LeasedDelivery]):
         if at is None:
             async with self._db.write() as conn:
                 await webhook_rows.delivered(conn, job.id)
+                await self._record(conn, job, "given_up", status, error)
             log.warning(
                 "webhook delivery given up",
                 extra={
@@ -247,6 +250,24 @@ class WebhookDelivery(Sender[LeasedDelivery]):
             return
         async with self._db.write() as conn:
             await webhook_rows.retry_later(conn, job.id, at=at, status=status, error=error)
+            await self._record(conn, job, "retrying", status, error)
+
+    async def _record(
+        self, conn: Conn, job: LeasedDelivery, outcome: str, status: int | None, error: str | None
+    ) -> None:
+        """What this attempt came to, for the pages (in the write that settles it)."""
+        await webhook_rows.record_attempt(
+            conn,
+            id=ids.new_id(ids.WEBHOOK_ATTEMPT),
+            tenant_id=job.tenant_id,
+            webhook_id=job.webhook_id,
+            event=job.event,
+            attempt=job.attempt,
+            at=self._clock(),
+            outcome=outcome,
+            status=status,
+            error=None if error is None else error[:300],
+        )
 
     async def _send(
         self, session: aiohttp.ClientSession, job: LeasedDelivery, keys: Sequence[bytes]

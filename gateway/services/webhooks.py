@@ -59,6 +59,38 @@ class WebhookInfo:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedDelivery:
+    """A delivery not yet delivered nor given up (delivered ones leave the queue)."""
+
+    id: str
+    webhook_id: str
+    event: str
+    created_at: float
+    attempts: int
+    next_attempt_at: float
+    #: The HTTP status of the last attempt, None before the first or when it got no answer.
+    last_status: int | None
+    last_error: str | None
+
+
+#: Seconds the record of each delivery attempt is kept (the pages show the recent ones).
+KEEP_ATTEMPTS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """What one attempt came to: ``delivered``, ``retrying``, ``given_up`` or ``disabled``."""
+
+    webhook_id: str
+    event: str
+    attempt: int
+    at: float
+    outcome: str
+    status: int | None
+    error: str | None
+
+
 def encode_secret(key: bytes) -> str:
     return WHSEC_PREFIX + base64.b64encode(key).decode()
 
@@ -193,3 +225,45 @@ class WebhookEndpoints:
             row = await webhook_rows.get_public(conn, tenant_id, webhook_id)
         log.info("webhook enabled", extra={"tenant": tenant_id, "webhook": webhook_id})
         return self._info(row)
+
+    async def queued(self, tenant_id: str, *, limit: int = 50) -> Sequence[QueuedDelivery]:
+        """Deliveries still on their way, newest first: event, attempts, last answer."""
+        async with self._db.read() as conn:
+            rows = await webhook_rows.queued(conn, tenant_id, limit=limit)
+        return [
+            QueuedDelivery(
+                id=r.id,
+                webhook_id=r.webhook_id,
+                event=r.event,
+                created_at=r.created_at,
+                attempts=r.attempts,
+                next_attempt_at=r.next_attempt_at,
+                last_status=r.last_status,
+                last_error=r.last_error,
+            )
+            for r in rows
+        ]
+
+    async def recent_attempts(
+        self, tenant_id: str, *, limit: int = 50
+    ) -> Sequence[DeliveryAttempt]:
+        """What the latest attempts came to, newest first (kept for :data:`KEEP_ATTEMPTS`)."""
+        async with self._db.read() as conn:
+            rows = await webhook_rows.recent_attempts(conn, tenant_id, limit=limit)
+        return [
+            DeliveryAttempt(
+                webhook_id=r.webhook_id,
+                event=r.event,
+                attempt=r.attempt,
+                at=r.at,
+                outcome=r.outcome,
+                status=r.status,
+                error=r.error,
+            )
+            for r in rows
+        ]
+
+    async def forget_attempts(self) -> int:
+        """Drop the record of attempts older than :data:`KEEP_ATTEMPTS`."""
+        async with self._db.write() as conn:
+            return await webhook_rows.forget_attempts(conn, before=self._clock() - KEEP_ATTEMPTS)

@@ -7,10 +7,10 @@ puts it in the WHERE clause: another tenant's id simply matches nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, insert, select, update
+from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 from sqlmodel import col
 
 from .db import Conn
@@ -218,3 +218,46 @@ async def take_hotp_counter(conn: Conn, tenant_id: str, cred_id: str) -> int | N
     )
     new = result.scalar_one_or_none()
     return None if new is None else int(new) - 1
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search_public(
+    conn: Conn,
+    tenant_id: str,
+    *,
+    text: str | None,
+    offset: int,
+    limit: int,
+    only: Collection[str] | None = None,
+) -> Sequence[Any]:
+    """A page of the tenant's credentials by name, whose name, username or inbox holds *text*.
+
+    *only* limits the result to those credentials (a key limited to some).
+    """
+    stmt = _public_select().where(col(Credential.tenant_id) == tenant_id)
+    if text:
+        pattern = f"%{_escape_like(text.lower())}%"
+        stmt = stmt.where(
+            or_(
+                col(Credential.name).ilike(pattern, escape="\\"),
+                col(Credential.username).ilike(pattern, escape="\\"),
+                col(Credential.inbox).ilike(pattern, escape="\\"),
+            )
+        )
+    if only is not None:
+        stmt = stmt.where(col(Credential.id).in_(list(only)))
+    stmt = stmt.order_by(col(Credential.name), col(Credential.id)).offset(offset).limit(limit)
+    return (await conn.execute(stmt)).all()
+
+
+async def names(conn: Conn, tenant_id: str, cred_ids: Sequence[str]) -> dict[str, str]:
+    """The names of the tenant's credentials among *cred_ids*."""
+    if not cred_ids:
+        return {}
+    stmt = select(col(Credential.id), col(Credential.name)).where(
+        col(Credential.tenant_id) == tenant_id, col(Credential.id).in_(list(cred_ids))
+    )
+    return {row[0]: row[1] for row in (await conn.execute(stmt)).all()}

@@ -5,7 +5,8 @@ A message (a mail, or a text from Twilio or an Android phone) may write:
 - :class:`CodeRow`: a sealed code for the agent (``received_codes``);
 - :class:`ForwardCopyRow`: a sealed copy for each forwarding rule (``forward_outbox``);
 - :class:`EventRow`: a ``code.received`` webhook event for each subscribed endpoint;
-- :class:`SeenRow`: the provider's message id, so a redelivery is stored once.
+- :class:`SeenRow`: the provider's message id, so a redelivery is stored once;
+- :class:`.counts.CountRow`: the message counted for its credential's day and channel.
 
 Writing them together is what makes a forward or a webhook exactly as
 durable as the code it is about: all are committed, or none.
@@ -21,7 +22,9 @@ from sqlalchemy import Float, Integer, LargeBinary, String, bindparam, delete, i
 from sqlmodel import col
 
 from ..events import Event
+from . import counts
 from .codes import ROUTE_COLUMNS, CodeRow, insert_codes
+from .counts import CountRow
 from .db import Conn
 from .models import Credential, Forward, ForwardOutbox, InboundSeen, SmsDevice
 from .signals import notify
@@ -84,7 +87,7 @@ class SeenRow:
 
 
 #: One row that a message writes.
-Write = CodeRow | ForwardCopyRow | EventRow | SeenRow
+Write = CodeRow | ForwardCopyRow | EventRow | SeenRow | CountRow
 
 # Built once: building a statement costs more than running it on SQLite.
 _INSERT_SEEN = insert(InboundSeen)
@@ -136,9 +139,12 @@ async def write(conn: Conn, items: Sequence[Write]) -> None:
     forwards: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     seen: list[dict[str, Any]] = []
+    tallies: list[CountRow] = []
     for row in items:
         if isinstance(row, CodeRow):
             codes.append(row)
+        elif isinstance(row, CountRow):
+            tallies.append(row)
         elif isinstance(row, ForwardCopyRow):
             forwards.append(row.params())
         elif isinstance(row, EventRow):
@@ -154,6 +160,7 @@ async def write(conn: Conn, items: Sequence[Write]) -> None:
     if forwards:
         await conn.execute(_INSERT_FORWARDS, forwards)
     await enqueue_many(conn, events)
+    await counts.add(conn, tallies)
 
 
 async def seen(conn: Conn, provider: str, message_id: str) -> bool:

@@ -269,3 +269,24 @@ async def forget_finished(conn: Conn, *, before: float) -> int:
         delete(_I).where(col(_I.status).in_(FINISHED), col(_I.expires_at) < before)
     )
     return int(result.rowcount or 0)
+
+
+async def open_for_tenant(
+    conn: Conn, tenant_id: str, *, now: float, credential_id: str | None, limit: int
+) -> Sequence[Any]:
+    """The tenant's requests still open at *now*, soonest deadline first, with credential names."""
+    stmt: Any = (
+        select(*_SHOWN, col(Credential.name).label("credential_name"))
+        .join(Credential, col(Credential.id) == col(_I.credential_id))
+        .where(
+            col(_I.tenant_id) == tenant_id,
+            col(_I.status).in_(OPEN),
+            col(_I.expires_at) > now,
+        )
+        .order_by(col(_I.expires_at), col(_I.id))
+        .limit(limit)
+    )
+    if credential_id is not None:
+        stmt = stmt.where(col(_I.credential_id) == credential_id)
+    rows: Sequence[Any] = (await conn.execute(stmt)).all()
+    return rows

@@ -359,6 +359,78 @@ class Replica(SQLModel, table=True):
     draining: bool
 
 
+class WebhookAttempt(SQLModel, table=True):
+    """One attempt at delivering an event to an endpoint, as the pages list them.
+
+    Queued deliveries are deleted once delivered or given up; this keeps
+    what became of the recent ones (never a body or a secret), for a week.
+    """
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_tenant", "tenant_id", "at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=40)
+    webhook_id: str = Field(
+        sa_column=Column(String(40), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False)
+    )
+    event: str = Field(max_length=40)
+    #: The attempt's number for its delivery (1 for the first).
+    attempt: int
+    at: float
+    #: ``delivered``, ``retrying``, ``given_up`` or ``disabled`` (the endpoint answered 410).
+    outcome: str = Field(max_length=10)
+    #: The endpoint's HTTP status; None when it did not answer.
+    status: int | None = None
+    error: str | None = Field(default=None, max_length=300)
+
+
+class WebSession(SQLModel, table=True):
+    """A person signed in to the authentication center with an owner's or manager's key.
+
+    The session token is kept only as a keyed hash; the key itself is never
+    stored here, only its id, so revoking the key ends the session.
+    """
+
+    __tablename__ = "web_sessions"
+
+    token_hash: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    tenant_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    key_id: str = Field(max_length=40, index=True)
+    created_at: float
+    last_seen_at: float
+    #: The absolute end; the idle end is ``last_seen_at`` plus the idle limit.
+    expires_at: float = Field(index=True)
+
+
+class MessageCount(SQLModel, table=True):
+    """Messages received per credential, day (UTC) and channel, for the charts.
+
+    Counted in the same write that stores the messages, one row per group of
+    a batch; kept for about 35 days.
+    """
+
+    __tablename__ = "message_counts"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "credential_id", "day", "channel"),
+        Index("ix_message_counts_day", "day"),
+    )
+
+    tenant_id: str = Field(max_length=40)
+    credential_id: str = Field(max_length=40)
+    #: ``YYYY-MM-DD`` in UTC.
+    day: str = Field(max_length=10)
+    channel: str = Field(max_length=8)
+    #: Messages that reached the credential (with or without a code).
+    messages: int
+    #: Those of them a code was read from.
+    codes: int
+
+
 class BackupCode(SQLModel, table=True):
     """One of a credential's recovery codes, sealed; taken (deleted) once."""
 

@@ -29,7 +29,7 @@ from sqlmodel import col
 
 from ..events import NAMES, event_body
 from .db import Conn
-from .models import Tenant, Webhook, WebhookDelivery
+from .models import Tenant, Webhook, WebhookAttempt, WebhookDelivery
 from .outbox import OutboxTable
 
 # Built once: constructing the statement costs far more than running it.
@@ -171,7 +171,13 @@ async def update_webhook(conn: Conn, tenant_id: str, webhook_id: str, **values: 
 
 
 async def delete_webhook(conn: Conn, tenant_id: str, webhook_id: str) -> bool:
-    """Delete an endpoint and every delivery still queued for it."""
+    """Delete an endpoint, every delivery still queued for it and its attempts' record."""
+    await conn.execute(
+        delete(WebhookAttempt).where(
+            col(WebhookAttempt.tenant_id) == tenant_id,
+            col(WebhookAttempt.webhook_id) == webhook_id,
+        )
+    )
     await conn.execute(
         delete(WebhookDelivery).where(
             col(WebhookDelivery.tenant_id) == tenant_id,
@@ -253,3 +259,56 @@ async def disable(conn: Conn, webhook_id: str, *, reason: str) -> None:
         .values(enabled=False, disabled_reason=reason)
     )
     await conn.execute(delete(WebhookDelivery).where(col(WebhookDelivery.webhook_id) == webhook_id))
+
+
+async def queued(conn: Conn, tenant_id: str, *, limit: int) -> Sequence[Any]:
+    """The tenant's deliveries not yet delivered nor given up, newest first (never a body)."""
+    stmt = (
+        select(
+            col(WebhookDelivery.id),
+            col(WebhookDelivery.webhook_id),
+            col(WebhookDelivery.event),
+            col(WebhookDelivery.created_at),
+            col(WebhookDelivery.attempts),
+            col(WebhookDelivery.next_attempt_at),
+            col(WebhookDelivery.last_status),
+            col(WebhookDelivery.last_error),
+        )
+        .where(col(WebhookDelivery.tenant_id) == tenant_id)
+        .order_by(col(WebhookDelivery.created_at).desc())
+        .limit(limit)
+    )
+    return (await conn.execute(stmt)).all()
+
+
+# -- what became of the attempts ------------------------------------------------------
+
+
+async def record_attempt(conn: Conn, **values: Any) -> None:
+    """Keep what one attempt came to (in the transaction that settles the delivery)."""
+    await conn.execute(insert(WebhookAttempt).values(**values))
+
+
+async def recent_attempts(conn: Conn, tenant_id: str, *, limit: int) -> Sequence[Any]:
+    """The tenant's latest attempts, newest first."""
+    stmt = (
+        select(
+            col(WebhookAttempt.webhook_id),
+            col(WebhookAttempt.event),
+            col(WebhookAttempt.attempt),
+            col(WebhookAttempt.at),
+            col(WebhookAttempt.outcome),
+            col(WebhookAttempt.status),
+            col(WebhookAttempt.error),
+        )
+        .where(col(WebhookAttempt.tenant_id) == tenant_id)
+        .order_by(col(WebhookAttempt.at).desc(), col(WebhookAttempt.id).desc())
+        .limit(limit)
+    )
+    rows: Sequence[Any] = (await conn.execute(stmt)).all()
+    return rows
+
+
+async def forget_attempts(conn: Conn, *, before: float) -> int:
+    result = await conn.execute(delete(WebhookAttempt).where(col(WebhookAttempt.at) < before))
+    return int(result.rowcount or 0)
