@@ -39,14 +39,17 @@ from gateway.client import (
     NoBackupCodes,
     Retry,
     Secret,
+    aio,
     fill_code,
     open_link,
+    transport,
 )
 from gateway.demo.agent import CHROMIUM, CHROMIUM_ARGS
 
 from .helpers import (
     ADMIN_KEY,
     Served,
+    eventually,
     listening,
     need_browser,
     otp_mail,
@@ -233,6 +236,41 @@ async def test_a_finished_login_reads_raise_expired(served: Served, gate: AsyncC
             await login.code(wait=5)  # the gateway waits no longer than the login lasts
         assert over.value.code == "login_finished"
     assert login.status == "failed"  # the clean exit could not make it succeeded
+
+
+async def test_long_waits_are_split_into_requests_the_gateway_takes(
+    served: Served,
+    gate: AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A wait longer than one request may hold is asked again, for codes and for queueing."""
+    caplog.set_level(logging.DEBUG, logger="otpgate.client")
+    monkeypatch.setattr(transport, "MAX_WAIT", 0.4)  # the gateway's 300 s, made short
+    monkeypatch.setattr(aio, "MAX_WAIT", 0.4)
+    cred = await gate.create_credential("bank")
+
+    def asked(line: str) -> int:
+        return sum(r.getMessage().startswith(line) for r in caplog.records)
+
+    async with gate.login(cred) as first:
+        started = time.monotonic()
+        with pytest.raises(CodeTimeout):
+            await first.code(wait=1.0)
+        assert time.monotonic() - started >= 1.0
+        assert asked("GET /v1/logins/{id}/code -> 204") >= 3
+        with pytest.raises(LoginInProgress):
+            await gate.open_login(cred, wait=1.0)
+        assert asked("POST /v1/credentials/{id}/logins -> 409") >= 3
+        queued = asyncio.create_task(gate.open_login(cred, wait=20))
+        await eventually(lambda: _more(asked, "POST /v1/credentials/{id}/logins -> 409", 5))
+    second = await asyncio.wait_for(queued, 10)
+    assert second.status == "open"
+    await second.finish("succeeded")
+
+
+async def _more(asked: Any, line: str, count: int) -> bool:
+    return bool(asked(line) >= count)
 
 
 # -- what is repeated after a lost answer ------------------------------------------------
