@@ -227,7 +227,7 @@ async def _get_code(
             raise CodeTimeout(f"no answer within {wait:g} s")
         return got
     if login is not None:
-        return await login.code(wait=wait)
+        return await login.code(wait=wait, min_validity=min_validity)
     if pending is not None:
         return await pending.code(wait=wait, min_validity=min_validity)
     got = await client.code(credential, wait=wait, min_validity=min_validity)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
@@ -72,17 +73,33 @@ class Login:
     def _path(self) -> dict[str, str]:
         return {"id": self.id}
 
-    async def code(self, *, wait: float = DEFAULT_WAIT) -> Code:
+    async def code(self, *, wait: float = DEFAULT_WAIT, min_validity: float = 0) -> Code:
         """A code received (or computed) for this login, waiting up to ``wait`` seconds.
 
         ``CodeTimeout`` when none came; ``Expired`` once the login finished
         or ran out of time (the gateway never waits past ``expires_at``).
+        A TOTP code valid for less than ``min_validity`` more seconds (by the
+        gateway's clock) is passed over, once, for the next step's code.
         """
-        answer = await self._http.poll("/v1/logins/{id}/code", path=self._path, wait=wait)
-        if answer.status != 200:
-            raise CodeTimeout(f"no code for the login within {wait:g} s")
-        self._handed_one()
-        code = code_from(answer.body)
+        deadline = time.monotonic() + max(0.0, wait)
+        passed_over = False
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            answer = await self._http.poll("/v1/logins/{id}/code", path=self._path, wait=left)
+            if answer.status != 200:
+                raise CodeTimeout(f"no code for the login within {wait:g} s")
+            self._handed_one()
+            code = code_from(answer.body)
+            if code.source != "totp" or code.expires_at is None or passed_over:
+                break
+            clock = self._http.clock  # now() is never later than the gateway's time
+            at_most = code.expires_at.timestamp() - clock.now()
+            if at_most - (clock.uncertainty or 1.0) >= min_validity:
+                break
+            if at_most > deadline - time.monotonic():
+                raise CodeTimeout(f"no TOTP code valid {min_validity:g} s more within {wait:g} s")
+            await asyncio.sleep(max(0.0, at_most) + 0.05)  # the step is over on the gateway too
+            passed_over = True
         log.debug("code handed out to the login (source=%s)", code.source)
         return code
 

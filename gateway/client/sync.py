@@ -382,8 +382,8 @@ class SyncLogin:
     def expires_at(self) -> datetime | None:
         return self.login.expires_at
 
-    def code(self, *, wait: float = DEFAULT_WAIT) -> Code:
-        return self._loop.run(self.login.code(wait=wait))
+    def code(self, *, wait: float = DEFAULT_WAIT, min_validity: float = 0) -> Code:
+        return self._loop.run(self.login.code(wait=wait, min_validity=min_validity))
 
     def link(self, *, wait: float = DEFAULT_WAIT) -> Link:
         return self._loop.run(self.login.link(wait=wait))
