@@ -161,18 +161,21 @@ async def log_in(
             login, queued = await _open_login(stack, gate, cred, tag, say)
             say(f"{tag} pressing Sign in; {_how(cred, target)}")
             result = await _second_factor(page, gate, cred, login, target, people, attempts)
-            if not result.ok:
+            if result.ok:
+                welcome = await page.locator("#welcome").inner_text()
+                tries = f" (after {result.attempts} tries)" if result.attempts > 1 else ""
+                say(f"{tag} {_done(result.source)}: the site says {welcome!r}{tries}")
+            else:
+                say(f"{tag} login failed: {result.outcome} after {result.attempts} tries")
                 await login.finish("failed")
-        if result.ok:
-            welcome = await page.locator("#welcome").inner_text()
-            tries = f" (after {result.attempts} tries)" if result.attempts > 1 else ""
-            say(f"{tag} {_done(result.source)}: the site says {welcome!r}{tries}")
-        else:
-            say(f"{tag} login failed: {result.outcome} after {result.attempts} tries")
+        # Leaving the block finished the login (succeeded): the account is free again.
     finally:
         await context.close()
     seconds = time.monotonic() - started
-    say(f"{tag} took {seconds:.2f} s ({result.seconds:.2f} s from Sign in to the verdict)")
+    say(
+        f"{tag} took {seconds:.2f} s ({result.seconds:.2f} s from Sign in to the verdict); "
+        f"login {login.status}"
+    )
     return LoginReport(
         target.label,
         cred.username or "",
