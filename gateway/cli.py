@@ -6,7 +6,7 @@
     otpgate keys list             versions in the ring and how many data keys each wraps
     otpgate migrate               bring the database schema up to date and exit
     otpgate status [--json]       replicas seen lately, and the work waiting (counts only)
-    otpgate extract               JSON Lines in, one {"id", "code"} line out per input
+    otpgate extract               JSON Lines in, one {"id", "code", "link"} line out per input
     otpgate demo [--auto]         a gateway, a sample site with each kind of 2FA, and an agent
 
 Configuration comes from the ``OTPGATE_*`` environment variables (see README).
@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
         "status", help="replicas seen lately and the work waiting (counts only)"
     )
     status.add_argument("--json", action="store_true", help="one JSON object")
-    sub.add_parser("extract", help="extract codes from JSON Lines on standard input")
+    sub.add_parser(
+        "extract", help="extract codes and action links from JSON Lines on standard input"
+    )
     audit = sub.add_parser("audit", help="check or export the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = audit_sub.add_parser(

@@ -573,9 +573,9 @@ def test_run_jsonl_answers_each_line_in_order() -> None:
     assert run_jsonl(stdin, stdout) == 0
     out = [json.loads(x) for x in stdout.getvalue().splitlines()]
     assert out == [
-        {"id": "a", "code": "482913"},
-        {"id": 2, "code": None},
-        {"id": "c", "code": "771203"},
+        {"id": "a", "code": "482913", "link": None},
+        {"id": 2, "code": None, "link": None},
+        {"id": "c", "code": "771203", "link": None},
     ]
     assert stdout.flushes >= 3
 
@@ -599,9 +599,9 @@ def test_run_jsonl_malformed_line(line: str) -> None:
     stdout = io.StringIO()
     assert run_jsonl(stdin, stdout) == 0
     first, second = (json.loads(x) for x in stdout.getvalue().splitlines())
-    assert first["id"] is None and first["code"] is None
+    assert first["id"] is None and first["code"] is None and first["link"] is None
     assert first["error"] and "482913" not in first["error"]
-    assert second == {"id": "ok", "code": None}
+    assert second == {"id": "ok", "code": None, "link": None}
 
 
 def test_dotted_runs_stay_linear() -> None:

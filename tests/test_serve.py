@@ -300,12 +300,15 @@ def test_kill_9_after_250_loses_no_mail(server: Server, env: dict[str, str]) -> 
 
 
 def test_extract_command_reads_json_lines(env: dict[str, str], tmp_path: Path) -> None:
-    """`otpgate extract` answers one {"id", "code"} line per input line, in order."""
+    """`otpgate extract` answers one {"id", "code", "link"} line per input line, in order."""
+    magic = "https://app.example.com/auth/magic?token=Zx81kQp2Lm9Rt4Vb7Nc3"
     lines = [
         {"id": "a", "channel": "sms", "text": "Your verification code is 482913"},
         {"id": "b", "channel": "sms", "text": "Your order 12345 has shipped"},
         {"id": "c", "channel": "email", "subject": "Sign in", "html": "<p>Code: <b>771204</b></p>"},
-    ]
+        {"id": "d", "channel": "email", "subject": "Sign in to Example",
+         "html": f'<p>Click to sign in:</p><p><a href="{magic}">Sign in</a></p>'},
+    ]  # fmt: skip
     result = subprocess.run(
         [*OTPGATE, "extract"],
         input="".join(json.dumps(line) + "\n" for line in lines),
@@ -314,7 +317,8 @@ def test_extract_command_reads_json_lines(env: dict[str, str], tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert out == [
-        {"id": "a", "code": "482913"},
-        {"id": "b", "code": None},
-        {"id": "c", "code": "771204"},
+        {"id": "a", "code": "482913", "link": None},
+        {"id": "b", "code": None, "link": None},
+        {"id": "c", "code": "771204", "link": None},
+        {"id": "d", "code": None, "link": magic},
     ]

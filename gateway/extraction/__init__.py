@@ -1,7 +1,9 @@
-"""Reading one-time codes out of messages.
+"""Reading one-time codes and action links out of messages.
 
 - :mod:`.extractor`: ``extract_code``, the ``Extractor`` one process holds, and
   the operator's custom patterns;
+- :mod:`.links`: ``extract_link``, the action link of a message (sign in, confirm,
+  approve, reset), and :mod:`.linkwords`, the words that say what a link does;
 - :mod:`.lexicon`: the words that name a code, qualify it or rule it out, in many languages;
 - :mod:`.htmltext`: HTML and plain bodies turned into the text the extractor reads;
 - :mod:`.index`: where the lexicon's words stand in one message (``MessageIndex``),

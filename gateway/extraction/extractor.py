@@ -45,12 +45,15 @@ from gateway.extraction import htmltext
 from gateway.extraction import lexicon as lex
 from gateway.extraction.htmltext import beyond_ascii, blank_links, bodies, visible_text
 from gateway.extraction.index import MessageIndex, RoleMemo
+from gateway.extraction.links import Link, extract_link
 
 __all__ = [
     "CustomPattern",
     "Extractor",
+    "Link",
     "compile_custom_pattern",
     "extract_code",
+    "extract_link",
     "extract_with_pattern",
     "run_jsonl",
 ]
@@ -483,6 +486,12 @@ class Extractor:
         """:func:`extract_code` of this message, with this extractor's memory."""
         return extract_code(channel=channel, subject=subject, text=text, html=html, memo=self.memo)
 
+    def link(
+        self, *, channel: str, subject: str = "", text: str = "", html: str = ""
+    ) -> Link | None:
+        """:func:`~gateway.extraction.links.extract_link` of this message: its action link."""
+        return extract_link(channel=channel, subject=subject, text=text, html=html)
+
 
 # --- a credential's own pattern ------------------------------------------------------
 
@@ -595,34 +604,39 @@ def _extract_line(extractor: Extractor, line: str) -> dict[str, Any]:
     try:
         item = json.loads(line)
     except (ValueError, RecursionError):
-        return {"id": None, "code": None, "error": "not valid JSON"}
+        return {"id": None, "code": None, "link": None, "error": "not valid JSON"}
     if not isinstance(item, dict):
-        return {"id": None, "code": None, "error": "not a JSON object"}
+        return {"id": None, "code": None, "link": None, "error": "not a JSON object"}
     ident = item.get("id")
     if (
         isinstance(ident, bool)
         or not isinstance(ident, str | int | float)
         or (isinstance(ident, float) and not math.isfinite(ident))  # NaN would not be JSON
     ):
-        return {"id": None, "code": None, "error": "id must be a string or a number"}
+        return {"id": None, "code": None, "link": None, "error": "id must be a string or a number"}
     channel = item.get("channel")
     if channel not in ("sms", "email"):
-        return {"id": None, "code": None, "error": "channel must be sms or email"}
+        return {"id": None, "code": None, "link": None, "error": "channel must be sms or email"}
     parts = {f: item.get(f) for f in ("subject", "text", "html")}
     for field, value in parts.items():
         if value is not None and not isinstance(value, str):
-            return {"id": None, "code": None, "error": f"{field} must be a string"}
+            return {"id": None, "code": None, "link": None, "error": f"{field} must be a string"}
+    message = {f: v or "" for f, v in parts.items()}
     try:
-        code = extractor.code(channel=channel, **{f: v or "" for f, v in parts.items()})
+        code = extractor.code(channel=channel, **message)
+        link = extractor.link(channel=channel, **message)
     except Exception:  # a bug must not stop the stream; the reason names no content
-        return {"id": None, "code": None, "error": "extraction failed"}
-    return {"id": ident, "code": code}
+        return {"id": None, "code": None, "link": None, "error": "extraction failed"}
+    return {"id": ident, "code": code, "link": link.url if link else None}
 
 
 def run_jsonl(stdin: TextIO, stdout: TextIO) -> int:
     """``otpgate extract``: one JSON object per input line, one result line each, in order.
 
-    A line that cannot be read gives ``{"id": null, "code": null, "error": ...}``
+    Each result is ``{"id", "code", "link"}``: the code a person would type and
+    the action link a person would click (sign in, confirm, approve, reset),
+    each null when the message has none. A line that cannot be read gives
+    ``{"id": null, "code": null, "link": null, "error": ...}``
     (a reason, never the content) and reading goes on; blank lines are
     skipped. Returns the exit status, 0.
     """
