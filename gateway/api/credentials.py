@@ -52,11 +52,15 @@ class CredentialPatch(BaseModel):
     name: Name | None = None
     username: Username | None = None
     password: Password | None = None
+    #: False for a shared account people also sign in to: no ``code.unsolicited``.
+    report_unsolicited: bool | None = None
 
     @model_validator(mode="after")
     def _name_not_null(self) -> CredentialPatch:
         if "name" in self.model_fields_set and self.name is None:
             raise ValueError("name cannot be null")
+        if "report_unsolicited" in self.model_fields_set and self.report_unsolicited is None:
+            raise ValueError("report_unsolicited must be true or false")
         return self
 
 
@@ -166,6 +170,7 @@ def credential_json(info: CredentialInfo) -> dict[str, Any]:
         else authenticator_json(info.authenticator),
         "created_at": iso(info.created_at),
         "updated_at": iso(info.updated_at),
+        "report_unsolicited": info.report_unsolicited,
     }
 
 
@@ -375,6 +380,10 @@ CREDENTIAL = {
         "inbox": {"type": "string", "format": "email"},
         "phone_number": {"type": ["string", "null"]},
         "has_password": {"type": "boolean"},
+        "report_unsolicited": {
+            "type": "boolean",
+            "description": "a code or link nobody signs in for fires code.unsolicited",
+        },
         "authenticator": {"oneOf": [AUTHENTICATOR, {"type": "null"}]},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},

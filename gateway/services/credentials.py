@@ -62,6 +62,8 @@ class CredentialInfo:
     authenticator: AuthenticatorInfo | None
     created_at: float
     updated_at: float
+    #: Whether a code or link nobody signs in for fires ``code.unsolicited``.
+    report_unsolicited: bool = True
 
 
 class CredentialService:
@@ -102,6 +104,7 @@ class CredentialService:
             authenticator=auth,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            report_unsolicited=bool(row.report_unsolicited),
         )
 
     async def create(
@@ -182,6 +185,7 @@ class CredentialService:
         name: str = _UNSET,
         username: str | None = _UNSET,
         password: str | None = _UNSET,
+        report_unsolicited: bool = _UNSET,
         actor: Actor = SYSTEM,
     ) -> CredentialInfo:
         values: dict[str, Any] = {}
@@ -189,6 +193,8 @@ class CredentialService:
             values["name"] = name
         if username is not _UNSET:
             values["username"] = username
+        if report_unsolicited is not _UNSET:
+            values["report_unsolicited"] = bool(report_unsolicited)
         async with self._db.write() as conn:
             if password is not _UNSET:
                 sealed = await credential_rows.get_sealed(conn, tenant_id, cred_id)
@@ -206,7 +212,11 @@ class CredentialService:
                 await self._audit.append(
                     conn, tenant_id, actor, "password.set", credential_id=cred_id
                 )
+            if report_unsolicited is not _UNSET:
+                await signals.routes_changed(conn)  # routes carry the setting
             row = await credential_rows.get_public(conn, tenant_id, cred_id)
+        if report_unsolicited is not _UNSET:
+            self._routes_changed()
         return self._info(row)
 
     async def delete(

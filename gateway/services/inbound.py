@@ -5,10 +5,12 @@ The protocol adapters find the credentials a message is for with
 its raw bytes (:meth:`InboundService.accept_mail`), the SMS webhooks a decoded
 :class:`Message` (:meth:`InboundService.accept`).  Either returns only once everything the
 message causes is durably committed in one transaction (group commit shares
-the disk sync between sessions): the sealed code, a sealed copy for each
-forwarding rule, the ``code.received`` webhook events, and the provider's
-message id for deduplication, and the message counted for the charts of
-the web pages (the typed rows of ``store.inbound``).  Message
+the disk sync between sessions): the sealed code and the sealed action link
+(sign in, confirm, approve, reset), a sealed copy for each forwarding rule,
+the ``code.received`` and ``link.received`` webhook events, ``code.unsolicited``
+when nobody was signing in to the credential, the provider's message id for
+deduplication, and the message counted for the charts of the web pages (the
+typed rows of ``store.inbound``).  Message
 bodies are stored only sealed, in a forward's copy, until it is sent.
 
 ``accept`` is :meth:`~InboundService.store` (extract, seal, commit) then
@@ -32,6 +34,7 @@ from ..errors import Invalid
 from ..extraction.extractor import (
     CustomPattern,
     Extractor,
+    Link,
     compile_custom_pattern,
     extract_with_pattern,
 )
@@ -43,7 +46,7 @@ from ..store.codes import CodeRow
 from ..store.counts import CountRow
 from ..store.credentials import decode_senders
 from ..store.db import Database
-from ..store.inbound import EventRow, ForwardCopyRow, SeenRow
+from ..store.inbound import EventRow, ForwardCopyRow, SeenRow, UnsolicitedRow
 from ..timestamps import utc_day
 from ..vault import Vault
 from .groupcommit import GroupCommitter
@@ -52,6 +55,8 @@ from .waiters import Bells
 log = logging.getLogger("otpgate.inbound")
 
 CODE = "code"
+#: A message with a sign-in or confirmation link and no code.
+LINK = "link"
 NO_CODE = "no_code"
 REJECTED = "rejected"
 
@@ -67,6 +72,8 @@ class Route:
     allowed_senders: tuple[str, ...] | None
     #: Ids of the credential's forwarding rules.
     forwards: tuple[str, ...] = ()
+    #: Whether a code or link nobody signs in for fires ``code.unsolicited``.
+    report_unsolicited: bool = True
 
     def __repr__(self) -> str:
         return f"Route(credential_id={self.credential_id!r})"
@@ -273,6 +280,7 @@ class InboundService:
         now = self._clock()
         day = utc_day(now)
         default: list[str | None] = []  # the generic extraction, computed at most once
+        links: list[Link | None] = []  # the message's action link, found at most once
         items: list[inbound_rows.Write] = []
         outcomes: list[str] = []
         if seen is not None:
@@ -290,12 +298,30 @@ class InboundService:
                     route.tenant_id, route.credential_id, day, message.channel, code is not None
                 )
             )
-            if code is None:
+            link = self._link(message, links)
+            if code is None and link is None:
                 outcomes.append(NO_CODE)
                 continue
-            items.append(self._row(route, message, code, now))
-            items.append(_code_event(route, message.channel, now))
-            outcomes.append(CODE)
+            if code is not None:
+                items.append(self._row(route, message, code, now))
+                items.append(_code_event(route, message.channel, now))
+            if link is not None:
+                items.append(self._link_row(route, message, link, now))
+                items.append(_link_event(route, message.channel, link.kind, now))
+            if route.report_unsolicited:
+                items.append(
+                    UnsolicitedRow(
+                        route.tenant_id,
+                        events.code_unsolicited(
+                            credential_id=route.credential_id,
+                            channel=message.channel,
+                            sender_domain=message.sender_domain,
+                            received_at=now,
+                        ),
+                        now,
+                    )
+                )
+            outcomes.append(CODE if code is not None else LINK)
         try:
             await self._commit.submit(items)
         except RuntimeError:
@@ -313,7 +339,7 @@ class InboundService:
         """After a commit: count the messages and wake the agents waiting on them."""
         for route, outcome in zip(routes, outcomes, strict=True):
             self._metrics.messages.inc(channel, outcome)
-            if outcome == CODE:
+            if outcome in (CODE, LINK):
                 self._bells.ring(route.credential_id)
             log.debug(
                 "message accepted",
@@ -321,7 +347,7 @@ class InboundService:
             )
         if any(r.forwards and o != REJECTED for r, o in zip(routes, outcomes, strict=True)):
             self._forwards_queued()
-        if CODE in outcomes:
+        if CODE in outcomes or LINK in outcomes:
             self._events_queued()
 
     def _extract(self, message: Message, route: Route, default: list[str | None]) -> str | None:
@@ -340,6 +366,40 @@ class InboundService:
                 )
             )
         return default[0]
+
+    def _link(self, message: Message, found: list[Link | None]) -> Link | None:
+        if not found:
+            found.append(
+                self._extractor.link(
+                    channel=message.channel,
+                    subject=message.subject,
+                    text=message.text,
+                    html=message.html,
+                )
+            )
+        return found[0]
+
+    def _link_row(self, route: Route, message: Message, link: Link, now: float) -> CodeRow:
+        row_id = ids.new_id(ids.RECEIVED_CODE)
+        sealed = self._vault.seal_field_under(
+            route.data_key,
+            link.url.encode(),
+            tenant_id=route.tenant_id,
+            credential_id=route.credential_id,
+            field=f"link:{row_id}",
+        )
+        return CodeRow(
+            id=row_id,
+            tenant_id=route.tenant_id,
+            credential_id=route.credential_id,
+            source=message.channel,
+            code=sealed,
+            sender=message.sender[:320] or None,
+            received_at=now,
+            expires_at=now + self._ttl,
+            kind=code_rows.LINK,
+            link_kind=link.kind,
+        )
 
     def _row(self, route: Route, message: Message, code: str, now: float) -> CodeRow:
         row_id = ids.new_id(ids.RECEIVED_CODE)
@@ -413,6 +473,14 @@ def _code_event(route: Route, channel: str, now: float) -> EventRow:
     return EventRow(route.tenant_id, event, now)
 
 
+def _link_event(route: Route, channel: str, kind: str, now: float) -> EventRow:
+    """``link.received`` for the route's tenant: metadata only, never the link."""
+    event = events.link_received(
+        credential_id=route.credential_id, source=channel, kind=kind, received_at=now
+    )
+    return EventRow(route.tenant_id, event, now)
+
+
 def route_from_row(row: Any, forwards: tuple[str, ...] = ()) -> Route:
     return _route(row, forwards)
 
@@ -425,4 +493,5 @@ def _route(row: Any, forwards: tuple[str, ...]) -> Route:
         pattern=row.extraction_pattern,
         allowed_senders=decode_senders(row.allowed_senders),
         forwards=forwards,
+        report_unsolicited=bool(row.report_unsolicited),
     )

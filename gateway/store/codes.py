@@ -155,6 +155,7 @@ ROUTE_COLUMNS = (
     col(Credential.data_key),
     col(Credential.extraction_pattern),
     col(Credential.allowed_senders),
+    col(Credential.report_unsolicited),
 )
 _BY_INBOX = select(*ROUTE_COLUMNS).where(col(Credential.inbox) == bindparam("inbox"))
 _BY_PHONE = select(*ROUTE_COLUMNS).where(col(Credential.phone_number) == bindparam("phone"))

@@ -25,6 +25,7 @@ _PUBLIC = (
     (col(Credential.password).is_not(None)).label("has_password"),
     col(Credential.created_at),
     col(Credential.updated_at),
+    col(Credential.report_unsolicited),
     col(Authenticator.kind),
     col(Authenticator.digits),
     col(Authenticator.period),

@@ -6,6 +6,9 @@ A message (a mail, or a text from Twilio or an Android phone) may write:
 - :class:`ForwardCopyRow`: a sealed copy for each forwarding rule (``forward_outbox``);
 - :class:`EventRow`: a ``code.received`` webhook event for each subscribed endpoint;
 - :class:`SeenRow`: the provider's message id, so a redelivery is stored once;
+- :class:`UnsolicitedRow`: ``code.unsolicited``, queued only if, in this
+  transaction, no login is open on the credential and no agent waits on it
+  (``store.presence``);
 - :class:`.counts.CountRow`: the message counted for its credential's day and channel.
 
 Writing them together is what makes a forward or a webhook exactly as
@@ -22,7 +25,7 @@ from sqlalchemy import Float, Integer, LargeBinary, String, bindparam, delete, i
 from sqlmodel import col
 
 from ..events import Event
-from . import counts
+from . import counts, presence
 from .codes import ROUTE_COLUMNS, CodeRow, insert_codes
 from .counts import CountRow
 from .db import Conn
@@ -75,6 +78,15 @@ class EventRow:
 
 
 @dataclass(slots=True)
+class UnsolicitedRow:
+    """``code.unsolicited`` for a credential, if nobody signs in to it when this commits."""
+
+    tenant_id: str
+    event: Event
+    now: float
+
+
+@dataclass(slots=True)
 class SeenRow:
     """A provider's message id: a second delivery of it is refused."""
 
@@ -87,7 +99,7 @@ class SeenRow:
 
 
 #: One row that a message writes.
-Write = CodeRow | ForwardCopyRow | EventRow | SeenRow | CountRow
+Write = CodeRow | ForwardCopyRow | EventRow | SeenRow | CountRow | UnsolicitedRow
 
 # Built once: building a statement costs more than running it on SQLite.
 _INSERT_SEEN = insert(InboundSeen)
@@ -140,11 +152,14 @@ async def write(conn: Conn, items: Sequence[Write]) -> None:
     events: list[dict[str, Any]] = []
     seen: list[dict[str, Any]] = []
     tallies: list[CountRow] = []
+    unsolicited: list[UnsolicitedRow] = []
     for row in items:
         if isinstance(row, CodeRow):
             codes.append(row)
         elif isinstance(row, CountRow):
             tallies.append(row)
+        elif isinstance(row, UnsolicitedRow):
+            unsolicited.append(row)
         elif isinstance(row, ForwardCopyRow):
             forwards.append(row.params())
         elif isinstance(row, EventRow):
@@ -159,6 +174,13 @@ async def write(conn: Conn, items: Sequence[Write]) -> None:
         await notify(conn, (row.credential_id for row in codes))
     if forwards:
         await conn.execute(_INSERT_FORWARDS, forwards)
+    for report in unsolicited:
+        if not await presence.attended(conn, report.event.data["credential_id"], report.now):
+            events.append(
+                fan_out_params(
+                    report.tenant_id, report.event.type, report.event.data, now=report.now
+                )
+            )
     await enqueue_many(conn, events)
     await counts.add(conn, tallies)
 
