@@ -7,7 +7,7 @@
     otpgate migrate               bring the database schema up to date and exit
     otpgate status [--json]       replicas seen lately, and the work waiting (counts only)
     otpgate extract               JSON Lines in, one {"id", "code", "link"} line out per input
-    otpgate demo [--auto]         a gateway, a sample site with four 2FA accounts, and an agent
+    otpgate demo [--auto]         a gateway, a sample site with each kind of 2FA, and an agent
 
 Configuration comes from the ``OTPGATE_*`` environment variables (see README).
 A configuration problem ends the command with one line on standard error and
@@ -67,12 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--tenant", help="only this tenant's events")
     demo = sub.add_parser(
         "demo",
-        help="run a gateway, a sample site with four 2FA accounts, and an agent that logs in",
+        help="run a gateway, a sample site with each kind of 2FA, and an agent that logs in",
     )
     demo.add_argument(
         "--auto",
         action="store_true",
-        help="a second browser page plays the person who gives the fourth code",
+        help="a second browser page plays the person who gives a code and approves a push",
     )
     demo.add_argument(
         "--chromium",

@@ -214,17 +214,22 @@ async def opened(settings: Settings, **options: Any) -> AsyncIterator[Gateway]:
 
 @dataclasses.dataclass
 class Served:
-    """A gateway served on loopback, and its base URL."""
+    """A gateway served on loopback, and its base URL (and SMTP port, when it listens)."""
 
     url: str
     gateway: Gateway
+    smtp_port: int | None = None
 
 
 @contextlib.asynccontextmanager
 async def served_on_loopback(
-    tmp_path: Path, *, background: bool = False, **env: str
+    tmp_path: Path, *, background: bool = False, smtp: bool = False, **env: str
 ) -> AsyncIterator[Served]:
-    """The real app on a loopback port whose address is also the public URL (SQLite)."""
+    """The real app on a loopback port whose address is also the public URL (SQLite).
+
+    *smtp*: its SMTP listener too, on another loopback port (``Served.smtp_port``).
+    """
+    smtp_sock = listening() if smtp else None
     sock = listening()
     base = f"http://127.0.0.1:{port_of(sock)}"
     settings = make_settings(
@@ -234,8 +239,8 @@ async def served_on_loopback(
         OTPGATE_PUBLIC_URL=base,
         **env,
     )
-    async with opened(settings, http=sock, background=background) as gateway:
-        yield Served(base, gateway)
+    async with opened(settings, http=sock, smtp=smtp_sock, background=background) as gateway:
+        yield Served(base, gateway, port_of(smtp_sock) if smtp_sock is not None else None)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:

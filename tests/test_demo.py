@@ -1,9 +1,10 @@
-"""``otpgate demo`` end to end: four 2FA logins in headless Chromium, no code in the agent's log.
+"""``otpgate demo`` end to end: every kind of 2FA in headless Chromium, no code in the agent's log.
 
 The demo's gateway is a real ``otpgate serve`` child process; the sample
 site really mails its codes to the gateway's SMTP listener and posts its
 texts to ``/sms/twilio`` signed as Twilio does; a second browser page plays
-the person who answers ``submit_url``.  Chromium is Debian's
+the person who answers ``submit_url`` (a code, or a push approved by matching
+the number).  Chromium is Debian's
 ``/usr/bin/chromium`` driven by Playwright: without either these tests skip
 with the reason, unless ``OTPGATE_REQUIRE_BROWSER=1`` (CI) makes that a
 failure.  Each login's time is printed, to be quoted.
@@ -44,10 +45,10 @@ def _print_times(
             print(f"  {line}")
 
 
-async def test_the_demo_agent_logs_into_all_four_accounts_without_seeing_a_code(
+async def test_the_demo_agent_logs_into_every_account_without_seeing_a_code(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """TOTP, email, SMS and a person's code each get the agent in; no code is in its output."""
+    """Each second factor gets the agent in, two agents take turns; no code is in its output."""
     need_browser()
     caplog.set_level(logging.DEBUG)
     lines: list[str] = []
@@ -55,31 +56,56 @@ async def test_the_demo_agent_logs_into_all_four_accounts_without_seeing_a_code(
         reports = await run_in(demo, auto=True, say=lines.append, chromium=CHROMIUM)
         site = demo.site
         passwords = [a.password for a in site.accounts.values()]
-    assert [(r.username, r.ok, r.outcome) for r in reports] == [
-        ("tess", True, "accepted"),
-        ("emma", True, "accepted"),
-        ("sam", True, "accepted"),
-        ("pat", True, "accepted"),
+    assert [(r.username, r.agent, r.ok, r.outcome) for r in reports] == [
+        ("tess", "agent", True, "accepted"),
+        ("emma", "agent", True, "accepted"),
+        ("sam", "agent", True, "accepted"),
+        ("pat", "agent", True, "accepted"),
+        ("lena", "agent", True, "accepted"),
+        ("olly", "agent", True, "accepted"),
+        ("emma", "agent 1", True, "accepted"),
+        ("emma", "agent 2", True, "accepted"),
     ]
-    assert [r.source for r in reports] == ["totp", "email", "sms", "user"]
+    assert [r.source for r in reports] == [
+        "totp", "email", "sms", "user", "link", "approval", "email", "email"
+    ]  # fmt: skip
     # The site accepted each login's first code: the stale code left in emma's
-    # inbox by the earlier sign-in was never typed (it would have been refused).
+    # inbox by the earlier sign-in was never typed (it would have been refused),
+    # and the two agents signing in to emma at once did not take each other's.
     assert [(o.username, o.accepted) for o in site.outcomes] == [
         ("tess", True),
         ("emma", True),
         ("sam", True),
         ("pat", True),
+        ("lena", True),
+        ("olly", True),
+        ("emma", True),
+        ("emma", True),
     ]
     assert all(r.attempts == 1 for r in reports)
-    assert len(site.codes) >= 6  # the window's TOTP codes, the stale one, three more
+    assert len(site.codes) >= 8  # the window's TOTP codes, the stale one, five more
+    # The push was approved on the phone by tapping the number the screen showed.
+    [push] = site.pushes
+    assert push.approved is True
+    # Two agents at once: one login after the other, by the gateway's clock.
+    spans = sorted((r.opened_at, r.finished_at, r.queued) for r in reports[-2:])
+    (_, first_finished, first_queued), (second_opened, _, second_queued) = spans
+    assert second_opened >= first_finished
+    assert (first_queued, second_queued > 0) == (0.0, True)  # the second was told to queue
     captured = capsys.readouterr()
     agent_log = "\n".join(lines) + captured.out + captured.err + caplog.text
-    assert "the site accepted it" in agent_log and "[person]" in agent_log
+    assert "went from the gateway into the page" in agent_log and "[person]" in agent_log
+    assert "pressed 'Approved'" in agent_log
+    assert "the sign-in link went from the gateway into this browser page" in agent_log
+    [link] = site.links  # mailed once, opened in the agent's own page, never shown
+    assert _leaks([link], agent_log) == []
+    assert "another agent is signing in to this account: queueing" in agent_log
     assert _leaks(site.codes, agent_log) == []
     assert _leaks(passwords, agent_log) == []
     gateway_log = (tmp_path / "gateway.log").read_text()
     assert "otpgate is serving" in gateway_log
     assert _leaks(site.codes, gateway_log) == []
+    assert _leaks(site.links, gateway_log) == []
     _print_times("demo logins (headless Chromium, one gateway, loopback):", reports, capsys)
 
 
@@ -112,7 +138,7 @@ async def test_a_refused_code_is_followed_by_a_newer_one_in_the_browser(
 
 
 async def test_otpgate_demo_runs_from_the_command_line(tmp_path: Path) -> None:
-    """``otpgate demo --auto`` starts everything, logs in four times and exits 0."""
+    """``otpgate demo --auto`` starts everything, logs in eight times and exits 0."""
     need_browser()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -128,7 +154,7 @@ async def test_otpgate_demo_runs_from_the_command_line(tmp_path: Path) -> None:
     out, _ = await asyncio.wait_for(proc.communicate(), 240)
     text = out.decode()
     assert proc.returncode == 0, text
-    assert "4 of 4 logins went through" in text
+    assert "8 of 8 logins went through" in text
     # Its temporary directory (made under TMPDIR) is gone, and nothing was left in the cwd.
     assert await asyncio.to_thread(os.listdir, tmp_path) == []
 

@@ -4,22 +4,29 @@
 
     async with AsyncClient("http://127.0.0.1:8080", api_key) as gate:
         cred = await gate.credential("cred_...")
-        async with gate.expect_code(cred) as pending:
+        async with gate.login(cred) as login:          # the account is this agent's alone
             ...                                        # make the site send the code
-        code = await pending                           # Code(source='email', value=<6 characters>)
+            code = await login.code(wait=60)           # Code(source='email', value=<6 characters>)
+        # left cleanly: the login finished as "succeeded" (an exception: "failed")
+
+Besides codes: ``login.link()`` / ``expect_link`` (sign-in links, opened
+with ``open_link``), ``take_backup_code``, and ``request_approval`` (a
+person approves a push prompt, matching the number the site shows).
 
 It speaks HTTP only (aiohttp) and imports nothing of the server.  Modules:
-``aio`` (``AsyncClient``, ``PendingCode``: all the logic), ``sync``
-(``Client``: the same on a private event loop), ``transport`` (requests,
-retries on connection errors only), ``clock`` (the gateway's time from its
-``Date`` headers), ``models`` (answers whose reprs hide secrets), ``errors``
-(the exception tree), ``webhooks`` (``verify_webhook``, with the optional
-``standardwebhooks`` package) and ``browser`` (``fill_code`` and
-``fill_password`` for Playwright pages).
+``aio`` (``AsyncClient``: all the logic), ``logins`` (``Login`` and the
+``async with`` block), ``pending`` (``PendingCode``, ``PendingLink``: what
+``expect_code`` and ``expect_link`` wait for), ``sync`` (``Client``: the same
+on a private event loop), ``transport`` (requests, long polls, and which
+requests are repeated after a broken connection), ``clock`` (the gateway's
+time from its ``Date`` headers), ``models`` (answers whose reprs hide
+secrets), ``errors`` (the exception tree), ``webhooks`` (``verify_webhook``,
+with the optional ``standardwebhooks`` package) and ``browser``
+(``fill_code``, ``fill_password`` and ``open_link`` for Playwright pages).
 """
 
-from .aio import AsyncClient, PendingCode
-from .browser import FillResult, fill_code, fill_password
+from .aio import AsyncClient
+from .browser import FillResult, LinkResult, fill_code, fill_password, open_link
 from .errors import (
     ApiError,
     BadRequest,
@@ -29,6 +36,9 @@ from .errors import (
     Expired,
     Forbidden,
     Invalid,
+    LinkTimeout,
+    LoginInProgress,
+    NoBackupCodes,
     NotFound,
     OtpgateClientError,
     RateLimited,
@@ -37,17 +47,21 @@ from .errors import (
     Unauthorized,
     WebhookVerificationError,
 )
+from .logins import Login
 from .models import (
     Authenticator,
+    BackupCode,
     Code,
     Credential,
     Interaction,
+    Link,
     Secret,
     Tenant,
     Webhook,
     WebhookEvent,
 )
-from .sync import Client, SyncPendingCode
+from .pending import PendingCode, PendingLink
+from .sync import Client, SyncLogin, SyncPendingCode, SyncPendingLink
 from .transport import Retry
 from .webhooks import verify_webhook
 
@@ -55,6 +69,7 @@ __all__ = [
     "ApiError",
     "AsyncClient",
     "Authenticator",
+    "BackupCode",
     "BadRequest",
     "Client",
     "Code",
@@ -67,14 +82,23 @@ __all__ = [
     "Forbidden",
     "Interaction",
     "Invalid",
+    "Link",
+    "LinkResult",
+    "LinkTimeout",
+    "Login",
+    "LoginInProgress",
+    "NoBackupCodes",
     "NotFound",
     "OtpgateClientError",
     "PendingCode",
+    "PendingLink",
     "RateLimited",
     "Retry",
     "Secret",
     "ServerError",
+    "SyncLogin",
     "SyncPendingCode",
+    "SyncPendingLink",
     "Tenant",
     "TooLarge",
     "Unauthorized",
@@ -83,5 +107,6 @@ __all__ = [
     "WebhookVerificationError",
     "fill_code",
     "fill_password",
+    "open_link",
     "verify_webhook",
 ]

@@ -1,44 +1,44 @@
 """``AsyncClient``: the SDK's one implementation of the API's logic (``Client`` wraps it).
 
-Correlation (``expect_code``): an agent marks the moment just before it makes
-a site send a code, and only a code the gateway received at or after that
-mark is accepted.  The mark is the gateway's time (see ``clock``), not this
-machine's, less ``margin`` seconds for clocks between gateway replicas or a
-proxy's ``Date``.  A code left over from an earlier login (the frequent
-"typed a stale code in a loop" failure) is older than the mark, so it is
-never handed out to this block; ``since=`` is how the gateway is told.
+Correlation (``expect_code``, ``expect_link``): an agent marks the moment
+just before it makes a site send a code or a link, and only what the gateway
+received at or after that mark is accepted.  The mark is the gateway's time
+(see ``clock``), not this machine's, less ``margin`` seconds for clocks
+between gateway replicas or a proxy's ``Date``.  A code left over from an
+earlier login (the frequent "typed a stale code in a loop" failure) is older
+than the mark, so it is never handed out to this block; ``since=`` is how the
+gateway is told.  What to do after a refusal is in ``pending``.
 
-Rejection (``PendingCode.reject``): the site refused the code last handed
-out, so the next ``code()`` waits for a newer one: for TOTP, the next time
-step (the same step's code would be refused again); for HOTP, the next
-counter value, which the next request gives anyway; for a received code
-(email, text, a person's answer), one received after the refused one.  Not
-"after the rejection": a site often sends a fresh code as it refuses one
-(or the agent pressed "send a new code"), and that code can reach the
-gateway before the agent has read the refusal; it must not be skipped.
-The refused code itself, and every older one, the gateway deleted when it
-handed it out.
+A login (``login``, see ``logins``) goes further: the gateway itself keeps
+the mark, and keeps every other agent off the account until it finishes.
+
+Approvals (``request_approval``): a person approves or denies a sign-in on
+the page behind ``submit_url``, after checking the number the site shows;
+the agent waits for the decision.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 
 from .clock import ServerClock
-from .errors import CodeTimeout
+from .errors import Conflict, LoginInProgress
+from .logins import Login, LoginBlock
 from .models import (
     Authenticator,
+    BackupCode,
     Code,
     Credential,
     Interaction,
+    Link,
     Secret,
     Tenant,
     Webhook,
@@ -46,9 +46,12 @@ from .models import (
     code_from,
     credential_from,
     interaction_from,
+    iso_time,
+    link_from,
     webhook_from,
 )
-from .transport import Answer, Retry, Transport
+from .pending import DEFAULT_WAIT, PendingCode, PendingLink
+from .transport import MAX_WAIT, POLL_SLACK, Retry, Transport
 
 log = logging.getLogger("otpgate.client")
 
@@ -56,27 +59,29 @@ CredentialRef = Credential | str
 InteractionRef = Interaction | str
 When = datetime | float
 
-#: The longest ``wait`` the gateway takes in one request; longer waits are split.
-MAX_WAIT = 300
-#: Seconds an answer may take beyond a long poll's wait before the read times out.
-POLL_SLACK = 15.0
 #: ``expect_code``'s default margin (seconds) for clock differences (see the module doc).
 MARGIN = 1.0
-#: ``await pending`` waits this long by default.
-DEFAULT_WAIT = 120.0
+#: How long ``request_approval`` waits by default: the gateway's default interaction TTL.
+APPROVAL_WAIT = 300.0
+
+__all__ = ["DEFAULT_WAIT", "AsyncClient", "PendingCode", "PendingLink"]
+
+_P = TypeVar("_P", PendingCode, PendingLink)
+OnSubmitUrl = Callable[[str], Awaitable[object] | object]
 
 
-def _id(ref: Credential | Interaction | str) -> str:
+def _id(ref: Credential | Interaction | Login | str) -> str:
     return ref if isinstance(ref, str) else ref.id
 
 
-def _iso(when: When) -> str:
-    ts = when.timestamp() if isinstance(when, datetime) else float(when)
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _seconds(wait: float) -> str:
-    return f"{max(0.0, wait):.3f}".rstrip("0").rstrip(".")
+async def hand_over(url: str, on_submit_url: OnSubmitUrl | None, what: str) -> None:
+    """Give a person the ``submit_url``: to ``on_submit_url``, or printed when there is none."""
+    if on_submit_url is None:
+        print(f"otpgate: a person must {what}; open {url}", flush=True)
+        return
+    outcome = on_submit_url(url)
+    if inspect.isawaitable(outcome):
+        await outcome
 
 
 class AsyncClient:
@@ -278,7 +283,7 @@ class AsyncClient:
     async def delete_phone(self, credential: CredentialRef) -> None:
         await self._call("DELETE", "/v1/credentials/{id}/phone", path={"id": _id(credential)})
 
-    # -- codes --------------------------------------------------------------------------
+    # -- codes and links ----------------------------------------------------------------
 
     async def code(
         self,
@@ -297,40 +302,26 @@ class AsyncClient:
         text or from a person at or after ``since`` (the gateway's clock: use
         ``expect_code`` rather than a time of your own), handed out once.
         Waits longer than the gateway's 300 s are split into several requests.
+        A code read is repeated after a broken connection (see ``transport``).
         """
-        cred_id = _id(credential)
-        deadline = time.monotonic() + max(0.0, wait)
-        while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            chunk = min(remaining, MAX_WAIT)
-            chunk_end = time.monotonic() + chunk
-
-            def query(chunk_end: float = chunk_end) -> dict[str, str]:
-                # Evaluated per try: a repeated long poll waits only what is left.
-                left = max(0.0, chunk_end - time.monotonic())
-                params = {"wait": _seconds(left)}
-                if min_validity:
-                    params["min_validity"] = str(int(min_validity))
-                if since is not None:
-                    params["since"] = _iso(since)
-                if source is not None:
-                    params["source"] = source
-                return params
-
-            answer = await self._http.request(
-                "GET",
-                "/v1/credentials/{id}/code",
-                path={"id": cred_id},
-                params=query,
-                repeatable=True,  # see transport: repeating a code read never makes it worse
-                read_timeout=self._http.timeout + chunk + POLL_SLACK,
-            )
-            if answer.status == 200:
-                code = code_from(answer.body)
-                log.debug("code handed out (source=%s)", code.source)
-                return code
-            if deadline - time.monotonic() <= 0:
-                return None
+        params: dict[str, str] = {}
+        if min_validity:
+            params["min_validity"] = str(int(min_validity))
+        if since is not None:
+            params["since"] = iso_time(since)
+        if source is not None:
+            params["source"] = source
+        answer = await self._http.poll(
+            "/v1/credentials/{id}/code",
+            path={"id": _id(credential)},
+            wait=wait,
+            params=lambda: params,
+        )
+        if answer.status != 200:
+            return None
+        code = code_from(answer.body)
+        log.debug("code handed out (source=%s)", code.source)
+        return code
 
     def expect_code(
         self,
@@ -346,24 +337,145 @@ class AsyncClient:
         Entering asks the gateway for the credential (which also reads its
         clock), so an unknown credential fails here, before anything is sent.
         """
-        return self._expect(credential, source, margin)
+        return self._expect(credential, margin, lambda info, mark: PendingCode(
+            self, info, since=mark, source=source
+        ))  # fmt: skip
+
+    async def link(
+        self, credential: CredentialRef, *, wait: float = 0, since: When | None = None
+    ) -> Link | None:
+        """The newest sign-in or confirmation link received at or after ``since``, once.
+
+        None when none came within ``wait`` seconds.  Prefer ``expect_link``
+        (the mark on the gateway's clock) or a login's ``link()``, and open it
+        with ``browser.open_link``: the URL signs anyone in who has it.
+        """
+        params = {} if since is None else {"since": iso_time(since)}
+        answer = await self._http.poll(
+            "/v1/credentials/{id}/link",
+            path={"id": _id(credential)},
+            wait=wait,
+            params=lambda: params,
+        )
+        if answer.status != 200:
+            return None
+        log.debug("link handed out")
+        return link_from(answer.body)
+
+    def expect_link(
+        self, credential: CredentialRef, *, margin: float = MARGIN
+    ) -> contextlib.AbstractAsyncContextManager[PendingLink]:
+        """Mark now, before the agent makes the site mail a link; only a later link is taken.
+
+        ``async with gate.expect_link(cred) as pending:`` click "Email me a
+        link"; then ``link = await pending`` (or ``pending.link(wait=...)``).
+        """
+        return self._expect(
+            credential, margin, lambda info, mark: PendingLink(self, info, since=mark)
+        )
 
     @contextlib.asynccontextmanager
     async def _expect(
-        self, credential: CredentialRef, source: str | None, margin: float
-    ) -> AsyncIterator[PendingCode]:
+        self, credential: CredentialRef, margin: float, make: Callable[[Credential, float], _P]
+    ) -> AsyncIterator[_P]:
         info = await self.credential(credential)
         mark = self.clock.now() - max(0.0, margin)
-        log.debug("expecting a code received from %s on", _iso(mark)[:23] + "Z")
-        yield PendingCode(self, info, since=mark, source=source)
+        log.debug("expecting what is received from %s on", iso_time(mark)[:23] + "Z")
+        yield make(info, mark)
+
+    # -- logins ---------------------------------------------------------------------------
+
+    def login(self, credential: CredentialRef, *, ttl: int = 300, wait: float = 0) -> LoginBlock:
+        """``async with gate.login(cred) as login:``: sign in with the account to yourself.
+
+        Opens a login on entering (``LoginInProgress`` while another is open,
+        unless ``wait`` seconds let this one queue behind it), and finishes it
+        on leaving: ``succeeded`` on a clean exit, ``failed`` on an exception,
+        untouched when the block finished it.  ``ttl`` (1-900 s) bounds the
+        login: the gateway finishes it as ``failed`` after that.  See ``logins``.
+        """
+        return LoginBlock(lambda: self.open_login(credential, ttl=ttl, wait=wait))
+
+    async def open_login(
+        self, credential: CredentialRef, *, ttl: int = 300, wait: float = 0
+    ) -> Login:
+        """Open a login and return it; the caller finishes it (``login()`` does that for you).
+
+        Waits longer than 300 s are asked again after each 409.  The request
+        is never repeated after a broken connection once it may have arrived
+        (see ``transport``): ``ConnectionFailed(maybe_processed=True)`` then.
+        """
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            chunk = min(max(0.0, deadline - time.monotonic()), MAX_WAIT)
+            try:
+                answer = await self._http.request(
+                    "POST",
+                    "/v1/credentials/{id}/logins",
+                    path={"id": _id(credential)},
+                    body={"ttl": int(ttl), "wait": round(chunk, 3)},
+                    repeatable=False,
+                    read_timeout=self._http.timeout + chunk + POLL_SLACK,
+                )
+            except LoginInProgress:
+                if deadline - time.monotonic() <= 0:
+                    raise
+                continue
+            login = Login(self._http, answer.body)
+            log.debug("login opened")
+            return login
+
+    # -- backup codes -----------------------------------------------------------------------
+
+    async def set_backup_codes(
+        self, credential: CredentialRef, codes: list[str] | tuple[str, ...]
+    ) -> int:
+        """Replace the credential's backup codes (1 to 50); how many are stored."""
+        body = await self._call(
+            "PUT",
+            "/v1/credentials/{id}/backup-codes",
+            path={"id": _id(credential)},
+            body={"codes": [c.reveal() if isinstance(c, Secret) else c for c in codes]},
+        )
+        return int(body["remaining"])
+
+    async def backup_codes_left(self, credential: CredentialRef) -> int:
+        body = await self._call(
+            "GET", "/v1/credentials/{id}/backup-codes", path={"id": _id(credential)}
+        )
+        return int(body["remaining"])
+
+    async def take_backup_code(self, credential: CredentialRef) -> BackupCode:
+        """One backup code, handed out once; ``NoBackupCodes`` when none is left.
+
+        Not repeated after a broken connection: a repeat would use up a
+        second code to replace one that may have been handed out already.
+        """
+        body = await self._call(
+            "POST", "/v1/credentials/{id}/backup-codes/take", path={"id": _id(credential)}
+        )
+        return BackupCode(value=body["code"], remaining=int(body["remaining"]))
 
     # -- interactions ------------------------------------------------------------------
 
     async def create_interaction(
-        self, credential: CredentialRef, *, prompt: str | None = None
+        self,
+        credential: CredentialRef,
+        *,
+        prompt: str | None = None,
+        kind: Literal["code", "approval"] = "code",
+        match: str | None = None,
     ) -> Interaction:
-        """Ask a person for the code: hand them ``submit_url`` (the webhooks get it too)."""
-        payload = {} if prompt is None else {"prompt": prompt}
+        """Ask a person for the code, or (``kind="approval"``) to approve a sign-in.
+
+        Hand them ``submit_url`` (the webhooks get it too).  ``match`` is the
+        number the site's sign-in screen shows, for the person to compare.
+        """
+        payload: dict[str, Any] = {} if kind == "code" else {"kind": kind}
+        if prompt is not None:
+            payload["prompt"] = prompt
+        if match is not None:
+            payload["match"] = match
         body = await self._call(
             "POST",
             "/v1/credentials/{id}/interactions",
@@ -372,9 +484,61 @@ class AsyncClient:
         )
         return interaction_from(body)
 
-    async def interaction(self, interaction: InteractionRef) -> Interaction:
-        body = await self._call("GET", "/v1/interactions/{id}", path={"id": _id(interaction)})
-        return interaction_from(body)
+    async def interaction(self, interaction: InteractionRef, *, wait: float = 0) -> Interaction:
+        """The interaction; with ``wait``, as soon as its status leaves ``pending``."""
+        answer = await self._http.poll(
+            "/v1/interactions/{id}",
+            path={"id": _id(interaction)},
+            wait=wait,
+            done=lambda answer: answer.body.get("status") != "pending",
+        )
+        return interaction_from(answer.body)
+
+    async def decide(
+        self, interaction: InteractionRef, decision: Literal["approved", "denied"]
+    ) -> None:
+        """Approve or deny an approval with the tenant's key (a person uses ``submit_url``).
+
+        Repeated after a broken connection: a repeat that finds this very
+        decision recorded (409) counts as done; another decision raises.
+        """
+        try:
+            await self._call(
+                "POST",
+                "/v1/interactions/{id}/decision",
+                path={"id": _id(interaction)},
+                body={"decision": decision},
+                repeatable=True,
+            )
+        except Conflict:
+            if (await self.interaction(interaction)).status != decision:
+                raise
+
+    async def request_approval(
+        self,
+        credential: CredentialRef,
+        *,
+        match: str | None = None,
+        prompt: str | None = None,
+        wait: float = APPROVAL_WAIT,
+        on_submit_url: OnSubmitUrl | None = None,
+    ) -> Interaction:
+        """Ask a person to approve a sign-in, and wait for the decision.
+
+        Opens an approval (``match``: the number the site shows), hands its
+        ``submit_url`` to ``on_submit_url`` (printed when None), and waits up
+        to ``wait`` seconds.  Returns the interaction as it ends: ``status``
+        ``approved``, ``denied`` or ``expired`` (``pending`` only when
+        ``wait`` ran out first); ``.approved`` says whether to go on.
+        """
+        asked = await self.create_interaction(
+            credential, prompt=prompt, kind="approval", match=match
+        )
+        assert asked.submit_url is not None
+        await hand_over(asked.submit_url, on_submit_url, "approve or deny a sign-in")
+        decided = await self.interaction(asked, wait=wait)
+        log.debug("approval %s", decided.status)
+        return decided
 
     async def submit_code(self, interaction: InteractionRef, code: str | Secret) -> None:
         """Answer an interaction with the tenant's key (a person uses ``submit_url``)."""
@@ -394,27 +558,12 @@ class AsyncClient:
         Raises ``Expired`` once the interaction expired, or when its code was
         already handed out (``code == "already_delivered"``).
         """
-        interaction_id = _id(interaction)
-        deadline = time.monotonic() + max(0.0, wait)
-        while True:
-            chunk = min(max(0.0, deadline - time.monotonic()), MAX_WAIT)
-            chunk_end = time.monotonic() + chunk
-
-            def query(chunk_end: float = chunk_end) -> dict[str, str]:
-                return {"wait": _seconds(chunk_end - time.monotonic())}
-
-            answer: Answer = await self._http.request(
-                "GET",
-                "/v1/interactions/{id}/code",
-                path={"id": interaction_id},
-                params=query,
-                repeatable=True,
-                read_timeout=self._http.timeout + chunk + POLL_SLACK,
-            )
-            if answer.status == 200:
-                return code_from(answer.body, source="user")
-            if deadline - time.monotonic() <= 0:
-                return None
+        answer = await self._http.poll(
+            "/v1/interactions/{id}/code", path={"id": _id(interaction)}, wait=wait
+        )
+        if answer.status != 200:
+            return None
+        return code_from(answer.body, source="user")
 
     # -- webhooks ----------------------------------------------------------------------
 
@@ -430,85 +579,3 @@ class AsyncClient:
     async def delete_webhook(self, webhook: Webhook | str) -> None:
         webhook_id = webhook if isinstance(webhook, str) else webhook.id
         await self._call("DELETE", "/v1/webhooks/{id}", path={"id": webhook_id})
-
-
-class PendingCode:
-    """A code an agent is waiting for, correlated with the moment it asked for it.
-
-    ``await pending`` waits up to two minutes; ``await pending.code(wait=...)``
-    as long as you say.  After a site refused the code, ``await
-    pending.reject()`` and ask again: the next code is a newer one.  The
-    object never holds the code itself.
-    """
-
-    def __init__(
-        self, client: AsyncClient, credential: Credential, *, since: float, source: str | None
-    ) -> None:
-        self._client = client
-        self.credential = credential
-        self._since = since
-        self._source = source
-        #: The end of the TOTP step whose code was refused: only a later step is taken.
-        self._after_step: float | None = None
-        self._last: Code | None = None
-        self.handed_out = 0
-
-    def __repr__(self) -> str:
-        return (
-            f"PendingCode(credential={self.credential.id!r}, since={_iso(self._since)[:23]!r}, "
-            f"handed_out={self.handed_out})"
-        )
-
-    @property
-    def since(self) -> datetime:
-        """The gateway time from which a received code is accepted."""
-        return datetime.fromtimestamp(self._since, UTC)
-
-    def __await__(self) -> Generator[Any, None, Code]:
-        return self.code().__await__()
-
-    async def code(self, *, wait: float = DEFAULT_WAIT, min_validity: int = 0) -> Code:
-        """The code, waiting up to ``wait`` seconds; ``CodeTimeout`` when none came.
-
-        ``min_validity`` (TOTP) is capped below the authenticator's period.
-        """
-        auth = self.credential.authenticator
-        if auth is not None and auth.kind == "totp":
-            min_validity = min(min_validity, auth.period - 1)
-        deadline = time.monotonic() + max(0.0, wait)
-        while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            got = await self._client.code(
-                self.credential,
-                wait=remaining,
-                since=self._since,
-                min_validity=min_validity,
-                source=self._source,
-            )
-            if got is None:
-                raise CodeTimeout(f"no code for the credential within {wait:g} s")
-            step_end = got.expires_at.timestamp() if got.expires_at is not None else None
-            refused = self._after_step
-            if got.source == "totp" and refused is not None and (step_end or 0) <= refused:
-                # Still the refused step: wait for it to end, by the gateway's clock.
-                pause = refused - self._client.clock.now()
-                if pause > deadline - time.monotonic():
-                    raise CodeTimeout(f"no new TOTP step within {wait:g} s")
-                await asyncio.sleep(max(0.05, pause))
-                continue
-            self._last = got
-            self.handed_out += 1
-            return got
-
-    async def reject(self) -> None:
-        """The site refused the last code: the next ``code()`` waits for a newer one."""
-        last = self._last
-        if last is None:
-            return
-        if last.source == "totp" and last.expires_at is not None:
-            self._after_step = last.expires_at.timestamp()
-        elif last.source in ("email", "sms", "user") and last.received_at is not None:
-            # Only a code received after the refused one (see the module doc).
-            self._since = max(self._since, last.received_at.timestamp() + 0.001)
-        log.debug("code rejected (source=%s); waiting for a newer one", last.source)
-        self._last = None

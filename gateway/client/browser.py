@@ -1,9 +1,10 @@
-"""Type a code (or a password) from the gateway straight into a Playwright page.
+"""Type a code (or a password) from the gateway into a Playwright page, or open a sign-in link.
 
-The point is that the code goes from the gateway into the page without
-passing through the agent's language model, which could leak or mistype
-it: the helper fetches it, fills the field, presses the button, and tells
-the caller only whether the site took it.
+The point is that the code or the link goes from the gateway into the page
+without passing through the agent's language model, which could leak or
+mistype it: the helper fetches it, fills the field and presses the button
+(or navigates the agent's own page to the link, so the session's cookies
+apply), and tells the caller only whether the site took it.
 
     async with AsyncClient(url, key) as gate:
         await page.fill("#username", cred.username)
@@ -14,6 +15,21 @@ the caller only whether the site took it.
             submit="#verify", accepted="#welcome", rejected=".error",
         )
         print(result)   # FillResult(ok=True, outcome='accepted', source='email', ...)
+
+Inside a login (``async with gate.login(cred) as login:``) pass ``login=``
+(or the login itself to ``open_link``): the code or link then comes from
+that login, so an agent signing in to the same account at the same time
+cannot take it, and a refusal is reported to the gateway (``reject``).
+
+    async with gate.login(cred) as login:
+        result = await open_link(
+            page, gate, login,
+            trigger=lambda: page.click("#email-me-a-link"),
+            accepted="#welcome",
+        )
+        print(result)   # LinkResult(ok=True, outcome='accepted', kind='sign_in', ...)
+        if not result:
+            await login.finish("failed")
 
 Whichever way the credential gets its code works the same: its
 authenticator (TOTP/HOTP), its inbox, its phone number, or (``via="person"``)
@@ -26,7 +42,6 @@ selectors.  Playwright's tracing, if you turn it on, records what was typed.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -34,9 +49,10 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .aio import AsyncClient, CredentialRef, PendingCode
-from .errors import CodeTimeout, Expired
-from .models import Code
+from .aio import AsyncClient, CredentialRef, OnSubmitUrl, PendingCode, PendingLink, hand_over
+from .errors import CodeTimeout, Expired, LinkTimeout
+from .logins import Login
+from .models import Code, Link
 
 log = logging.getLogger("otpgate.client")
 
@@ -60,6 +76,29 @@ class FillResult:
     outcome: str
     source: str | None
     attempts: int
+    seconds: float
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    """What opening a link did, without the link.
+
+    ``outcome`` is ``accepted`` (the ``accepted`` selector showed),
+    ``opened`` (no selectors given: the page loaded with a 2xx or 3xx
+    status), ``rejected`` (the ``rejected`` selector showed, or with no
+    selectors an error status), ``no_link`` (none came within ``wait``),
+    ``unreachable`` (the navigation failed) or ``no_verdict`` (neither
+    selector showed within ``settle`` seconds).  ``kind`` is the link's
+    (``sign_in``, ``confirm``...), ``status`` the HTTP status of the page.
+    """
+
+    ok: bool
+    outcome: str
+    kind: str | None
+    status: int | None
     seconds: float
 
     def __bool__(self) -> bool:
@@ -92,7 +131,8 @@ async def fill_code(
     min_validity: int = 3,
     settle: float = 15.0,
     prompt: str | None = None,
-    on_submit_url: Callable[[str], Awaitable[object] | object] | None = None,
+    on_submit_url: OnSubmitUrl | None = None,
+    login: Login | None = None,
 ) -> FillResult:
     """Get the credential's code, type it into ``selector``, and say whether it worked.
 
@@ -108,7 +148,10 @@ async def fill_code(
     given (the site's "send a new code" button).  ``wait`` bounds each try's
     wait for a code; TOTP codes are valid ``min_validity`` more seconds.
     ``via="person"`` opens an interaction per try with ``prompt`` and hands
-    its ``submit_url`` to ``on_submit_url`` (or prints it).
+    its ``submit_url`` to ``on_submit_url`` (or prints it).  With ``login``
+    the codes come from that login (a person's answer too), and a refusal
+    is reported to it (``login.reject()``) before the next try; the login is
+    not finished here.
     """
     started = time.monotonic()
     source: str | None = None
@@ -118,7 +161,7 @@ async def fill_code(
         return FillResult(ok, outcome, source, tries, round(time.monotonic() - started, 3))
 
     async with AsyncExitStack() as stack:
-        if via == "auto" and pending is None and trigger is not None:
+        if via == "auto" and pending is None and trigger is not None and login is None:
             pending = await stack.enter_async_context(client.expect_code(credential))
         if trigger is not None:
             await trigger()
@@ -128,7 +171,15 @@ async def fill_code(
                 await resend()
             try:
                 code = await _get_code(
-                    client, credential, via, pending, wait, min_validity, prompt, on_submit_url
+                    client,
+                    credential,
+                    via,
+                    pending,
+                    login,
+                    wait,
+                    min_validity,
+                    prompt,
+                    on_submit_url,
                 )
             except CodeTimeout:
                 log.info("no code came within %g s", wait)
@@ -147,7 +198,9 @@ async def fill_code(
             if verdict:
                 return result(True, "accepted")
             log.info("the site refused the code (try %d of %d)", tries, attempts)
-            if pending is not None:
+            if login is not None:
+                await login.reject()
+            elif pending is not None:
                 await pending.reject()
         return result(False, "rejected")
 
@@ -157,32 +210,120 @@ async def _get_code(
     credential: CredentialRef,
     via: str,
     pending: PendingCode | None,
+    login: Login | None,
     wait: float,
     min_validity: int,
     prompt: str | None,
-    on_submit_url: Callable[[str], Awaitable[object] | object] | None,
+    on_submit_url: OnSubmitUrl | None,
 ) -> Code:
     if via == "person":
         interaction = await client.create_interaction(credential, prompt=prompt)
         assert interaction.submit_url is not None
-        if on_submit_url is None:
-            print(
-                f"otpgate: a person must give the code; open {interaction.submit_url}", flush=True
-            )
-        else:
-            outcome = on_submit_url(interaction.submit_url)
-            if inspect.isawaitable(outcome):
-                await outcome
+        await hand_over(interaction.submit_url, on_submit_url, "give the code")
+        if login is not None:  # the answer reaches the login as a received code
+            return await login.code(wait=wait)
         got = await client.interaction_code(interaction, wait=wait)
         if got is None:
             raise CodeTimeout(f"no answer within {wait:g} s")
         return got
+    if login is not None:
+        return await login.code(wait=wait, min_validity=min_validity)
     if pending is not None:
         return await pending.code(wait=wait, min_validity=min_validity)
     got = await client.code(credential, wait=wait, min_validity=min_validity)
     if got is None:
         raise CodeTimeout(f"no code within {wait:g} s")
     return got
+
+
+async def open_link(
+    page: Any,
+    client: AsyncClient,
+    credential_or_login: CredentialRef | Login,
+    *,
+    trigger: Callable[[], Awaitable[object]] | None = None,
+    wait: float = 120.0,
+    accepted: str | None = None,
+    rejected: str | None = None,
+    settle: float = 15.0,
+    navigation_timeout: float = 30.0,
+) -> LinkResult:
+    """Get the sign-in link, open it in ``page`` (the agent's own), and say whether it worked.
+
+    ``trigger`` makes the site send the link (clicking "Email me a link"):
+    with a credential it runs inside ``expect_link``, so a link from an
+    earlier sign-in is never opened; with a ``Login`` the login already
+    takes only what came after it opened.  The page goes to the link, so
+    the cookies of the session that asked for it apply (sites often sign in
+    only the browser that asked).  ``accepted``/``rejected`` are CSS
+    selectors waited for up to ``settle`` seconds; a refusal is reported to
+    the login or the expectation, so the next link taken is newer.  The
+    link's URL never leaves this function: not in the result, not in a log,
+    not in an exception (a failed navigation is the ``unreachable`` outcome,
+    since the browser's error message names the URL).
+    """
+    started = time.monotonic()
+
+    def result(ok: bool, outcome: str, link: Link | None = None, status: int | None = None
+               ) -> LinkResult:  # fmt: skip
+        kind = link.kind if link is not None else None
+        return LinkResult(ok, outcome, kind, status, round(time.monotonic() - started, 3))
+
+    async with AsyncExitStack() as stack:
+        source: Login | PendingLink | None = None
+        if isinstance(credential_or_login, Login):
+            source = credential_or_login
+        elif trigger is not None:
+            source = await stack.enter_async_context(client.expect_link(credential_or_login))
+        if trigger is not None:
+            await trigger()
+        try:
+            link = await _get_link(client, credential_or_login, source, wait)
+        except LinkTimeout:
+            log.info("no link came within %g s", wait)
+            return result(False, "no_link")
+        status = await _navigate(page, link, navigation_timeout)
+        if status is None:
+            return result(False, "unreachable", link)
+        if accepted is None and rejected is None:
+            ok = status < 400
+            if not ok and source is not None:
+                await source.reject()
+            return result(ok, "opened" if ok else "rejected", link, status)
+        verdict = await _verdict(page, accepted, rejected, settle)
+        if verdict is None:
+            return result(False, "no_verdict", link, status)
+        if not verdict:
+            log.info("the site refused the link")
+            if source is not None:
+                await source.reject()
+            return result(False, "rejected", link, status)
+        return result(True, "accepted", link, status)
+
+
+async def _get_link(
+    client: AsyncClient,
+    credential_or_login: CredentialRef | Login,
+    source: Login | PendingLink | None,
+    wait: float,
+) -> Link:
+    if source is not None:
+        return await source.link(wait=wait)
+    assert not isinstance(credential_or_login, Login)
+    got = await client.link(credential_or_login, wait=wait)
+    if got is None:
+        raise LinkTimeout(f"no link within {wait:g} s")
+    return got
+
+
+async def _navigate(page: Any, link: Link, seconds: float) -> int | None:
+    """Go to the link; its page's HTTP status, or None when the navigation failed."""
+    try:
+        response = await page.goto(link.url, timeout=seconds * 1000)
+    except Exception as exc:  # Playwright's Error: its message holds the URL, so it stops here
+        log.info("the link could not be opened (%s)", type(exc).__name__)
+        return None
+    return 200 if response is None else int(response.status)
 
 
 async def _type_and_check(
@@ -209,6 +350,13 @@ async def _type_and_check(
         await page.locator(submit).click()
     if accepted is None and rejected is None:
         return None
+    return await _verdict(page, accepted, rejected, settle)
+
+
+async def _verdict(
+    page: Any, accepted: str | None, rejected: str | None, settle: float
+) -> bool | None:
+    """True when ``accepted`` shows, False when a fresh ``rejected`` does, None after ``settle``."""
     verdicts = []
     if accepted is not None:
         verdicts.append(page.locator(accepted))

@@ -3,6 +3,7 @@
     OtpgateClientError
     ├── ConnectionFailed          the gateway could not be reached, after the retries
     ├── CodeTimeout               no code came within the wait (also a ``TimeoutError``)
+    ├── LinkTimeout               no link came within the wait (also a ``TimeoutError``)
     ├── WebhookVerificationError  a webhook's signature, timestamp or body did not check out
     └── ApiError                  the gateway answered an error (``status``, ``code``, ``message``)
         ├── BadRequest            400 malformed input
@@ -10,6 +11,8 @@
         ├── Forbidden             403 a valid key that may not do this
         ├── NotFound              404 unknown object, or another tenant's
         ├── Conflict              409 the object's state forbids it (``already_answered``, ...)
+        │   ├── LoginInProgress   another login to the account is open (``login_in_progress``)
+        │   └── NoBackupCodes     none left to take (``no_backup_codes``)
         ├── Expired               410 it existed but its time is over (``already_delivered``, ...)
         ├── TooLarge              413
         ├── Invalid               422 well-formed but not acceptable
@@ -44,6 +47,10 @@ class ConnectionFailed(OtpgateClientError):
 
 class CodeTimeout(OtpgateClientError, TimeoutError):
     """No code arrived within the wait."""
+
+
+class LinkTimeout(OtpgateClientError, TimeoutError):
+    """No sign-in or confirmation link arrived within the wait."""
 
 
 class WebhookVerificationError(OtpgateClientError):
@@ -81,6 +88,17 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     """409: the object's state forbids it (an interaction already answered...)."""
+
+
+class LoginInProgress(Conflict):
+    """409 ``login_in_progress``: another login to this account is open.
+
+    Finish that one, or open with ``wait`` to queue behind it.
+    """
+
+
+class NoBackupCodes(Conflict):
+    """409 ``no_backup_codes``: the credential's backup codes are used up."""
 
 
 class Expired(ApiError):
@@ -121,6 +139,13 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
+#: Error codes with a class of their own (a subclass of their status's class).
+_BY_CODE: dict[tuple[int, str], type[ApiError]] = {
+    (409, "login_in_progress"): LoginInProgress,
+    (409, "no_backup_codes"): NoBackupCodes,
+}
+
+
 def api_error(
     status: int, code: str, message: str, *, retry_after: float | None = None
 ) -> ApiError:
@@ -129,4 +154,5 @@ def api_error(
         return RateLimited(status, code, message, retry_after=retry_after)
     if status >= 500:
         return ServerError(status, code, message)
-    return _BY_STATUS.get(status, ApiError)(status, code, message)
+    cls = _BY_CODE.get((status, code)) or _BY_STATUS.get(status, ApiError)
+    return cls(status, code, message)

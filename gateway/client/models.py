@@ -1,9 +1,10 @@
 """What the gateway answers, as small frozen objects whose reprs hold no secret.
 
-A code, a password, an API key, a webhook secret and a submit link's token
-never show in a ``repr`` or ``str``, so an object that ends up in a log line,
-a traceback or a language model's context does not leak them.  The value is
-there for the code that needs it: ``Code.value``, ``Secret.reveal()``,
+A code, a sign-in link, a backup code, a password, an API key, a webhook
+secret and a submit link's token never show in a ``repr`` or ``str``, so an
+object that ends up in a log line, a traceback or a language model's context
+does not leak them.  The value is there for the code that needs it:
+``Code.value``, ``Link.url``, ``BackupCode.value``, ``Secret.reveal()``,
 ``Interaction.submit_url``.
 """
 
@@ -68,6 +69,48 @@ class Code:
         return repr(self)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """A sign-in or confirmation link handed out by the gateway (once).  Its repr hides the URL.
+
+    The URL is as good as a password until it is used: open it in the
+    agent's own browser page (``browser.open_link``), never show it to a
+    language model or a log.  ``kind`` is what the message asks for
+    (``sign_in``, ``confirm``, ``approve``, ``reset``) when the gateway
+    could tell; ``source`` is ``email`` or ``sms``.
+    """
+
+    url: str = field(repr=False)
+    kind: str | None
+    source: str
+    received_at: datetime | None = None
+    sender: str | None = None
+
+    def __repr__(self) -> str:
+        parts = [f"kind={self.kind!r}", f"source={self.source!r}", "url=<hidden>"]
+        if self.received_at is not None:
+            parts.append(f"received_at={_when(self.received_at)!r}")
+        return f"Link({', '.join(parts)})"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackupCode:
+    """One of a credential's backup (recovery) codes, handed out once.  Its repr hides it."""
+
+    value: str = field(repr=False)
+    #: How many are left after this one.
+    remaining: int
+
+    def __repr__(self) -> str:
+        return f"BackupCode(value=<{len(self.value)} characters>, remaining={self.remaining})"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+
 @dataclass(frozen=True, slots=True)
 class Authenticator:
     """A credential's TOTP/HOTP parameters (the secret never leaves the gateway)."""
@@ -119,6 +162,11 @@ class Interaction:
     #: An answered code request: whether an agent took the code already.
     delivered: bool = False
 
+    @property
+    def approved(self) -> bool:
+        """An approval that a person approved."""
+        return self.status == "approved"
+
     def __repr__(self) -> str:
         link = None
         if self.submit_url is not None:
@@ -126,7 +174,7 @@ class Interaction:
             link = f"{parts.scheme}://{parts.netloc}/submit/<token>"
         expires = _when(self.expires_at) if self.expires_at else None
         return (
-            f"Interaction(id={self.id!r}, status={self.status!r}, "
+            f"Interaction(id={self.id!r}, kind={self.kind!r}, status={self.status!r}, "
             f"expires_at={expires!r}, submit_url={link!r})"
         )
 
@@ -231,6 +279,16 @@ def code_from(body: dict[str, Any], *, source: str | None = None) -> Code:
     )
 
 
+def link_from(body: dict[str, Any]) -> Link:
+    return Link(
+        url=body["url"],
+        kind=body.get("kind"),
+        source=body.get("source") or "email",
+        received_at=parse_time(body.get("received_at")),
+        sender=body.get("sender"),
+    )
+
+
 def webhook_from(body: dict[str, Any]) -> Webhook:
     secret = body.get("secret")
     return Webhook(
@@ -240,3 +298,9 @@ def webhook_from(body: dict[str, Any]) -> Webhook:
         enabled=bool(body.get("enabled", True)),
         secret=Secret(secret) if isinstance(secret, str) else None,
     )
+
+
+def iso_time(when: datetime | float) -> str:
+    """A moment (aware datetime or UNIX seconds) as the gateway reads it: UTC, microseconds."""
+    ts = when.timestamp() if isinstance(when, datetime) else float(when)
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -16,10 +16,32 @@ import contextlib
 import threading
 from collections.abc import Coroutine, Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Literal, TypeVar
 
-from .aio import DEFAULT_WAIT, MARGIN, AsyncClient, CredentialRef, InteractionRef, PendingCode, When
-from .models import Authenticator, Code, Credential, Interaction, Secret, Tenant, Webhook
+from .aio import (
+    APPROVAL_WAIT,
+    DEFAULT_WAIT,
+    MARGIN,
+    AsyncClient,
+    CredentialRef,
+    InteractionRef,
+    OnSubmitUrl,
+    When,
+)
+from .logins import Login, LoginBlock, Outcome
+from .models import (
+    Authenticator,
+    BackupCode,
+    Code,
+    Credential,
+    Interaction,
+    Link,
+    Secret,
+    Tenant,
+    Webhook,
+)
+from .pending import PendingCode, PendingLink
 from .transport import Retry
 
 T = TypeVar("T")
@@ -189,13 +211,79 @@ class Client:
         finally:
             self._loop.run(manager.__aexit__(None, None, None))
 
-    def create_interaction(
-        self, credential: CredentialRef, *, prompt: str | None = None
-    ) -> Interaction:
-        return self._loop.run(self._async.create_interaction(credential, prompt=prompt))
+    def link(
+        self, credential: CredentialRef, *, wait: float = 0, since: When | None = None
+    ) -> Link | None:
+        return self._loop.run(self._async.link(credential, wait=wait, since=since))
 
-    def interaction(self, interaction: InteractionRef) -> Interaction:
-        return self._loop.run(self._async.interaction(interaction))
+    @contextlib.contextmanager
+    def expect_link(
+        self, credential: CredentialRef, *, margin: float = MARGIN
+    ) -> Iterator[SyncPendingLink]:
+        """``with gate.expect_link(cred) as pending:`` ask for the mail; then ``pending.link()``."""
+        manager = self._async.expect_link(credential, margin=margin)
+        pending = self._loop.run(manager.__aenter__())
+        try:
+            yield SyncPendingLink(self._loop, pending)
+        finally:
+            self._loop.run(manager.__aexit__(None, None, None))
+
+    def login(
+        self, credential: CredentialRef, *, ttl: int = 300, wait: float = 0
+    ) -> SyncLoginBlock:
+        """``with gate.login(cred) as login:``: as ``AsyncClient.login``, blocking."""
+        return SyncLoginBlock(self._loop, self._async.login(credential, ttl=ttl, wait=wait))
+
+    def open_login(
+        self, credential: CredentialRef, *, ttl: int = 300, wait: float = 0
+    ) -> SyncLogin:
+        login = self._loop.run(self._async.open_login(credential, ttl=ttl, wait=wait))
+        return SyncLogin(self._loop, login)
+
+    def set_backup_codes(
+        self, credential: CredentialRef, codes: list[str] | tuple[str, ...]
+    ) -> int:
+        return self._loop.run(self._async.set_backup_codes(credential, codes))
+
+    def backup_codes_left(self, credential: CredentialRef) -> int:
+        return self._loop.run(self._async.backup_codes_left(credential))
+
+    def take_backup_code(self, credential: CredentialRef) -> BackupCode:
+        return self._loop.run(self._async.take_backup_code(credential))
+
+    def create_interaction(
+        self,
+        credential: CredentialRef,
+        *,
+        prompt: str | None = None,
+        kind: Literal["code", "approval"] = "code",
+        match: str | None = None,
+    ) -> Interaction:
+        return self._loop.run(
+            self._async.create_interaction(credential, prompt=prompt, kind=kind, match=match)
+        )
+
+    def interaction(self, interaction: InteractionRef, *, wait: float = 0) -> Interaction:
+        return self._loop.run(self._async.interaction(interaction, wait=wait))
+
+    def decide(self, interaction: InteractionRef, decision: Literal["approved", "denied"]) -> None:
+        self._loop.run(self._async.decide(interaction, decision))
+
+    def request_approval(
+        self,
+        credential: CredentialRef,
+        *,
+        match: str | None = None,
+        prompt: str | None = None,
+        wait: float = APPROVAL_WAIT,
+        on_submit_url: OnSubmitUrl | None = None,
+    ) -> Interaction:
+        """As ``AsyncClient.request_approval``; ``on_submit_url`` runs on the client's thread."""
+        return self._loop.run(
+            self._async.request_approval(
+                credential, match=match, prompt=prompt, wait=wait, on_submit_url=on_submit_url
+            )
+        )
 
     def submit_code(self, interaction: InteractionRef, code: str | Secret) -> None:
         self._loop.run(self._async.submit_code(interaction, code))
@@ -236,3 +324,95 @@ class SyncPendingCode:
 
     def reject(self) -> None:
         self._loop.run(self._pending.reject())
+
+
+class SyncPendingLink:
+    """``PendingLink`` for ``Client``: ``link()`` and ``reject()`` block."""
+
+    def __init__(self, loop: _Loop, pending: PendingLink) -> None:
+        self._loop = loop
+        self._pending = pending
+
+    def __repr__(self) -> str:
+        return repr(self._pending)
+
+    @property
+    def credential(self) -> Credential:
+        return self._pending.credential
+
+    @property
+    def since(self) -> datetime:
+        return self._pending.since
+
+    def link(self, *, wait: float = DEFAULT_WAIT) -> Link:
+        return self._loop.run(self._pending.link(wait=wait))
+
+    def reject(self) -> None:
+        self._loop.run(self._pending.reject())
+
+
+class SyncLogin:
+    """``Login`` for ``Client``: the same attributes; ``code()``, ``link()``... block."""
+
+    def __init__(self, loop: _Loop, login: Login) -> None:
+        self._loop = loop
+        #: The asynchronous ``Login`` underneath (its attributes are current).
+        self.login = login
+
+    def __repr__(self) -> str:
+        return repr(self.login)
+
+    @property
+    def id(self) -> str:
+        return self.login.id
+
+    @property
+    def credential_id(self) -> str:
+        return self.login.credential_id
+
+    @property
+    def status(self) -> str:
+        return self.login.status
+
+    @property
+    def finished(self) -> bool:
+        return self.login.finished
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.login.expires_at
+
+    def code(self, *, wait: float = DEFAULT_WAIT, min_validity: float = 0) -> Code:
+        return self._loop.run(self.login.code(wait=wait, min_validity=min_validity))
+
+    def link(self, *, wait: float = DEFAULT_WAIT) -> Link:
+        return self._loop.run(self.login.link(wait=wait))
+
+    def reject(self) -> None:
+        self._loop.run(self.login.reject())
+
+    def finish(self, outcome: Outcome) -> None:
+        self._loop.run(self.login.finish(outcome))
+
+    def refresh(self) -> SyncLogin:
+        self._loop.run(self.login.refresh())
+        return self
+
+
+class SyncLoginBlock:
+    """``with gate.login(cred) as login:``: ``LoginBlock``'s rules, in the caller's thread."""
+
+    def __init__(self, loop: _Loop, block: LoginBlock) -> None:
+        self._loop = loop
+        self._block = block
+
+    def __enter__(self) -> SyncLogin:
+        return SyncLogin(self._loop, self._loop.run(self._block.__aenter__()))
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._loop.run(self._block.__aexit__(exc_type, exc, tb))

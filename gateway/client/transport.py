@@ -19,6 +19,26 @@ gateway:
   an interaction is not repeated: the caller gets ``ConnectionFailed`` with
   ``maybe_processed=True`` and decides (list, then create again if missing).
 
+Logins follow the same rule, request by request (``logins``):
+
+* opening a login is never repeated once it may have arrived: if the first
+  ``POST`` opened one and only its answer was lost, a repeat would meet that
+  very login and get 409 ``login_in_progress`` (or, with ``wait``, queue
+  behind it until it expires): the agent would be locked out of its own
+  account by a login nobody holds.  It gets ``ConnectionFailed`` instead;
+  the orphan ends by itself when its ``ttl`` runs out (finished as
+  ``failed``), so keep ``ttl`` close to what a sign-in takes;
+* a login's code and link reads are repeated, as the credential's are;
+* ``reject`` and ``finish`` are repeated, since a repeat can only find its
+  own work done: a second reject of the same hand-out answers 409
+  ``nothing_handed_out``, a second finish 409 ``login_finished``, and
+  ``Login`` takes either as success when the state is the one it asked for
+  (it knows it had something to reject; the login's status is the outcome).
+  A person's decision on an approval (``decide``) is repeated the same way.
+
+Long polls (``poll``) are split into requests of at most ``MAX_WAIT``
+seconds, the gateway's limit, each read with ``POLL_SLACK`` seconds to spare.
+
 Nothing secret is logged: a line names the method and the route pattern
 (``/v1/credentials/{id}/code``), never a body, a query or a header.
 """
@@ -51,6 +71,11 @@ except metadata.PackageNotFoundError:  # run from a source tree
 USER_AGENT = f"otpgate-client/{_VERSION}"
 
 Params = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
+
+#: The longest ``wait`` the gateway takes in one request; longer waits are split.
+MAX_WAIT = 300
+#: Seconds an answer may take beyond a long poll's wait before the read times out.
+POLL_SLACK = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +202,42 @@ class Transport:
                 )
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def poll(
+        self,
+        route: str,
+        *,
+        path: Mapping[str, str],
+        wait: float,
+        done: Callable[[Answer], bool] = lambda answer: answer.status == 200,
+        params: Callable[[], Mapping[str, str]] | None = None,
+    ) -> Answer:
+        """``GET route?wait=`` until an answer is ``done`` or ``wait`` seconds are over.
+
+        The wait is split into requests of at most ``MAX_WAIT`` seconds; a
+        repeated request (after a broken connection) waits only what is left
+        of its part.  Long polls are reads: always ``repeatable``.  Returns the
+        last answer (a 204, or a 200 that is not ``done``, when time ran out).
+        """
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            chunk = min(max(0.0, deadline - time.monotonic()), MAX_WAIT)
+            chunk_end = time.monotonic() + chunk
+
+            def query(chunk_end: float = chunk_end) -> dict[str, str]:
+                left = f"{max(0.0, chunk_end - time.monotonic()):.3f}".rstrip("0").rstrip(".")
+                return {"wait": left, **(params() if params is not None else {})}
+
+            answer = await self.request(
+                "GET",
+                route,
+                path=path,
+                params=query,
+                repeatable=True,
+                read_timeout=self.timeout + chunk + POLL_SLACK,
+            )
+            if done(answer) or deadline - time.monotonic() <= 0:
+                return answer
 
     async def _once(
         self,

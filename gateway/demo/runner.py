@@ -1,17 +1,21 @@
-"""``otpgate demo``: a gateway, a sample site with four 2FA accounts, and an agent.
+"""``otpgate demo``: a gateway, a sample site with 2FA accounts of each kind, and an agent.
 
 1. Starts ``otpgate serve`` as a child process with its own temporary data
    directory, a random admin key, loopback ports, ``OTPGATE_PUBLIC_URL`` set
    to its address and ``OTPGATE_TWILIO_AUTH_TOKEN`` set to a demo token (no
    ``OTPGATE_*`` variable of the caller's environment reaches it).
-2. Starts the sample site (``site``) and enrols four accounts, as their
+2. Starts the sample site (``site``) and enrols its accounts, as their
    owner would: a TOTP secret given to the gateway (as if scanned from the
-   site's QR code), the credential's inbox as the account's email address,
-   the credential's number as the account's phone, and one account whose
-   code goes to a person's own phone.
+   site's QR code), the credential's inbox as the account's email address
+   (a code; or, for another account, a sign-in link), the credential's
+   number as the account's phone, one account whose code goes to a person's own phone, and one
+   that signs in by a push prompt the person approves, matching a number.
 3. Leaves a trap: an earlier sign-in nobody finished put a code in the
-   email account's inbox.  The agent must not type it (``expect_code``).
-4. Runs the agent (``agent``) in headless Chromium and prints what happened.
+   email account's inbox.  The agent must not type it: its login takes only
+   what arrived after it opened.
+4. Runs the agent (``agent``) in headless Chromium and prints what happened;
+   last, two agents sign in to the email account at the same moment: the
+   second queues behind the first's login, and both get in.
 
 Everything is stopped and the data directory removed at the end.
 """
@@ -47,9 +51,6 @@ Say = Callable[[str], None]
 
 #: The Twilio auth token the demo's gateway checks and its site signs with.
 TWILIO_TOKEN = "demo-twilio-auth-token-" + "0" * 8
-#: Seconds between the trap's stale mail and the agent's email login, so the
-#: stale code is clearly older than the agent's mark (margin and clock slack).
-STALE_GAP = 3.0
 START_TIMEOUT = 30.0
 
 
@@ -64,8 +65,7 @@ class Demo:
     targets: list[Target]
     workdir: Path
     gateway_log: Path
-    #: When the trap's stale code was mailed (monotonic), and to which credential.
-    stale_sent: float | None = None
+    #: The credential whose inbox holds the trap's stale code.
     stale_credential: str | None = None
 
     @property
@@ -162,7 +162,8 @@ async def _site(site: DemoSite, say: Say) -> AsyncIterator[str]:
         port = _free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         url = f"http://127.0.0.1:{port}"
-        say(f"site      {url} ({site.name}: server-rendered forms, four 2FA accounts)")
+        site.url = url
+        say(f"site      {url} ({site.name}: server-rendered forms, a 2FA account of each kind)")
         yield url
     finally:
         await runner.cleanup()
@@ -203,7 +204,7 @@ async def demo_environment(
 
 
 async def _enrol(demo: Demo, gate: AsyncClient, say: Say, *, stale_code: bool) -> None:
-    """The four accounts, set up the way their owner would (see the module doc)."""
+    """The accounts, set up the way their owner would (see the module doc)."""
     site = demo.site
 
     async def credential(username: str, password: str) -> str:
@@ -218,7 +219,7 @@ async def _enrol(demo: Demo, gate: AsyncClient, say: Say, *, stale_code: bool) -
     site.add(Account("emma", password, "Emma", "email", email=emma.inbox))
     if stale_code:
         await site.start_login(site.accounts["emma"])
-        demo.stale_sent, demo.stale_credential = time.monotonic(), emma.id
+        demo.stale_credential = emma.id
 
     password = _password()
     tess = await credential("tess", password)
@@ -235,15 +236,27 @@ async def _enrol(demo: Demo, gate: AsyncClient, say: Say, *, stale_code: bool) -
     pat = await credential("pat", password)
     site.add(Account("pat", password, "Pat", "person"))
 
+    password = _password()
+    lena = await gate.credential(await credential("lena", password))
+    site.add(Account("lena", password, "Lena", "link", email=lena.inbox))
+
+    password = _password()
+    olly = await credential("olly", password)
+    site.add(Account("olly", password, "Olly", "push"))
+
     demo.targets = [
         Target(tess, "authenticator app"),
         Target(emma.id, "email code"),
         Target(sam, "text message"),
-        Target(pat, "a person gives the code", via="person"),
+        Target(pat, "a person gives the code", kind="person"),
+        Target(lena.id, "sign-in link by mail", kind="link"),
+        Target(olly, "push, number matching", kind="push"),
+        Target(emma.id, "email code", agents=2),
     ]
     say(
         "enrolled  tess (TOTP secret handed to the gateway), emma (mail to "
-        f"{emma.inbox}), sam (texts to {phone}), pat (texts to a person's own phone)"
+        f"{emma.inbox}), sam (texts to {phone}), pat (texts to a person's own phone), "
+        f"lena (sign-in links mailed to {lena.inbox}), olly (push prompts on a person's phone)"
     )
     if stale_code:
         say(
@@ -264,11 +277,6 @@ async def run_in(
     demo: Demo, *, auto: bool, say: Say, chromium: Path = CHROMIUM
 ) -> list[LoginReport]:
     """The agent's logins in a running demo environment."""
-
-    async def before_each(target: Target) -> None:
-        if target.credential_id == demo.stale_credential and demo.stale_sent is not None:
-            await asyncio.sleep(max(0.0, demo.stale_sent + STALE_GAP - time.monotonic()))
-
     return await run_agent(
         demo.gateway_url,
         demo.api_key,
@@ -278,20 +286,21 @@ async def run_in(
         auto=auto,
         phone_url=demo.phone_url,
         chromium=chromium,
-        before_each=before_each,
     )
 
 
 def summary(reports: Sequence[LoginReport]) -> list[str]:
     lines = [
         f"{sum(r.ok for r in reports)} of {len(reports)} logins went through "
-        "(whole login; Sign in to verdict):"
+        "(whole login; Sign in to verdict; queued behind another agent):"
     ]
     for r in reports:
         verdict = "accepted" if r.ok else r.outcome
+        label = r.label if r.agent == "agent" else f"{r.label}, {r.agent}"
+        queued = f"; queued {r.queued:5.2f} s" if r.queued > 0 else ""
         lines.append(
-            f"  {r.username:<5} {r.label:<24} {verdict:<9} {r.seconds:6.2f} s; "
-            f"{r.code_seconds:5.2f} s"
+            f"  {r.username:<5} {label:<26} {verdict:<9} {r.seconds:6.2f} s; "
+            f"{r.code_seconds:5.2f} s{queued}"
         )
     return lines
 
@@ -302,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--auto",
         action="store_true",
-        help="a second browser page plays the person who gives the fourth code",
+        help="a second browser page plays the person who gives a code and approves a push",
     )
     p.add_argument("--chromium", type=Path, default=CHROMIUM, help="the Chromium to drive")
     args = p.parse_args(argv)
@@ -320,7 +329,7 @@ def run_cli(*, auto: bool, chromium: Path = CHROMIUM) -> int:
     def say(line: str) -> None:
         print(line, flush=True)
 
-    say("otpgate demo: a gateway, a sample site with four 2FA accounts, and an agent")
+    say("otpgate demo: a gateway, a sample site with 2FA accounts of each kind, and an agent")
     try:
         reports = asyncio.run(run_demo(auto=auto, say=say, chromium=chromium))
     except KeyboardInterrupt:

@@ -1,7 +1,7 @@
 """Acme Cloud: a small sample site with two-factor logins, for the demo.
 
-Server-rendered HTML forms (aiohttp, no JavaScript), four kinds of second
-factor, each done the way real sites do it:
+Server-rendered HTML forms (aiohttp, no JavaScript), several kinds of
+second factor, each done the way real sites do it:
 
 * ``totp``: a code from an authenticator app (RFC 6238, SHA-1, 6 digits),
   checked here with the standard library, independently of the gateway; a
@@ -11,11 +11,18 @@ factor, each done the way real sites do it:
 * ``sms``: the site texts a code: it posts to the gateway's Twilio webhook
   exactly as Twilio would, signed with Twilio's own ``RequestValidator``;
 * ``person``: the site texts a code to the account owner's own phone,
-  which the gateway cannot read; ``/phone`` shows that phone's messages.
+  which the gateway cannot read; ``/phone`` shows that phone's messages;
+* ``link``: the site mails a sign-in link (by SMTP, to the credential's
+  inbox) that signs in only the browser session that asked for it, once;
+* ``push``: the sign-in screen shows a number, and the site's app on the
+  owner's phone (``/phone``) asks which number the screen shows (number
+  matching, as Microsoft, Okta and Duo do); "Continue" goes on once the
+  right number was tapped there.
 
-A new login invalidates the account's earlier codes (only the newest is
-valid), codes last ten minutes, five wrong tries end the login.  The site
-logs no code; ``codes`` keeps them for the tests only.
+A new login invalidates the account's earlier codes and links (only the
+newest is valid), codes and links last ten minutes, five wrong tries end the
+login.  The site logs no code and no link; ``codes`` and ``links`` keep them
+for the tests only.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from twilio.request_validator import RequestValidator
 
 log = logging.getLogger("otpgate.demo.site")
 
-Method = Literal["totp", "email", "sms", "person"]
+Method = Literal["totp", "email", "sms", "person", "link", "push"]
 CODE_TTL = 600
 MAX_TRIES = 5
 #: The short code the site texts from, and the Twilio account it pretends to be.
@@ -64,11 +71,26 @@ class Account:
 
 
 @dataclass
+class Push:
+    """A push prompt on the owner's phone: the number the sign-in screen shows, and the choices."""
+
+    id: str
+    username: str
+    number: str
+    choices: list[str]
+    #: None while unanswered; True when the right number was tapped.
+    approved: bool | None = None
+
+
+@dataclass
 class Login:
     """A login in progress (one per browser session)."""
 
     username: str
     code: str | None = None
+    #: The ``link`` method: the token of the link mailed for this session.
+    link_token: str | None = None
+    push: Push | None = None
     issued_at: float = 0.0
     tries: int = 0
     done: bool = False
@@ -119,6 +141,12 @@ class DemoSite:
         self.outcomes: list[Outcome] = []
         #: Every code the site issued or accepted: for tests that check logs for them.
         self.codes: set[str] = set()
+        #: Every sign-in link's token the site mailed (the same use).
+        self.links: set[str] = set()
+        #: Push prompts sent to the owner's phone, newest last.
+        self.pushes: list[Push] = []
+        #: The site's own address, for the links it mails (set once it listens).
+        self.url = ""
         self._http: aiohttp.ClientSession | None = None
 
     def add(self, account: Account) -> Account:
@@ -145,8 +173,11 @@ class DemoSite:
         app.router.add_get("/verify", self._verify_form)
         app.router.add_post("/verify", self._verify)
         app.router.add_post("/resend", self._resend)
+        app.router.add_get("/magic", self._magic)
+        app.router.add_post("/continue", self._continue)
         app.router.add_get("/account", self._account)
         app.router.add_get("/phone", self._phone)
+        app.router.add_post("/phone/push", self._answer_push)
         app.on_cleanup.append(self._close)
         return app
 
@@ -167,6 +198,12 @@ class DemoSite:
 
     async def _send_code(self, account: Account, login: Login) -> None:
         if account.method == "totp":
+            return
+        if account.method == "link":
+            await self._mail_link(account, login)
+            return
+        if account.method == "push":
+            self._push(account, login)
             return
         code = f"{secrets.randbelow(10**6):06d}"
         login.code, login.issued_at, login.tries = code, time.time(), 0
@@ -193,6 +230,47 @@ class DemoSite:
         host, port = self._smtp
         await aiosmtplib.send(msg, hostname=host, port=port, start_tls=False, timeout=10)
         log.info("mailed a code to %s", account.email)
+
+    async def _mail_link(self, account: Account, login: Login) -> None:
+        """Mail a sign-in link that works once, in the browser session that asked for it."""
+        assert account.email is not None
+        token = secrets.token_urlsafe(24)
+        login.link_token, login.issued_at = token, time.time()
+        self.links.add(token)
+        url = f"{self.url}/magic?token={token}"
+        msg = EmailMessage()
+        msg["From"] = f"{self.name} <no-reply@acme.example>"
+        msg["To"] = account.email
+        msg["Subject"] = f"Your {self.name} sign-in link"
+        msg.set_content(
+            f"Hi {account.display_name},\n\n"
+            f"Click the link below to sign in to {self.name}. It works once, in the browser "
+            f"where you asked for it, for 10 minutes.\n\n{url}\n\n"
+            "If you did not try to sign in, ignore this mail.\n"
+        )
+        msg.add_alternative(
+            f"<html><body><p>Hi {html.escape(account.display_name)},</p>"
+            f"<p>Click the button below to sign in to {html.escape(self.name)}. It works once, "
+            "in the browser where you asked for it, for 10 minutes.</p>"
+            f'<p><a href="{html.escape(url)}" style="background:#2563eb;color:#fff;'
+            f'padding:12px 20px;border-radius:6px">Sign in to {html.escape(self.name)}</a></p>'
+            "<p>If you did not try to sign in, ignore this mail.</p></body></html>",
+            subtype="html",
+        )
+        host, port = self._smtp
+        await aiosmtplib.send(msg, hostname=host, port=port, start_tls=False, timeout=10)
+        log.info("mailed a sign-in link to %s", account.email)
+
+    def _push(self, account: Account, login: Login) -> None:
+        """Send a push prompt to the owner's phone; the sign-in screen shows its number."""
+        numbers: set[str] = set()
+        while len(numbers) < 3:
+            numbers.add(f"{10 + secrets.randbelow(90)}")
+        choices = sorted(numbers)
+        push = Push(secrets.token_urlsafe(8), account.username, secrets.choice(choices), choices)
+        login.push, login.issued_at = push, time.time()
+        self.pushes.append(push)
+        log.info("sent a push prompt to %s's phone", account.username)
 
     async def _text(self, account: Account, code: str) -> None:
         """Post the text to the gateway exactly as Twilio's inbound webhook would."""
@@ -282,7 +360,7 @@ class DemoSite:
         found = self._session(request)
         if found is None:
             raise web.HTTPSeeOther("/")
-        return self._verify_page(found[2])
+        return self._verify_page(found[2], found[1])
 
     async def _verify(self, request: web.Request) -> web.Response:
         found = self._session(request)
@@ -294,7 +372,7 @@ class DemoSite:
         self.outcomes.append(Outcome(account.username, account.method, accepted))
         log.info("%s's code was %s", account.username, "accepted" if accepted else "refused")
         if not accepted:
-            return self._verify_page(account, error=True, status=401)
+            return self._verify_page(account, login, error=True, status=401)
         login.done = True
         raise web.HTTPSeeOther("/account")
 
@@ -304,7 +382,54 @@ class DemoSite:
             raise web.HTTPSeeOther("/")
         _, login, account = found
         await self._send_code(account, login)
-        return self._verify_page(account, note="We sent you a new code.")
+        return self._verify_page(account, login, note="We sent you a new code.")
+
+    async def _magic(self, request: web.Request) -> web.Response:
+        """A mailed link: signs in the session that asked for it, once, within ten minutes."""
+        found = self._session(request)
+        token = request.query.get("token", "")
+        if found is not None:
+            _, login, account = found
+            expected = login.link_token
+            if (
+                expected is not None
+                and hmac.compare_digest(expected, token)
+                and time.time() - login.issued_at <= CODE_TTL
+            ):
+                login.link_token, login.done = None, True
+                self.outcomes.append(Outcome(account.username, account.method, True))
+                log.info("%s signed in by the mailed link", account.username)
+                raise web.HTTPSeeOther("/account")
+            self.outcomes.append(Outcome(account.username, account.method, False))
+        log.info("a sign-in link was refused")
+        error = (
+            '<p class="error" id="link-error">This sign-in link is not valid in this browser, '
+            "or it was used already.</p>"
+        )
+        return self._page("Sign in", error + _LOGIN_FORM, status=401)
+
+    async def _continue(self, request: web.Request) -> web.Response:
+        """After a push: go on when the phone approved it."""
+        found = self._session(request)
+        if found is None:
+            raise web.HTTPSeeOther("/")
+        _, login, account = found
+        approved = login.push is not None and login.push.approved is True
+        self.outcomes.append(Outcome(account.username, account.method, approved))
+        if not approved:
+            return self._verify_page(account, login, error=True, status=401)
+        login.done = True
+        raise web.HTTPSeeOther("/account")
+
+    async def _answer_push(self, request: web.Request) -> web.Response:
+        """The owner tapped a number (or Deny) in the site's app on their phone."""
+        form = await request.post()
+        push = next((p for p in self.pushes if p.id == form.get("push")), None)
+        if push is not None and push.approved is None:
+            tapped = str(form.get("number", ""))
+            push.approved = hmac.compare_digest(push.number, tapped)
+            log.info("%s's push was %s", push.username, "approved" if push.approved else "denied")
+        raise web.HTTPSeeOther("/phone")
 
     async def _account(self, request: web.Request) -> web.Response:
         found = self._session(request)
@@ -326,11 +451,55 @@ class DemoSite:
             else ""
         )
         body = f"<h1>Messages on your phone</h1>{latest}<ul>{items or '<li>No messages.</li>'}</ul>"
+        body += "".join(self._push_prompt(p) for p in self.pushes if p.approved is None)
         return self._page("Phone", body, headers={"Cache-Control": "no-store"})
 
+    def _push_prompt(self, push: Push) -> str:
+        """The site's app on the phone: which number does the sign-in screen show?"""
+        name, user = html.escape(self.name), html.escape(push.username)
+        buttons = "".join(
+            f'<button type="submit" name="number" value="{n}" class="push-number">{n}</button>'
+            for n in push.choices
+        )
+        return (
+            f'<section class="push" id="push-{html.escape(push.id)}"><h2>{name}: are you '
+            f"signing in as {user}?</h2><p>Tap the number shown on the sign-in screen.</p>"
+            f'<form method="post" action="/phone/push"><input type="hidden" name="push" '
+            f'value="{html.escape(push.id)}">{buttons}'
+            '<button type="submit" name="number" value="" class="push-deny">Deny</button>'
+            "</form></section>"
+        )
+
     def _verify_page(
-        self, account: Account, *, error: bool = False, note: str = "", status: int = 200
+        self,
+        account: Account,
+        login: Login,
+        *,
+        error: bool = False,
+        note: str = "",
+        status: int = 200,
     ) -> web.Response:
+        if account.method == "link":
+            address = html.escape(account.email or "")
+            return self._page(
+                "Check your mail",
+                f'<p id="where">We emailed a sign-in link to {address}. Open it in this '
+                "browser to sign in.</p>",
+                status=status,
+            )
+        if account.method == "push":
+            number = html.escape(login.push.number if login.push else "")
+            parts = [
+                '<p id="where">Open the Acme Cloud app on your phone and tap the number '
+                f'<strong class="match" id="match">{number}</strong>, then press Continue.</p>'
+            ]
+            if error:
+                parts.append(
+                    '<p class="error" id="push-error">The sign-in was not approved on '
+                    "your phone.</p>"
+                )
+            parts.append(_CONTINUE_FORM)
+            return self._page("Approve the sign-in", "".join(parts), status=status)
         where = {
             "totp": "from your authenticator app",
             "email": f"we emailed to {html.escape(account.email or '')}",
@@ -375,6 +544,12 @@ _VERIFY_FORM = """
   <label>Code <input id="code" name="code" inputmode="numeric"
          autocomplete="one-time-code"></label>
   <button id="verify" type="submit">Verify</button>
+</form>
+"""
+
+_CONTINUE_FORM = """
+<form method="post" action="/continue">
+  <button id="continue" type="submit">Continue</button>
 </form>
 """
 
