@@ -620,9 +620,7 @@ class InteractionService:
             rows = await interaction_rows.open_for_tenant(
                 conn, tenant_id, now=self._clock(), credential_id=credential_id, limit=limit
             )
-        return [
-            OpenRequest(_info(row), row.credential_name, self._match(row)) for row in rows
-        ]
+        return [OpenRequest(_info(row), row.credential_name, self._match(row)) for row in rows]
 
     def _match(self, row: Any) -> str | None:
         if row.match is None:
