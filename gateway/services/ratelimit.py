@@ -18,12 +18,13 @@ class RateLimiter:
     ) -> None:
         self._rate = float(rate)
         self._refill = rate / per
-        self._clock = clock
+        #: Where the time comes from (a test may hold it still).
+        self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def allow(self, key: str) -> bool:
         """Take one token from *key*'s bucket; False when it is empty."""
-        now = self._clock()
+        now = self.clock()
         tokens, last = self._buckets.pop(key, (self._rate, now))
         tokens = min(self._rate, tokens + (now - last) * self._refill)
         allowed = tokens >= 1.0
