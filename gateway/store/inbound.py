@@ -174,14 +174,15 @@ async def write(conn: Conn, items: Sequence[Write]) -> None:
         await notify(conn, (row.credential_id for row in codes))
     if forwards:
         await conn.execute(_INSERT_FORWARDS, forwards)
-    for report in unsolicited:
-        if not await presence.attended(conn, report.event.data["credential_id"], report.now):
-            events.append(
-                fan_out_params(
-                    report.tenant_id, report.event.type, report.event.data, now=report.now
-                )
-            )
     await enqueue_many(conn, events)
+    await presence.report_unattended(
+        conn,
+        [
+            fan_out_params(r.tenant_id, r.event.type, r.event.data, now=r.now)
+            | {"credential_id": r.event.data["credential_id"]}
+            for r in unsolicited
+        ],
+    )
     await counts.add(conn, tallies)
 
 

@@ -1,17 +1,23 @@
 """Queries on who is signing in to a credential: long polls in ``code_waits``, open logins.
 
 A code or link arriving for a credential nobody signs in to is reported as
-``code.unsolicited``; :func:`attended` is that check, run in the transaction
-that stores the message.
+``code.unsolicited``: :func:`report_unattended` queues it, in the transaction
+that stores the message, for each subscribed endpoint, in one statement whose
+condition is that no agent waits and no login is open (so a message costs no
+extra query when no endpoint subscribes).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, insert, select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, exists, insert, select
 from sqlmodel import col
 
 from .db import Conn
 from .models import CodeWait, Login
+from .webhooks import fan_out_when
 
 _WAITING = (
     select(col(CodeWait.id))
@@ -44,9 +50,19 @@ async def forget_waits(conn: Conn, now: float) -> int:
     return int(result.rowcount or 0)
 
 
-async def attended(conn: Conn, credential_id: str, now: float) -> bool:
-    """Whether an agent waits on the credential or has a login open on it."""
-    params = {"credential_id": credential_id, "now": now}
-    if (await conn.execute(_WAITING, params)).first() is not None:
-        return True
-    return (await conn.execute(_OPEN_LOGIN, params)).first() is not None
+_UNATTENDED = fan_out_when(
+    ~exists().where(
+        col(CodeWait.credential_id) == bindparam("credential_id"),
+        col(CodeWait.until) > bindparam("now"),
+    ),
+    ~exists().where(
+        col(Login.credential_id) == bindparam("credential_id"), col(Login.status) == "open"
+    ),
+)
+
+
+async def report_unattended(conn: Conn, reports: Sequence[dict[str, Any]]) -> None:
+    """Queue each ``code.unsolicited`` (``fan_out_params`` and ``credential_id``) if unattended."""
+    if reports:
+        await conn.execute(_UNATTENDED, list(reports))
+

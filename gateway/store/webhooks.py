@@ -32,20 +32,31 @@ from .db import Conn
 from .models import Tenant, Webhook, WebhookAttempt, WebhookDelivery
 from .outbox import OutboxTable
 
+
 # Built once: constructing the statement costs far more than running it.
-_FAN_OUT = insert(WebhookDelivery).from_select(
-    [
-        "id",
-        "webhook_id",
-        "tenant_id",
-        "event",
-        "body",
-        "created_at",
-        "attempts",
-        "next_attempt_at",
-        "lease_until",
-    ],
-    select(
+def fan_out_when(*conditions: Any) -> Any:
+    """The statement that queues one event for each subscribed endpoint, under *conditions*.
+
+    Its parameters come from :func:`fan_out_params` (plus any *conditions* name).
+    """
+    return insert(WebhookDelivery).from_select(
+        [
+            "id",
+            "webhook_id",
+            "tenant_id",
+            "event",
+            "body",
+            "created_at",
+            "attempts",
+            "next_attempt_at",
+            "lease_until",
+        ],
+        _subscribed().where(*conditions),
+    )
+
+
+def _subscribed() -> Any:
+    return select(
         bindparam("prefix", type_=String).concat(col(Webhook.id)),
         col(Webhook.id),
         col(Webhook.tenant_id),
@@ -59,8 +70,10 @@ _FAN_OUT = insert(WebhookDelivery).from_select(
         col(Webhook.tenant_id) == bindparam("tenant_id"),
         col(Webhook.enabled).is_(True),
         col(Webhook.events).contains(bindparam("subscribed", type_=String)),
-    ),
-)
+    )
+
+
+_FAN_OUT = fan_out_when()
 
 
 def fan_out_params(
