@@ -65,4 +65,3 @@ async def report_unattended(conn: Conn, reports: Sequence[dict[str, Any]]) -> No
     """Queue each ``code.unsolicited`` (``fan_out_params`` and ``credential_id``) if unattended."""
     if reports:
         await conn.execute(_UNATTENDED, list(reports))
-
