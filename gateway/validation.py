@@ -9,6 +9,7 @@ may be reached is :mod:`gateway.netguard`'s business.
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 #: ``+``, a country code that never starts with 0, and 7 to 15 ASCII digits in
@@ -27,6 +28,17 @@ MAX_DOMAIN = 253
 MAX_LOCAL_PART = 64
 #: Longest address that fits a ``MAIL FROM`` or ``RCPT TO`` path (RFC 5321).
 MAX_ADDRESS = 254
+
+
+#: Characters that turn text around or hide in it (Unicode bidirectional
+#: controls), which would make a name read differently from what it is.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def is_plain_text(value: str) -> bool:
+    """Whether *value* is one line a person can read: no control characters (NUL,
+    newlines and tabs included), no bidirectional overrides."""
+    return not any(ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
 
 
 def is_e164(number: str) -> bool:

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import MAX_BODY
 
-from .helpers import assert_error
+from .helpers import ADMIN, assert_error
 
 Client = TestClient[Any, Any]
 
@@ -151,3 +151,28 @@ async def test_another_tenants_credential_is_not_found_on_every_route(
     assert after["phone_number"] is None
     pw = await (await client.get(f"/v1/credentials/{cred['id']}/password", headers=a)).json()
     assert pw == {"password": "pw"}
+
+
+@pytest.mark.parametrize(
+    "bad", ["nul\x00here", "two\nlines", "tab\there", "evil\u202etxt.exe", "\u2066x"]
+)
+async def test_names_hold_no_control_characters(client: Client, new_tenant: Any, bad: str) -> None:
+    """NUL, newlines, tabs and bidi overrides in a name or username are a 422, on both engines
+    (PostgreSQL cannot store NUL in text: it was a 500), and nothing is stored."""
+    h = (await new_tenant())["headers"]
+    for url, body in (
+        ("/v1/credentials", {"name": bad}),
+        ("/v1/credentials", {"name": "ok", "username": bad}),
+        ("/v1/keys", {"name": bad, "role": "agent"}),
+    ):
+        await assert_error(await client.post(url, json=body, headers=h), 422, "invalid")
+    resp = await client.post("/v1/tenants", json={"name": bad}, headers=ADMIN)
+    await assert_error(resp, 422, "invalid")
+    listed = await (await client.get("/v1/credentials", headers=h)).json()
+    assert listed["credentials"] == []
+    cred = await (await client.post("/v1/credentials", json={"name": "ok"}, headers=h)).json()
+    resp = await client.patch(f"/v1/credentials/{cred['id']}", json={"name": bad}, headers=h)
+    await assert_error(resp, 422, "invalid")
+    # A plain name in any script is fine.
+    resp = await client.post("/v1/credentials", json={"name": "Банк ☕ 銀行"}, headers=h)
+    assert resp.status == 201

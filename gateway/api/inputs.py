@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from .. import ids
 from ..errors import BadInput, Invalid, NotFound, RequestError, TooLarge
+from ..validation import is_plain_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -59,6 +60,13 @@ def json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadInput("the request body must be a JSON object")
     return data
+
+
+def plain_text(value: str) -> str:
+    """A pydantic check for names and usernames (see :func:`validation.is_plain_text`)."""
+    if not is_plain_text(value):
+        raise ValueError("must not hold control characters or bidirectional overrides")
+    return value
 
 
 def validate(model: type[M], data: dict[str, Any]) -> M:

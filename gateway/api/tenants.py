@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from ..roles import Access
 from .container import SERVICES
-from .inputs import json_body
+from .inputs import json_body, plain_text
 from .openapi import ERROR, Operation, route
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(plain_text),
+]
 
 
 class TenantIn(BaseModel):
