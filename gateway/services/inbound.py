@@ -306,7 +306,11 @@ class InboundService:
                 items.append(self._row(route, message, code, now))
                 items.append(_code_event(route, message.channel, now))
             if link is not None:
-                items.append(self._link_row(route, message, link, now))
+                items.append(
+                    self._row(
+                        route, message, link.url, now, kind=code_rows.LINK, link_kind=link.kind
+                    )
+                )
                 items.append(_link_event(route, message.channel, link.kind, now))
             if route.report_unsolicited:
                 items.append(
@@ -379,14 +383,24 @@ class InboundService:
             )
         return found[0]
 
-    def _link_row(self, route: Route, message: Message, link: Link, now: float) -> CodeRow:
+    def _row(
+        self,
+        route: Route,
+        message: Message,
+        value: str,
+        now: float,
+        *,
+        kind: str = code_rows.CODE,
+        link_kind: str | None = None,
+    ) -> CodeRow:
+        """A received code (or link, by *kind*), sealed for the route's credential."""
         row_id = ids.new_id(ids.RECEIVED_CODE)
         sealed = self._vault.seal_field_under(
             route.data_key,
-            link.url.encode(),
+            value.encode(),
             tenant_id=route.tenant_id,
             credential_id=route.credential_id,
-            field=f"link:{row_id}",
+            field=f"{kind}:{row_id}",
         )
         return CodeRow(
             id=row_id,
@@ -397,28 +411,8 @@ class InboundService:
             sender=message.sender[:320] or None,
             received_at=now,
             expires_at=now + self._ttl,
-            kind=code_rows.LINK,
-            link_kind=link.kind,
-        )
-
-    def _row(self, route: Route, message: Message, code: str, now: float) -> CodeRow:
-        row_id = ids.new_id(ids.RECEIVED_CODE)
-        sealed = self._vault.seal_field_under(
-            route.data_key,
-            code.encode(),
-            tenant_id=route.tenant_id,
-            credential_id=route.credential_id,
-            field=f"code:{row_id}",
-        )
-        return CodeRow(
-            id=row_id,
-            tenant_id=route.tenant_id,
-            credential_id=route.credential_id,
-            source=message.channel,
-            code=sealed,
-            sender=message.sender[:320] or None,
-            received_at=now,
-            expires_at=now + self._ttl,
+            kind=kind,
+            link_kind=link_kind,
         )
 
     def _forwards(self, route: Route, message: Message, now: float) -> list[ForwardCopyRow]:
