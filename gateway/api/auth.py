@@ -100,21 +100,32 @@ async def credential_of(request: web.Request, name: str = "id") -> tuple[str, st
 
 async def interaction_of(request: web.Request, name: str = "id") -> tuple[str, str]:
     """The calling tenant and the interaction id in the path, within the key's credentials."""
-    tenant, interaction_id = await tenant_and_id(request, name)
-    principal = principal_of(request)
-    if principal.credential_ids is not None:
-        cred_id = await request.app[SERVICES].interactions.credential_of(tenant, interaction_id)
-        if cred_id is None or not principal.reaches(cred_id):
-            raise NotFound("no such interaction")
-    return tenant, interaction_id
+    return await _of_credential(
+        request, name, request.app[SERVICES].interactions.credential_of, "no such interaction"
+    )
 
 
 async def login_of(request: web.Request, name: str = "id") -> tuple[str, str]:
     """The calling tenant and the login id in the path, within the key's credentials."""
-    tenant, login_id = await tenant_and_id(request, name)
+    return await _of_credential(
+        request, name, request.app[SERVICES].logins.credential_of, "no such login"
+    )
+
+
+async def _of_credential(
+    request: web.Request,
+    name: str,
+    credential_of: Callable[[str, str], Awaitable[str | None]],
+    unknown: str,
+) -> tuple[str, str]:
+    """The tenant and an object id; 404 when the key's credential limit excludes its credential.
+
+    The object's credential is looked up only for a key with a limit.
+    """
+    tenant, object_id_ = await tenant_and_id(request, name)
     principal = principal_of(request)
     if principal.credential_ids is not None:
-        cred_id = await request.app[SERVICES].logins.credential_of(tenant, login_id)
+        cred_id = await credential_of(tenant, object_id_)
         if cred_id is None or not principal.reaches(cred_id):
-            raise NotFound("no such login")
-    return tenant, login_id
+            raise NotFound(unknown)
+    return tenant, object_id_
