@@ -347,11 +347,15 @@ class InteractionService:
         self, tenant_id: str, interaction_id: str, code: str, *, actor: Actor = SYSTEM
     ) -> None:
         """An answer sent with one of the tenant's API keys (or through its web pages)."""
+        await self._submit(await self._for_answer(tenant_id, interaction_id), code, actor)
+
+    async def _for_answer(self, tenant_id: str, interaction_id: str) -> Any:
+        """The interaction with what an answer needs (its credential's data key)."""
         async with self._db.read() as conn:
             row = await interaction_rows.for_submission(conn, tenant_id, interaction_id)
         if row is None:
             raise NotFound("no such interaction")
-        await self._submit(row, code, actor)
+        return row
 
     async def _by_token(self, token: str) -> Any:
         if not looks_like_token(token):
@@ -372,11 +376,7 @@ class InteractionService:
         self, tenant_id: str, interaction_id: str, decision: str, *, actor: Actor = SYSTEM
     ) -> None:
         """A decision sent with one of the tenant's keys (or through its web pages)."""
-        async with self._db.read() as conn:
-            row = await interaction_rows.for_submission(conn, tenant_id, interaction_id)
-        if row is None:
-            raise NotFound("no such interaction")
-        await self._decide(row, decision, actor)
+        await self._decide(await self._for_answer(tenant_id, interaction_id), decision, actor)
 
     async def _decide(self, row: Any, decision: str, actor: Actor) -> None:
         if decision not in DECISIONS:

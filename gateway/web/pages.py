@@ -104,43 +104,32 @@ async def _interactions_page(
 
 async def answer(request: web.Request) -> web.StreamResponse:
     """POST /ui/interactions/{id}/code: a person's answer, as the API takes it."""
-    who = person(request)
-    interaction_id = request.match_info["id"]
-    fields = await form(request)
-    services = request.app[SERVICES]
-    try:
-        info = await services.interactions.get(who.tenant_id, interaction_id)
-        if not who.may_see(info.credential_id):
-            raise NotFound("no such interaction")
-        await services.interactions.submit(
-            who.tenant_id, interaction_id, fields.get("code", ""), actor=who.principal.actor
-        )
-    except Invalid as exc:
-        return await _answer_refused(request, interaction_id, exc, 422)
-    except (NotFound, Conflict, Expired, RateLimited) as exc:
-        return await _answer_refused(request, interaction_id, exc, status_of(exc))
-    return see_other(f"{PREFIX}/interactions?answered=1")
+    return await _respond(request, "code", "answered=1")
 
 
 async def decide(request: web.Request) -> web.StreamResponse:
     """POST /ui/interactions/{id}/decision: a person approves or denies, as the API takes it."""
+    return await _respond(request, "decision", "decided={}")
+
+
+async def _respond(request: web.Request, field: str, done: str) -> web.StreamResponse:
+    """Hand the form's *field* to the interaction service; back to the list, or the reason.
+
+    *done* is the list's query afterwards (``{}`` stands for the value given).
+    """
     who = person(request)
     interaction_id = request.match_info["id"]
-    fields = await form(request)
-    services = request.app[SERVICES]
+    value = (await form(request)).get(field, "")
+    interactions = request.app[SERVICES].interactions
     try:
-        info = await services.interactions.get(who.tenant_id, interaction_id)
+        info = await interactions.get(who.tenant_id, interaction_id)
         if not who.may_see(info.credential_id):
             raise NotFound("no such interaction")
-        await services.interactions.decide(
-            who.tenant_id, interaction_id, fields.get("decision", ""), actor=who.principal.actor
-        )
-    except Invalid as exc:
-        return await _answer_refused(request, interaction_id, exc, 422)
-    except (NotFound, Conflict, Expired, RateLimited) as exc:
+        act = interactions.submit if field == "code" else interactions.decide
+        await act(who.tenant_id, interaction_id, value, actor=who.principal.actor)
+    except (Invalid, NotFound, Conflict, Expired, RateLimited) as exc:
         return await _answer_refused(request, interaction_id, exc, status_of(exc))
-    decision = fields.get("decision", "")
-    return see_other(f"{PREFIX}/interactions?decided={decision}")
+    return see_other(f"{PREFIX}/interactions?{done.format(value)}")
 
 
 async def _answer_refused(
