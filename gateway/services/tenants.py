@@ -19,9 +19,10 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from .. import ids
 from ..errors import Unauthenticated
@@ -43,6 +44,7 @@ KEY_CACHE_HEARD = 10.0
 #: ...and otherwise: a revoked key must stop working within a second everywhere.
 KEY_CACHE_UNHEARD = 0.5
 _KEY_CACHE_SIZE = 10_000
+K = TypeVar("K", bytes, str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,7 @@ class TenantService:
         self._audit = audit or AuditTrail(db, enabled=False)
         self._hears = hears_revocations
         self._clock = clock
-        self._known: dict[bytes, tuple[float, Principal]] = {}
+        self._known: dict[bytes, tuple[float, Principal | None]] = {}
         self._by_id: dict[str, tuple[float, Principal | None]] = {}
         #: Moves on whenever keys change, so a lookup that began before a
         #: revocation never caches what it read.
@@ -121,22 +123,12 @@ class TenantService:
         digest = self._keyring.keyed_hash(presented)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return Principal(ADMIN, None)
-        now = time.monotonic()
-        hit = self._known.get(digest)
-        if hit is not None and hit[0] > now:
-            principal = hit[1]
-        else:
-            generation = self._generation
-            async with self._db.read() as conn:
-                found = await tenant_rows.find_api_key(conn, digest)
-            if found is None:
-                raise Unauthenticated("the API key is missing or not valid")
-            principal = _principal(found)
-            if generation == self._generation:
-                if len(self._known) >= _KEY_CACHE_SIZE:
-                    self._known.clear()
-                self._known[digest] = (now + self._cache_seconds(), principal)
-        if principal.expires_at is not None and principal.expires_at <= self._clock():
+        principal = await self._lookup(
+            self._known, digest, tenant_rows.find_api_key, remember_missing=False
+        )
+        if principal is None:
+            raise Unauthenticated("the API key is missing or not valid")
+        if self._expired(principal):
             raise Unauthenticated("this API key has expired")
         if principal.key_id is not None:
             self._used[principal.key_id] = self._clock()
@@ -144,25 +136,45 @@ class TenantService:
 
     async def principal_of_key(self, key_id: str) -> Principal | None:
         """The principal of an unrevoked, unexpired key by its id (a web session's key)."""
-        now = time.monotonic()
-        hit = self._by_id.get(key_id)
-        if hit is not None and hit[0] > now:
-            principal = hit[1]
-        else:
-            generation = self._generation
-            async with self._db.read() as conn:
-                found = await tenant_rows.key_by_id(conn, key_id)
-            principal = None if found is None else _principal(found)
-            if generation == self._generation:
-                if len(self._by_id) >= _KEY_CACHE_SIZE:
-                    self._by_id.clear()
-                self._by_id[key_id] = (now + self._cache_seconds(), principal)
-        if principal is None or (
-            principal.expires_at is not None and principal.expires_at <= self._clock()
-        ):
+        principal = await self._lookup(
+            self._by_id, key_id, tenant_rows.key_by_id, remember_missing=True
+        )
+        if principal is None or self._expired(principal):
             return None
         self._used[key_id] = self._clock()
         return principal
+
+    async def _lookup(
+        self,
+        cache: dict[K, tuple[float, Principal | None]],
+        key: K,
+        find: Callable[[Conn, K], Awaitable[tenant_rows.KeyRow | None]],
+        *,
+        remember_missing: bool,
+    ) -> Principal | None:
+        """The unrevoked key *find* finds for *key*, from *cache* while it is fresh.
+
+        A lookup that began before a revocation never caches what it read
+        (the generation moved on).  An unknown key is cached only with
+        *remember_missing* (never for presented keys: a flood of guesses
+        would fill the cache).
+        """
+        now = time.monotonic()
+        hit = cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        generation = self._generation
+        async with self._db.read() as conn:
+            found = await find(conn, key)
+        principal = None if found is None else _principal(found)
+        if generation == self._generation and (principal is not None or remember_missing):
+            if len(cache) >= _KEY_CACHE_SIZE:
+                cache.clear()
+            cache[key] = (now + self._cache_seconds(), principal)
+        return principal
+
+    def _expired(self, principal: Principal) -> bool:
+        return principal.expires_at is not None and principal.expires_at <= self._clock()
 
     def forget_keys(self) -> None:
         """Drop every cached key (one was revoked here or on another replica)."""
