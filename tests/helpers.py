@@ -212,6 +212,23 @@ async def opened(settings: Settings, **options: Any) -> AsyncIterator[Gateway]:
         yield gw
 
 
+@contextlib.asynccontextmanager
+async def replica_pair(
+    tmp_path: Path, postgres_url: str, **env: str
+) -> AsyncIterator[tuple[Gateway, Gateway]]:
+    """Two gateways on one fresh PostgreSQL database and one key ring, each with its
+    workers running and listening for the other's notifications."""
+    await reset_postgres(postgres_url)
+    async with (
+        opened(make_settings(tmp_path, postgres_url, **env), background=True) as a,
+        opened(make_settings(tmp_path, postgres_url, **env), background=True) as b,
+    ):
+        for gw in (a, b):
+            assert gw.listener is not None
+            await asyncio.wait_for(gw.listener.listening.wait(), 10)
+        yield a, b
+
+
 @dataclasses.dataclass
 class Served:
     """A gateway served on loopback, and its base URL (and SMTP port, when it listens)."""

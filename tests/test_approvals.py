@@ -29,7 +29,7 @@ from .helpers import (
     make_settings,
     need_browser,
     opened,
-    reset_postgres,
+    replica_pair,
     served_on_loopback,
 )
 
@@ -160,14 +160,7 @@ async def test_an_expired_approval_takes_no_decision(tmp_path: Path) -> None:
 async def test_a_decision_on_one_replica_wakes_an_agent_on_another(
     tmp_path: Path, postgres_database: str
 ) -> None:
-    await reset_postgres(postgres_database)
-    async with (
-        opened(make_settings(tmp_path, postgres_database), background=True) as a,
-        opened(make_settings(tmp_path, postgres_database), background=True) as b,
-    ):
-        for gw in (a, b):
-            assert gw.listener is not None
-            await asyncio.wait_for(gw.listener.listening.wait(), 10)
+    async with replica_pair(tmp_path, postgres_database) as (a, b):
         tenant = await a.services.tenants.create("acme")
         cred = await a.services.credentials.create(
             tenant.id, name="c", username=None, password=None

@@ -23,10 +23,9 @@ from gateway.store.models import WebhookDelivery
 from .helpers import (
     SmtpRig,
     make_settings,
-    opened,
     otp_mail,
     parked,
-    reset_postgres,
+    replica_pair,
     smtp_rig,
 )
 
@@ -260,11 +259,7 @@ async def test_a_shared_account_can_opt_out(rig: SmtpRig) -> None:
 
 async def test_a_wait_on_another_replica_counts(tmp_path: Path, postgres_database: str) -> None:
     """An agent waiting on replica B: a code stored by replica A is not unsolicited."""
-    await reset_postgres(postgres_database)
-    async with (
-        opened(make_settings(tmp_path, postgres_database), background=True) as a,
-        opened(make_settings(tmp_path, postgres_database), background=True) as b,
-    ):
+    async with replica_pair(tmp_path, postgres_database) as (a, b):
         tenant = await a.services.tenants.create("acme")
         owner = await a.services.tenants.authenticate(tenant.api_key)
         await a.services.webhook_endpoints.create(

@@ -18,7 +18,7 @@ from gateway import otp
 from gateway.app import Gateway, Tuning
 from gateway.services.inbound import Message
 
-from .helpers import bearer, eventually, make_settings, opened, reset_postgres
+from .helpers import bearer, eventually, make_settings, opened, replica_pair
 
 Client = TestClient[Any, Any]
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -236,14 +236,7 @@ async def test_logins_are_audited(client: Client, gateway: Gateway, new_tenant: 
 
 async def test_one_open_login_across_two_replicas(tmp_path: Path, postgres_database: str) -> None:
     """Ten agents on two replicas open at once: one wins, the rest queue and go one by one."""
-    await reset_postgres(postgres_database)
-    async with (
-        opened(make_settings(tmp_path, postgres_database), background=True) as a,
-        opened(make_settings(tmp_path, postgres_database), background=True) as b,
-    ):
-        for gw in (a, b):
-            assert gw.listener is not None
-            await asyncio.wait_for(gw.listener.listening.wait(), 10)
+    async with replica_pair(tmp_path, postgres_database) as (a, b):
         tenant = await a.services.tenants.create("acme")
         cred = await a.services.credentials.create(
             tenant.id, name="c", username=None, password=None

@@ -37,6 +37,7 @@ from .helpers import (
     opened,
     otp_mail,
     parked,
+    replica_pair,
     reset_postgres,
     serve_env,
 )
@@ -55,15 +56,8 @@ def pg_url(postgres_database: str) -> str:
 async def pair(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[Gateway, Gateway]]:
     """Two gateways on one database and one key ring, each with its workers running."""
     # (A relay makes email forwarding rules valid; no test here queues a copy to send.)
-    env = {"OTPGATE_SMTP_RELAY": "smtp://127.0.0.1:9"}
-    async with (
-        opened(make_settings(tmp_path, pg_url, **env), background=True) as a,
-        opened(make_settings(tmp_path, pg_url, **env), background=True) as b,
-    ):
-        for gw in (a, b):
-            assert gw.listener is not None
-            await asyncio.wait_for(gw.listener.listening.wait(), 10)
-        yield a, b
+    async with replica_pair(tmp_path, pg_url, OTPGATE_SMTP_RELAY="smtp://127.0.0.1:9") as pair:
+        yield pair
 
 
 async def _credential(gw: Gateway) -> tuple[str, str]:

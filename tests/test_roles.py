@@ -25,7 +25,7 @@ from gateway.errors import Unauthenticated
 from gateway.store import db as store_db
 from gateway.store.db import Database
 
-from .helpers import ADMIN, bearer, make_settings, opened, reset_postgres
+from .helpers import ADMIN, bearer, make_settings, opened, replica_pair
 
 Client = TestClient[Any, Any]
 
@@ -275,14 +275,7 @@ async def test_revocation_reaches_another_replica_within_a_second(
     tmp_path: Path, postgres_database: str
 ) -> None:
     """Replica B has the key cached; replica A revokes it; B answers 401 within 1 s."""
-    await reset_postgres(postgres_database)
-    async with (
-        opened(make_settings(tmp_path, postgres_database), background=True) as a,
-        opened(make_settings(tmp_path, postgres_database), background=True) as b,
-    ):
-        for gw in (a, b):
-            assert gw.listener is not None
-            await asyncio.wait_for(gw.listener.listening.wait(), 10)
+    async with replica_pair(tmp_path, postgres_database) as (a, b):
         tenant = await a.services.tenants.create("acme")
         owner = await a.services.tenants.authenticate(tenant.api_key)
         new = await a.services.apikeys.create(tenant.id, owner.actor, name="bot", role="agent")
