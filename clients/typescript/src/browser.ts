@@ -23,7 +23,8 @@
  * boxes back: a paste into the first box (for pages that spread a pasted
  * code), then one key press per box (pages that move the focus themselves,
  * or act on key events), then a plain fill of each box.  Nothing is
- * submitted unless the boxes hold the code.
+ * submitted unless the boxes hold the code, and a page that submits by
+ * itself once the code is in is not submitted to a second time.
  *
  * Playwright is not a dependency: `page` is any Playwright `Page` (playwright,
  * playwright-core or @playwright/test), used through the few methods below.
@@ -90,9 +91,9 @@ export interface FillCodeOptions {
   via?: "auto" | "person";
   /** Clicked after typing; absent: Enter is pressed in the field; false: nothing is pressed. */
   submit?: string | false;
-  /** Selector that shows when the site took the code. */
+  /** CSS selector that shows when the site took the code. */
   accepted?: string;
-  /** Selector that shows when the site refused the code. */
+  /** CSS selector that shows when the site refused the code (a fresh one counts). */
   rejected?: string;
   /** Tries in all, each with a newer code after a refusal (default 1). */
   attempts?: number;
@@ -113,6 +114,9 @@ export interface FillCodeOptions {
   /** Told how the fill ended, without the code. */
   onResult?: (result: FillResult) => void;
 }
+
+/** Seconds a page may take to submit a typed code by itself before the helper submits it. */
+const AUTO_SUBMIT_GRACE = 1;
 
 /** Marked on refusal messages already on the page, so only a fresh one counts. */
 const SEEN = "data-otpgate-seen";
@@ -194,9 +198,14 @@ export async function fillCode(
     if (options.rejected !== undefined) await markSeen(page, options.rejected);
     const typed = await typeCode(page, target, code.code);
     if (typed === "failed") return end(false, "not_typed");
-    if (typed === "typed") await submit(page, target, options.submit, options.settle ?? 15);
-    if (options.accepted === undefined && options.rejected === undefined) return end(true, "typed");
-    const verdict = await waitForVerdict(page, options.accepted, options.rejected, options.settle ?? 15);
+    const watched = options.accepted !== undefined || options.rejected !== undefined;
+    const settle = options.settle ?? 15;
+    // Many pages submit by themselves once the last character is in: give them a
+    // moment, so the code is not submitted twice (a second try may count as a failure).
+    let verdict = watched ? await waitForVerdict(page, options.accepted, options.rejected, AUTO_SUBMIT_GRACE) : null;
+    if (verdict === null && typed === "typed") await submit(page, target, options.submit, settle);
+    if (!watched) return end(true, "typed");
+    verdict ??= await waitForVerdict(page, options.accepted, options.rejected, settle);
     if (verdict === null) return end(false, "no_verdict");
     if (verdict) return end(true, "accepted");
     if (options.login) await options.login.reject();
@@ -345,17 +354,18 @@ async function waitForVerdict(
   rejected: string | undefined,
   settle: number,
 ): Promise<boolean | null> {
-  const verdicts: LocatorLike[] = [];
-  if (accepted !== undefined) verdicts.push(page.locator(accepted));
-  if (rejected !== undefined) verdicts.push(page.locator(`:is(${rejected}):not([${SEEN}])`));
-  const either = verdicts.length === 1 ? verdicts[0]! : verdicts[0]!.or(verdicts[1]!);
+  // Only visible matches count: `.first()` of a union would otherwise pick a hidden
+  // element that comes first in the page (a hidden "welcome" before a fresh error).
+  const shown = accepted === undefined ? null : page.locator(`:is(${accepted}):visible`);
+  const refused = rejected === undefined ? null : page.locator(`:is(${rejected}):not([${SEEN}]):visible`);
+  const either = shown === null ? refused! : refused === null ? shown : shown.or(refused);
   try {
     await either.first().waitFor({ state: "visible", timeout: settle * 1000 });
   } catch (exc) {
     if ((exc as Error)?.name !== "TimeoutError") throw exc;
     return null;
   }
-  return accepted !== undefined && (await page.locator(accepted).first().isVisible());
+  return shown !== null && (await shown.count()) > 0;
 }
 
 /**
