@@ -223,8 +223,11 @@ describe("backup codes, interactions and approvals", () => {
 async function flaky(target, { drop, afterRequest, port = 0 }) {
   const targetPort = Number(new URL(target).port);
   const front = { connections: 0 };
+  const open = new Set();
   const server = net.createServer((socket) => {
     front.connections += 1;
+    open.add(socket);
+    socket.on("close", () => open.delete(socket));
     if (front.connections <= drop) {
       if (!afterRequest) return socket.resetAndDestroy();
       let seen = "";
@@ -241,7 +244,11 @@ async function flaky(target, { drop, afterRequest, port = 0 }) {
   });
   await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
   front.url = `http://127.0.0.1:${server.address().port}`;
-  front.close = () => new Promise((resolve) => server.close(resolve));
+  front.close = () => {
+    const closed = new Promise((resolve) => server.close(resolve));
+    for (const socket of open) socket.destroy(); // idle keep-alive connections too
+    return closed;
+  };
   return front;
 }
 
