@@ -150,6 +150,28 @@ describe("fillCode types the code", { skip: SKIP }, () => {
     });
   });
 
+  test("a code a person gives at the submit link", async () => {
+    const cred = await client.createCredential("person");
+    await withPage(verificationPage(SINGLE, "314159"), async (page) => {
+      const got = await fill(page, "#code", cred, {
+        via: "person",
+        prompt: "The code on your phone",
+        onSubmitUrl: async (url) => {
+          const resp = await fetch(url, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ code: "314159" }),
+          });
+          assert.equal(resp.status, 204);
+        },
+        accepted: "#welcome",
+        rejected: ".error",
+        wait: 10,
+      });
+      assert.deepEqual([got.ok, got.outcome, got.source], [true, "accepted", "user"]);
+    });
+  });
+
   test("a TOTP code in a login, with no selectors: typed and submitted", async () => {
     const cred = await client.createCredential("totp boxes");
     await client.setAuthenticator(cred, { secret: SECRET, kind: "totp" });
@@ -191,6 +213,16 @@ describe("fillCode never uses up a code it cannot type", { skip: SKIP }, () => {
       assert.deepEqual([got.ok, got.outcome], [false, "length_mismatch"]);
     });
     assert.equal((await client.code(cred)).code, totp(SECRET, 0, { period: 1 })); // HOTP counter 0: untouched
+  });
+
+  test("a single field shorter than the authenticator's codes: false, and no code taken", async () => {
+    const cred = await client.createCredential("hotp, short field");
+    await client.setAuthenticator(cred, { secret: SECRET, kind: "hotp", counter: 0 });
+    await withPage(verificationPage('<input id="code" maxlength="4">', "x"), async (page) => {
+      const got = await fill(page, "#code", cred);
+      assert.deepEqual([got.ok, got.outcome], [false, "length_mismatch"]);
+    });
+    assert.equal((await client.code(cred)).code, totp(SECRET, 0, { period: 1 }));
   });
 
   test("a received code longer than the boxes is not typed or submitted", async () => {
