@@ -1,11 +1,14 @@
 // The Client against a real `otpgate serve` on loopback: errors, codes and their
 // correlation, logins, links, backup codes, interactions, approvals, retries,
-// webhooks, and what never shows in a log line.
+// webhooks, what never shows in a log line, and README's example.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { inspect } from "node:util";
+import { inspect, promisify } from "node:util";
 
 import { Webhook as Signer } from "standardwebhooks";
 
@@ -25,7 +28,7 @@ import {
   WebhookVerificationError,
   verifyWebhook,
 } from "../dist/index.js";
-import { eventually, freePort, mailCode, sendMail, sleep, startGateway, totp } from "./gateway.mjs";
+import { ROOT, eventually, freePort, mailCode, sendMail, sleep, startGateway, totp } from "./gateway.mjs";
 
 const FAST = { attempts: 4, backoff: 0.02, maxBackoff: 0.1 };
 const SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -386,4 +389,26 @@ test("the gateway's clock is bounded by Date headers and restarts after a step",
   assert.ok(Math.abs(clock.now() - (t + 1.4)) < 1e-6);
   clock.observe("Sun, 06 Dec 2026 11:00:00 GMT", 101, 101); // a stepped clock: restart
   assert.equal(clock.now(), t + 3600);
+});
+
+const PACKAGE = path.join(ROOT, "clients/typescript");
+const EXAMPLE = path.join(PACKAGE, "examples/quickstart.mjs");
+
+function readmeExample() {
+  const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const section = readme.split("### The agent's side: TypeScript")[1].split("\n### ")[0];
+  return section.match(/```js\n([\s\S]+?)```/)[1];
+}
+
+test("README's example is examples/quickstart.mjs, and it runs without printing the code", async () => {
+  assert.equal(readmeExample(), readFileSync(EXAMPLE, "utf8"));
+  const key = await gateway.tenantKey();
+  const { stdout } = await promisify(execFile)(process.execPath, [EXAMPLE], {
+    cwd: PACKAGE,
+    env: { PATH: process.env.PATH, OTPGATE_URL: gateway.url, OTPGATE_API_KEY: key },
+    timeout: 60000,
+  });
+  assert.equal(stdout.trim(), "Code { source: 'totp', code: <6 characters> }");
+  const now = Date.now() / 1000;
+  for (const at of [now - 30, now, now + 30]) assert.equal(stdout.includes(totp("JBSWY3DPEHPK3PXP", at)), false);
 });
