@@ -42,7 +42,6 @@ export interface LocatorLike {
   count(): Promise<number>;
   nth(index: number): LocatorLike;
   first(): LocatorLike;
-  or(other: LocatorLike): LocatorLike;
   waitFor(options: { state: "visible"; timeout: number }): Promise<void>;
   isVisible(): Promise<boolean>;
   isEditable(options?: { timeout?: number }): Promise<boolean>;
@@ -51,14 +50,14 @@ export interface LocatorLike {
   press(key: string, options?: { timeout?: number }): Promise<void>;
   pressSequentially(text: string, options?: { timeout?: number }): Promise<void>;
   click(options?: { timeout?: number }): Promise<void>;
-  evaluate<R, A>(fn: (element: any, arg: A) => R, arg: A, options?: { timeout?: number }): Promise<R>;
-  evaluateAll<R>(fn: (elements: any[]) => R): Promise<R>;
+  evaluate(fn: (element: any, arg: any) => unknown, arg?: any, options?: { timeout?: number }): Promise<any>;
+  evaluateAll(fn: (elements: any[]) => unknown): Promise<any>;
 }
 
 export interface PageLike {
   locator(selector: string): LocatorLike;
   keyboard: { type(text: string): Promise<void>; press(key: string): Promise<void> };
-  evaluate<R, A>(fn: (arg: A) => R, arg: A): Promise<R>;
+  evaluate(fn: (arg: any) => unknown, arg?: any): Promise<any>;
   goto(url: string, options?: { timeout?: number }): Promise<{ status(): number } | null>;
 }
 
@@ -356,16 +355,16 @@ async function waitForVerdict(
 ): Promise<boolean | null> {
   // Only visible matches count: `.first()` of a union would otherwise pick a hidden
   // element that comes first in the page (a hidden "welcome" before a fresh error).
-  const shown = accepted === undefined ? null : page.locator(`:is(${accepted}):visible`);
-  const refused = rejected === undefined ? null : page.locator(`:is(${rejected}):not([${SEEN}]):visible`);
-  const either = shown === null ? refused! : refused === null ? shown : shown.or(refused);
+  const shown = accepted === undefined ? null : `:is(${accepted}):visible`;
+  const refused = rejected === undefined ? null : `:is(${rejected}):not([${SEEN}]):visible`;
+  const either = page.locator([shown, refused].filter((s) => s !== null).join(", "));
   try {
     await either.first().waitFor({ state: "visible", timeout: settle * 1000 });
   } catch (exc) {
     if ((exc as Error)?.name !== "TimeoutError") throw exc;
     return null;
   }
-  return shown !== null && (await shown.count()) > 0;
+  return shown !== null && (await page.locator(shown).count()) > 0;
 }
 
 /**
