@@ -1,11 +1,13 @@
 /**
  * What the gateway answers, as small objects that do not show their secrets.
  *
- * A code, a sign-in link, a backup code, a password and a submit link's token
- * are non-enumerable properties: they are there for the code that reads them
- * (`got.code`, `link.url`, `const { code } = got`), but `console.log`,
- * `util.inspect` and `JSON.stringify` leave them out, so an object that ends
- * up in a log line or a language model's context does not leak them.
+ * A sign-in link, a backup code, a password and a submit link's token are
+ * non-enumerable properties: they are there for the code that reads them
+ * (`link.url`, `const { code } = backup`), but `console.log`, `util.inspect`
+ * and `JSON.stringify` leave them out, so an object that ends up in a log line
+ * or a language model's context does not leak them. A `Code` keeps the
+ * contract's `{ code, source }` shape and hides its code from `inspect` and
+ * `JSON.stringify` instead.
  */
 
 import { inspect } from "node:util";
@@ -22,8 +24,12 @@ function time(raw: unknown): Date | null {
 
 /** A one-time code handed out by the gateway (once). */
 export class Code {
-  /** The code itself (not enumerable: logs and JSON leave it out). */
-  declare readonly code: string;
+  /**
+   * The code itself. It is an own enumerable property, so the object has the
+   * contract's `{ code, source }` shape (spread, `Object.keys`, deep equality
+   * on those two fields); `util.inspect` and `JSON.stringify` still leave it out.
+   */
+  readonly code: string;
   /** `totp`, `hotp`, `email`, `sms` or `user` (a person gave it). */
   readonly source: string;
   /** The end of a TOTP code's time step. */
@@ -33,7 +39,7 @@ export class Code {
   readonly sender: string | null;
 
   constructor(body: Record<string, any>, source?: string) {
-    hidden(this, "code", String(body.code));
+    this.code = String(body.code);
     this.source = body.source || source || "user";
     this.expiresAt = time(body.expires_at);
     this.receivedAt = time(body.received_at ?? body.submitted_at);
@@ -42,6 +48,15 @@ export class Code {
 
   [custom](): string {
     return `Code { source: '${this.source}', code: <${this.code.length} characters> }`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      source: this.source,
+      expiresAt: this.expiresAt,
+      receivedAt: this.receivedAt,
+      sender: this.sender,
+    };
   }
 }
 

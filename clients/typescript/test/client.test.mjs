@@ -74,8 +74,16 @@ describe("codes", () => {
     const cred = await client.createCredential("mail");
     assert.equal(await client.code(cred.id), null);
     await mailCode(gateway, cred.inbox, "482913");
-    const { code, source } = await client.code(cred.id, { wait: 10 });
+    const got = await client.code(cred.id, { wait: 10 });
+    const { code, source } = got;
     assert.deepEqual([code, source], ["482913", "email"]);
+    assert.deepEqual({ ...got, expiresAt: undefined, receivedAt: undefined, sender: undefined }, {
+      code: "482913",
+      source: "email",
+      expiresAt: undefined,
+      receivedAt: undefined,
+      sender: undefined,
+    });
     assert.equal(await client.code(cred.id), null);
   });
 
