@@ -18,8 +18,10 @@ five steps:
    it (``verification``, ``login``), against it an identifier word right before
    it (order, account, card, phone...) and, in the whole message, promotions,
    bookings and meetings.
-5. The best candidate wins if its score reaches ``THRESHOLD``. A wrong code is
-   worse than none, so the threshold is cautious.
+5. The best candidate wins if its score reaches ``THRESHOLD`` and no candidate
+   of another value comes within ``MARGIN`` of it; if one does, the message
+   is ambiguous and gives nothing. A wrong code is worse than none, so the
+   threshold is cautious.
 
 Speed: reading the text (``htmltext``) and finding the words of the lexicon
 (``index``) take shortcuts that find the same, an ``Extractor`` remembers the
@@ -34,14 +36,14 @@ import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # typeshed stubs only sre_parse
 from string import ascii_letters as _LETTERS
 from typing import Any, TextIO
 
 from gateway.errors import Invalid
-from gateway.extraction import htmltext
+from gateway.extraction import htmltext, ranker
 from gateway.extraction import lexicon as lex
 from gateway.extraction.htmltext import beyond_ascii, blank_links, bodies, visible_text
 from gateway.extraction.index import MessageIndex, RoleMemo
@@ -49,9 +51,11 @@ from gateway.extraction.links import Link, extract_link
 
 __all__ = [
     "CustomPattern",
+    "Decision",
     "Extractor",
     "Link",
     "compile_custom_pattern",
+    "decide",
     "extract_code",
     "extract_link",
     "extract_with_pattern",
@@ -63,7 +67,10 @@ MAX_SUBJECT_CHARS = 1_000
 MAX_TEXT_CHARS = 50_000
 MAX_HTML_CHARS = 300_000
 MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to there
+# A code is handed out when its candidate scores THRESHOLD and no candidate of
+# another value comes within MARGIN of it (the message is then "ambiguous").
 THRESHOLD = 7.0
+MARGIN = 1.0  # how far the best must be ahead of any other value
 
 # "@example.com #123456" on a line of its own or after white space.
 _WEBOTP = re.compile(r"(?<!\S)@[A-Za-z0-9][A-Za-z0-9.-]*[A-Za-z0-9] #([A-Za-z0-9]{4,10})(?!\S)")
@@ -347,10 +354,22 @@ def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Sp
     return ev
 
 
-def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    score: float  # -inf: ruled out
+    evidence: float = 0.0
+    link: str = "none"
+    qualified: bool = False
+    identifier: bool = False
+
+
+_OUT = _Judged(float("-inf"))
+
+
+def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Judged:
     doc, s, e = ctx.doc, cand.start, cand.end
     if cand.kind != "digits" and ctx.in_keyword(s, e):
-        return float("-inf")  # "verifikasi", "connexion": the keyword itself
+        return _OUT  # "verifikasi", "connexion": the keyword itself
     left, right = ctx.clause(s, e)
     ev = _evidence(ctx, cand, numbers, (left, right))
     qualified = ctx.qualifier_in(max(left, s - 80), min(right, e + 80)) or (
@@ -363,7 +382,7 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
         or ctx.shouting
         or (cand.value.islower() and ev.link != "label")
     ):
-        return float("-inf")
+        return _OUT
 
     score = cand.prior + ev.value + (1.5 if qualified else 0.0)
     if ctx.any_code:
@@ -375,6 +394,7 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
 
     # An identifier word right before it: "order 1234", "card ending 5678", "call 0800".
     ident = ctx.identifier_before(s)
+    identified = False
     if ident is not None:
         gap = doc[ident[1] : s]
         i = bisect.bisect_right(ctx.code_ends, s)
@@ -389,6 +409,7 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
             and ctx.words(ident[1], s, raw=True) <= 2
             and not lex.CLAUSE_PUNCT.search(gap)
         ):
+            identified = True
             if doc[ident[0] : ident[1]].lower() not in lex.WEAK_IDENTIFIERS:
                 score -= 12.0
             elif ev.value < 7.0:
@@ -404,15 +425,44 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
     is_year = cand.kind == "digits" and len(cand.value) == 4 and cand.value[:2] in ("19", "20")
     if is_year and lex.YEAR_CONTEXT_RE.search(doc, max(0, s - 30), e + 30):
         score -= 6.0
-    return score
+    return _Judged(score, ev.value, ev.link, qualified, identified)
 
 
-def _best(doc: str, memo: RoleMemo | None = None) -> tuple[str, float] | None:
-    """The best candidate and its score; of equal scores the first in the text wins.
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One candidate as the extractor weighed it (see ``otpgate extract --explain``)."""
 
-    The most promising (by prior) are scored first, and one that cannot reach the
-    best so far is skipped: a score is at most its prior, every bonus and the
-    penalties all candidates share.
+    value: str
+    kind: str  # "digits", "mixed" or "alpha"
+    score: float  # -inf: ruled out
+    link: str  # how a code word leads to it (see ``_Evidence.link``)
+    features: tuple[float, ...] = ()  # the ranker's (see ``ranker``), when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What ``decide`` made of one message: the code, or why there is none."""
+
+    code: str | None
+    outcome: str  # "code", "none" or "ambiguous" (a likely code not clearly ahead of another)
+    reason: str
+    candidates: tuple[Scored, ...] = ()  # with ``explain``: every candidate, best first
+
+
+def _ceiling(ctx: MessageIndex) -> float:
+    """The most a candidate's score may exceed its prior (besides ``_best``'s own bonuses)."""
+    # Evidence 10, qualified 1.5, a code word in the message 1.
+    ceiling = 12.5 - (min(2.0 * len(ctx.promotions), 6.0) if ctx.promotions else 0.0)
+    return ceiling - (8.0 if ctx.meeting else 2.0 if ctx.booking else 0.0)
+
+
+def _best(doc: str, memo: RoleMemo | None = None) -> tuple[str, float, float] | None:
+    """The best candidate's value and score, and the best score of any other value.
+
+    The most promising (by prior) are scored first, and one that cannot come
+    within MARGIN of the best so far is skipped: a score is at most its prior,
+    every bonus and the penalties all candidates share. Of equal scores the
+    first in the text wins. A value written twice gets a point.
     """
     cands = _candidates(doc)
     if not cands:
@@ -422,20 +472,168 @@ def _best(doc: str, memo: RoleMemo | None = None) -> tuple[str, float] | None:
     numbers = _Numbers(items, [c.start for c in items])
     values = [c.value for c in cands]
     seen = Counter(values) if len(set(values)) < len(values) else None
-    # Evidence 10, qualified 1.5, a code word in the message 1, the only number 1.
-    ceiling = 12.5 - (min(2.0 * len(ctx.promotions), 6.0) if ctx.promotions else 0.0)
-    ceiling -= 8.0 if ctx.meeting else 2.0 if ctx.booking else 0.0
-    best, best_at = 0.0, -1
+    ceiling = _ceiling(ctx)
+    best, best_at = float("-inf"), -1
+    scored: list[tuple[float, int]] = []
     for at in sorted(range(len(cands)), key=lambda i: -cands[i].prior):
         cand = cands[at]
         twice = seen is not None and seen[cand.value] > 1
         bound = cand.prior + ceiling + (cand.kind != "alpha" and len(items) == 1) + twice
-        if best_at >= 0 and (bound < best or (bound == best and at > best_at)):
-            continue  # cannot beat the best so far
-        score = _score(ctx, cand, numbers) + twice
+        if best_at >= 0 and bound < best - MARGIN:
+            continue  # can neither win nor come close
+        score = _score(ctx, cand, numbers).score + twice
+        scored.append((score, at))
         if best_at < 0 or score > best or (score == best and at < best_at):
             best, best_at = score, at
-    return values[best_at], best
+    value = values[best_at]
+    runner = max((sc for sc, at in scored if values[at] != value), default=float("-inf"))
+    return value, best, runner
+
+
+def _features(
+    ctx: MessageIndex,
+    cand: _Candidate,
+    judged: _Judged,
+    others_best: float,
+    numbers: _Numbers,
+    twice: bool,
+    subject_end: int,
+    stem: bool,
+    spread: bool,
+) -> tuple[float, ...]:
+    """The ranker's features of one candidate, in the order of ``ranker.FEATURES``."""
+    rule = max(-20.0, min(15.0, judged.score))
+    other = max(others_best, 0.0)  # (a lone candidate is measured against 0)
+    size, digits = len(cand.value), cand.kind == "digits"
+    only = cand.kind != "alpha" and len(numbers.items) == 1
+    lone = only and digits and 4 <= size <= 8 and len(ctx.doc) <= 160
+    near = stem and _stem_near(ctx, cand.start, cand.end)
+    return (
+        1.0,
+        float(rule >= THRESHOLD),
+        max(0.0, rule - THRESHOLD) / 10.0,
+        min(0.0, rule - THRESHOLD) / 10.0,
+        max(-2.0, min(2.0, (rule - other) / 10.0)),
+        judged.evidence / 10.0,
+        float(judged.qualified),
+        float(bool(ctx.any_code)),
+        float(not (ctx.code or ctx.qualifiers or ctx.identifiers or ctx.promotions)),
+        float(stem),
+        float(near),
+        float(near and lone),
+        float(digits and size == 6),
+        float(digits and size in (4, 5)),
+        float(digits and size in (7, 8)),
+        float(digits and size not in (4, 5, 6, 7, 8)),
+        float(cand.kind == "mixed"),
+        float(cand.kind == "alpha"),
+        float(only),
+        float(lone),
+        float(judged.identifier),
+        float(bool(ctx.promotions)),
+        float(twice),
+        float(cand.start < subject_end),
+        float(spread),
+    )
+
+
+def _stem_near(ctx: MessageIndex, start: int, end: int) -> bool:
+    lstart, lend = ctx.line(start, end)
+    a, b = max(lstart, start - 40), min(lend, end + 40)
+    return ranker.CODE_STEM_RE.search(ctx.low, a, b) is not None
+
+
+def _rank(
+    doc: str, memo: RoleMemo | None = None, subject_end: int = 0, features: bool = False
+) -> list[Scored]:
+    """Every candidate of ``doc`` scored (as ``_best`` would), best first (first of equals).
+
+    With ``features``, each also carries the ranker's features (see :mod:`.training`).
+    """
+    cands = _candidates(doc)
+    if not cands:
+        return []
+    ctx = MessageIndex(doc, memo)
+    items = [c for c in cands if c.kind != "alpha"]
+    numbers = _Numbers(items, [c.start for c in items])
+    values = [c.value for c in cands]
+    seen = Counter(values)
+    judged = [_score(ctx, c, numbers) for c in cands]
+    scores = [j.score + (seen[c.value] > 1) for c, j in zip(cands, judged, strict=True)]
+    feats: list[tuple[float, ...]] = [()] * len(cands)
+    if features:
+        by_value: dict[str, float] = {}
+        for c, j in zip(cands, judged, strict=True):
+            by_value[c.value] = max(by_value.get(c.value, float("-inf")), j.score)
+        ordered = sorted(by_value.values(), reverse=True)
+        top, second = ordered[0], ordered[1] if len(ordered) > 1 else float("-inf")
+        stem = ranker.CODE_STEM_RE.search(ctx.low) is not None
+        for i, (c, j) in enumerate(zip(cands, judged, strict=True)):
+            others = second if by_value[c.value] == top else top
+            spread = c.value.isdigit() and c.end - c.start >= 2 * len(c.value) - 1
+            twice = seen[c.value] > 1
+            feats[i] = _features(ctx, c, j, others, numbers, twice, subject_end, stem, spread)
+    order = sorted(range(len(cands)), key=lambda i: (-scores[i], i))
+    return [
+        Scored(cands[i].value, cands[i].kind, scores[i], judged[i].link, feats[i]) for i in order
+    ]
+
+
+def _verdict(best: tuple[str, float, float] | None) -> Decision:
+    """The decision on one reading of a message, from ``_best``'s answer."""
+    if best is None:
+        return Decision(None, "none", "no candidate")
+    value, score, runner = best
+    if score < THRESHOLD:
+        return Decision(None, "none", f"best candidate scores {score:.1f}, below {THRESHOLD:.1f}")
+    if runner > score - MARGIN:
+        return Decision(
+            None,
+            "ambiguous",
+            f"best candidate scores {score:.1f} and another value {runner:.1f}: "
+            f"not {MARGIN:.1f} ahead",
+        )
+    ahead = "no other value" if runner == float("-inf") else f"next value {runner:.1f}"
+    return Decision(value, "code", f"scores {score:.1f}, {ahead}")
+
+
+def decide(
+    *,
+    channel: str,
+    subject: str = "",
+    text: str = "",
+    html: str = "",
+    memo: RoleMemo | None = None,
+    explain: bool = False,
+) -> Decision:
+    """The code of this message, or why it gives none.
+
+    ``channel`` is ``"sms"`` or ``"email"``; an SMS has only ``text``. For an
+    e-mail the plain-text part is preferred, the HTML part is read when the
+    text part is empty or yields nothing, and the subject is read with either.
+    A code is handed out only when its candidate scores ``THRESHOLD`` and is
+    ``MARGIN`` ahead of any other value; a candidate that scores enough but
+    is not clearly ahead makes the message ``"ambiguous"``: a wrong code costs
+    more than none. With ``explain``, the decision lists every candidate of
+    the reading it comes from, best first (slower: none is skipped).
+    """
+    del channel  # the same reading serves both channels
+    subject = visible_text(subject[:MAX_SUBJECT_CHARS]).replace("\n", " ").strip()
+    found = Decision(None, "none", "no text")
+    for body in bodies(text, html, MAX_TEXT_CHARS, MAX_HTML_CHARS):
+        doc = f"{subject}\n\n{body}" if subject else body
+        web = _WEBOTP.search(doc) if "@" in doc else None
+        if web:
+            return Decision(web.group(1), "code", "origin-bound WebOTP line")
+        doc = blank_links(doc)
+        decision = _verdict(_best(doc, memo))
+        if explain:
+            decision = replace(decision, candidates=tuple(_rank(doc, memo)))
+        if decision.code is not None:
+            return decision
+        if found.outcome != "ambiguous":
+            found = decision
+    return found
 
 
 def extract_code(
@@ -446,25 +644,12 @@ def extract_code(
     html: str = "",
     memo: RoleMemo | None = None,
 ) -> str | None:
-    """Return the code a user would type from this message, or None if it holds none.
+    """Return the code a user would type from this message, or None (see :func:`decide`).
 
-    ``channel`` is ``"sms"`` or ``"email"``; an SMS has only ``text``. For an
-    e-mail the plain-text part is preferred, the HTML part is read when the
-    text part is empty or yields nothing, and the subject is read with either.
     Word roles are remembered in ``memo`` (see :class:`Extractor`); without
     one, every word is judged afresh: the same answer, more slowly.
     """
-    del channel  # the same reading serves both channels
-    subject = visible_text(subject[:MAX_SUBJECT_CHARS]).replace("\n", " ").strip()
-    for body in bodies(text, html, MAX_TEXT_CHARS, MAX_HTML_CHARS):
-        doc = f"{subject}\n\n{body}" if subject else body
-        web = _WEBOTP.search(doc) if "@" in doc else None
-        if web:
-            return web.group(1)
-        best = _best(blank_links(doc), memo)
-        if best is not None and best[1] >= THRESHOLD:
-            return best[0]
-    return None
+    return decide(channel=channel, subject=subject, text=text, html=html, memo=memo).code
 
 
 class Extractor:
@@ -480,11 +665,17 @@ class Extractor:
     def __init__(self, memo: RoleMemo | None = None) -> None:
         self.memo = RoleMemo() if memo is None else memo
 
+    def decide(
+        self, *, channel: str, subject: str = "", text: str = "", html: str = ""
+    ) -> Decision:
+        """:func:`decide` for this message, with this extractor's memory."""
+        return decide(channel=channel, subject=subject, text=text, html=html, memo=self.memo)
+
     def code(
         self, *, channel: str, subject: str = "", text: str = "", html: str = ""
     ) -> str | None:
         """:func:`extract_code` of this message, with this extractor's memory."""
-        return extract_code(channel=channel, subject=subject, text=text, html=html, memo=self.memo)
+        return self.decide(channel=channel, subject=subject, text=text, html=html).code
 
     def link(
         self, *, channel: str, subject: str = "", text: str = "", html: str = ""
