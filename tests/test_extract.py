@@ -178,6 +178,42 @@ def test_conventions(text: str, code: str) -> None:
     assert extract_code(channel="sms", text=text) == code
 
 
+@pytest.mark.parametrize(
+    ("subject", "text", "html", "code"),
+    [
+        ("", "Your verification code is 1 2 3 4 5 6", "", "123456"),
+        ("", "Ihr Anmeldecode:\n\n7  0  4  2  1  9\n", "", "704219"),
+        (
+            "Your sign-in code",
+            "",
+            "<p>Enter this code to sign in:</p><table><tr><td>4</td><td>8</td><td>2</td>"
+            "<td>9</td><td>1</td><td>3</td></tr></table><p>It expires in 10 minutes.</p>",
+            "482913",
+        ),
+        ("", "Your verification code is 1 2 3 4 5 6 7 8 9 0 1", "", None),  # too many digits
+        ("", "Call 0 8 0 0 1 2 3 4 5 6 7 about your code", "", None),
+        ("", "Your code is 4 8 2 9 1 3, for 2 5 items", "", "482913"),
+    ],
+)
+def test_digits_spread_apart(subject: str, text: str, html: str, code: str | None) -> None:
+    """A code written one digit at a time, or one digit per table cell, is read whole."""
+    assert extract_code(channel="email", subject=subject, text=text, html=html) == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Your PIN is 4829 and your code is 731905",
+        "Code for Alice: 482913\nCode for Bob: 731905",
+    ],
+)
+def test_two_likely_codes_give_none_and_say_so(text: str) -> None:
+    """When no value is clearly ahead of another, nothing is handed out: it is ambiguous."""
+    decision = extract.decide(channel="sms", text=text)
+    assert (decision.code, decision.outcome) == (None, "ambiguous")
+    assert extract_code(channel="sms", text=text) is None
+
+
 def test_webotp_line_wins() -> None:
     """An origin-bound WebOTP line names the code even when other numbers look likelier."""
     text = "Order 99887766 code 112233 was sent.\n\n@shop.example #554433"

@@ -70,7 +70,7 @@ MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to the
 # A code is handed out when its candidate scores THRESHOLD and no candidate of
 # another value comes within MARGIN of it (the message is then "ambiguous").
 THRESHOLD = 7.0
-MARGIN = 1.0  # how far the best must be ahead of any other value
+MARGIN = 1.5  # how far the best must be ahead of any other value
 
 # "@example.com #123456" on a line of its own or after white space.
 _WEBOTP = re.compile(r"(?<!\S)@[A-Za-z0-9][A-Za-z0-9.-]*[A-Za-z0-9] #([A-Za-z0-9]{4,10})(?!\S)")
@@ -182,6 +182,11 @@ def _candidates(doc: str) -> list[_Candidate]:
     i, count = 0, len(tokens)
     while i < count and len(found) < MAX_CANDIDATES:
         start, end, tok = tokens[i]
+        spread = _spread(doc, tokens, i) if len(tok) == 1 and tok.isdigit() else None
+        if spread is not None:
+            found.append(spread[0])
+            i += spread[1]
+            continue
         groupable = tok.isdigit() or (tok.isupper() and doc[end : end + 1] == "-")
         joined = _join(doc, tokens, i) if groupable and len(tok) in (2, 3, 4) else None
         if joined is not None:
@@ -215,6 +220,41 @@ def _candidates(doc: str) -> list[_Candidate]:
             if prior is not None:
                 found.append(_Candidate(tok, start, end, "mixed", prior))
     return found
+
+
+_SPREAD_GAPS = frozenset({" ", "  ", "   ", "\t", " \t", "\t ", " \t "})
+
+
+def _spread(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candidate, int] | None:
+    """A code written one digit at a time (``1 2 3 4 5 6``, one digit per table cell).
+
+    4 to 8 single digits, all apart by the same spaces or tab; no digit may
+    follow or precede the run the same way (a longer run is no code).
+    """
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    if nxt is None or len(nxt[2]) != 1 or not nxt[2].isdigit():
+        return None  # (most single digits stand alone: a quick look first)
+    gap = doc[tokens[i][1] : nxt[0]]
+    if gap not in _SPREAD_GAPS:
+        return None
+    j = i + 1
+    while j + 1 < len(tokens) and j - i < 8:
+        a, b = tokens[j], tokens[j + 1]
+        if len(b[2]) != 1 or not b[2].isdigit() or doc[a[1] : b[0]] != gap:
+            break
+        j += 1
+    count = j - i + 1
+    start, end = tokens[i][0], tokens[j][1]
+    before = tokens[i - 1] if i else None
+    after = tokens[j + 1] if j + 1 < len(tokens) else None
+    if (before and before[2].isdigit() and doc[before[1] : start] == gap) or (
+        after and after[2].isdigit() and doc[end : after[0]] == gap
+    ):
+        return None  # part of a longer run of digits
+    if not 4 <= count <= 8 or _glued(doc, start, end, True):
+        return None
+    value = "".join(t for _, _, t in tokens[i : j + 1])
+    return _Candidate(value, start, end, "digits", _digit_prior(value) - 1.0), count
 
 
 def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candidate, int] | None:
