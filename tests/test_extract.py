@@ -6,6 +6,8 @@ import io
 import json
 import random
 import re
+import subprocess
+import sys
 import time
 import unicodedata
 from typing import Any
@@ -25,7 +27,7 @@ from gateway.extraction.extractor import (
 from gateway.extraction.htmltext import blank_links, html_to_text, visible_text
 from gateway.extraction.index import MessageIndex, RoleMemo
 
-from .helpers import SHARED, need_shared
+from .helpers import ROOT, SHARED, need_shared
 
 CORPUS = SHARED / "corpus"
 CORPUS_FILES = ("otp_dev.jsonl", "email_dev.jsonl")
@@ -521,8 +523,8 @@ def test_best_skips_only_candidates_that_cannot_win() -> None:
             assert best is None, doc
             continue
         assert best is not None, doc
-        value, score, runner = best
-        assert (value, score) == (ranked[0].value, ranked[0].score), doc
+        value, score, runner, link = best
+        assert (value, score, link) == (ranked[0].value, ranked[0].score, ranked[0].link), doc
         others = [s.score for s in ranked if s.value != value]
         full = max(others, default=float("-inf"))
         # A skipped candidate is more than MARGIN behind: the verdict is the same.
@@ -641,6 +643,42 @@ def test_run_jsonl_malformed_line(line: str) -> None:
     assert first["id"] is None and first["code"] is None and first["link"] is None
     assert first["error"] and "482913" not in first["error"]
     assert second == {"id": "ok", "code": None, "link": None}
+
+
+def test_readme_explain_example_is_what_the_command_prints() -> None:
+    """The README's ``otpgate extract --explain`` example is run: its output is the command's."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- explain-example -->", 1)[1].split("```console\n", 1)[1]
+    block = block.split("\n```", 1)[0]
+    command, rest = block.split("\n", 1)
+    assert command == "$ otpgate extract --explain <<'EOF'"
+    given, shown = rest.split("\nEOF\n", 1)
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway", "extract", "--explain"],
+        input=given + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    printed = [json.loads(line) for line in run.stdout.splitlines()]
+    assert printed == [json.loads(line) for line in shown.splitlines()]
+    assert {p["outcome"] for p in printed} == {"code", "ambiguous"}
+
+
+def test_explain_lists_candidates_and_plain_output_stays_as_it_was() -> None:
+    """``--explain`` adds outcome, reason and candidates; without it lines keep three keys."""
+    line = json.dumps({"id": 1, "channel": "sms", "text": "Order 4839201: your code is 482913"})
+    plain, explained = io.StringIO(), io.StringIO()
+    run_jsonl(io.StringIO(line), plain)
+    run_jsonl(io.StringIO(line), explained, explain=True)
+    assert json.loads(plain.getvalue()) == {"id": 1, "code": "482913", "link": None}
+    out = json.loads(explained.getvalue())
+    assert (out["code"], out["outcome"]) == ("482913", "code")
+    assert [c["value"] for c in out["candidates"]] == ["482913", "4839201"]
+    assert out["candidates"][0]["score"] > out["candidates"][1]["score"]
+    assert "482913" not in out["reason"]  # the reason says why, the code is in "code"
 
 
 def test_dotted_runs_stay_linear() -> None:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # typeshed stubs only sre_parse
 from string import ascii_letters as _LETTERS
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from gateway.errors import Invalid
 from gateway.extraction import htmltext, ranker
@@ -67,6 +67,7 @@ MAX_SUBJECT_CHARS = 1_000
 MAX_TEXT_CHARS = 50_000
 MAX_HTML_CHARS = 300_000
 MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to there
+EXPLAINED_CANDIDATES = 10  # candidates ``--explain`` lists per message
 # A code is handed out when its candidate scores THRESHOLD and no candidate of
 # another value comes within MARGIN of it (the message is then "ambiguous").
 THRESHOLD = 7.0
@@ -496,7 +497,26 @@ def _ceiling(ctx: MessageIndex) -> float:
     return ceiling - (8.0 if ctx.meeting else 2.0 if ctx.booking else 0.0)
 
 
-def _best(doc: str, memo: RoleMemo | None = None) -> tuple[str, float, float] | None:
+class _Best(NamedTuple):
+    value: str
+    score: float
+    runner: float  # the best score of any other value (-inf: none)
+    link: str  # how a code word leads to the best
+
+
+# How a code word leads to a candidate (``_Evidence.link``), in ``--explain``'s words.
+LINKS = {
+    "direct": "a word naming a code right before it",
+    "label": "named by a code word before it",
+    "near": "a code word near it",
+    "purpose": "asked to be entered for a purpose",
+    "line": "alone on its line, by a line naming a code",
+    "nearby": "a code word in the next sentence",
+    "none": "no code word leads to it",
+}
+
+
+def _best(doc: str, memo: RoleMemo | None = None) -> _Best | None:
     """The best candidate's value and score, and the best score of any other value.
 
     The most promising (by prior) are scored first, and one that cannot come
@@ -513,7 +533,7 @@ def _best(doc: str, memo: RoleMemo | None = None) -> tuple[str, float, float] | 
     values = [c.value for c in cands]
     seen = Counter(values) if len(set(values)) < len(values) else None
     ceiling = _ceiling(ctx)
-    best, best_at = float("-inf"), -1
+    best, best_at, link = float("-inf"), -1, "none"
     scored: list[tuple[float, int]] = []
     for at in sorted(range(len(cands)), key=lambda i: -cands[i].prior):
         cand = cands[at]
@@ -521,13 +541,14 @@ def _best(doc: str, memo: RoleMemo | None = None) -> tuple[str, float, float] | 
         bound = cand.prior + ceiling + (cand.kind != "alpha" and len(items) == 1) + twice
         if best_at >= 0 and bound < best - MARGIN:
             continue  # can neither win nor come close
-        score = _score(ctx, cand, numbers).score + twice
+        judged = _score(ctx, cand, numbers)
+        score = judged.score + twice
         scored.append((score, at))
         if best_at < 0 or score > best or (score == best and at < best_at):
-            best, best_at = score, at
+            best, best_at, link = score, at, judged.link
     value = values[best_at]
     runner = max((sc for sc, at in scored if values[at] != value), default=float("-inf"))
-    return value, best, runner
+    return _Best(value, best, runner, link)
 
 
 def _features(
@@ -619,11 +640,11 @@ def _rank(
     ]
 
 
-def _verdict(best: tuple[str, float, float] | None) -> Decision:
+def _verdict(best: _Best | None) -> Decision:
     """The decision on one reading of a message, from ``_best``'s answer."""
     if best is None:
         return Decision(None, "none", "no candidate")
-    value, score, runner = best
+    value, score, runner, link = best
     if score < THRESHOLD:
         return Decision(None, "none", f"best candidate scores {score:.1f}, below {THRESHOLD:.1f}")
     if runner > score - MARGIN:
@@ -634,7 +655,7 @@ def _verdict(best: tuple[str, float, float] | None) -> Decision:
             f"not {MARGIN:.1f} ahead",
         )
     ahead = "no other value" if runner == float("-inf") else f"next value {runner:.1f}"
-    return Decision(value, "code", f"scores {score:.1f}, {ahead}")
+    return Decision(value, "code", f"scores {score:.1f} ({LINKS.get(link, link)}), {ahead}")
 
 
 def decide(
@@ -831,7 +852,23 @@ def extract_with_pattern(p: CustomPattern, subject: str, text: str) -> str | Non
 # --- command line: ``otpgate extract`` -------------------------------------------------
 
 
-def _extract_line(extractor: Extractor, line: str) -> dict[str, Any]:
+def _explained(decision: Decision) -> dict[str, Any]:
+    """The decision's outcome, reason and candidates, as ``--explain`` prints them."""
+    return {
+        "outcome": decision.outcome,
+        "reason": decision.reason,
+        "candidates": [
+            {
+                "value": c.value,
+                "score": round(c.score, 2) if c.score != float("-inf") else None,
+                "link": c.link if c.score != float("-inf") else "ruled out",
+            }
+            for c in decision.candidates[:EXPLAINED_CANDIDATES]
+        ],
+    }
+
+
+def _extract_line(extractor: Extractor, line: str, explain: bool = False) -> dict[str, Any]:
     try:
         item = json.loads(line)
     except (ValueError, RecursionError):
@@ -854,26 +891,33 @@ def _extract_line(extractor: Extractor, line: str) -> dict[str, Any]:
             return {"id": None, "code": None, "link": None, "error": f"{field} must be a string"}
     message = {f: v or "" for f, v in parts.items()}
     try:
-        code = extractor.code(channel=channel, **message)
+        if explain:
+            decision = decide(channel=channel, memo=extractor.memo, explain=True, **message)
+        else:
+            decision = extractor.decide(channel=channel, **message)
         link = extractor.link(channel=channel, **message)
     except Exception:  # a bug must not stop the stream; the reason names no content
         return {"id": None, "code": None, "link": None, "error": "extraction failed"}
-    return {"id": ident, "code": code, "link": link.url if link else None}
+    out = {"id": ident, "code": decision.code, "link": link.url if link else None}
+    return out | _explained(decision) if explain else out
 
 
-def run_jsonl(stdin: TextIO, stdout: TextIO) -> int:
+def run_jsonl(stdin: TextIO, stdout: TextIO, explain: bool = False) -> int:
     """``otpgate extract``: one JSON object per input line, one result line each, in order.
 
     Each result is ``{"id", "code", "link"}``: the code a person would type and
     the action link a person would click (sign in, confirm, approve, reset),
-    each null when the message has none. A line that cannot be read gives
-    ``{"id": null, "code": null, "link": null, "error": ...}``
+    each null when the message has none. With ``explain`` (``--explain``) it
+    also has ``"outcome"`` (code, none or ambiguous), ``"reason"`` and
+    ``"candidates"``: the first EXPLAINED_CANDIDATES candidates, best first,
+    each ``{"value", "score", "link"}`` (score null: ruled out). A line that
+    cannot be read gives ``{"id": null, "code": null, "link": null, "error": ...}``
     (a reason, never the content) and reading goes on; blank lines are
     skipped. Returns the exit status, 0.
     """
     extractor = Extractor()
     for line in stdin:
         if line.strip():
-            stdout.write(json.dumps(_extract_line(extractor, line)) + "\n")
+            stdout.write(json.dumps(_extract_line(extractor, line, explain)) + "\n")
             stdout.flush()
     return 0

@@ -121,7 +121,9 @@ def rules_decide(sample: Sample) -> ex.Decision:
         best = ranked[0] if ranked else None
         runner = max((s.score for s in ranked if best and s.value != best.value), default=None)
         decision = ex._verdict(
-            (best.value, best.score, float("-inf") if runner is None else runner) if best else None
+            ex._Best(best.value, best.score, float("-inf") if runner is None else runner, best.link)
+            if best
+            else None
         )
         if decision.code is not None:
             return decision
