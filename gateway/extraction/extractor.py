@@ -37,7 +37,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
-from itertools import pairwise
+from itertools import islice, pairwise
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # typeshed stubs only sre_parse
 from string import ascii_letters as _LETTERS
 from typing import Any, NamedTuple, TextIO
@@ -64,9 +64,12 @@ __all__ = [
 
 # Inputs are cut to these sizes before anything runs: codes sit near the top.
 MAX_SUBJECT_CHARS = 1_000
-MAX_TEXT_CHARS = 50_000
+MAX_TEXT_CHARS = 20_000
 MAX_HTML_CHARS = 300_000
+MAX_HTML_TAGS = 5_000  # the HTML part is read up to its 5,000th tag
 MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to there
+MAX_TOKENS = 1_000  # and with more tokens that could be one (single digits, capitals...)
+READ_BEYOND = 400  # characters read after the last candidate of a message cut short
 EXPLAINED_CANDIDATES = 10  # candidates ``--explain`` lists per message
 # A code is handed out when its candidate scores THRESHOLD and no candidate of
 # another value comes within MARGIN of it (the message is then "ambiguous").
@@ -162,32 +165,52 @@ def _mixed_prior(value: str) -> float | None:
 
 
 def _tokens(doc: str) -> list[tuple[int, int, str]]:
-    """What ``_TOKEN`` finds, in order: (start, end, text)."""
+    """What ``_TOKEN`` finds, in order: (start, end, text), the first MAX_TOKENS of them."""
     if not doc.isascii() and _OTHER_DIGIT.search(beyond_ascii(doc)):
-        return [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(doc)]
+        found = islice(_TOKEN.finditer(doc), MAX_TOKENS)
+        return [(m.start(), m.end(), m.group()) for m in found]
     tokens = []
-    for m in _DIGITS_OR_CAPITALS.finditer(doc):
+    for m in islice(_DIGITS_OR_CAPITALS.finditer(doc), MAX_TOKENS):
         start, end = m.span()
         while start and doc[start - 1] in _LETTERS:  # "abc123": the letters are part of it
             start -= 1
         tokens.append((start, end, doc[start:end]))
     if ":" in doc:
-        tokens += ((m.start(1), m.end(1), m.group(1)) for m in _AFTER_COLON.finditer(doc))
+        limit = tokens[-1][1] if len(tokens) == MAX_TOKENS else len(doc)
+        colon = islice(_AFTER_COLON.finditer(doc, 0, limit), MAX_TOKENS)
+        tokens += ((m.start(1), m.end(1), m.group(1)) for m in colon)
         tokens.sort()
+        del tokens[MAX_TOKENS:]
     return tokens
 
 
-def _candidates(doc: str) -> list[_Candidate]:
+def _read(doc: str) -> tuple[list[_Candidate], str]:
+    """The candidates of ``doc``, and the part of it they are judged in.
+
+    When a long message has more than MAX_TOKENS tokens or MAX_CANDIDATES
+    candidates, it is read up to there, with READ_BEYOND characters after
+    the last: what follows weighs neither for nor against them.
+    """
     tokens = _tokens(doc)
+    cands = _candidates(doc, tokens)
+    if len(tokens) < MAX_TOKENS and len(cands) < MAX_CANDIDATES:
+        return cands, doc
+    ends = [tokens[-1][1]] + ([cands[-1].end] if len(cands) >= MAX_CANDIDATES else [])
+    return cands, doc[: min(ends) + READ_BEYOND]
+
+
+def _candidates(doc: str, tokens: list[tuple[int, int, str]]) -> list[_Candidate]:
     found: list[_Candidate] = []
     i, count = 0, len(tokens)
     while i < count and len(found) < MAX_CANDIDATES:
         start, end, tok = tokens[i]
-        spread = _spread(doc, tokens, i) if len(tok) == 1 and tok.isdigit() else None
-        if spread is not None:
-            found.append(spread[0])
-            i += spread[1]
-            continue
+        if len(tok) == 1 and tok.isdigit():
+            spread, taken = _spread(doc, tokens, i)
+            if spread is not None:
+                found.append(spread)
+            if spread is not None or taken > 1:
+                i += taken
+                continue
         groupable = tok.isdigit() or (tok.isupper() and doc[end : end + 1] == "-")
         joined = _join(doc, tokens, i) if groupable and len(tok) in (2, 3, 4) else None
         if joined is not None:
@@ -226,20 +249,21 @@ def _candidates(doc: str) -> list[_Candidate]:
 _SPREAD_GAPS = frozenset({" ", "  ", "   ", "\t", " \t", "\t ", " \t "})
 
 
-def _spread(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candidate, int] | None:
+def _spread(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candidate | None, int]:
     """A code written one digit at a time (``1 2 3 4 5 6``, one digit per table cell).
 
     4 to 8 single digits, all apart by the same spaces or tab; no digit may
-    follow or precede the run the same way (a longer run is no code).
+    follow or precede the run the same way (a longer run is no code). Returns
+    the candidate, if any, and how many tokens the run takes.
     """
     nxt = tokens[i + 1] if i + 1 < len(tokens) else None
     if nxt is None or len(nxt[2]) != 1 or not nxt[2].isdigit():
-        return None  # (most single digits stand alone: a quick look first)
+        return None, 1  # (most single digits stand alone: a quick look first)
     gap = doc[tokens[i][1] : nxt[0]]
     if gap not in _SPREAD_GAPS:
-        return None
+        return None, 1
     j = i + 1
-    while j + 1 < len(tokens) and j - i < 8:
+    while j + 1 < len(tokens):
         a, b = tokens[j], tokens[j + 1]
         if len(b[2]) != 1 or not b[2].isdigit() or doc[a[1] : b[0]] != gap:
             break
@@ -251,9 +275,9 @@ def _spread(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Cand
     if (before and before[2].isdigit() and doc[before[1] : start] == gap) or (
         after and after[2].isdigit() and doc[end : after[0]] == gap
     ):
-        return None  # part of a longer run of digits
+        return None, count  # part of a longer run of digits
     if not 4 <= count <= 8 or _glued(doc, start, end, True):
-        return None
+        return None, count
     value = "".join(t for _, _, t in tokens[i : j + 1])
     return _Candidate(value, start, end, "digits", _digit_prior(value) - 1.0), count
 
@@ -524,7 +548,7 @@ def _best(doc: str, memo: RoleMemo | None = None) -> _Best | None:
     every bonus and the penalties all candidates share. Of equal scores the
     first in the text wins. A value written twice gets a point.
     """
-    cands = _candidates(doc)
+    cands, doc = _read(doc)
     if not cands:
         return None
     ctx = MessageIndex(doc, memo)
@@ -611,7 +635,7 @@ def _rank(
 
     With ``features``, each also carries the ranker's features (see :mod:`.training`).
     """
-    cands = _candidates(doc)
+    cands, doc = _read(doc)
     if not cands:
         return []
     ctx = MessageIndex(doc, memo)
@@ -681,7 +705,7 @@ def decide(
     del channel  # the same reading serves both channels
     subject = visible_text(subject[:MAX_SUBJECT_CHARS]).replace("\n", " ").strip()
     found = Decision(None, "none", "no text")
-    for body in bodies(text, html, MAX_TEXT_CHARS, MAX_HTML_CHARS):
+    for body in bodies(text, html, MAX_TEXT_CHARS, MAX_HTML_CHARS, MAX_HTML_TAGS):
         doc = f"{subject}\n\n{body}" if subject else body
         web = _WEBOTP.search(doc) if "@" in doc else None
         if web:

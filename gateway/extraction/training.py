@@ -76,7 +76,7 @@ def read(row: dict[str, Any]) -> Sample:
     subject = subject.replace("\n", " ").strip()
     parts: list[tuple[str | None, tuple[ex.Scored, ...]]] = []
     text, html = row.get("text") or "", row.get("html") or ""
-    for body in bodies(text, html, ex.MAX_TEXT_CHARS, ex.MAX_HTML_CHARS):
+    for body in bodies(text, html, ex.MAX_TEXT_CHARS, ex.MAX_HTML_CHARS, ex.MAX_HTML_TAGS):
         doc = f"{subject}\n\n{body}" if subject else body
         web = ex._WEBOTP.search(doc) if "@" in doc else None
         if web:
