@@ -297,8 +297,10 @@ def _collect_fast(html: str, max_tags: int | None = None) -> list[str] | None:
     return parts
 
 
-# Where markup is not plain, the HTML parser reads max_tags times this many characters.
+# With ``max_tags``, markup that is not plain is read up to max_tags times this many
+# characters, by html.parser if they are at most PARSER_MAX_CHARS, else crudely.
 _PARSER_CHARS_PER_TAG = 12
+PARSER_MAX_CHARS = 3_000
 
 
 def html_to_text(html: str, max_tags: int | None = None) -> str:
@@ -309,10 +311,16 @@ def html_to_text(html: str, max_tags: int | None = None) -> str:
     """
     parts = _collect_fast(html, max_tags)
     if parts is None:
+        if max_tags is not None:
+            # html.parser takes time growing with the square of some markup left
+            # open ("<x y='" repeated: 20 KB of it, a second): bounded, it reads
+            # only short documents; longer ones are read the crude way.
+            html = html[: max_tags * _PARSER_CHARS_PER_TAG]
         collector = _TextCollector()
         try:
-            # (fed at once: the parser reads a construct left open again at each feed)
-            collector.feed(html if max_tags is None else html[: max_tags * _PARSER_CHARS_PER_TAG])
+            if max_tags is not None and len(html) > PARSER_MAX_CHARS:
+                raise ValueError("too long for the HTML parser in bounded time")
+            collector.feed(html)
             collector.close()
         except Exception:
             crude = _TAG.sub("\n", _INVISIBLE_MARKUP.sub(" ", html))
