@@ -22,6 +22,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -154,6 +155,15 @@ def test_no_message_takes_long(text: str, subject: str) -> None:
         code = extractor.code(channel="email", subject=subject, **parts)
         assert time.process_time() - started < WORST_CPU_SECONDS, (len(text), parts.keys())
         assert code is None or (code.strip() == code and 3 <= len(code) <= 24)
+
+
+@pytest.mark.parametrize("markup", ["<x y='", '<a b="', "<x y='>'", "<!--", "<p"])
+def test_markup_html_parser_reads_slowly_is_bounded(markup: str) -> None:
+    """Markup left open, which html.parser reads in quadratic time, is read in bounded time."""
+    html = markup * (ex.MAX_HTML_CHARS // len(markup))
+    started = time.process_time()
+    assert ex.extract_code(channel="email", subject="Your code", html=html) is None
+    assert time.process_time() - started < WORST_CPU_SECONDS
 
 
 def test_benchmark_worst_cases_stay_bounded() -> None:
