@@ -203,6 +203,22 @@ def test_digits_spread_apart(subject: str, text: str, html: str, code: str | Non
 
 
 @pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Please enter code 548 on Zocdoc.", "548"),
+        ("Your code: 548", "548"),
+        ("Error code 404: try again", None),
+        ("Room 548, code word below", None),
+        ("Your verification code is 482913, it expires in 120 seconds", "482913"),
+        ("Your code is 482913. Reply 123 for help", "482913"),
+    ],
+)
+def test_three_digit_codes_right_after_a_code_word(text: str, code: str | None) -> None:
+    """Three digits are a code only right after a word naming one, never elsewhere."""
+    assert extract_code(channel="sms", text=text) == code
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Your PIN is 4829 and your code is 731905",

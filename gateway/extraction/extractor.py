@@ -69,6 +69,7 @@ MAX_HTML_CHARS = 300_000
 MAX_HTML_TAGS = 5_000  # the HTML part is read up to its 5,000th tag
 MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to there
 MAX_TOKENS = 1_000  # and with more tokens that could be one (single digits, capitals...)
+SHORT_PRIOR = -2.0  # a three-digit code's, which needs a code word right before it
 READ_BEYOND = 400  # characters read after the last candidate of a message cut short
 EXPLAINED_CANDIDATES = 10  # candidates ``--explain`` lists per message
 # A code is handed out when its candidate scores THRESHOLD and no candidate of
@@ -218,6 +219,11 @@ def _candidates(doc: str, tokens: list[tuple[int, int, str]]) -> list[_Candidate
             i += joined[1]
             continue
         i += 1
+        if len(tok) == 3 and tok.isdigit():
+            # "enter code 548": three digits are a code only right after a code word
+            if _right_after_code_word(doc, start) and not _glued(doc, start, end, True):
+                found.append(_Candidate(tok, start, end, "digits", SHORT_PRIOR))
+            continue
         if not 4 <= len(tok) <= 10:
             continue
         if tok.isdigit():
@@ -280,6 +286,13 @@ def _spread(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Cand
         return None, count
     value = "".join(t for _, _, t in tokens[i : j + 1])
     return _Candidate(value, start, end, "digits", _digit_prior(value) - 1.0), count
+
+
+_CODE_WORD_BEFORE = re.compile(r"(?:code|kod|código|codice|pin|otp)\s*(?:is\s*)?[:：]?\s*$", re.I)
+
+
+def _right_after_code_word(doc: str, start: int) -> bool:
+    return _CODE_WORD_BEFORE.search(doc, max(0, start - 16), start) is not None
 
 
 def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candidate, int] | None:
