@@ -205,6 +205,24 @@ def test_digits_spread_apart(subject: str, text: str, html: str, code: str | Non
 @pytest.mark.parametrize(
     ("text", "code"),
     [
+        ("Your verification code is: 7fK2pQ9xLm3Rt8Vb", "7fK2pQ9xLm3Rt8Vb"),
+        (
+            "Verification code:\n\nA7F2K9Q3L8M4R6T1\n\nOr click https://example.com/v?t=x1",
+            "A7F2K9Q3L8M4R6T1",
+        ),
+        ("Your order number: AB12CD34EF56GH78", None),
+        ("Your code: 7fK2pQ9xLm3Rt8Vb", None),  # no word says what for
+        ("Session a1b2c3d4e5f6g7h8, verification code 482913", "482913"),
+    ],
+)
+def test_long_tokens_named_plainly_as_a_code(text: str, code: str | None) -> None:
+    """A 16-24 character token is the code only where a code word plainly names it."""
+    assert extract_code(channel="email", text=text) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
         ("Please enter code 548 on Zocdoc.", "548"),
         ("Your code: 548", "548"),
         ("Error code 404: try again", None),

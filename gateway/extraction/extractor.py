@@ -69,6 +69,8 @@ MAX_HTML_CHARS = 300_000
 MAX_HTML_TAGS = 5_000  # the HTML part is read up to its 5,000th tag
 MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to there
 MAX_TOKENS = 1_000  # and with more tokens that could be one (single digits, capitals...)
+LONG_CODE_CHARS = (11, 24)
+LONG_PRIOR = -2.0  # a long token's, which needs a code word naming it plainly
 SHORT_PRIOR = -2.0  # a three-digit code's, which needs a code word right before it
 READ_BEYOND = 400  # characters read after the last candidate of a message cut short
 EXPLAINED_CANDIDATES = 10  # candidates ``--explain`` lists per message
@@ -106,7 +108,7 @@ class _Candidate:
     value: str
     start: int
     end: int
-    kind: str  # "digits", "mixed" or "alpha"
+    kind: str  # "digits", "mixed", "alpha" or "long" (11 to 24 letters and digits)
     prior: float
 
 
@@ -224,6 +226,12 @@ def _candidates(doc: str, tokens: list[tuple[int, int, str]]) -> list[_Candidate
             if _right_after_code_word(doc, start) and not _glued(doc, start, end, True):
                 found.append(_Candidate(tok, start, end, "digits", SHORT_PRIOR))
             continue
+        if LONG_CODE_CHARS[0] <= len(tok) <= LONG_CODE_CHARS[1] and _long_code_shape(tok):
+            # A long token given as a code ("verification code: 7fK2pQ9xLm3Rt8Vb"):
+            # taken only where a code word names it plainly (see _score).
+            if not _glued(doc, start, end, False):
+                found.append(_Candidate(tok, start, end, "long", LONG_PRIOR))
+            continue
         if not 4 <= len(tok) <= 10:
             continue
         if tok.isdigit():
@@ -286,6 +294,12 @@ def _spread(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Cand
         return None, count
     value = "".join(t for _, _, t in tokens[i : j + 1])
     return _Candidate(value, start, end, "digits", _digit_prior(value) - 1.0), count
+
+
+def _long_code_shape(tok: str) -> bool:
+    """Letters and digits, both, not a run of digits with a word (``20241231report``)."""
+    runs = _RUNS.findall(tok)
+    return len(runs) >= 4 and any(r.isdigit() for r in runs) and any(r.isalpha() for r in runs)
 
 
 _CODE_WORD_BEFORE = re.compile(r"(?:code|kod|código|codice|pin|otp)\s*(?:is\s*)?[:：]?\s*$", re.I)
@@ -461,6 +475,8 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Judged:
         or (cand.value.islower() and ev.link != "label")
     ):
         return _OUT
+    if cand.kind == "long" and (not ev.strict or not qualified):
+        return _OUT  # a long token is a code only where a code word plainly names it
 
     score = cand.prior + ev.value + (1.5 if qualified else 0.0)
     if ctx.any_code:
@@ -511,7 +527,7 @@ class Scored:
     """One candidate as the extractor weighed it (see ``otpgate extract --explain``)."""
 
     value: str
-    kind: str  # "digits", "mixed" or "alpha"
+    kind: str  # "digits", "mixed", "alpha" or "long"
     score: float  # -inf: ruled out
     link: str  # how a code word leads to it (see ``_Evidence.link``)
     features: tuple[float, ...] = ()  # the ranker's (see ``ranker``), when asked for
