@@ -123,7 +123,7 @@ def test_ranker_training_is_deterministic_and_shipped_as_trained() -> None:
 
 # Goal: no message within 50 ms (see benchmarks/extract_speed.py). The guard here
 # is generous, for a loaded CI machine; it catches a quadratic slip, not a few ms.
-WORST_CPU_SECONDS = 0.5
+WORST_CPU_SECONDS = 1.0
 
 _PIECES = [
     "1", "7", " ", "  ", "\t", "\n", "123456", "1234 5678", "12 34 56", "123-456", "G-", "#",
@@ -144,6 +144,7 @@ def _adversarial(draw: st.DrawFn) -> str:
     max_examples=40,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(text=_adversarial(), subject=_adversarial())
