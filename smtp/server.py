@@ -19,6 +19,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from gateway.errors import StoreUnavailable
 from gateway.services.inbound import InboundService, OffloadUnavailable, Route
 
 log = logging.getLogger("otpgate.smtp")
@@ -105,7 +106,11 @@ class InboxHandler:
         if len(envelope.rcpt_tos) >= self._limits.max_recipients:
             return "452 4.5.3 Too many recipients"
         inbox = local.split("+", 1)[0]
-        route = await self._inbound.route_for_inbox(inbox) if inbox else None
+        try:
+            route = await self._inbound.route_for_inbox(inbox) if inbox else None
+        except StoreUnavailable:
+            log.info("refused a recipient: %s", _RETRY, extra={"reason": "store unavailable"})
+            return _RETRY
         if route is None:
             return "550 5.1.1 No such inbox here"
         routes: list[Route] = _routes(envelope)
@@ -134,11 +139,26 @@ class InboxHandler:
             await self._inbound.accept_mail(raw, mail_from, routes)
         except OffloadUnavailable as exc:
             log.error("could not store a mail; asked the sender to retry: %s", exc)
-            return "451 4.3.0 Temporary failure; please try again later"
+            return _RETRY
+        except StoreUnavailable:
+            log.warning("could not store a mail (the database is unavailable); asked to retry")
+            return _RETRY
         except Exception:
             log.exception("could not store a mail; asked the sender to retry")
-            return "451 4.3.0 Temporary failure; please try again later"
+            return _RETRY
         return "250 2.0.0 Message accepted"
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Any other failure at any stage is temporary for the sender: ``451``, never ``500``."""
+        if not isinstance(error, StoreUnavailable):
+            log.error(
+                "an SMTP command failed (%s); asked the sender to retry", type(error).__name__
+            )
+        return _RETRY
+
+
+#: The reply that keeps the mail at the sender, to be tried again later.
+_RETRY = "451 4.3.0 Temporary failure; please try again later"
 
 
 def _routes(envelope: Envelope) -> list[Route]:

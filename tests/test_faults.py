@@ -1,0 +1,202 @@
+"""Faults of the store: PostgreSQL restarting under load, SQLite's disk full.
+
+A store that cannot be reached or written is a temporary condition: mail is
+answered ``451`` (the sender keeps it and retries), the API ``503`` with
+``Retry-After``, and the gateway takes mail again within seconds of the
+store's return, without a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import smtplib
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import (
+    ADMIN_KEY,
+    Server,
+    create_database,
+    drop_database,
+    missing,
+    otp_mail,
+    send_mail,
+    serve_env,
+)
+
+#: The figure the gateway must meet: seconds from PostgreSQL's return to a mail taken.
+RECOVERY_GOAL = 5.0
+
+
+def _pg_ctl(action: str) -> None:
+    """Stop or start the PostgreSQL cluster the tests use (as ``.ci/run`` starts it)."""
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def _need_pg_ctl() -> None:
+    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
+        missing(
+            "pg_ctlcluster is not installed (Debian package postgresql)", "OTPGATE_REQUIRE_POSTGRES"
+        )
+    if os.geteuid() != 0:
+        missing("stopping PostgreSQL needs root", "OTPGATE_REQUIRE_POSTGRES")
+
+
+@dataclass
+class Tally:
+    """What the senders saw, with the time of each mail taken."""
+
+    sent: int = 0
+    accepted: list[float] = field(default_factory=list)
+    retry: int = 0  # 4xx: the sender keeps the mail and tries again
+    refused: list[str] = field(default_factory=list)  # 5xx: a bounce
+    lost: list[str] = field(default_factory=list)  # taken but never handed out
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _code(server: Server, key: str, cred_id: str, deadline: float) -> Any:
+    """The credential's code, asked again while the store is away (503), until *deadline*."""
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(f"{server.base}/v1/credentials/{cred_id}/code?wait=5")
+        req.add_header("Authorization", f"Bearer {key}")
+        try:
+            with urllib.request.urlopen(req, timeout=15) as resp:
+                if resp.status == 200:
+                    return json.loads(resp.read())["code"]
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                return f"HTTP {exc.code}"
+            if not exc.headers.get("Retry-After"):
+                return "HTTP 503 without Retry-After"
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return None
+
+
+def _sender(
+    server: Server, smtp_port: int, key: str, cred: dict[str, Any], n: int, tally: Tally,
+    stop: threading.Event,
+) -> None:  # fmt: skip
+    """Send mail after mail to one inbox as a real MTA would; collect each taken code."""
+    number = 0
+    while not stop.is_set():
+        code = f"{n:02d}{number:04d}"
+        with tally.lock:
+            tally.sent += 1
+        try:
+            send_mail(smtp_port, cred["inbox"], otp_mail(code))
+        except smtplib.SMTPRecipientsRefused as exc:
+            ((status, _reply),) = exc.recipients.values()
+            _count(tally, status, f"RCPT {status}")
+        except smtplib.SMTPResponseException as exc:
+            _count(tally, exc.smtp_code, f"{type(exc).__name__} {exc.smtp_code}")
+        except (OSError, smtplib.SMTPException) as exc:
+            with tally.lock:
+                tally.refused.append(f"connection: {type(exc).__name__}")
+        else:
+            with tally.lock:
+                tally.accepted.append(time.monotonic())
+            got = _code(server, key, cred["id"], time.monotonic() + 60)
+            if got != code:
+                with tally.lock:
+                    tally.lost.append(f"{code}: got {got}")
+            number += 1
+            continue
+        time.sleep(0.05)  # a sender's retry, much sooner than a real MTA's
+
+
+def _count(tally: Tally, status: int, what: str) -> None:
+    with tally.lock:
+        if 400 <= status < 500:
+            tally.retry += 1
+        else:
+            tally.refused.append(what)
+
+
+def test_postgres_restart_under_mail_load_loses_and_bounces_nothing(tmp_path: Path) -> None:
+    """With PostgreSQL stopped and started under load, no mail gets a 5xx, every mail
+    answered 250 is handed out, and mail is taken again within seconds of its return."""
+    _need_pg_ctl()
+    url = create_database("otpgate_faults", " (the restart test)")
+    env = serve_env(
+        tmp_path / "data", OTPGATE_DATABASE_URL=url, OTPGATE_ADMIN_KEY=ADMIN_KEY,
+        OTPGATE_SMTP_WORKER="1",
+    )  # fmt: skip
+    server = Server(env, tmp_path)
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    tally = Tally()
+    stopped = False
+    try:
+        server.start()
+        status, tenant = server.call("POST", "/v1/tenants", {"name": "t"}, ADMIN_KEY)
+        assert status == 201, tenant
+        key = tenant["api_key"]
+        smtp_port = int(env["OTPGATE_SMTP"].rsplit(":", 1)[1])
+        creds = []
+        for i in range(6):
+            status, cred = server.call("POST", "/v1/credentials", {"name": f"c{i}"}, key)
+            assert status == 201, cred
+            creds.append(cred)
+        for n, cred in enumerate(creds):
+            t = threading.Thread(
+                target=_sender, args=(server, smtp_port, key, cred, n, tally, stop), daemon=True
+            )
+            t.start()
+            threads.append(t)
+        _until(lambda: len(tally.accepted) >= 40, 60)
+        _pg_ctl("stop")
+        stopped = True
+        down_at = time.monotonic()
+        _until(lambda: time.monotonic() - down_at > 3, 30)  # a restart's few seconds
+        _pg_ctl("start")
+        stopped = False
+        back_at = time.monotonic()
+        _until(lambda: any(t > back_at for t in tally.accepted), 60)
+        recovered = min(t for t in tally.accepted if t > back_at) - back_at
+        _until(lambda: tally.sent >= 300, 120)
+    finally:
+        stop.set()
+        if stopped:
+            _pg_ctl("start")
+        for t in threads:
+            t.join(timeout=90)
+        server.kill()
+        with contextlib.suppress(Exception):
+            drop_database(url)
+    print(
+        f"\nPostgreSQL restart: {tally.sent} mails sent, {len(tally.accepted)} answered 250, "
+        f"{tally.retry} answered 4xx, {len(tally.refused)} answered 5xx, "
+        f"{len(tally.accepted) - len(tally.lost)} of {len(tally.accepted)} handed out, "
+        f"first mail taken {recovered:.2f} s after PostgreSQL was back"
+    )
+    assert tally.refused == []
+    assert tally.lost == []
+    assert tally.retry > 0, "the store was never found down: the test proved nothing"
+    assert recovered < RECOVERY_GOAL
+
+
+def _until(check: Any, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("the condition did not come true in time")
+        time.sleep(0.02)
