@@ -13,11 +13,13 @@ import json
 import os
 import shutil
 import smtplib
+import sqlite3
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,16 @@ import pytest
 from .helpers import (
     ADMIN_KEY,
     Server,
+    SmtpRig,
+    assert_error,
     create_database,
     drop_database,
+    make_settings,
     missing,
     otp_mail,
     send_mail,
     serve_env,
+    smtp_rig,
 )
 
 #: The figure the gateway must meet: seconds from PostgreSQL's return to a mail taken.
@@ -200,3 +206,88 @@ def _until(check: Any, within: float) -> None:
         if time.monotonic() > deadline:
             pytest.fail("the condition did not come true in time")
         time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def _small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of *size* mounted at *path*, unmounted afterwards (``OTPGATE_REQUIRE_MOUNT``)."""
+    path.mkdir(parents=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        missing(
+            f"cannot mount a small tmpfs for the full-disk test ({done.stderr.strip()})",
+            "OTPGATE_REQUIRE_MOUNT",
+        )
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
+
+
+def _fill(path: Path) -> Path:
+    """Write to a file under *path* until the disk is full."""
+    filler = path / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with contextlib.suppress(OSError):  # ENOSPC: full
+            while os.write(fd, os.urandom(64 * 1024)):
+                pass
+        with contextlib.suppress(OSError):  # ENOSPC: full, down to the last block
+            while os.write(fd, b"x" * 512):
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+async def _mail_until_refused(rig: SmtpRig, cred: dict[str, Any], tries: int) -> list[int]:
+    """Send mails until one is not taken; every reply's status, in order."""
+    statuses = []
+    for n in range(tries):
+        try:
+            await rig.send(cred["inbox"], otp_mail(f"{n:06d}"))
+        except smtplib.SMTPRecipientsRefused as exc:
+            ((status, _reply),) = exc.recipients.values()
+            statuses.append(status)
+            break
+        except smtplib.SMTPResponseException as exc:
+            statuses.append(exc.smtp_code)
+            break
+        statuses.append(250)
+    return statuses
+
+
+async def test_sqlite_on_a_full_disk_answers_451_and_503_and_recovers(
+    tmp_path: Path, aiohttp_client: Callable[..., Any]
+) -> None:
+    """On a full disk SQLite mail gets 451 and the API 503 with Retry-After, the file
+    stays sound, and mail is taken again once space returns, without a restart."""
+    with _small_disk(tmp_path / "data", "3m") as data:
+        settings = make_settings(
+            tmp_path, f"sqlite:///{data / 'otpgate.db'}", OTPGATE_DATA_DIR=str(data)
+        )
+        async with smtp_rig(settings, aiohttp_client) as rig:
+            cred = await rig.credential()
+            await rig.send(cred["inbox"], otp_mail("111111"))
+            assert (await rig.code(cred))[1]["code"] == "111111"
+            filler = _fill(data)
+            statuses = await _mail_until_refused(rig, cred, 300)
+            assert statuses[-1] == 451, statuses
+            resp = await rig.client.post(
+                "/v1/credentials", json={"name": "more"}, headers=rig.headers
+            )
+            await assert_error(resp, 503, "store_unavailable")
+            assert resp.headers["Retry-After"]
+            filler.unlink()
+            await rig.send(cred["inbox"], otp_mail("222222"))
+            assert (await rig.code(cred))[1]["code"] == "222222"
+            resp = await rig.client.post(
+                "/v1/credentials", json={"name": "more"}, headers=rig.headers
+            )
+            assert resp.status == 201, await resp.text()
+        with sqlite3.connect(data / "otpgate.db") as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
