@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
@@ -56,6 +57,7 @@ from .services.logins import LoginService
 from .services.outbox import Outbox
 from .services.replicas import Heartbeat, WakeListener
 from .services.sms import SmsService
+from .services.spool import Spool
 from .services.tenants import TenantService
 from .services.waiters import Bells
 from .services.webhook_delivery import WebhookDelivery
@@ -131,6 +133,8 @@ class Gateway:
             asyncio.create_task(services.webhook_outbox.run()),
             asyncio.create_task(services.forward_outbox.run()),
             asyncio.create_task(self.heartbeat.run()),
+            # Texts kept while the store was away, taken in once it is back.
+            asyncio.create_task(services.sms.spool.run(functools.partial(sms.replay, services))),
         ]
         if self.listener is not None:
             tasks.append(asyncio.create_task(self.listener.run()))
@@ -331,7 +335,13 @@ async def _build(
         ),
         forward_outbox=forward_outbox,
         sms=SmsService(
-            db, inbound, metrics, rate_limit=settings.sms_rate_limit, offload=worker, clock=clock
+            db,
+            inbound,
+            metrics,
+            rate_limit=settings.sms_rate_limit,
+            spool=Spool(settings.data_dir / "spool", vault),
+            offload=worker,
+            clock=clock,
         ),
         android=AndroidDevices(db, vault, clock=clock),
         numbers=numbers,

@@ -9,6 +9,8 @@ store's return, without a restart.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -23,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -31,10 +34,12 @@ from .helpers import (
     Server,
     SmtpRig,
     assert_error,
+    bearer,
     create_database,
     drop_database,
     make_settings,
     missing,
+    opened,
     otp_mail,
     send_mail,
     serve_env,
@@ -291,3 +296,89 @@ async def test_sqlite_on_a_full_disk_answers_451_and_503_and_recovers(
             assert resp.status == 201, await resp.text()
         with sqlite3.connect(data / "otpgate.db") as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+TWILIO_TOKEN = "twilio-auth-token-0123456789abcdef"
+PUBLIC = "https://otp.example.com"
+
+
+async def test_texts_arriving_while_the_store_is_full_are_kept_and_taken_in_after(
+    tmp_path: Path, aiohttp_client: Callable[..., Any]
+) -> None:
+    """Twilio's and the Android app's webhooks are answered 200 while the database's disk is
+    full, their texts kept sealed in the spool and handed out once space returns."""
+    from twilio.request_validator import RequestValidator
+
+    with _small_disk(tmp_path / "db", "3m") as db_dir:
+        settings = make_settings(
+            tmp_path,
+            f"sqlite:///{db_dir / 'otpgate.db'}",
+            OTPGATE_TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+            OTPGATE_PUBLIC_URL=PUBLIC,
+        )
+        async with opened(settings, background=True) as gw:
+            api = await aiohttp_client(gw.app)
+            resp = await api.post("/v1/tenants", json={"name": "t"}, headers=bearer(ADMIN_KEY))
+            headers = bearer((await resp.json())["api_key"])
+            creds = []
+            for name in ("by-twilio", "by-android"):
+                resp = await api.post("/v1/credentials", json={"name": name}, headers=headers)
+                creds.append((await resp.json())["id"])
+            phone = "+15005550123"
+            resp = await api.put(
+                f"/v1/credentials/{creds[0]}/phone", json={"phone_number": phone}, headers=headers
+            )
+            assert resp.status == 200, await resp.text()
+            resp = await api.post(
+                f"/v1/credentials/{creds[1]}/sms-devices", json={"device_id": "phone-1"},
+                headers=headers,
+            )  # fmt: skip
+            device_key = (await resp.json())["signing_key"]
+            filler = _fill(db_dir)
+
+            params = {
+                "MessageSid": "SM" + "1" * 32, "AccountSid": "AC" + "0" * 32,
+                "From": "+15005550006", "To": phone, "Body": "Your code is 731904",
+            }  # fmt: skip
+            signature = RequestValidator(TWILIO_TOKEN).compute_signature(
+                PUBLIC + "/sms/twilio", params
+            )
+            resp = await api.post(
+                "/sms/twilio",
+                data=urlencode(params),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Twilio-Signature": signature,
+                },
+            )
+            assert resp.status == 200, await resp.text()
+            raw = json.dumps({
+                "deviceId": "phone-1", "event": "sms:received", "id": "ev-1",
+                "payload": {"message": "Your code is 562018", "phoneNumber": "6505551212",
+                            "simNumber": None},
+            }).encode()  # fmt: skip
+            stamp = str(int(time.time()))
+            resp = await api.post(
+                "/sms/android",
+                data=raw,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Timestamp": stamp,
+                    "X-Signature": hmac.new(
+                        device_key.encode(), raw + stamp.encode(), hashlib.sha256
+                    ).hexdigest(),
+                },
+            )
+            assert resp.status == 200, await resp.text()
+            kept = gw.services.sms.spool.waiting()
+            assert len(kept) == 2
+            for path in kept:  # sealed: the codes are not on disk in clear
+                assert b"731904" not in path.read_bytes()
+                assert b"562018" not in path.read_bytes()
+
+            filler.unlink()
+            for cred, code in zip(creds, ("731904", "562018"), strict=True):
+                resp = await api.get(f"/v1/credentials/{cred}/code?wait=20", headers=headers)
+                assert resp.status == 200, await resp.text()
+                assert (await resp.json())["code"] == code
+            assert gw.services.sms.spool.waiting() == []
