@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -68,8 +69,18 @@ class Database:
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Database:
-        """Connect, check the database is reachable and bring its schema up to date."""
-        engine = _make_engine(url)
+        """Connect, check the database is reachable and bring its schema up to date.
+
+        Without *migrate* (``otpgate status``, ``audit``, the ingest worker) a
+        SQLite file that does not exist is an error: such a command never
+        creates an empty database where it happens to run.
+        """
+        try:
+            engine = _make_engine(url, create=migrate)
+        except OSError as exc:  # the SQLite file's directory cannot be made
+            raise ConfigError(
+                f"cannot open the database: {exc.filename}: {exc.strerror or exc}"
+            ) from None
         db = cls(engine)
         try:
             if migrate:
@@ -281,9 +292,14 @@ def _upgrade(conn: Connection, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
-def _make_engine(url: str) -> AsyncEngine:
+def _make_engine(url: str, *, create: bool) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1]
+        if not create and not os.path.isfile(path):
+            raise ConfigError(
+                f"there is no database at {path}: run this where the gateway runs, with "
+                "its OTPGATE_DATA_DIR (or OTPGATE_DATABASE_URL)"
+            )
         Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = create_async_engine(url, pool_size=8, max_overflow=0)
         sync = engine.sync_engine
