@@ -8,6 +8,7 @@ store's return, without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -31,12 +32,14 @@ import pytest
 
 from .helpers import (
     ADMIN_KEY,
+    POSTGRES_URL,
     Server,
     SmtpRig,
     assert_error,
     bearer,
     create_database,
     drop_database,
+    free_port,
     make_settings,
     missing,
     opened,
@@ -382,3 +385,87 @@ async def test_texts_arriving_while_the_store_is_full_are_kept_and_taken_in_afte
                 assert resp.status == 200, await resp.text()
                 assert (await resp.json())["code"] == code
             assert gw.services.sms.spool.waiting() == []
+
+
+class PgProxy:
+    """A loopback TCP proxy to PostgreSQL that the test can take down and bring back.
+
+    It stands for a database restart where only this test's connections need
+    to see it: the server itself, shared with other tests, keeps running.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def up(self) -> None:
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self.port, reuse_address=True
+        )
+
+    async def down(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+
+async def test_the_wake_up_connection_is_back_within_seconds_of_the_database(
+    tmp_path: Path,
+) -> None:
+    """After a database outage of several seconds, the LISTEN connection that wakes agents
+    for mail taken by another replica is back within two seconds of the database."""
+    from urllib.parse import urlsplit
+
+    import asyncpg
+
+    from gateway.services.replicas import WakeListener
+    from gateway.services.waiters import Bells
+
+    target = urlsplit(POSTGRES_URL)
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        await conn.close()
+    except (OSError, asyncpg.PostgresError) as exc:
+        missing(f"PostgreSQL is not reachable ({type(exc).__name__})", "OTPGATE_REQUIRE_POSTGRES")
+    proxy = PgProxy((target.hostname or "127.0.0.1", target.port or 5432))
+    await proxy.up()
+    dsn = POSTGRES_URL.replace(target.netloc.rsplit("@", 1)[-1], f"127.0.0.1:{proxy.port}")
+    listener = WakeListener(dsn, Bells())
+    task = asyncio.create_task(listener.run())
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 10)
+        await proxy.down()
+        await asyncio.sleep(8)  # a slow restart; the listener keeps trying meanwhile
+        assert not listener.listening.is_set()
+        await proxy.up()
+        back = time.monotonic()
+        await asyncio.wait_for(listener.listening.wait(), 15)
+        assert time.monotonic() - back < 2.0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.suppress(Exception):
+            await proxy.down()
