@@ -116,7 +116,9 @@ class InboxHandler:
                 f"the recipient's domain is not OTPGATE_INBOX_DOMAIN ({self._limits.domain})",
             )
         if len(envelope.rcpt_tos) >= self._limits.max_recipients:
-            return _refused(session, "452 4.5.3 Too many recipients", "OTPGATE_SMTP_MAX_RECIPIENTS")
+            return _refused(
+                session, "452 4.5.3 Too many recipients", "over OTPGATE_SMTP_MAX_RECIPIENTS"
+            )
         inbox = local.split("+", 1)[0]
         try:
             route = await self._inbound.route_for_inbox(inbox) if inbox else None

@@ -306,10 +306,11 @@ PUBLIC = "https://otp.example.com"
 
 
 async def test_texts_arriving_while_the_store_is_full_are_kept_and_taken_in_after(
-    tmp_path: Path, aiohttp_client: Callable[..., Any]
+    tmp_path: Path, aiohttp_client: Callable[..., Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Twilio's and the Android app's webhooks are answered 200 while the database's disk is
-    full, their texts kept sealed in the spool and handed out once space returns."""
+    full, their texts kept sealed in the spool and handed out (and logged) once space returns."""
+    caplog.set_level("INFO", logger="otpgate.sms")
     from twilio.request_validator import RequestValidator
 
     with _small_disk(tmp_path / "db", "3m") as db_dir:
@@ -385,6 +386,13 @@ async def test_texts_arriving_while_the_store_is_full_are_kept_and_taken_in_afte
                 assert resp.status == 200, await resp.text()
                 assert (await resp.json())["code"] == code
             assert gw.services.sms.spool.waiting() == []
+        accepted = [
+            (getattr(r, "provider", None), getattr(r, "credential", None))
+            for r in caplog.records
+            if r.getMessage() == "accepted a text"
+        ]
+        assert accepted == [("twilio", creds[0]), ("android", creds[1])]
+        assert "731904" not in caplog.text and "562018" not in caplog.text
 
 
 class PgProxy:

@@ -121,6 +121,10 @@ class SmsService:
             return DUPLICATE
         self._remember(key)
         self._inbound.announce("sms", [route], [outcome])
+        log.info(
+            "accepted a text",
+            extra={"provider": provider, "credential": route.credential_id, "outcome": outcome},
+        )
         return outcome
 
     async def _store(self, message: Message, route: Route, seen: tuple[str, str]) -> list[str]:
