@@ -155,8 +155,12 @@ async def test_otpgate_demo_runs_from_the_command_line(tmp_path: Path) -> None:
     text = out.decode()
     assert proc.returncode == 0, text
     assert "8 of 8 logins went through" in text
-    # Its temporary directory (made under TMPDIR) is gone, and nothing was left in the cwd.
-    assert await asyncio.to_thread(os.listdir, tmp_path) == []
+    # Of its temporary directory (made under TMPDIR) only the gateway's log is left, at
+    # the path it printed; nothing was left in the cwd.
+    (left,) = await asyncio.to_thread(os.listdir, tmp_path)
+    assert left.startswith("otpgate-demo-")
+    assert await asyncio.to_thread(os.listdir, tmp_path / left) == ["gateway.log"]
+    assert f"the gateway's log is kept at {tmp_path / left / 'gateway.log'}" in text
 
 
 def test_otpgate_demo_says_how_to_get_a_browser() -> None:
