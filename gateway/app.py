@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import functools
+import ipaddress
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -26,6 +30,8 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -56,6 +62,7 @@ from .services.logins import LoginService
 from .services.outbox import Outbox
 from .services.replicas import Heartbeat, WakeListener
 from .services.sms import SmsService
+from .services.spool import Spool
 from .services.tenants import TenantService
 from .services.waiters import Bells
 from .services.webhook_delivery import WebhookDelivery
@@ -131,6 +138,8 @@ class Gateway:
             asyncio.create_task(services.webhook_outbox.run()),
             asyncio.create_task(services.forward_outbox.run()),
             asyncio.create_task(self.heartbeat.run()),
+            # Texts kept while the store was away, taken in once it is back.
+            asyncio.create_task(services.sms.spool.run(functools.partial(sms.replay, services))),
         ]
         if self.listener is not None:
             tasks.append(asyncio.create_task(self.listener.run()))
@@ -180,8 +189,11 @@ async def serving(
     worker = (
         IngestWorker(settings) if (settings.smtp_worker if ingest is None else ingest) else None
     )
+    lock = None
     try:
         tls = _smtp_tls(settings) if smtp_tls is None and smtp is not None else smtp_tls
+        usable_data_dir(settings.data_dir)
+        lock = _lock_sqlite(settings)
         db = await Database.open(settings.database_url)
         try:
             gw = await _build(settings, db, worker, tuning)
@@ -221,6 +233,51 @@ async def serving(
         for unused in (http, smtp):  # never handed to a server: the start failed
             if unused is not None:
                 unused.close()
+        if lock is not None:
+            os.close(lock)
+
+
+def usable_data_dir(path: Path) -> None:
+    """Make the data directory if needed and check it can be written, or say why not in a line."""
+    if path.exists() and not path.is_dir():
+        reason = "it is not a directory (a file is in its place)"
+    else:
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            probe = path / f".write-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+            return
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+    raise ConfigError(f"the data directory {path} (OTPGATE_DATA_DIR) cannot be used: {reason}")
+
+
+def _lock_sqlite(settings: Settings) -> int | None:
+    """Hold a lock beside a SQLite database for the gateway's lifetime (None on PostgreSQL).
+
+    Two gateways on one SQLite file would each wake only their own waiting
+    agents, and a mail taken by one would never reach an agent waiting on the
+    other: the second is refused, naming the process that holds the lock.
+    """
+    if not settings.is_sqlite:
+        return None
+    db_file = Path(settings.database_url.split("///", 1)[1])
+    usable_data_dir(db_file.parent)
+    path = db_file.parent / (db_file.name + ".lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise ConfigError(
+            f"another otpgate (pid {holder}) is serving {db_file}; stop it first, or give this "
+            "one its own OTPGATE_DATA_DIR (several replicas share PostgreSQL, not SQLite)"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 async def _build(
@@ -331,7 +388,13 @@ async def _build(
         ),
         forward_outbox=forward_outbox,
         sms=SmsService(
-            db, inbound, metrics, rate_limit=settings.sms_rate_limit, offload=worker, clock=clock
+            db,
+            inbound,
+            metrics,
+            rate_limit=settings.sms_rate_limit,
+            spool=Spool(settings.data_dir / "spool", vault),
+            offload=worker,
+            clock=clock,
         ),
         android=AndroidDevices(db, vault, clock=clock),
         numbers=numbers,
@@ -538,12 +601,8 @@ async def run(settings: Settings) -> None:
             log.info("generated a new master key", extra={"path": str(settings.master_key_file)})
         admin_key = await gateway.services.tenants.bootstrap_admin_key(settings.data_dir)
         if admin_key is not None:
-            # Shown once, on standard output, never through the log.
-            print(
-                f"otpgate: created the admin API key (also saved to "
-                f"{settings.data_dir / 'admin.key'}, mode 0600):\n{admin_key}",
-                flush=True,
-            )
+            _show_admin_key(admin_key, settings.data_dir / "admin.key")
+        _warn_local_public_url(settings)
         log.info(
             "otpgate is serving",
             extra={
@@ -551,9 +610,43 @@ async def run(settings: Settings) -> None:
                 "http": str(bound(settings.http, http_sock)),
                 "smtp": str(bound(settings.smtp, smtp_sock)),
                 "database": gateway.db.dialect,
+                "data_dir": str(settings.data_dir.resolve()),
             },
         )
         sys.stdout.flush()
         await stop.wait()
         log.info("shutting down")
     log.info("stopped")
+
+
+def _show_admin_key(admin_key: str, path: Path) -> None:
+    """The generated admin key: in its file, and on the terminal, never in a log stream.
+
+    Standard output that is not a terminal (journald, docker logs, a file) is
+    a log stream: the key is then only in the file.
+    """
+    if sys.stdout.isatty():
+        print(
+            f"otpgate: created the admin API key (also saved to {path}, mode 0600):\n{admin_key}",
+            flush=True,
+        )
+    else:
+        print(f"otpgate: created the admin API key; read it from {path} (mode 0600)", flush=True)
+
+
+def _warn_local_public_url(settings: Settings) -> None:
+    """Warn when links would point at this host's wildcard or loopback address."""
+    if settings.public_url != f"http://{settings.http}":
+        return  # OTPGATE_PUBLIC_URL is set
+    host = urlsplit(settings.public_url).hostname or ""
+    try:
+        local = ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        local = host == "localhost"
+    if local:
+        log.warning(
+            "OTPGATE_PUBLIC_URL is not set: links (submit pages, webhooks) and Twilio's "
+            "signature check use %s, which nobody else can reach; set it to the URL the "
+            "outside world uses",
+            settings.public_url,
+        )

@@ -35,7 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"otpgate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("serve", help="run the gateway")
+    sub.add_parser(
+        "serve",
+        help="run the gateway",
+        description="Run the gateway: the HTTP API, the SMTP listener and the workers.",
+        epilog=_main_settings(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     keys = sub.add_parser("keys", help="manage the master key ring")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     rotate = keys_sub.add_parser(
@@ -86,6 +92,33 @@ def _parser() -> argparse.ArgumentParser:
         help="the Chromium the agent drives (default: /usr/bin/chromium)",
     )
     return parser
+
+
+#: The settings ``otpgate serve --help`` lists (README has them all).
+_MAIN_SETTINGS = (
+    "OTPGATE_DATA_DIR",
+    "OTPGATE_DATABASE_URL",
+    "OTPGATE_HTTP",
+    "OTPGATE_SMTP",
+    "OTPGATE_INBOX_DOMAIN",
+    "OTPGATE_PUBLIC_URL",
+    "OTPGATE_ADMIN_KEY",
+    "OTPGATE_TWILIO_AUTH_TOKEN",
+    "OTPGATE_LOG_LEVEL",
+)
+
+
+def _main_settings() -> str:
+    """The main settings with their defaults and help, from their declarations."""
+    from .settings import SETTINGS
+
+    by_name = {s.name: s for s in SETTINGS}
+    lines = ["main settings (environment variables; README lists every one):"]
+    for name in _MAIN_SETTINGS:
+        spec = by_name[name]
+        lines.append(f"  {name}  (default {spec.shown.strip('`')})")
+        lines.append(f"      {spec.help.replace('`', '')}")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

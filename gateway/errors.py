@@ -17,6 +17,7 @@ handler map these classes to their own status and reply codes.
         ├── Invalid            well-formed but not acceptable
         ├── RateLimited        too many attempts
         ├── Unavailable        a part it needs is not configured (Twilio, ...)
+        │   └── StoreUnavailable   the database cannot be reached or written now
         └── UpstreamFailed     a provider the gateway relies on failed (Twilio, ...)
 
 ``Unavailable`` and ``UpstreamFailed`` are not the client's fault, but like the
@@ -91,6 +92,19 @@ class RateLimited(RequestError):
 
 class Unavailable(RequestError):
     code = "unavailable"
+
+
+class StoreUnavailable(Unavailable):
+    """The database cannot be reached or written for now (down, restarting, disk full).
+
+    A temporary condition: SMTP answers ``451`` (the sender retries), the API
+    ``503`` with ``Retry-After``.  The message never holds the database's URL.
+    """
+
+    code = "store_unavailable"
+
+    def __init__(self, message: str = "the database cannot be reached; try again shortly") -> None:
+        super().__init__(message)
 
 
 class UpstreamFailed(RequestError):

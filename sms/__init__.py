@@ -8,9 +8,12 @@ imports it (only the composition root, ``gateway.app``, wires it in), and it
 never imports ``smtp``.
 """
 
+from typing import Any
+
 from aiohttp import web
 
-from gateway.api.container import AdapterPaths
+from gateway.api.container import AdapterPaths, Services
+from gateway.services.sms import TWILIO
 
 from . import android, twilio
 
@@ -22,3 +25,11 @@ def setup_routes(app: web.Application) -> None:
     """The inbound-SMS webhooks, at :data:`PATHS`, each with its documentation."""
     twilio.setup_routes(app)
     android.setup_routes(app)
+
+
+async def replay(services: Services, kind: str, request: dict[str, Any]) -> None:
+    """Take in a request the webhook kept in the spool while the store was away."""
+    if kind == TWILIO:
+        await twilio.replay(services, request)
+    else:
+        await android.replay(services, request)

@@ -21,10 +21,10 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.container import SERVICES
+from gateway.api.container import SERVICES, Services
 from gateway.api.inputs import read_capped
 from gateway.api.openapi import ERROR, Operation, route
-from gateway.errors import BadInput, Forbidden
+from gateway.errors import BadInput, Forbidden, StoreUnavailable
 from gateway.services.android import pick_route
 from gateway.services.sms import ANDROID
 
@@ -48,6 +48,27 @@ async def inbound(request: web.Request) -> web.Response:
     stamp = request.headers.get("X-Timestamp", "")
     if not signature or not stamp:
         raise Forbidden("X-Signature and X-Timestamp are required", code="bad_signature")
+    _json(raw)  # a malformed body is refused now, not kept
+    now = time.time()
+    try:
+        status = await _take(services, raw, signature, stamp, now)
+    except StoreUnavailable:
+        # The device's key is in the store too: the signature is checked when
+        # the request is taken in, against the time it arrived.
+        kept = {"raw": raw.decode(), "signature": signature, "stamp": stamp, "at": now}
+        services.sms.keep(ANDROID, kept)
+        status = "ok"
+    return web.json_response({"status": status})
+
+
+async def replay(services: Services, kept: dict[str, Any]) -> None:
+    """Take in a request kept while the store was away."""
+    raw = str(kept["raw"]).encode()
+    await _take(services, raw, str(kept["signature"]), str(kept["stamp"]), float(kept["at"]))
+
+
+async def _take(services: Services, raw: bytes, signature: str, stamp: str, now: float) -> str:
+    """Check the event's signature and store its text; ``ok`` or ``ignored``."""
     event = _json(raw)
     device_id = _text(event, "deviceId", 64)
     payload = event.get("payload")
@@ -63,11 +84,11 @@ async def inbound(request: web.Request) -> web.Response:
     if mapping is None or not hmac.compare_digest(expected, signature.lower()):
         services.metrics.messages.inc("sms", "rejected")
         raise Forbidden("the X-Signature header is missing or wrong", code="bad_signature")
-    if not stamp.isdigit() or abs(time.time() - int(stamp)) > MAX_SKEW:
+    if not stamp.isdigit() or abs(now - int(stamp)) > MAX_SKEW:
         raise Forbidden("X-Timestamp is more than five minutes off", code="stale_signature")
     kind = _text(event, "event", 40)
     if kind in OTHER_EVENTS:
-        return web.json_response({"status": "ignored"})
+        return "ignored"
     if kind != "sms:received":
         raise BadInput(f"unknown event {kind!r}")
     if not isinstance(payload, dict):
@@ -84,7 +105,7 @@ async def inbound(request: web.Request) -> web.Response:
         sender=sender,
         text=text,
     )
-    return web.json_response({"status": "ok"})
+    return "ok"
 
 
 async def _body(request: web.Request) -> bytes:

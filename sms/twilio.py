@@ -36,11 +36,11 @@ from twilio.request_validator import (
     remove_port,
 )
 
-from gateway.api.container import SERVICES
+from gateway.api.container import SERVICES, Services
 from gateway.api.errors import error_body
 from gateway.api.inputs import read_capped
 from gateway.api.openapi import ERROR, Operation, route
-from gateway.errors import BadInput, Forbidden
+from gateway.errors import BadInput, Forbidden, StoreUnavailable
 from gateway.services.sms import TWILIO
 from gateway.settings import Settings
 from gateway.validation import is_e164
@@ -142,9 +142,22 @@ async def inbound(request: web.Request) -> web.Response:
     if settings.twilio_account_sid is not None and account != settings.twilio_account_sid:
         raise Forbidden("this request is for another Twilio account", code="wrong_account")
     sid, sender, receiver, text = _fields(params)
-    route = await services.sms.route_for_number(receiver)
-    await services.sms.accept(TWILIO, sid, receiver=receiver, route=route, sender=sender, text=text)
+    request_fields = {"sid": sid, "from": sender, "to": receiver, "text": text}
+    try:
+        await replay(services, request_fields)
+    except StoreUnavailable:
+        # Twilio never sends it again: keep it until the store is back.
+        services.sms.keep(TWILIO, request_fields)
     return web.Response(text=TWIML_EMPTY, content_type="text/xml")
+
+
+async def replay(services: Services, fields: dict[str, str]) -> None:
+    """Route and store one text whose signature was checked (now, or when it was kept)."""
+    route = await services.sms.route_for_number(fields["to"])
+    await services.sms.accept(
+        TWILIO, fields["sid"], receiver=fields["to"], route=route, sender=fields["from"],
+        text=fields["text"],
+    )  # fmt: skip
 
 
 def _signing_key(settings: Settings, header: str | None) -> tuple[str | None, str]:

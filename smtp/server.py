@@ -19,7 +19,16 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.services.inbound import InboundService, OffloadUnavailable, Route
+from gateway.errors import StoreUnavailable
+from gateway.services.inbound import (
+    CODE,
+    LINK,
+    NO_CODE,
+    REJECTED,
+    InboundService,
+    OffloadUnavailable,
+    Route,
+)
 
 log = logging.getLogger("otpgate.smtp")
 
@@ -101,13 +110,24 @@ class InboxHandler:
     ) -> str:
         local, at, domain = address.rpartition("@")
         if not at or not local or domain.lower().rstrip(".") != self._limits.domain:
-            return "550 5.7.1 Relaying denied: this server only accepts mail for its inboxes"
+            return _refused(
+                session,
+                "550 5.7.1 Relaying denied: this server only accepts mail for its inboxes",
+                f"the recipient's domain is not OTPGATE_INBOX_DOMAIN ({self._limits.domain})",
+            )
         if len(envelope.rcpt_tos) >= self._limits.max_recipients:
-            return "452 4.5.3 Too many recipients"
+            return _refused(
+                session, "452 4.5.3 Too many recipients", "over OTPGATE_SMTP_MAX_RECIPIENTS"
+            )
         inbox = local.split("+", 1)[0]
-        route = await self._inbound.route_for_inbox(inbox) if inbox else None
+        try:
+            route = await self._inbound.route_for_inbox(inbox) if inbox else None
+        except StoreUnavailable:
+            return _refused(session, _RETRY, "the database is unavailable")
         if route is None:
-            return "550 5.1.1 No such inbox here"
+            return _refused(
+                session, "550 5.1.1 No such inbox here", "no credential has this inbox address"
+            )
         routes: list[Route] = _routes(envelope)
         if all(r.credential_id != route.credential_id for r in routes):
             routes.append(route)
@@ -118,27 +138,75 @@ class InboxHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         routes = _routes(envelope)
         if not routes:
-            return "554 5.5.1 No valid recipients"
+            return _refused(session, "554 5.5.1 No valid recipients", "every recipient was refused")
         raw = envelope.original_content or b""
         mail_from = envelope.mail_from or ""
         if not isinstance(server, InboxSMTP):  # always one here; narrows the type
-            return await self._store(raw, mail_from, routes)
+            return await self._store(session, raw, mail_from, routes)
         server.storing = True
         try:
-            return await self._store(raw, mail_from, routes)
+            return await self._store(session, raw, mail_from, routes)
         finally:
             server.storing = False
 
-    async def _store(self, raw: bytes, mail_from: str, routes: list[Route]) -> str:
+    async def _store(
+        self, session: Session, raw: bytes, mail_from: str, routes: list[Route]
+    ) -> str:
         try:
-            await self._inbound.accept_mail(raw, mail_from, routes)
+            outcomes = await self._inbound.accept_mail(raw, mail_from, routes)
         except OffloadUnavailable as exc:
             log.error("could not store a mail; asked the sender to retry: %s", exc)
-            return "451 4.3.0 Temporary failure; please try again later"
+            return _refused(session, _RETRY, "the ingest worker could not store it")
+        except StoreUnavailable:
+            return _refused(session, _RETRY, "the database is unavailable")
         except Exception:
             log.exception("could not store a mail; asked the sender to retry")
-            return "451 4.3.0 Temporary failure; please try again later"
+            return _refused(session, _RETRY, "storing it failed")
+        log.info(
+            "accepted a mail",
+            extra={
+                "client": _client(session),
+                "sender_domain": mail_from.rpartition("@")[2][:253] or "-",
+                "outcome": "; ".join(
+                    f"{r.credential_id}: {_OUTCOMES.get(o, o)}"
+                    for r, o in zip(routes, outcomes, strict=False)
+                ),
+            },
+        )
         return "250 2.0.0 Message accepted"
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Any other failure at any stage is temporary for the sender: ``451``, never ``500``."""
+        if not isinstance(error, StoreUnavailable):
+            log.error(
+                "an SMTP command failed (%s); asked the sender to retry", type(error).__name__
+            )
+        return _RETRY
+
+
+#: What each credential got from a mail, in the words of the log.
+_OUTCOMES = {
+    CODE: "code stored",
+    LINK: "link stored",
+    NO_CODE: "no code or link found in it",
+    REJECTED: "not kept: the sender is not in the credential's allowed senders",
+}
+
+#: The reply that keeps the mail at the sender, to be tried again later.
+_RETRY = "451 4.3.0 Temporary failure; please try again later"
+
+
+def _refused(session: Session, reply: str, reason: str) -> str:
+    """Log a refusal at info (the reply and why; never an address's local part) and return it."""
+    log.info(
+        "refused a mail", extra={"client": _client(session), "reply": reply[:9], "reason": reason}
+    )
+    return reply
+
+
+def _client(session: Session) -> str:
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
 
 
 def _routes(envelope: Envelope) -> list[Route]:

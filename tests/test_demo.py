@@ -155,8 +155,12 @@ async def test_otpgate_demo_runs_from_the_command_line(tmp_path: Path) -> None:
     text = out.decode()
     assert proc.returncode == 0, text
     assert "8 of 8 logins went through" in text
-    # Its temporary directory (made under TMPDIR) is gone, and nothing was left in the cwd.
-    assert await asyncio.to_thread(os.listdir, tmp_path) == []
+    # Of its temporary directory (made under TMPDIR) only the gateway's log is left, at
+    # the path it printed; nothing was left in the cwd.
+    (left,) = await asyncio.to_thread(os.listdir, tmp_path)
+    assert left.startswith("otpgate-demo-")
+    assert await asyncio.to_thread(os.listdir, tmp_path / left) == ["gateway.log"]
+    assert f"the gateway's log is kept at {tmp_path / left / 'gateway.log'}" in text
 
 
 def test_otpgate_demo_says_how_to_get_a_browser() -> None:
@@ -171,3 +175,34 @@ def test_otpgate_demo_says_how_to_get_a_browser() -> None:
     assert proc.returncode == 2
     assert "apt-get install chromium" in proc.stderr
     assert "--chromium" in proc.stderr
+
+
+async def test_the_demo_keeps_the_gateway_log_it_pointed_to() -> None:
+    """When the demo ends it removes its data but keeps the gateway's log at the path it
+    printed, and says so."""
+    lines: list[str] = []
+    async with demo_environment(lines.append, stale_code=False) as demo:
+        root = demo.workdir
+    _check_log_kept(lines, root)
+
+
+def _check_log_kept(lines: list[str], root: Path) -> None:
+    pointed = [line for line in lines if "its log: " in line]
+    assert len(pointed) == 1, lines
+    log = Path(pointed[0].rsplit("its log: ", 1)[1])
+    try:
+        assert log.is_file() and log.stat().st_size > 0
+        assert not (root / "data").exists()
+        assert f"the gateway's log is kept at {log}" in lines
+    finally:
+        log.unlink(missing_ok=True)
+        root.rmdir()
+
+
+def test_the_demo_says_how_to_install_chromium_with_and_without_sudo() -> None:
+    """The demo's missing-browser message works in a root shell too (no sudo there)."""
+    from gateway.demo.runner import check_browser
+
+    (problem, *_) = check_browser(Path("/nonexistent/chromium"))
+    assert "apt-get install chromium as root" in problem
+    assert "sudo apt-get install chromium" in problem

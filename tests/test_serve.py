@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import signal
 import socket
 import stat
@@ -15,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import OTPGATE, Server, serve_env
+from .helpers import OTPGATE, Server, free_port, missing, serve_env
 
 
 @pytest.fixture
@@ -39,7 +42,8 @@ def run_cli(
 
 
 def test_first_start_makes_keys_and_serves(server: Server, tmp_path: Path) -> None:
-    """A first start creates a 0600 master key and admin key, prints the admin key once, serves."""
+    """A first start creates a 0600 master key and admin key (not shown in a log stream), says
+    which data directory it serves from, warns that no public URL is set, and serves."""
     server.start()
     data = tmp_path / "data"
     for name in ("master.key", "admin.key"):
@@ -53,8 +57,13 @@ def test_first_start_makes_keys_and_serves(server: Server, tmp_path: Path) -> No
     assert (status, body) == (200, {"status": "ready"})
     code, out, err = server.stop()
     assert code == 0
-    assert out.count(admin) == 1, "the admin key is printed exactly once, on stdout"
-    assert admin not in err and tenant["api_key"] not in err
+    # Standard output here is a file, a log stream: the key is only in its file.
+    assert admin not in out and admin not in err and tenant["api_key"] not in err
+    assert str(data / "admin.key") in out
+    serving = [line for line in err.splitlines() if "otpgate is serving" in line]
+    assert len(serving) == 1 and f"data_dir={data.resolve()}" in serving[0], err
+    # No OTPGATE_PUBLIC_URL, and OTPGATE_HTTP on loopback: links would lead nowhere.
+    assert any(" WARNING " in line and "OTPGATE_PUBLIC_URL" in line for line in err.splitlines())
     # A second start prints no key: the store is no longer empty.
     server.start()
     code, out, _ = server.stop(signal.SIGINT)
@@ -322,3 +331,73 @@ def test_extract_command_reads_json_lines(env: dict[str, str], tmp_path: Path) -
         {"id": "c", "code": "771204", "link": None},
         {"id": "d", "code": None, "link": magic},
     ]
+
+
+def test_admin_key_is_shown_on_a_terminal(env: dict[str, str], tmp_path: Path) -> None:
+    """On a terminal the first start shows the generated admin key once."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*OTPGATE, "serve"], env=env, cwd=tmp_path, stdout=slave, stderr=subprocess.DEVNULL
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"otpgadm_" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                seen += os.read(master, 4096)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        os.close(master)
+    admin = (tmp_path / "data" / "admin.key").read_text().strip()
+    assert admin.encode() in seen
+
+
+def test_serve_help_lists_the_main_settings(env: dict[str, str], tmp_path: Path) -> None:
+    """`otpgate serve --help` lists the main settings with their defaults."""
+    result = run_cli(env, "serve", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ("OTPGATE_DATA_DIR", "OTPGATE_DATABASE_URL", "OTPGATE_HTTP", "OTPGATE_SMTP",
+                 "OTPGATE_INBOX_DOMAIN", "OTPGATE_PUBLIC_URL"):  # fmt: skip
+        assert name in result.stdout
+    assert "127.0.0.1:8080" in result.stdout
+
+
+def test_a_data_dir_that_is_a_file_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    """A file where the data directory should be: one line naming the path and why, exit 2."""
+    (tmp_path / "data").write_text("not a directory")
+    line = _start_error(env, tmp_path)
+    assert str(tmp_path / "data") in line and "not a directory" in line
+
+
+def test_a_read_only_data_dir_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    """A data directory on a read-only mount: one line naming the path and why, exit 2."""
+    data = tmp_path / "data"
+    data.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(data)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        missing(f"cannot mount a read-only tmpfs ({done.stderr.strip()})", "OTPGATE_REQUIRE_MOUNT")
+    try:
+        line = _start_error(env, tmp_path)
+    finally:
+        subprocess.run(["umount", "-l", str(data)], check=False)
+    assert str(data) in line and "Read-only file system" in line
+
+
+def test_a_second_serve_on_one_sqlite_data_dir_is_refused(
+    server: Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A second `serve` on the data directory a running one uses refuses to start, naming
+    the process that holds it; the first keeps serving."""
+    server.start()
+    assert server.proc is not None
+    second = dict(env, OTPGATE_HTTP=f"127.0.0.1:{free_port()}",
+                  OTPGATE_SMTP=f"127.0.0.1:{free_port()}")  # fmt: skip
+    line = _start_error(second, tmp_path)
+    assert f"pid {server.proc.pid}" in line and str(tmp_path / "data") in line
+    assert server.call("GET", "/readyz")[0] == 200

@@ -362,4 +362,32 @@ async def test_fast_hook_discovery_finds_what_aiosmtpd_would(rig: SmtpRig) -> No
     }
     assert set(ours._smtp_methods) == set(stock._smtp_methods)
     assert set(ours._auth_methods) == set(stock._auth_methods)
-    assert set(ours._handle_hooks) == stock_hooks == {"RCPT", "DATA"}
+    assert set(ours._handle_hooks) == stock_hooks == {"RCPT", "DATA", "exception"}
+
+
+async def test_each_mail_is_logged_at_info_with_its_outcome_or_refusal(
+    rig: SmtpRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each mail leaves one info line: accepted with its credential and outcome, or refused
+    with the reply and why; never the code, the text or an inbox's local part."""
+    caplog.set_level("INFO", logger="otpgate.smtp")
+    cred = await rig.credential()
+    await rig.send(cred["inbox"], otp_mail("640213"))
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        await rig.send("nobody-here@inbox.localhost", otp_mail("640214"))
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        await rig.send("x@other.example", otp_mail("640215"))
+    lines = [
+        (r.getMessage(), {k: v for k, v in vars(r).items() if k in ("outcome", "reply", "reason")})
+        for r in caplog.records
+        if r.name == "otpgate.smtp" and r.levelname == "INFO"
+    ]
+    accepted = [extra for msg, extra in lines if msg == "accepted a mail"]
+    assert accepted == [{"outcome": f"{cred['id']}: code stored"}]
+    refused = [extra for msg, extra in lines if msg == "refused a mail"]
+    assert {r["reply"] for r in refused} >= {"550 5.1.1", "550 5.7.1"}
+    assert any("no credential has this inbox" in r["reason"] for r in refused)
+    assert any("OTPGATE_INBOX_DOMAIN" in r["reason"] for r in refused)
+    text = caplog.text
+    assert "6402" not in text and "nobody-here" not in text
+    assert cred["inbox"].split("@")[0] not in text

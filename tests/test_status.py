@@ -76,3 +76,19 @@ async def test_two_heartbeats_at_once_record_one_replica(tmp_path: Path, databas
         await asyncio.gather(gw.heartbeat.beat(), gw.heartbeat.beat(), gw.heartbeat.beat())
         report = await status(gw.db, now=time.time())
     assert [r["id"] for r in report["replicas"]] == [gw.heartbeat.id]
+
+
+def test_status_elsewhere_creates_no_database(tmp_path: Path) -> None:
+    """`otpgate status` where no gateway's data is ends with one line naming the path, exit 2,
+    and creates neither a database nor a directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
+    env["OTPGATE_DATA_DIR"] = str(tmp_path / "elsewhere")
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway", "status"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("otpgate: "), run.stderr
+    assert str(tmp_path / "elsewhere" / "otpgate.db") in lines[0]
+    assert not (tmp_path / "elsewhere").exists()

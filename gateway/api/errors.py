@@ -22,6 +22,7 @@ from ..errors import (
     NotFound,
     RateLimited,
     RequestError,
+    StoreUnavailable,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -46,6 +47,9 @@ _STATUS: dict[type[RequestError], int] = {
     UpstreamFailed: 502,
     Unavailable: 503,
 }
+
+#: Seconds a client is asked to wait when the database cannot be reached.
+RETRY_AFTER = 2
 
 #: The error code of each status aiohttp itself answers with.
 _HTTP_CODES = {
@@ -85,6 +89,8 @@ async def error_middleware(
         response = error_body(status_of(exc), exc.code, exc.message)
         if isinstance(exc, Unauthenticated):
             response.headers["WWW-Authenticate"] = "Bearer"
+        elif isinstance(exc, StoreUnavailable):
+            response.headers["Retry-After"] = str(RETRY_AFTER)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

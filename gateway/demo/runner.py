@@ -73,13 +73,18 @@ class Demo:
         return self.site_url + "/phone"
 
 
+#: The gateway's log in the demo's directory (kept when the demo ends).
+GATEWAY_LOG = "gateway.log"
+
+
 def check_browser(chromium: Path) -> list[str]:
     """What is missing to run the agent's browser (empty: nothing)."""
     problems = []
     if not chromium.exists():
         problems.append(
             f"Chromium is not at {chromium}: install Debian's package "
-            "(sudo apt-get install chromium) or pass --chromium PATH"
+            "(apt-get install chromium as root, or sudo apt-get install chromium) "
+            "or pass --chromium PATH"
         )
     if importlib.util.find_spec("playwright") is None:
         problems.append(
@@ -110,7 +115,7 @@ async def _gateway(workdir: Path, admin_key: str, say: Say) -> AsyncIterator[tup
         "OTPGATE_PUBLIC_URL": url,
         "OTPGATE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
     }
-    log_path = workdir / "gateway.log"
+    log_path = workdir / GATEWAY_LOG
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -193,14 +198,23 @@ async def demo_environment(
                 async with AsyncClient(gateway_url, admin_key) as admin:
                     tenant = await admin.create_tenant("demo")
                 demo = Demo(
-                    gateway_url, tenant.api_key, site, site_url, [], root, root / "gateway.log"
+                    gateway_url, tenant.api_key, site, site_url, [], root, root / GATEWAY_LOG
                 )
                 async with AsyncClient(gateway_url, tenant.api_key) as gate:
                     await _enrol(demo, gate, say, stale_code=stale_code)
                 yield demo
     finally:
         if own_dir:
-            shutil.rmtree(root, ignore_errors=True)
+            # The demo's data (keys, database) goes; the gateway's log, which
+            # the demo pointed to, stays for whoever wants to read it.
+            for path in root.iterdir():
+                if path.name != GATEWAY_LOG:
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+            if (root / GATEWAY_LOG).exists():
+                say(f"the gateway's log is kept at {root / GATEWAY_LOG}")
 
 
 async def _enrol(demo: Demo, gate: AsyncClient, say: Say, *, stale_code: bool) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from ..errors import StoreUnavailable
 from ..store.db import Conn, Database
 
 log = logging.getLogger("otpgate.store")
@@ -47,17 +48,20 @@ class GroupCommitter:
             batch, self._pending = self._pending[: self._max], self._pending[self._max :]
             try:
                 await self._commit([r for rows, _ in batch for r in rows])
+            except StoreUnavailable as exc:
+                for _, fut in batch:  # no row is at fault: the store is away
+                    _fail(fut, exc)
             except Exception as exc:
                 if len(batch) == 1:
                     _log_failure(exc)
-                    _fail(batch[0][1])
+                    _fail(batch[0][1], exc)
                     continue
                 for rows, fut in batch:  # find the bad one; commit the rest
                     try:
                         await self._commit(rows)
                     except Exception as exc:
                         _log_failure(exc)
-                        _fail(fut)
+                        _fail(fut, exc)
                     else:
                         _done(fut)
             else:
@@ -88,6 +92,10 @@ def _done(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-def _fail(fut: asyncio.Future[None]) -> None:
+def _fail(fut: asyncio.Future[None], exc: Exception) -> None:
+    """Fail a caller: with :class:`StoreUnavailable` when the store is away, else RuntimeError."""
     if not fut.done():
-        fut.set_exception(RuntimeError("the write could not be committed"))
+        if isinstance(exc, StoreUnavailable):
+            fut.set_exception(StoreUnavailable())
+        else:
+            fut.set_exception(RuntimeError("the write could not be committed"))

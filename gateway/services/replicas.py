@@ -40,8 +40,9 @@ log = logging.getLogger("otpgate.replicas")
 
 #: Seconds between liveness checks of the listening connection.
 CHECK_EVERY = 5.0
-#: Longest pause between reconnection attempts.
-MAX_BACKOFF = 10.0
+#: Longest pause between reconnection attempts: an agent on this replica waiting
+#: for mail another replica took hears of it this long after the database is back.
+MAX_BACKOFF = 1.0
 #: Seconds between heartbeats.
 HEARTBEAT = 5.0
 #: A replica's record is removed this long after its last heartbeat (it crashed).

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ..errors import RateLimited, TooLarge
 from ..metrics import Metrics
@@ -30,6 +31,7 @@ from .inbound import (
     Route,
 )
 from .ratelimit import RateLimiter
+from .spool import Spool
 
 log = logging.getLogger("otpgate.sms")
 
@@ -54,10 +56,13 @@ class SmsService:
         metrics: Metrics,
         *,
         rate_limit: int,
+        spool: Spool,
         offload: Offload | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
+        #: Where a text waits while the store is away (Twilio does not retry).
+        self.spool = spool
         self._inbound = inbound
         self._metrics = metrics
         self._per_receiver = RateLimiter(rate_limit)
@@ -68,6 +73,10 @@ class SmsService:
         #: The ingest worker, when one runs: texts are extracted, sealed and
         #: committed there, on another core, and here when it is unavailable.
         self._offload = offload
+
+    def keep(self, provider: str, request: dict[str, Any]) -> None:
+        """Keep a provider's request until the store is back (see :mod:`.spool`)."""
+        self.spool.keep(provider, request)
 
     async def route_for_number(self, phone: str) -> Route | None:
         return await self._inbound.route_for_phone(phone)
@@ -112,6 +121,10 @@ class SmsService:
             return DUPLICATE
         self._remember(key)
         self._inbound.announce("sms", [route], [outcome])
+        log.info(
+            "accepted a text",
+            extra={"provider": provider, "credential": route.credential_id, "outcome": outcome},
+        )
         return outcome
 
     async def _store(self, message: Message, route: Route, seen: tuple[str, str]) -> list[str]:

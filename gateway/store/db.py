@@ -27,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,12 +39,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.base import Executable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreUnavailable
 
 log = logging.getLogger("otpgate.store")
 
@@ -67,8 +69,18 @@ class Database:
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Database:
-        """Connect, check the database is reachable and bring its schema up to date."""
-        engine = _make_engine(url)
+        """Connect, check the database is reachable and bring its schema up to date.
+
+        Without *migrate* (``otpgate status``, ``audit``, the ingest worker) a
+        SQLite file that does not exist is an error: such a command never
+        creates an empty database where it happens to run.
+        """
+        try:
+            engine = _make_engine(url, create=migrate)
+        except OSError as exc:  # the SQLite file's directory cannot be made
+            raise ConfigError(
+                f"cannot open the database: {exc.filename}: {exc.strerror or exc}"
+            ) from None
         db = cls(engine)
         try:
             if migrate:
@@ -102,16 +114,37 @@ class Database:
         Consume each result before the next ``await``: on SQLite the
         connection is shared by every reader on the loop.
         """
-        if self._inline is not None:
-            with self._inline.connect() as sync_conn:
-                yield InlineConnection(sync_conn)
-        else:
-            async with self.engine.connect() as conn:
-                yield conn
+        try:
+            if self._inline is not None:
+                with self._inline.connect() as sync_conn:
+                    yield InlineConnection(sync_conn)
+            else:
+                async with self.engine.connect() as conn:
+                    yield conn
+        except (DBAPIError, OSError) as exc:
+            if not _temporary(exc):
+                raise
+            log.warning("the database cannot be reached or written: %s", _describe(exc))
+            raise StoreUnavailable() from exc
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Conn]:
-        """A transaction that is committed (durably) when the block ends without error."""
+        """A transaction that is committed (durably) when the block ends without error.
+
+        A database that cannot be reached or written (down, restarting, its
+        disk full) raises :class:`StoreUnavailable` here, as in :meth:`read`.
+        """
+        try:
+            async with self._write() as conn:
+                yield conn
+        except (DBAPIError, OSError) as exc:
+            if not _temporary(exc):
+                raise
+            log.warning("the database cannot be reached or written: %s", _describe(exc))
+            raise StoreUnavailable() from exc
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[Conn]:
         if self._inline_writer is None:
             async with self.engine.begin() as conn:
                 yield conn
@@ -259,9 +292,14 @@ def _upgrade(conn: Connection, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
-def _make_engine(url: str) -> AsyncEngine:
+def _make_engine(url: str, *, create: bool) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1]
+        if not create and not os.path.isfile(path):
+            raise ConfigError(
+                f"there is no database at {path}: run this where the gateway runs, with "
+                "its OTPGATE_DATA_DIR (or OTPGATE_DATABASE_URL)"
+            )
         Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = create_async_engine(url, pool_size=8, max_overflow=0)
         sync = engine.sync_engine
@@ -284,6 +322,33 @@ def _make_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+#: SQLite's primary result codes for a database that cannot be written for now:
+#: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN.
+_SQLITE_TEMPORARY = frozenset({5, 6, 8, 10, 13, 14})
+#: PostgreSQL's SQLSTATE classes and codes that say the server is away or out of room:
+#: connection exceptions, insufficient resources (disk full...), shutting down or starting.
+_PG_TEMPORARY = ("08", "53", "57P01", "57P02", "57P03")
+
+
+def _temporary(exc: DBAPIError | OSError) -> bool:
+    """Whether *exc* says the store is away for now (down, restarting, disk full).
+
+    A constraint violated or a bad statement is not: it stays what it is.
+    """
+    if isinstance(exc, OSError):
+        return True  # the server refused or dropped the connection
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    orig = exc.orig
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    if sqlite_code is not None:
+        return (sqlite_code & 0xFF) in _SQLITE_TEMPORARY
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_PG_TEMPORARY)
+    return isinstance(exc, OperationalError) and not isinstance(orig, sqlite3.Error)
 
 
 def _describe(exc: BaseException) -> str:
