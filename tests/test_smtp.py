@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.settings import Settings
 from gateway.store.codes import count_waiting
-from smtp.server import SessionGate, tls_context
+from smtp.server import MAX_LINE, SessionGate, tls_context
 
 from .helpers import SmtpRig, eventually, make_settings, otp_mail, parked, smtp_rig
 
@@ -363,3 +363,26 @@ async def test_fast_hook_discovery_finds_what_aiosmtpd_would(rig: SmtpRig) -> No
     assert set(ours._smtp_methods) == set(stock._smtp_methods)
     assert set(ours._auth_methods) == set(stock._auth_methods)
     assert set(ours._handle_hooks) == stock_hooks == {"RCPT", "DATA"}
+
+
+async def test_lines_over_the_rfc_limit_are_accepted_and_counted(rig: SmtpRig) -> None:
+    """A header line over 1,000 characters is taken and counted; one over the bound is 500."""
+    cred = await rig.credential()
+    references = " ".join(f"<{n}.thread@service.example>" for n in range(120))
+    assert len(references) > 3_000
+    raw = (
+        f"From: Service <no-reply@service.example>\r\nTo: {cred['inbox']}\r\n"
+        f"Subject: Your sign-in code\r\nReferences: {references}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Your verification code is 640213. It expires in 10 minutes.\r\n"
+    ).encode()
+    await rig.send(cred["inbox"], raw)
+    status, body = await rig.code(cred)
+    assert (status, body["code"]) == (200, "640213")
+    metrics = await (await rig.client.get("/metrics")).text()
+    assert "otpgate_mail_long_lines_total 1" in metrics
+    huge = raw.replace(b"References: ", b"X-Padding: " + b"a" * (MAX_LINE + 10) + b" ")
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        await rig.send(cred["inbox"], huge)
+    assert info.value.smtp_code == 500
+    assert await rig.code(cred) == (204, None)

@@ -146,6 +146,15 @@ def message_from_mail(raw: bytes, mail_from: str) -> Message:
     )
 
 
+#: RFC 5322's limit on a line of a mail, in characters, without the line ending.
+RFC_LINE = 998
+
+
+def has_long_line(raw: bytes) -> bool:
+    """Whether a line of *raw* is longer than RFC 5322 allows (:data:`RFC_LINE`)."""
+    return len(raw) > RFC_LINE and any(len(line) > RFC_LINE for line in raw.splitlines())
+
+
 class RouteCache:
     """Routes found lately, by inbox or phone number: RCPT is the hottest query of a burst.
 
@@ -252,6 +261,8 @@ class InboundService:
 
         Raises :class:`OffloadUnavailable` when the worker may not have stored it.
         """
+        if has_long_line(raw):
+            self._metrics.long_lines.inc()
         if self._offload is None:
             return await self.accept(message_from_mail(raw, mail_from), routes)
         outcomes = await self._offload.ingest(raw, mail_from, routes)
