@@ -49,6 +49,7 @@ from ..store.db import Database
 from ..store.inbound import EventRow, ForwardCopyRow, SeenRow, UnsolicitedRow
 from ..timestamps import utc_day
 from ..vault import Vault
+from .forwarded import MAX_NESTING, attached_message
 from .groupcommit import GroupCommitter
 from .waiters import Bells
 
@@ -133,16 +134,29 @@ class Offload(Protocol):
 
 
 def message_from_mail(raw: bytes, mail_from: str) -> Message:
-    """Parse a raw mail into a :class:`Message` (the From header's address wins)."""
-    mail = parse_message(raw)
+    """Parse a raw mail into a :class:`Message` (the From header's address wins).
+
+    A mail forwarded as an attachment is read for the attached original's
+    subject and body (:mod:`.forwarded`), but its sender stays the one who
+    forwarded it: the original's From is content anyone can write into an
+    attachment, unchecked by any MTA's SPF or DMARC, so it must not pass a
+    credential's ``allowed_senders`` (list the forwarding address there).
+    """
+    mail = content = parse_message(raw)
+    outer = raw
+    for _ in range(MAX_NESTING):
+        inner = attached_message(outer)
+        if inner is None:
+            break
+        content, outer = parse_message(inner), inner
     sender = mail.sender or mail_from.lower()
     return Message(
         channel="email",
         sender=sender,
         sender_domain=mail.sender_domain or sender.rpartition("@")[2],
-        subject=mail.subject,
-        text=mail.text,
-        html=mail.html,
+        subject=content.subject,
+        text=content.text,
+        html=content.html,
     )
 
 
