@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
@@ -37,6 +38,7 @@ from .helpers import (
     make_settings,
     opened,
     parked,
+    served_on_loopback,
 )
 
 Client = TestClient[Any, Any]
@@ -348,6 +350,32 @@ async def test_a_webhook_configured_as_get_is_signed_by_its_full_url(
     resp = await api.get(tampered, headers={"X-Twilio-Signature": signature})
     assert resp.status == 403
     assert await stored(gw) == 0
+
+
+async def test_a_get_webhook_with_the_longest_text_is_read(tmp_path: Path) -> None:
+    """A GET carrying 1,600 Japanese characters (a 14 KB URL) reaches the real listener whole."""
+    async with (
+        served_on_loopback(
+            tmp_path, OTPGATE_TWILIO_AUTH_TOKEN=TOKEN, OTPGATE_TWILIO_ACCOUNT_SID=ACCOUNT
+        ) as served,
+        aiohttp.ClientSession(served.url) as http,
+    ):
+        resp = await http.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
+        headers = bearer((await resp.json())["api_key"])
+        resp = await http.post("/v1/credentials", json={"name": "bank"}, headers=headers)
+        cred = (await resp.json())["id"]
+        phone = {"phone_number": "+14155550112"}
+        resp = await http.put(f"/v1/credentials/{cred}/phone", json=phone, headers=headers)
+        assert resp.status == 200
+        text = "認証コードは 527731 です。" + "このコードを他人に教えないでください。" * 90
+        params = twilio_params("+14155550112", text[:1600])
+        url = URL("/sms/twilio").with_query(params)
+        assert len(url.raw_query_string) > 12_000
+        signature = sign({}, served.url + url.raw_path_qs, TOKEN)
+        resp = await http.get(url, headers={"X-Twilio-Signature": signature})
+        assert resp.status == 200, await resp.text()
+        got = await http.get(f"/v1/credentials/{cred}/code", headers=headers)
+        assert (await got.json())["code"] == "527731"
 
 
 async def test_non_utf8_and_non_form_bodies_are_refused(api: Client, gw: Gateway) -> None:
