@@ -20,6 +20,10 @@ from .settings import Address
 
 #: Seconds in-flight requests get to finish on shutdown.
 SHUTDOWN_GRACE = 10.0
+#: The longest request line read (aiohttp's default is 8,190 bytes): a Twilio
+#: webhook configured as GET carries the whole text in its URL, and 1,600
+#: characters of Japanese are 14 KB percent-encoded.
+MAX_REQUEST_LINE = 32 * 1024
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -69,6 +73,7 @@ async def start_http(app: web.Application, sock: socket.socket) -> web.AppRunner
         access_log_class=AccessLogger,
         access_log=logging.getLogger("otpgate.access"),
         shutdown_timeout=SHUTDOWN_GRACE,
+        max_line_size=MAX_REQUEST_LINE,
     )
     await runner.setup()
     try:

@@ -99,6 +99,11 @@ class Metrics:
         )
         for outcome in ("succeeded", "failed"):
             self.logins.declare(outcome)
+        self.long_lines = Counter(
+            "otpgate_mail_long_lines_total",
+            "Mails accepted with a line over RFC 5322's 998 characters.",
+        )
+        self.long_lines.declare()
         self.http_requests = Counter(
             "otpgate_http_requests_total", "HTTP requests answered, by status class.", ("status",)
         )
@@ -110,6 +115,7 @@ class Metrics:
             self.codes_delivered,
             self.code_wait,
             self.logins,
+            self.long_lines,
             self.http_requests,
         ):
             lines.extend(metric.render())

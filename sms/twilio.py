@@ -1,8 +1,10 @@
-"""``POST /sms/twilio``: Twilio's inbound-message webhook.
+"""``POST /sms/twilio`` (or ``GET``): Twilio's inbound-message webhook.
 
 Twilio signs each request with ``X-Twilio-Signature``: HMAC-SHA1, keyed by
 the account's auth token, over the URL it requested followed by every POST
-parameter (sorted, multi-valued ones included).  Behind a TLS-terminating
+parameter (sorted, multi-valued ones included).  A webhook configured as
+``GET`` carries the parameters in the query string instead, and is signed by
+that full URL alone.  Behind a TLS-terminating
 proxy the URL this process sees is not the one Twilio requested, so the URL
 checked is ``OTPGATE_PUBLIC_URL`` plus the request's own path and query.  The
 check is the official ``twilio`` package's ``RequestValidator``.  Where a
@@ -14,6 +16,13 @@ A missing or bad signature is answered 403 and nothing is read further.  A
 good request is answered with an empty TwiML ``<Response/>`` (no reply text
 is sent), including for a number no credential owns: Twilio would otherwise
 retry it and fall back to its fallback URL, for nothing.
+
+Twilio adds parameters to its requests without notice and does not retry a
+refused one, so a parameter not in :data:`KNOWN` is accepted (it is covered
+by the signature like the rest); each such name is logged once per process,
+for the operator.  A WhatsApp message names both ends ``whatsapp:+E.164``:
+it goes to the credential of the number after the prefix, and its sender is
+reported as Twilio gives it, prefix included.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from twilio.request_validator import (
 from gateway.api.container import SERVICES, Services
 from gateway.api.errors import error_body
 from gateway.api.inputs import read_capped
-from gateway.api.openapi import ERROR, Operation, route
+from gateway.api.openapi import ERROR, Answer, Operation, route
 from gateway.errors import BadInput, Forbidden, StoreUnavailable
 from gateway.services.sms import TWILIO
 from gateway.settings import Settings
@@ -59,8 +68,7 @@ _SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
 _ACCOUNT = re.compile(r"^AC[0-9a-f]{32}$")
 
 #: The parameters Twilio documents for an incoming message (Messaging, MMS,
-#: WhatsApp and Add-ons).  Anything else is refused with 400: it is not a
-#: request Twilio sends, and its name is logged for the operator.
+#: WhatsApp and Add-ons).  Any other name is accepted and logged once.
 KNOWN = frozenset(
     [
         "MessageSid",
@@ -115,6 +123,12 @@ KNOWN = frozenset(
     ]
 )
 _NUMBERED = re.compile(r"^(MediaUrl|MediaContentType|ReferralMediaUrl)[0-9]{1,2}$")
+#: The channel prefix Twilio puts before both numbers of a WhatsApp message.
+WHATSAPP = "whatsapp:"
+#: Unknown parameter names remembered (and logged) per process; past this, no more are logged.
+MAX_UNKNOWN_NAMES = 256
+#: The unknown parameter names already logged by this process (the app's lifetime).
+UNKNOWN_NAMES = web.AppKey("twilio_unknown_parameters", set[str])
 
 
 async def inbound(request: web.Request) -> web.Response:
@@ -127,20 +141,25 @@ async def inbound(request: web.Request) -> web.Response:
             "inbound SMS needs OTPGATE_TWILIO_AUTH_TOKEN (or OTPGATE_TWILIO_SHARED_KEYS) "
             "to check Twilio's signatures",
         )
-    params = await _form(request)
+    if request.method == "GET":  # the parameters are in the URL, which is all that is signed
+        params = _query(request)
+        covered: MultiDict[str] = MultiDict()
+    else:
+        params = covered = await _form(request)
     signature = request.headers.get(SIGNATURE_HEADER, "")
     secret, algorithm = _signing_key(settings, request.headers.get(SIGNATURE_SETTINGS_HEADER))
     url = settings.public_url + request.raw_path
     if not (
         signature
         and secret is not None
-        and signed(RequestValidator(secret), url, params, signature, algorithm)
+        and signed(RequestValidator(secret), url, covered, signature, algorithm)
     ):
         services.metrics.messages.inc("sms", "rejected")
         raise Forbidden("the X-Twilio-Signature header is missing or wrong", code="bad_signature")
     account = params.get("AccountSid", "")
     if settings.twilio_account_sid is not None and account != settings.twilio_account_sid:
         raise Forbidden("this request is for another Twilio account", code="wrong_account")
+    _note_unknown(request.app[UNKNOWN_NAMES], params)
     sid, sender, receiver, text = _fields(params)
     request_fields = {"sid": sid, "from": sender, "to": receiver, "text": text}
     try:
@@ -223,6 +242,18 @@ async def _form(request: web.Request) -> MultiDict[str]:
     return MultiDict(pairs)
 
 
+def _query(request: web.Request) -> MultiDict[str]:
+    """A GET webhook's parameters: the query string, read as strictly as a form body."""
+    query = request.raw_path.partition("?")[2]
+    try:
+        pairs = parse_form(query.encode("utf-8", "surrogateescape"))
+    except UnicodeDecodeError:
+        raise BadInput("the query string is not valid UTF-8", code="bad_encoding") from None
+    except ValueError:
+        raise BadInput("the query string is not well-formed or has too many fields") from None
+    return MultiDict(pairs)
+
+
 def parse_form(raw: bytes) -> list[tuple[str, str]]:
     """A form body's pairs, in order: ``parse_qsl`` in its strict mode, on bytes.
 
@@ -252,12 +283,22 @@ def parse_form(raw: bytes) -> list[tuple[str, str]]:
     return pairs
 
 
-def _fields(params: MultiDict[str]) -> tuple[str, str, str, str]:
-    """Check a signed request's parameters; (MessageSid, From, To, Body)."""
+def _note_unknown(logged: set[str], params: MultiDict[str]) -> None:
+    """Log each parameter name Twilio did not document when this was written, once."""
     for name in params:
-        if name not in KNOWN and not _NUMBERED.match(name):
-            log.warning("refused a text with an unknown parameter", extra={"parameter": name[:64]})
-            raise BadInput(f"unknown parameter {name[:64]!r}", code="unknown_parameter")
+        if name in KNOWN or name in logged or _NUMBERED.match(name):
+            continue
+        if len(logged) >= MAX_UNKNOWN_NAMES:
+            return
+        logged.add(name)
+        log.warning(
+            "a text has a parameter Twilio added since this version; accepted",
+            extra={"parameter": ascii(name[:64])},
+        )
+
+
+def _fields(params: MultiDict[str]) -> tuple[str, str, str, str]:
+    """Check a signed request's parameters; (MessageSid, From, To without its channel, Body)."""
     missing = [n for n in ("MessageSid", "From", "To", "Body") if n not in params]
     if missing:
         raise BadInput(f"missing parameter(s): {', '.join(missing)}", code="missing_parameter")
@@ -265,34 +306,32 @@ def _fields(params: MultiDict[str]) -> tuple[str, str, str, str]:
         if len(params.getall(name)) != 1:
             raise BadInput(f"{name} must appear once")
     sid, sender, receiver, text = (params[n] for n in ("MessageSid", "From", "To", "Body"))
+    receiver = receiver.removeprefix(WHATSAPP)
     if not _SID.match(sid):
         raise BadInput("MessageSid is not a Twilio message id")
     if not is_e164(receiver):
-        raise BadInput("To is not a number in E.164 form")
+        raise BadInput("To is not a number in E.164 form (or whatsapp:+E.164)")
     if not sender or len(sender) > 64 or not sender.isprintable():
         raise BadInput("From is empty, too long or not printable")
     return sid, sender, receiver, text
 
 
 def setup_routes(app: web.Application) -> None:
-    route(
-        app,
-        "POST",
-        PATH,
-        inbound,
-        Operation(
-            "Twilio's inbound-message webhook (form-encoded, X-Twilio-Signature)",
-            {
-                200: (
-                    "Stored, a redelivery, or an unowned number",
-                    {"type": "string", "description": "an empty TwiML <Response/>"},
-                ),
-                400: ("Malformed, missing or unknown parameters", ERROR),
-                403: ("Missing or bad signature, or another account", ERROR),
-                413: ("Body over 1,600 characters", ERROR),
-                429: ("Too many texts for the number or from the sender", ERROR),
-                503: ("OTPGATE_TWILIO_AUTH_TOKEN is not set", ERROR),
-            },
-            auth=None,
+    app[UNKNOWN_NAMES] = set()
+    answers: dict[int, Answer] = {
+        200: (
+            "Stored, a redelivery, or an unowned number",
+            {"type": "string", "description": "an empty TwiML <Response/>"},
         ),
-    )
+        400: ("Malformed or missing parameters", ERROR),
+        403: ("Missing or bad signature, or another account", ERROR),
+        413: ("Body over 1,600 characters", ERROR),
+        429: ("Too many texts for the number or from the sender", ERROR),
+        503: ("OTPGATE_TWILIO_AUTH_TOKEN is not set", ERROR),
+    }
+    for method, how in (
+        ("POST", "form-encoded"),
+        ("GET", "a webhook configured as GET: the parameters in the query string"),
+    ):
+        summary = f"Twilio's inbound-message webhook ({how}, X-Twilio-Signature)"
+        route(app, method, PATH, inbound, Operation(summary, answers, auth=None))

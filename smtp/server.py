@@ -6,6 +6,12 @@ and ``local+tag@domain``); any other local part is refused at RCPT with
 ``250`` after DATA is sent only once the message's code is committed to disk;
 a failure answers ``451`` so the sender retries.  Sessions are limited in
 number, size, recipients and idle time.
+
+Lines may be longer than RFC 5321's 1,000 octets: senders' long headers and
+one-line HTML bodies exceed it, and with no MTA in front to fold them a
+``500`` would lose the code.  Up to :data:`MAX_LINE` octets a line is taken
+(the mail is counted in ``otpgate_mail_long_lines_total``); a longer one is
+still answered ``500``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from gateway.services.inbound import (
 )
 
 log = logging.getLogger("otpgate.smtp")
+
+#: The longest line read (a command or a line of DATA), in octets, line ending included.
+MAX_LINE = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +236,9 @@ class InboxSMTP(SMTP):
     new connection, which costs about 90 µs a session; ``__dir__`` here (and
     on the handler) answers with just those names, computed once per class.
     """
+
+    #: aiosmtpd's limit is RFC 5321's 1,000 octets (plus one); see the module's docstring.
+    line_length_limit = MAX_LINE
 
     def __dir__(self) -> list[str]:
         return list(_SMTP_HOOKS)

@@ -804,3 +804,122 @@ async def test_fill_code_in_a_login_reports_a_refusal_and_types_the_next_step(
     first, second = acme.typed
     assert first != second  # a code of a later step, not the refused one again
     assert second == acme.totp.at(acme.last_step * acme.period)
+
+
+# -- fill_code on split code fields -------------------------------------------------------------
+
+#: The ways sites lay out a code's field: one input, or one box per character.
+OTP_LAYOUTS = {
+    "one field": '<input id="code" class="otp" autocomplete="one-time-code">',
+    "plain boxes": '<input class="otp" maxlength="1">' * 6,
+    "auto-advancing boxes": '<input class="otp" maxlength="1" inputmode="numeric">' * 6,
+    "boxes with a paste handler": '<input class="otp" maxlength="1">' * 6,
+    "boxes that refuse input": '<input class="otp" maxlength="1">' * 6,
+}
+#: What each layout's script does (besides checking the code on submit).
+OTP_SCRIPTS = {
+    "one field": "",
+    "plain boxes": "",
+    "auto-advancing boxes": """
+        boxes.forEach((b, i) => {
+            b.addEventListener("focus", () => b.select());
+            b.addEventListener("input", () => {
+                b.value = b.value.slice(-1);
+                if (b.value && boxes[i + 1]) boxes[i + 1].focus();
+            });
+        });""",
+    "boxes with a paste handler": """
+        boxes[0].addEventListener("paste", e => {
+            e.preventDefault();
+            const text = e.clipboardData.getData("text").trim();
+            boxes.forEach((b, i) => { b.value = text[i] || ""; });
+            window.pasted = true;
+        });""",
+    "boxes that refuse input": """
+        boxes.forEach(b => b.addEventListener("input", () => { b.value = ""; }));""",
+}
+
+
+def otp_page(layout: str, expected: str) -> str:
+    """A code form laid out as *layout*; it says #welcome for *expected*, else #code-error."""
+    return f"""<!doctype html><html><head><title>Acme</title></head><body>
+        <form id="form">{OTP_LAYOUTS[layout]}<button id="verify">Verify</button></form>
+        <p id="welcome" hidden>Welcome back</p><p id="code-error" hidden>Wrong code</p>
+        <script>
+        const boxes = [...document.querySelectorAll(".otp")];
+        {OTP_SCRIPTS[layout]}
+        document.getElementById("form").addEventListener("submit", e => {{
+            e.preventDefault();
+            window.typed = boxes.map(b => b.value).join("");
+            const verdict = window.typed === "{expected}" ? "welcome" : "code-error";
+            document.getElementById(verdict).hidden = false;
+        }});
+        </script></body></html>"""
+
+
+async def otp_tab(browser: Any, html: str) -> Any:
+    """A new page showing *html* (each in its own window: the pages' scripts share names)."""
+    page = await (await browser.new_context()).new_page()
+    await page.set_content(html)
+    return page
+
+
+async def test_fill_code_types_into_a_field_and_into_each_kind_of_box_set(
+    served: Served, gate: AsyncClient, browser: Any
+) -> None:
+    """One field, plain boxes, auto-advancing boxes and a paste handler all get the whole code."""
+    cred = await gate.create_credential("Acme")
+    for n, layout in enumerate(list(OTP_LAYOUTS)[:4]):
+        code = f"{n + 1}8{n + 2}9{n + 3}7"
+        page = await otp_tab(browser, otp_page(layout, code))
+        await mail_code(served, cred.inbox, code)
+        result = await fill_code(
+            page,
+            ".otp",
+            gate,
+            cred,
+            submit="#verify",
+            accepted="#welcome",
+            rejected="#code-error",
+            wait=10,
+        )
+        assert (result.ok, result.outcome, result.source) == (True, "accepted", "email"), layout
+        assert await page.evaluate("window.typed") == code, layout
+    assert await page.evaluate("window.pasted") is True
+
+
+async def test_fill_code_checks_the_boxes_before_taking_a_code(
+    served: Served, gate: AsyncClient, browser: Any
+) -> None:
+    """No field or a box not editable: no code taken; a code that does not fit is not typed."""
+    cred = await gate.create_credential("Acme")
+    await mail_code(served, cred.inbox, "482913")
+    page = await otp_tab(browser, otp_page("plain boxes", "482913"))
+    missing = await fill_code(page, "#nowhere", gate, cred, wait=5, field_timeout=0.5)
+    assert (missing.ok, missing.outcome, missing.source) == (False, "no_field", None)
+    await page.evaluate("boxes[3].disabled = true")
+    disabled = await fill_code(page, ".otp", gate, cred, wait=5, field_timeout=0.5)
+    assert (disabled.ok, disabled.outcome) == (False, "no_field")
+    still = await gate.code(cred)  # neither check took the code
+    assert still is not None and still.value == "482913"
+
+    page = await otp_tab(browser, otp_page("auto-advancing boxes", "48291"))
+    await mail_code(served, cred.inbox, "48291")
+    short = await fill_code(page, ".otp", gate, cred, submit="#verify", wait=10)
+    assert (short.ok, short.outcome, short.source) == (False, "length_mismatch", "email")
+    assert await page.evaluate("boxes.map(b => b.value).join('')") == ""
+    assert await page.evaluate("window.typed") is None  # nothing submitted
+
+    await page.set_content(
+        otp_page("one field", "482913").replace("<input", '<input maxlength="4"')
+    )
+    await mail_code(served, cred.inbox, "739201")
+    long = await fill_code(page, ".otp", gate, cred, submit="#verify", wait=10)
+    assert (long.ok, long.outcome) == (False, "length_mismatch")
+    assert await page.input_value("#code") == ""
+
+    page = await otp_tab(browser, otp_page("boxes that refuse input", "1"))
+    await mail_code(served, cred.inbox, "582047")
+    refused = await fill_code(page, ".otp", gate, cred, submit="#verify", wait=10)
+    assert (refused.ok, refused.outcome) == (False, "not_typed")
+    assert await page.evaluate("window.typed") is None  # nothing submitted

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import random
 import signal
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
+from yarl import URL
 
 import sms.twilio
 from gateway.app import Gateway
@@ -35,6 +38,7 @@ from .helpers import (
     make_settings,
     opened,
     parked,
+    served_on_loopback,
 )
 
 Client = TestClient[Any, Any]
@@ -274,13 +278,13 @@ async def test_wrong_account_sid_is_refused(api: Client, gw: Gateway) -> None:
         ({"Body": None}, 400),
         ({"MessageSid": "not-a-sid"}, 400),
         ({"To": "4155550106"}, 400),
-        ({"Unexpected": "1"}, 400),
+        ({"To": "whatsapp:4155550106"}, 400),
     ],
 )
 async def test_bad_input_is_refused_with_nothing_stored(
     api: Client, gw: Gateway, change: dict[str, str | None], status: int
 ) -> None:
-    """Over-long bodies, missing fields, bad ids and unknown parameters get a 4xx, even signed."""
+    """Over-long bodies, missing fields, bad ids and bad numbers get a 4xx, even signed."""
     headers = await _tenant(api)
     await _credential(api, headers, "+14155550106")
     params: dict[str, str] = twilio_params("+14155550106", "code 123456")
@@ -293,6 +297,103 @@ async def test_bad_input_is_refused_with_nothing_stored(
     assert resp.status == status, await resp.text()
     assert "error" in await resp.json()
     assert await stored(gw) == 0
+
+
+async def test_parameters_twilio_adds_are_accepted_and_each_name_logged_once(
+    api: Client, gw: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A signed text with parameters not known today is stored; each new name is logged once."""
+    caplog.set_level(logging.WARNING, logger="otpgate.sms")
+    headers = await _tenant(api)
+    cred = await _credential(api, headers, "+14155550109")
+    for n, extra in enumerate(
+        [
+            {"BrandNewField": "v-1"},
+            {"BrandNewField": "v-2", "AnotherOne": "v-3"},
+            {"BrandNewField": "v-4"},
+        ]
+    ):
+        params = twilio_params("+14155550109", f"Your code is 70000{n}", **extra)
+        resp = await post_twilio(api, params)
+        assert resp.status == 200, await resp.text()
+        got = await api.get(f"/v1/credentials/{cred}/code", headers=headers)
+        assert (await got.json())["code"] == f"70000{n}"
+    named = [getattr(r, "parameter", None) for r in caplog.records]
+    assert sorted(n for n in named if n) == ["'AnotherOne'", "'BrandNewField'"]
+    assert "v-" not in caplog.text  # names only, never values
+
+
+async def test_a_whatsapp_message_reaches_the_numbers_credential(api: Client, gw: Gateway) -> None:
+    """``whatsapp:+E.164`` ends: routed by the number, the sender shown as Twilio gives it."""
+    headers = await _tenant(api)
+    cred = await _credential(api, headers, "+14155550110")
+    params = twilio_params(
+        "whatsapp:+14155550110",
+        "Your verification code is 613492",
+        From="whatsapp:+15005550006",
+        ProfileName="Bank",
+        WaId="15005550006",
+    )
+    resp = await post_twilio(api, params)
+    assert resp.status == 200, await resp.text()
+    got = await api.get(f"/v1/credentials/{cred}/code", headers=headers)
+    body = await got.json()
+    assert (body["code"], body["source"], body["sender"]) == (
+        "613492",
+        "sms",
+        "whatsapp:+15005550006",
+    )
+
+
+async def test_a_webhook_configured_as_get_is_signed_by_its_full_url(
+    api: Client, gw: Gateway
+) -> None:
+    """A GET carries the parameters in its query string, signed with the URL; a change is 403."""
+    headers = await _tenant(api)
+    cred = await _credential(api, headers, "+14155550111")
+    params = twilio_params("+14155550111", "Your code: 808142 (expires in 5 min)")
+    url = URL("/sms/twilio").with_query(params)
+    signature = sign({}, PUBLIC + url.raw_path_qs)  # the URL requested, exactly as sent
+    resp = await api.get(url, headers={"X-Twilio-Signature": signature})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.text()).endswith("<Response/>")
+    got = await api.get(f"/v1/credentials/{cred}/code", headers=headers)
+    assert (await got.json())["code"] == "808142"
+    tampered = url.update_query(Body="Your code: 111111")
+    resp = await api.get(tampered, headers={"X-Twilio-Signature": signature})
+    assert resp.status == 403
+    assert await stored(gw) == 0
+
+
+async def test_a_get_webhook_with_the_longest_text_is_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A GET with 1,600 Japanese characters (a 14 KB URL) is read whole; its URL is never logged."""
+    caplog.set_level(logging.DEBUG)
+    async with (
+        served_on_loopback(
+            tmp_path, OTPGATE_TWILIO_AUTH_TOKEN=TOKEN, OTPGATE_TWILIO_ACCOUNT_SID=ACCOUNT
+        ) as served,
+        aiohttp.ClientSession(served.url) as http,
+    ):
+        resp = await http.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
+        headers = bearer((await resp.json())["api_key"])
+        resp = await http.post("/v1/credentials", json={"name": "bank"}, headers=headers)
+        cred = (await resp.json())["id"]
+        phone = {"phone_number": "+14155550112"}
+        resp = await http.put(f"/v1/credentials/{cred}/phone", json=phone, headers=headers)
+        assert resp.status == 200
+        text = "認証コードは 527731 です。" + "このコードを他人に教えないでください。" * 90
+        params = twilio_params("+14155550112", text[:1600])
+        url = URL("/sms/twilio").with_query(params)
+        assert len(url.raw_query_string) > 12_000
+        signature = sign({}, served.url + url.raw_path_qs, TOKEN)
+        resp = await http.get(url, headers={"X-Twilio-Signature": signature})
+        assert resp.status == 200, await resp.text()
+        got = await http.get(f"/v1/credentials/{cred}/code", headers=headers)
+        assert (await got.json())["code"] == "527731"
+    assert "527731" not in caplog.text
+    assert "GET /sms/twilio 200" in caplog.text  # the access log names the route, not the URL
 
 
 async def test_non_utf8_and_non_form_bodies_are_refused(api: Client, gw: Gateway) -> None:

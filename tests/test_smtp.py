@@ -8,6 +8,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.settings import Settings
 from gateway.store.codes import count_waiting
-from smtp.server import SessionGate, tls_context
+from smtp.server import MAX_LINE, SessionGate, tls_context
 
 from .helpers import SmtpRig, eventually, make_settings, otp_mail, parked, smtp_rig
 
@@ -391,3 +392,56 @@ async def test_each_mail_is_logged_at_info_with_its_outcome_or_refusal(
     text = caplog.text
     assert "6402" not in text and "nobody-here" not in text
     assert cred["inbox"].split("@")[0] not in text
+
+
+async def test_lines_over_the_rfc_limit_are_accepted_and_counted(rig: SmtpRig) -> None:
+    """A header line over 1,000 characters is taken and counted; one over the bound is 500."""
+    cred = await rig.credential()
+    references = " ".join(f"<{n}.thread@service.example>" for n in range(120))
+    assert len(references) > 3_000
+    raw = (
+        f"From: Service <no-reply@service.example>\r\nTo: {cred['inbox']}\r\n"
+        f"Subject: Your sign-in code\r\nReferences: {references}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Your verification code is 640213. It expires in 10 minutes.\r\n"
+    ).encode()
+    await rig.send(cred["inbox"], raw)
+    status, body = await rig.code(cred)
+    assert (status, body["code"]) == (200, "640213")
+    metrics = await (await rig.client.get("/metrics")).text()
+    assert "otpgate_mail_long_lines_total 1" in metrics
+    huge = raw.replace(b"References: ", b"X-Padding: " + b"a" * (MAX_LINE + 10) + b" ")
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        await rig.send(cred["inbox"], huge)
+    assert info.value.smtp_code == 500
+    assert await rig.code(cred) == (204, None)
+
+
+def forwarded_as_attachment(original: EmailMessage, by: str) -> EmailMessage:
+    """*original* forwarded as an attachment as mail clients do: a note, a message/rfc822 part."""
+    msg = EmailMessage()
+    msg["From"] = f"Alice <{by}>"
+    msg["To"] = "agent@inbox.localhost"
+    msg["Subject"] = "Fwd: " + str(original["Subject"])
+    msg.set_content("Forwarded as an attachment; call me on 555 0100 if it does not arrive.")
+    msg.add_attachment(original)
+    return msg
+
+
+async def test_a_mail_forwarded_as_an_attachment_gives_the_originals_code(rig: SmtpRig) -> None:
+    """The attached original's code is taken; the sender is the forwarder, for allowed_senders."""
+    cred = await rig.credential()
+    await rig.send(cred["inbox"], forwarded_as_attachment(otp_mail("509348"), "alice@corp.example"))
+    status, body = await rig.code(cred)
+    assert (status, body["code"], body["sender"]) == (200, "509348", "alice@corp.example")
+    twice = forwarded_as_attachment(
+        forwarded_as_attachment(otp_mail("772201"), "bob@corp.example"), "alice@corp.example"
+    )
+    await rig.send(cred["inbox"], twice)
+    assert (await rig.code(cred))[1]["code"] == "772201"
+    # The original's From is attachment content: it does not pass the sender check.
+    guarded = await rig.credential("guarded", allowed_senders=["service.example"])
+    await rig.send(
+        guarded["inbox"], forwarded_as_attachment(otp_mail("118822"), "mallory@evil.example")
+    )
+    assert await rig.code(guarded) == (204, None)

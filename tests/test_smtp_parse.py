@@ -24,6 +24,7 @@ from gateway.extraction.mime import (
     ParsedMail,
     parse_message,
 )
+from gateway.services.inbound import message_from_mail
 
 from .helpers import SHARED, need_shared
 
@@ -596,3 +597,36 @@ def test_corpus_round_trip(row: dict[str, Any]) -> None:
             assert mail.text == lines(text), where
             assert mail.html == lines(html or ""), where
             assert (mail.sender, mail.message_id) == ("no-reply@example.com", "abc.123@example.com")
+
+
+# --- forwarded as an attachment (gateway.services.forwarded) ------------------------------
+
+
+def _attaching(inner: bytes, container: bytes = b"multipart/mixed") -> bytes:
+    return (
+        b"From: alice@corp.example\r\nSubject: Fwd: see attached\r\nContent-Type: "
+        + container
+        + b"; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        + b"--z\r\nContent-Type: message/rfc822\r\n\r\n"
+        + inner
+        + b"\r\n--z--\r\n"
+    )
+
+
+def test_a_delivery_report_is_not_unwrapped() -> None:
+    """Only multipart/mixed forwards: a report quoting a message is read as itself."""
+    original = mime("Your code", "code 123456", sender="no-reply@service.example")
+    forwarded = message_from_mail(_attaching(original), "")
+    assert (forwarded.subject, forwarded.text) == ("Your code", "code 123456")
+    assert forwarded.sender == "alice@corp.example"
+    report = message_from_mail(_attaching(original, b"multipart/report"), "")
+    assert (report.subject, report.text) == ("Fwd: see attached", "see attached")
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_attached_messages_are_cheap(name: str) -> None:
+    """A hostile mail forwarded as an attachment costs about as much as the mail itself."""
+    start = time.perf_counter()
+    message = message_from_mail(_attaching(HOSTILE[name]), "")
+    assert time.perf_counter() - start < 1.0
+    assert message.sender == "alice@corp.example"

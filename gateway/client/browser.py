@@ -31,6 +31,11 @@ cannot take it, and a refusal is reported to the gateway (``reject``).
         if not result:
             await login.finish("failed")
 
+``selector`` may match one field or a set of boxes, one character each
+(sites that split a code into six inputs).  The field or boxes are checked
+before any code is fetched, so a code is never taken for a page that cannot
+receive it; a code that does not fit the boxes is not typed.
+
 Whichever way the credential gets its code works the same: its
 authenticator (TOTP/HOTP), its inbox, its phone number, or (``via="person"``)
 a person, who is sent the interaction's ``submit_url`` through
@@ -68,8 +73,13 @@ class FillResult:
     ``outcome`` is ``accepted`` (the ``accepted`` selector showed), ``typed``
     (no selectors given: the code was typed and submitted), ``rejected`` (the
     site refused every try), ``no_code`` (none came within ``wait``),
-    ``expired`` (the person's request expired unanswered) or ``no_verdict``
-    (neither selector showed within ``settle`` seconds).
+    ``expired`` (the person's request expired unanswered), ``no_verdict``
+    (neither selector showed within ``settle`` seconds), ``no_field`` (the
+    field or boxes were not there, visible and editable within
+    ``field_timeout`` seconds: no code was fetched), ``length_mismatch`` (the
+    code did not fit the boxes or the field's ``maxlength``: nothing typed)
+    or ``not_typed`` (the boxes did not hold the code after typing: the page
+    took other input; nothing submitted).
     """
 
     ok: bool
@@ -133,8 +143,21 @@ async def fill_code(
     prompt: str | None = None,
     on_submit_url: OnSubmitUrl | None = None,
     login: Login | None = None,
+    field_timeout: float = 15.0,
 ) -> FillResult:
     """Get the credential's code, type it into ``selector``, and say whether it worked.
+
+    ``selector`` is checked first, after ``trigger`` and before each code is
+    fetched: it must match, within ``field_timeout`` seconds, inputs that
+    are all visible and editable (else ``no_field``, and no code is taken).
+    One match is a field: the code is filled in, unless it is longer than
+    the field's ``maxlength``.  Several matches are boxes, one character
+    each, in document order: a code whose length is not their number is not
+    typed (``length_mismatch``).  Boxes are filled by a paste on the first
+    (pages with a paste handler spread it), else typed key by key, each box
+    focused in turn (boxes that move the focus on by themselves, or not),
+    else filled one by one; the boxes must then hold the code, or nothing
+    is submitted (``not_typed``).
 
     ``trigger`` is the action that makes the site send a code (clicking
     "Sign in"): it runs inside ``expect_code``, so a code left over from an
@@ -169,6 +192,10 @@ async def fill_code(
             tries += 1
             if tries > 1 and resend is not None:
                 await resend()
+            target = await _target(page, selector, field_timeout)
+            if target is None:
+                log.info("the code's field is not there, visible and editable: no code taken")
+                return result(False, "no_field")
             try:
                 code = await _get_code(
                     client,
@@ -188,10 +215,18 @@ async def fill_code(
                 log.info("the person's request expired unanswered")
                 return result(False, "expired")
             source = code.source
-            verdict = await _type_and_check(
-                page, selector, code, submit, accepted, rejected, settle
-            )
-            del code
+            if not target.fits(code.value):
+                log.info("the code does not fit the %s; not typed", target)
+                return result(False, "length_mismatch")
+            try:
+                verdict = await _type_and_check(
+                    page, target, code, submit, accepted, rejected, settle
+                )
+            except _NotTyped:
+                log.info("the %s did not hold the code after typing; not submitted", target)
+                return result(False, "not_typed")
+            finally:
+                del code
             if verdict is None:
                 watched = accepted is not None or rejected is not None
                 return result(not watched, "no_verdict" if watched else "typed")
@@ -326,28 +361,117 @@ async def _navigate(page: Any, link: Link, seconds: float) -> int | None:
     return 200 if response is None else int(response.status)
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where a code goes: one field (with its ``maxlength``, if any) or ``count`` boxes."""
+
+    inputs: Any  # the Playwright Locator matching the field or every box
+    count: int
+    maxlength: int | None
+
+    def fits(self, value: str) -> bool:
+        if self.count > 1:
+            return len(value) == self.count
+        return self.maxlength is None or len(value) <= self.maxlength
+
+    def __str__(self) -> str:
+        return "field" if self.count == 1 else f"{self.count} boxes"
+
+
+async def _target(page: Any, selector: str, seconds: float) -> _Target | None:
+    """The field or boxes of ``selector``, once each is visible and editable; None if not."""
+    inputs = page.locator(selector)
+    try:
+        await inputs.first.wait_for(state="visible", timeout=seconds * 1000)
+        count = int(await inputs.count())
+        for i in range(count):
+            box = inputs.nth(i)
+            if not (await box.is_visible() and await box.is_editable()):
+                return None
+    except Exception as exc:  # Playwright's TimeoutError, or an element that is not an input
+        log.info("the code's field could not be checked (%s)", type(exc).__name__)
+        return None
+    maxlength = None
+    if count == 1:
+        declared = await inputs.get_attribute("maxlength")
+        if declared is not None and declared.strip().isdigit() and int(declared) > 0:
+            maxlength = int(declared)
+    return _Target(inputs, count, maxlength) if count else None
+
+
+#: Dispatches a paste of the code on the first box, as a person's Ctrl+V would.
+_PASTE = """(box, text) => {
+    box.focus();
+    const data = new DataTransfer();
+    data.setData("text/plain", text);
+    box.dispatchEvent(new ClipboardEvent("paste",
+        {clipboardData: data, bubbles: true, cancelable: true}));
+}"""
+_VALUES = "boxes => boxes.map(b => b.value)"
+
+
+class _NotTyped(Exception):
+    """The boxes did not hold the code after typing (the page took other input)."""
+
+
+async def _fill_boxes(target: _Target, value: str) -> bool:
+    """Put one character of *value* in each box; whether the boxes hold it afterwards."""
+    boxes = target.inputs
+
+    async def holds(expected: list[str]) -> bool:
+        return bool(await boxes.evaluate_all(_VALUES) == expected)
+
+    empty = [""] * target.count
+
+    async def clear() -> None:
+        if not await holds(empty):
+            for i in reversed(range(target.count)):
+                await boxes.nth(i).fill("")
+
+    await clear()
+    await boxes.first.evaluate(_PASTE, value)
+    if await holds(list(value)):
+        return True
+    await clear()
+    for i, char in enumerate(value):  # each box focused in turn: with or without auto-advance
+        await boxes.nth(i).press_sequentially(char)
+    if await holds(list(value)):
+        return True
+    await clear()
+    for i, char in enumerate(value):
+        await boxes.nth(i).fill(char)
+    return await holds(list(value))
+
+
 async def _type_and_check(
     page: Any,
-    selector: str,
+    target: _Target,
     code: Code,
     submit: str | None,
     accepted: str | None,
     rejected: str | None,
     settle: float,
 ) -> bool | None:
-    """Fill and submit; True/False for the site's verdict, None when there is none to wait for."""
+    """Fill and submit; True/False for the site's verdict, None when there is none to wait for.
+
+    Raises :class:`_NotTyped` when boxes did not take the code (then nothing is submitted).
+    """
     if rejected is not None:
         # A refusal already showing (from the previous try) must not count for this one.
         await page.evaluate(
             f"sel => document.querySelectorAll(sel).forEach(e => e.setAttribute('{_SEEN}', ''))",
             rejected,
         )
-    field = page.locator(selector)
-    await field.fill(code.value)
-    if submit is None:
-        await field.press("Enter")
-    else:
+    if target.count == 1:
+        await target.inputs.fill(code.value)
+    elif not await _fill_boxes(target, code.value):
+        raise _NotTyped
+    if submit is not None:
         await page.locator(submit).click()
+    elif target.count == 1:
+        await target.inputs.press("Enter")
+    else:  # to the focused element: a page that submits by itself on the last box has moved on
+        await page.keyboard.press("Enter")
     if accepted is None and rejected is None:
         return None
     return await _verdict(page, accepted, rejected, settle)

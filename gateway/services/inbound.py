@@ -50,6 +50,7 @@ from ..store.db import Database
 from ..store.inbound import EventRow, ForwardCopyRow, SeenRow, UnsolicitedRow
 from ..timestamps import utc_day
 from ..vault import Vault
+from .forwarded import MAX_NESTING, attached_message
 from .groupcommit import GroupCommitter
 from .waiters import Bells
 
@@ -136,17 +137,39 @@ class Offload(Protocol):
 
 
 def message_from_mail(raw: bytes, mail_from: str) -> Message:
-    """Parse a raw mail into a :class:`Message` (the From header's address wins)."""
-    mail = parse_message(raw)
+    """Parse a raw mail into a :class:`Message` (the From header's address wins).
+
+    A mail forwarded as an attachment is read for the attached original's
+    subject and body (:mod:`.forwarded`), but its sender stays the one who
+    forwarded it: the original's From is content anyone can write into an
+    attachment, unchecked by any MTA's SPF or DMARC, so it must not pass a
+    credential's ``allowed_senders`` (list the forwarding address there).
+    """
+    mail = content = parse_message(raw)
+    outer = raw
+    for _ in range(MAX_NESTING):
+        inner = attached_message(outer)
+        if inner is None:
+            break
+        content, outer = parse_message(inner), inner
     sender = mail.sender or mail_from.lower()
     return Message(
         channel="email",
         sender=sender,
         sender_domain=mail.sender_domain or sender.rpartition("@")[2],
-        subject=mail.subject,
-        text=mail.text,
-        html=mail.html,
+        subject=content.subject,
+        text=content.text,
+        html=content.html,
     )
+
+
+#: RFC 5322's limit on a line of a mail, in characters, without the line ending.
+RFC_LINE = 998
+
+
+def has_long_line(raw: bytes) -> bool:
+    """Whether a line of *raw* is longer than RFC 5322 allows (:data:`RFC_LINE`)."""
+    return len(raw) > RFC_LINE and any(len(line) > RFC_LINE for line in raw.splitlines())
 
 
 class RouteCache:
@@ -255,6 +278,8 @@ class InboundService:
 
         Raises :class:`OffloadUnavailable` when the worker may not have stored it.
         """
+        if has_long_line(raw):
+            self._metrics.long_lines.inc()
         if self._offload is None:
             return await self.accept(message_from_mail(raw, mail_from), routes)
         outcomes = await self._offload.ingest(raw, mail_from, routes)
