@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import os
@@ -107,6 +108,34 @@ def need_browser() -> None:
         absent.append("Playwright for Python is not installed in this environment")
     if absent:
         missing("; ".join(absent), "OTPGATE_REQUIRE_BROWSER")
+
+
+def extra_env(name: str, requirements: list[str], requirement: str) -> Path:
+    """The Python of a virtual environment holding *requirements*, for a framework whose
+    pinned versions cannot share the test environment (``OTPGATE_REQUIRE_...`` *requirement*).
+
+    Made once with pip from the registries under ``.cache/`` (gitignored), and made
+    again when the requirements or pyproject.toml change.
+    """
+    key = json.dumps([requirements, (ROOT / "pyproject.toml").read_text()]).encode()
+    home = ROOT / ".cache" / f"{name}-{hashlib.sha256(key).hexdigest()[:12]}"
+    python = home / "bin" / "python"
+    if (home / "ready").exists():
+        return python
+    for old in (ROOT / ".cache").glob(f"{name}-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(home)], check=True)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         *requirements],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        shutil.rmtree(home, ignore_errors=True)
+        missing(f"pip could not install {' '.join(requirements)}: {done.stderr[-800:]}",
+                requirement)  # fmt: skip
+    (home / "ready").write_text("")
+    return python
 
 
 def need_tool(tool: str, package: str) -> str:
