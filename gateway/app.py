@@ -55,6 +55,7 @@ from .services.interactions import InteractionService
 from .services.logins import LoginService
 from .services.outbox import Outbox
 from .services.replicas import Heartbeat, WakeListener
+from .services.skyvern import SkyvernEndpoints
 from .services.sms import SmsService
 from .services.tenants import TenantService
 from .services.waiters import Bells
@@ -293,6 +294,7 @@ async def _build(
             )
         )
     codes = CodeService(db, vault, audit, bells, clock=clock)
+    logins = LoginService(db, codes, audit, bells, metrics, clock=clock)
     services = Services(
         settings=settings,
         db=db,
@@ -304,8 +306,11 @@ async def _build(
             db, vault, settings.inbox_domain, audit, routes_changed=routes.forget
         ),
         codes=codes,
-        logins=LoginService(db, codes, audit, bells, metrics, clock=clock),
+        logins=logins,
         backup_codes=BackupCodes(db, vault, audit, events_queued=webhook_outbox.wake, clock=clock),
+        skyvern=SkyvernEndpoints(
+            db, vault, keyring, logins, audit, public_url=settings.public_url, clock=clock
+        ),
         inbound=inbound,
         webhook_endpoints=WebhookEndpoints(
             db, vault, allow_private=settings.allow_private_targets, clock=clock

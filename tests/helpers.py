@@ -27,6 +27,7 @@ import ssl
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -115,9 +116,12 @@ def extra_env(name: str, requirements: list[str], requirement: str) -> Path:
     pinned versions cannot share the test environment (``OTPGATE_REQUIRE_...`` *requirement*).
 
     Made once with pip from the registries under ``.cache/`` (gitignored), and made
-    again when the requirements or pyproject.toml change.
+    again when the requirements change (or this tree's, when they install it).
     """
-    key = json.dumps([requirements, (ROOT / "pyproject.toml").read_text()]).encode()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    ours = any(str(ROOT) in r for r in requirements)
+    deps = [project["dependencies"], project["optional-dependencies"]] if ours else []
+    key = json.dumps([requirements, deps]).encode()
     home = ROOT / ".cache" / f"{name}-{hashlib.sha256(key).hexdigest()[:12]}"
     python = home / "bin" / "python"
     if (home / "ready").exists():
