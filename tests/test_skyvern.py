@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import time
@@ -99,8 +100,14 @@ async def test_a_run_gets_its_code_once_then_a_newer_one_then_a_link(served: Ser
     assert await skyvern_poll(url, {"task_id": "tsk_2"}) == (200, {"verification_code": link})
 
 
-async def test_bad_signatures_and_tokens_are_refused_and_use_nothing(served: Served) -> None:
-    """A wrong key or token is 401 or 404 in the JSON error shape; the code stays for Skyvern."""
+async def test_bad_signatures_and_tokens_are_refused_and_use_nothing(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong key or token is 401 or 404 in the JSON error shape; the code stays for Skyvern.
+
+    Nothing logged holds the URL's token, the Skyvern key or the code.
+    """
+    caplog.set_level(logging.DEBUG)
     _, cred, url = await setup(served)
     assert served.smtp_port is not None
     await asyncio.to_thread(send_mail, served.smtp_port, cred["inbox"], otp_mail("902113"))
@@ -110,6 +117,11 @@ async def test_bad_signatures_and_tokens_are_refused_and_use_nothing(served: Ser
     status, body = await skyvern_poll(url + "x", {"task_id": "tsk_1"})
     assert status == 404 and body["error"]["code"] == "not_found"
     assert await skyvern_poll(url, {"task_id": "tsk_1"}) == (200, {"verification_code": "902113"})
+    # aiosmtpd's own debug log ("mail.log") shows the mail as it came; it is not the route's.
+    ours = [r for r in caplog.records if r.name != "mail.log"]
+    logged = "\n".join(r.getMessage() + str(r.__dict__) for r in ours)
+    for secret in (url.rsplit("/", 1)[1], SKYVERN_KEY, "902113"):
+        assert secret not in logged
 
 
 async def test_another_agents_login_makes_skyvern_wait(served: Served) -> None:
