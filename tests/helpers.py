@@ -111,12 +111,14 @@ def need_browser() -> None:
         missing("; ".join(absent), "OTPGATE_REQUIRE_BROWSER")
 
 
-def extra_env(name: str, requirements: list[str], requirement: str) -> Path:
+def extra_env(name: str, requirements: list[str], requirement: str, *, heavy: bool = False) -> Path:
     """The Python of a virtual environment holding *requirements*, for a framework whose
     pinned versions cannot share the test environment (``OTPGATE_REQUIRE_...`` *requirement*).
 
     Made once with pip from the registries under ``.cache/`` (gitignored), and made
     again when the requirements change (or this tree's, when they install it).
+    A *heavy* one is made only when *requirement* is ``1`` (CI sets it); otherwise
+    the test skips, saying so.
     """
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     ours = any(str(ROOT) in r for r in requirements)
@@ -126,6 +128,8 @@ def extra_env(name: str, requirements: list[str], requirement: str) -> Path:
     python = home / "bin" / "python"
     if (home / "ready").exists():
         return python
+    if heavy and os.environ.get(requirement) != "1":
+        pytest.skip(f"{' '.join(requirements)} is large: {requirement}=1 installs it under .cache/")
     for old in (ROOT / ".cache").glob(f"{name}-*"):
         shutil.rmtree(old, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(home)], check=True)

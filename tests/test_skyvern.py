@@ -149,36 +149,59 @@ async def test_a_new_totp_url_replaces_the_old_and_delete_removes_it(served: Ser
 
 async def test_skyverns_own_polling_code_reads_the_answers(served: Served, tmp_path: Path) -> None:
     """Skyvern's _get_otp_value_from_url signs its poll and reads a code, "not yet", a link."""
-    python = await asyncio.to_thread(extra_env, "skyvern", [SKYVERN], "OTPGATE_REQUIRE_SKYVERN")
+    python = await asyncio.to_thread(
+        extra_env, "skyvern", [SKYVERN], "OTPGATE_REQUIRE_SKYVERN", heavy=True
+    )
     owner, cred, url = await setup(served)
     assert served.smtp_port is not None
     keep = {k: v for k, v in os.environ.items() if not k.startswith("OTPGATE_")}
-    # Its LLM library would fetch a price list from the Internet at import: use the copy it ships.
-    env = {**keep, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HOME": str(tmp_path)}
+    env = {
+        **keep,
+        # Its LLM library would fetch a price list from the Internet at import: use its copy.
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        # Its SSRF guard refuses loopback; a self-hosted Skyvern allows its otpgate this way.
+        "ALLOWED_HOSTS": '["127.0.0.1"]',
+        # Its app opens a database lazily; the poll never uses it.
+        "DATABASE_STRING": f"sqlite+aiosqlite:///{tmp_path / 'skyvern.db'}",
+        "SKYVERN_TELEMETRY": "false",
+        "HOME": str(tmp_path),
+    }
+
+    proc = await asyncio.create_subprocess_exec(
+        str(python), str(ROOT / "tests" / "skyvern_runner.py"), url, SKYVERN_KEY,
+        env=env, cwd=tmp_path, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
 
     async def skyvern(run: dict[str, str]) -> dict[str, Any]:
-        args = json.dumps({"url": url, "api_key": SKYVERN_KEY, **run})
-        proc = await asyncio.create_subprocess_exec(
-            str(python), str(ROOT / "tests" / "skyvern_runner.py"), args, env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(proc.communicate(), 180)
-        assert proc.returncode == 0, err.decode()[-3000:]
-        return dict(json.loads(out.decode().strip().splitlines()[-1]))
+        """One turn of a Skyvern run's polling, for *run*'s ids."""
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        proc.stdin.write(json.dumps(run).encode() + b"\n")
+        await proc.stdin.drain()
+        line = await asyncio.wait_for(proc.stdout.readline(), 120)
+        if not line:
+            raise AssertionError((await proc.stderr.read()).decode()[-3000:])
+        return dict(json.loads(line))
 
-    run = {"task_id": "tsk_1", "workflow_run_id": "wr_1"}
-    await asyncio.to_thread(send_mail, served.smtp_port, cred["inbox"], otp_mail("771046"))
-    got = await skyvern(run)
-    assert (got["value"], got["type"], got["conformed"]) == ("771046", "totp", True)
+    try:
+        # Another agent signs in to the account: "not yet", which Skyvern takes as such.
+        async with AsyncClient(served.url, owner) as gate, gate.login(cred["id"]):
+            got = await skyvern({"task_id": "tsk_0"})
+        assert (got["value"], got["statuses"], got["conformed"]) == (None, {"200": 1}, True)
 
-    async with AsyncClient(served.url, owner) as gate, gate.login(cred["id"]):
-        got = await skyvern({"task_id": "tsk_2"})  # another agent signs in: "not yet"
-    assert (got["value"], got["statuses"], got["conformed"]) == (None, {"200": 1}, True)
+        run = {"task_id": "tsk_1", "workflow_run_id": "wr_1"}
+        await asyncio.to_thread(send_mail, served.smtp_port, cred["inbox"], otp_mail("771046"))
+        got = await skyvern(run)
+        assert (got["value"], got["type"], got["conformed"]) == ("771046", "totp", True)
 
-    link = "https://acme.example/magic?token=Rt5Yu6Io7Pa8Sd9F"
-    await asyncio.to_thread(send_mail, served.smtp_port, cred["inbox"], link_mail(link, "x"))
-    got = await skyvern({"task_id": "tsk_3"})
-    assert (got["value"], got["type"]) == (link, "magic_link")
+        link = "https://acme.example/magic?token=Rt5Yu6Io7Pa8Sd9F"
+        await asyncio.to_thread(send_mail, served.smtp_port, cred["inbox"], link_mail(link, "x"))
+        got = await skyvern({"task_id": "tsk_2"})
+        assert (got["value"], got["type"]) == (link, "magic_link")
+    finally:
+        proc.stdin.close()
+        await asyncio.wait_for(proc.wait(), 60)
 
 
 async def test_readme_skyvern_example_runs(served: Served) -> None:
