@@ -6,7 +6,7 @@
     otpgate keys list             versions in the ring and how many data keys each wraps
     otpgate migrate               bring the database schema up to date and exit
     otpgate status [--json]       replicas seen lately, and the work waiting (counts only)
-    otpgate extract               JSON Lines in, one {"id", "code", "link"} line out per input
+    otpgate extract [--explain]   JSON Lines in, one {"id", "code", "link"} line out per input
     otpgate demo [--auto]         a gateway, a sample site with each kind of 2FA, and an agent
     otpgate mcp [--http H:P]      a Model Context Protocol server for agents (the mcp extra)
 
@@ -55,8 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         "status", help="replicas seen lately and the work waiting (counts only)"
     )
     status.add_argument("--json", action="store_true", help="one JSON object")
-    sub.add_parser(
+    extract = sub.add_parser(
         "extract", help="extract codes and action links from JSON Lines on standard input"
+    )
+    extract.add_argument(
+        "--explain",
+        action="store_true",
+        help="also print each message's outcome, the reason and its candidates with their scores",
     )
     audit = sub.add_parser("audit", help="check or export the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
@@ -102,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "extract":
             from .extraction.extractor import run_jsonl
 
-            return run_jsonl(sys.stdin, sys.stdout)
+            return run_jsonl(sys.stdin, sys.stdout, explain=args.explain)
         if args.command == "demo":
             # Its own gateway and settings: the caller's OTPGATE_* variables are not read.
             from .demo.runner import run_cli

@@ -82,7 +82,7 @@ class Metrics:
             ("channel", "outcome"),
         )
         for channel in ("email", "sms"):
-            for outcome in ("code", "link", "no_code", "rejected"):
+            for outcome in ("code", "link", "no_code", "ambiguous", "rejected"):
                 self.messages.declare(channel, outcome)
         self.codes_delivered = Counter(
             "otpgate_codes_delivered_total", "Codes handed to agents, by source.", ("source",)

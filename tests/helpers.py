@@ -122,7 +122,8 @@ def extra_env(name: str, requirements: list[str], requirement: str, *, heavy: bo
     """
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     ours = any(str(ROOT) in r for r in requirements)
-    deps = [project["dependencies"], project["optional-dependencies"]] if ours else []
+    extras = {k: v for k, v in project["optional-dependencies"].items() if k != "test"}
+    deps = [project["dependencies"], extras] if ours else []
     key = json.dumps([requirements, deps]).encode()
     home = ROOT / ".cache" / f"{name}-{hashlib.sha256(key).hexdigest()[:12]}"
     python = home / "bin" / "python"

@@ -141,6 +141,19 @@ async def test_signed_text_reaches_a_waiting_agent_once(api: Client, gw: Gateway
     assert again.status == 204
 
 
+async def test_an_ambiguous_text_hands_out_nothing_and_is_counted(api: Client, gw: Gateway) -> None:
+    """Two secrets named alike: no code is handed out, the message counts as ambiguous."""
+    headers = await _tenant(api)
+    cred = await _credential(api, headers, "+14155550101")
+    text = "Your PIN is 4829 and your code is 731905"
+    assert (await post_twilio(api, twilio_params("+14155550101", text))).status == 200
+    got = await api.get(f"/v1/credentials/{cred}/code", headers=headers)
+    assert got.status == 204
+    metrics = await (await api.get("/metrics")).text()
+    assert 'otpgate_messages_total{channel="sms",outcome="ambiguous"} 1' in metrics
+    assert 'otpgate_messages_total{channel="sms",outcome="no_code"} 0' in metrics
+
+
 @pytest.mark.parametrize(
     "how", ["missing", "forged", "other-token", "retargeted-path", "retargeted-host", "tampered"]
 )

@@ -5,6 +5,8 @@
 - :mod:`.links`: ``extract_link``, the action link of a message (sign in, confirm,
   approve, reset), and :mod:`.linkwords`, the words that say what a link does;
 - :mod:`.lexicon`: the words that name a code, qualify it or rule it out, in many languages;
+- :mod:`.ranker` and :mod:`.training`: a learned candidate ranker and the offline script
+  that trains it and measures it against the rules (leave one source out);
 - :mod:`.htmltext`: HTML and plain bodies turned into the text the extractor reads;
 - :mod:`.index`: where the lexicon's words stand in one message (``MessageIndex``),
   and the memory of word roles an ``Extractor`` keeps (``RoleMemo``);

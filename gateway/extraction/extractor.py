@@ -18,8 +18,10 @@ five steps:
    it (``verification``, ``login``), against it an identifier word right before
    it (order, account, card, phone...) and, in the whole message, promotions,
    bookings and meetings.
-5. The best candidate wins if its score reaches ``THRESHOLD``. A wrong code is
-   worse than none, so the threshold is cautious.
+5. The best candidate wins if its score reaches ``THRESHOLD`` and no candidate
+   of another value comes within ``MARGIN`` of it; if one does, the message
+   is ambiguous and gives nothing. A wrong code is worse than none, so the
+   threshold is cautious.
 
 Speed: reading the text (``htmltext``) and finding the words of the lexicon
 (``index``) take shortcuts that find the same, an ``Extractor`` remembers the
@@ -34,14 +36,14 @@ import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
-from itertools import pairwise
+from dataclasses import dataclass, replace
+from itertools import islice, pairwise
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # typeshed stubs only sre_parse
 from string import ascii_letters as _LETTERS
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from gateway.errors import Invalid
-from gateway.extraction import htmltext
+from gateway.extraction import htmltext, ranker
 from gateway.extraction import lexicon as lex
 from gateway.extraction.htmltext import beyond_ascii, blank_links, bodies, visible_text
 from gateway.extraction.index import MessageIndex, RoleMemo
@@ -49,9 +51,11 @@ from gateway.extraction.links import Link, extract_link
 
 __all__ = [
     "CustomPattern",
+    "Decision",
     "Extractor",
     "Link",
     "compile_custom_pattern",
+    "decide",
     "extract_code",
     "extract_link",
     "extract_with_pattern",
@@ -60,10 +64,20 @@ __all__ = [
 
 # Inputs are cut to these sizes before anything runs: codes sit near the top.
 MAX_SUBJECT_CHARS = 1_000
-MAX_TEXT_CHARS = 50_000
+MAX_TEXT_CHARS = 20_000
 MAX_HTML_CHARS = 300_000
+MAX_HTML_TAGS = 5_000  # the HTML part is read up to its 5,000th tag
 MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to there
+MAX_TOKENS = 1_000  # and with more tokens that could be one (single digits, capitals...)
+LONG_CODE_CHARS = (11, 24)
+LONG_PRIOR = -2.0  # a long token's, which needs a code word naming it plainly
+SHORT_PRIOR = -2.0  # a three-digit code's, which needs a code word right before it
+READ_BEYOND = 400  # characters read after the last candidate of a message cut short
+EXPLAINED_CANDIDATES = 10  # candidates ``--explain`` lists per message
+# A code is handed out when its candidate scores THRESHOLD and no candidate of
+# another value comes within MARGIN of it (the message is then "ambiguous").
 THRESHOLD = 7.0
+MARGIN = 1.5  # how far the best must be ahead of any other value
 
 # "@example.com #123456" on a line of its own or after white space.
 _WEBOTP = re.compile(r"(?<!\S)@[A-Za-z0-9][A-Za-z0-9.-]*[A-Za-z0-9] #([A-Za-z0-9]{4,10})(?!\S)")
@@ -94,7 +108,7 @@ class _Candidate:
     value: str
     start: int
     end: int
-    kind: str  # "digits", "mixed" or "alpha"
+    kind: str  # "digits", "mixed", "alpha" or "long" (11 to 24 letters and digits)
     prior: float
 
 
@@ -154,27 +168,52 @@ def _mixed_prior(value: str) -> float | None:
 
 
 def _tokens(doc: str) -> list[tuple[int, int, str]]:
-    """What ``_TOKEN`` finds, in order: (start, end, text)."""
+    """What ``_TOKEN`` finds, in order: (start, end, text), the first MAX_TOKENS of them."""
     if not doc.isascii() and _OTHER_DIGIT.search(beyond_ascii(doc)):
-        return [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(doc)]
+        found = islice(_TOKEN.finditer(doc), MAX_TOKENS)
+        return [(m.start(), m.end(), m.group()) for m in found]
     tokens = []
-    for m in _DIGITS_OR_CAPITALS.finditer(doc):
+    for m in islice(_DIGITS_OR_CAPITALS.finditer(doc), MAX_TOKENS):
         start, end = m.span()
         while start and doc[start - 1] in _LETTERS:  # "abc123": the letters are part of it
             start -= 1
         tokens.append((start, end, doc[start:end]))
     if ":" in doc:
-        tokens += ((m.start(1), m.end(1), m.group(1)) for m in _AFTER_COLON.finditer(doc))
+        limit = tokens[-1][1] if len(tokens) == MAX_TOKENS else len(doc)
+        colon = islice(_AFTER_COLON.finditer(doc, 0, limit), MAX_TOKENS)
+        tokens += ((m.start(1), m.end(1), m.group(1)) for m in colon)
         tokens.sort()
+        del tokens[MAX_TOKENS:]
     return tokens
 
 
-def _candidates(doc: str) -> list[_Candidate]:
+def _read(doc: str) -> tuple[list[_Candidate], str]:
+    """The candidates of ``doc``, and the part of it they are judged in.
+
+    When a long message has more than MAX_TOKENS tokens or MAX_CANDIDATES
+    candidates, it is read up to there, with READ_BEYOND characters after
+    the last: what follows weighs neither for nor against them.
+    """
     tokens = _tokens(doc)
+    cands = _candidates(doc, tokens)
+    if len(tokens) < MAX_TOKENS and len(cands) < MAX_CANDIDATES:
+        return cands, doc
+    ends = [tokens[-1][1]] + ([cands[-1].end] if len(cands) >= MAX_CANDIDATES else [])
+    return cands, doc[: min(ends) + READ_BEYOND]
+
+
+def _candidates(doc: str, tokens: list[tuple[int, int, str]]) -> list[_Candidate]:
     found: list[_Candidate] = []
     i, count = 0, len(tokens)
     while i < count and len(found) < MAX_CANDIDATES:
         start, end, tok = tokens[i]
+        if len(tok) == 1 and tok.isdigit():
+            spread, taken = _spread(doc, tokens, i)
+            if spread is not None:
+                found.append(spread)
+            if spread is not None or taken > 1:
+                i += taken
+                continue
         groupable = tok.isdigit() or (tok.isupper() and doc[end : end + 1] == "-")
         joined = _join(doc, tokens, i) if groupable and len(tok) in (2, 3, 4) else None
         if joined is not None:
@@ -182,6 +221,17 @@ def _candidates(doc: str) -> list[_Candidate]:
             i += joined[1]
             continue
         i += 1
+        if len(tok) == 3 and tok.isdigit():
+            # "enter code 548": three digits are a code only right after a code word
+            if _right_after_code_word(doc, start) and not _glued(doc, start, end, True):
+                found.append(_Candidate(tok, start, end, "digits", SHORT_PRIOR))
+            continue
+        if LONG_CODE_CHARS[0] <= len(tok) <= LONG_CODE_CHARS[1] and _long_code_shape(tok):
+            # A long token given as a code ("verification code: 7fK2pQ9xLm3Rt8Vb"):
+            # taken only where a code word names it plainly (see _score).
+            if not _glued(doc, start, end, False):
+                found.append(_Candidate(tok, start, end, "long", LONG_PRIOR))
+            continue
         if not 4 <= len(tok) <= 10:
             continue
         if tok.isdigit():
@@ -208,6 +258,55 @@ def _candidates(doc: str) -> list[_Candidate]:
             if prior is not None:
                 found.append(_Candidate(tok, start, end, "mixed", prior))
     return found
+
+
+_SPREAD_GAPS = frozenset({" ", "  ", "   ", "\t", " \t", "\t ", " \t "})
+
+
+def _spread(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candidate | None, int]:
+    """A code written one digit at a time (``1 2 3 4 5 6``, one digit per table cell).
+
+    4 to 8 single digits, all apart by the same spaces or tab; no digit may
+    follow or precede the run the same way (a longer run is no code). Returns
+    the candidate, if any, and how many tokens the run takes.
+    """
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    if nxt is None or len(nxt[2]) != 1 or not nxt[2].isdigit():
+        return None, 1  # (most single digits stand alone: a quick look first)
+    gap = doc[tokens[i][1] : nxt[0]]
+    if gap not in _SPREAD_GAPS:
+        return None, 1
+    j = i + 1
+    while j + 1 < len(tokens):
+        a, b = tokens[j], tokens[j + 1]
+        if len(b[2]) != 1 or not b[2].isdigit() or doc[a[1] : b[0]] != gap:
+            break
+        j += 1
+    count = j - i + 1
+    start, end = tokens[i][0], tokens[j][1]
+    before = tokens[i - 1] if i else None
+    after = tokens[j + 1] if j + 1 < len(tokens) else None
+    if (before and before[2].isdigit() and doc[before[1] : start] == gap) or (
+        after and after[2].isdigit() and doc[end : after[0]] == gap
+    ):
+        return None, count  # part of a longer run of digits
+    if not 4 <= count <= 8 or _glued(doc, start, end, True):
+        return None, count
+    value = "".join(t for _, _, t in tokens[i : j + 1])
+    return _Candidate(value, start, end, "digits", _digit_prior(value) - 1.0), count
+
+
+def _long_code_shape(tok: str) -> bool:
+    """Letters and digits, both, not a run of digits with a word (``20241231report``)."""
+    runs = _RUNS.findall(tok)
+    return len(runs) >= 4 and any(r.isdigit() for r in runs) and any(r.isalpha() for r in runs)
+
+
+_CODE_WORD_BEFORE = re.compile(r"(?:code|kod|código|codice|pin|otp)\s*(?:is\s*)?[:：]?\s*$", re.I)
+
+
+def _right_after_code_word(doc: str, start: int) -> bool:
+    return _CODE_WORD_BEFORE.search(doc, max(0, start - 16), start) is not None
 
 
 def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candidate, int] | None:
@@ -347,10 +446,22 @@ def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Sp
     return ev
 
 
-def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    score: float  # -inf: ruled out
+    evidence: float = 0.0
+    link: str = "none"
+    qualified: bool = False
+    identifier: bool = False
+
+
+_OUT = _Judged(float("-inf"))
+
+
+def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Judged:
     doc, s, e = ctx.doc, cand.start, cand.end
     if cand.kind != "digits" and ctx.in_keyword(s, e):
-        return float("-inf")  # "verifikasi", "connexion": the keyword itself
+        return _OUT  # "verifikasi", "connexion": the keyword itself
     left, right = ctx.clause(s, e)
     ev = _evidence(ctx, cand, numbers, (left, right))
     qualified = ctx.qualifier_in(max(left, s - 80), min(right, e + 80)) or (
@@ -363,7 +474,9 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
         or ctx.shouting
         or (cand.value.islower() and ev.link != "label")
     ):
-        return float("-inf")
+        return _OUT
+    if cand.kind == "long" and (not ev.strict or not qualified):
+        return _OUT  # a long token is a code only where a code word plainly names it
 
     score = cand.prior + ev.value + (1.5 if qualified else 0.0)
     if ctx.any_code:
@@ -375,6 +488,7 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
 
     # An identifier word right before it: "order 1234", "card ending 5678", "call 0800".
     ident = ctx.identifier_before(s)
+    identified = False
     if ident is not None:
         gap = doc[ident[1] : s]
         i = bisect.bisect_right(ctx.code_ends, s)
@@ -389,6 +503,7 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
             and ctx.words(ident[1], s, raw=True) <= 2
             and not lex.CLAUSE_PUNCT.search(gap)
         ):
+            identified = True
             if doc[ident[0] : ident[1]].lower() not in lex.WEAK_IDENTIFIERS:
                 score -= 12.0
             elif ev.value < 7.0:
@@ -404,17 +519,65 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> float:
     is_year = cand.kind == "digits" and len(cand.value) == 4 and cand.value[:2] in ("19", "20")
     if is_year and lex.YEAR_CONTEXT_RE.search(doc, max(0, s - 30), e + 30):
         score -= 6.0
-    return score
+    return _Judged(score, ev.value, ev.link, qualified, identified)
 
 
-def _best(doc: str, memo: RoleMemo | None = None) -> tuple[str, float] | None:
-    """The best candidate and its score; of equal scores the first in the text wins.
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One candidate as the extractor weighed it (see ``otpgate extract --explain``)."""
 
-    The most promising (by prior) are scored first, and one that cannot reach the
-    best so far is skipped: a score is at most its prior, every bonus and the
-    penalties all candidates share.
+    value: str
+    kind: str  # "digits", "mixed", "alpha" or "long"
+    score: float  # -inf: ruled out
+    link: str  # how a code word leads to it (see ``_Evidence.link``)
+    features: tuple[float, ...] = ()  # the ranker's (see ``ranker``), when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What ``decide`` made of one message: the code, or why there is none."""
+
+    code: str | None
+    outcome: str  # "code", "none" or "ambiguous" (a likely code not clearly ahead of another)
+    reason: str
+    candidates: tuple[Scored, ...] = ()  # with ``explain``: every candidate, best first
+
+
+def _ceiling(ctx: MessageIndex) -> float:
+    """The most a candidate's score may exceed its prior (besides ``_best``'s own bonuses)."""
+    # Evidence 10, qualified 1.5, a code word in the message 1.
+    ceiling = 12.5 - (min(2.0 * len(ctx.promotions), 6.0) if ctx.promotions else 0.0)
+    return ceiling - (8.0 if ctx.meeting else 2.0 if ctx.booking else 0.0)
+
+
+class _Best(NamedTuple):
+    value: str
+    score: float
+    runner: float  # the best score of any other value (-inf: none)
+    link: str  # how a code word leads to the best
+
+
+# How a code word leads to a candidate (``_Evidence.link``), in ``--explain``'s words.
+LINKS = {
+    "direct": "a word naming a code right before it",
+    "label": "named by a code word before it",
+    "near": "a code word near it",
+    "purpose": "asked to be entered for a purpose",
+    "line": "alone on its line, by a line naming a code",
+    "nearby": "a code word in the next sentence",
+    "none": "no code word leads to it",
+}
+
+
+def _best(doc: str, memo: RoleMemo | None = None) -> _Best | None:
+    """The best candidate's value and score, and the best score of any other value.
+
+    The most promising (by prior) are scored first, and one that cannot come
+    within MARGIN of the best so far is skipped: a score is at most its prior,
+    every bonus and the penalties all candidates share. Of equal scores the
+    first in the text wins. A value written twice gets a point.
     """
-    cands = _candidates(doc)
+    cands, doc = _read(doc)
     if not cands:
         return None
     ctx = MessageIndex(doc, memo)
@@ -422,20 +585,169 @@ def _best(doc: str, memo: RoleMemo | None = None) -> tuple[str, float] | None:
     numbers = _Numbers(items, [c.start for c in items])
     values = [c.value for c in cands]
     seen = Counter(values) if len(set(values)) < len(values) else None
-    # Evidence 10, qualified 1.5, a code word in the message 1, the only number 1.
-    ceiling = 12.5 - (min(2.0 * len(ctx.promotions), 6.0) if ctx.promotions else 0.0)
-    ceiling -= 8.0 if ctx.meeting else 2.0 if ctx.booking else 0.0
-    best, best_at = 0.0, -1
+    ceiling = _ceiling(ctx)
+    best, best_at, link = float("-inf"), -1, "none"
+    scored: list[tuple[float, int]] = []
     for at in sorted(range(len(cands)), key=lambda i: -cands[i].prior):
         cand = cands[at]
         twice = seen is not None and seen[cand.value] > 1
         bound = cand.prior + ceiling + (cand.kind != "alpha" and len(items) == 1) + twice
-        if best_at >= 0 and (bound < best or (bound == best and at > best_at)):
-            continue  # cannot beat the best so far
-        score = _score(ctx, cand, numbers) + twice
+        if best_at >= 0 and bound < best - MARGIN:
+            continue  # can neither win nor come close
+        judged = _score(ctx, cand, numbers)
+        score = judged.score + twice
+        scored.append((score, at))
         if best_at < 0 or score > best or (score == best and at < best_at):
-            best, best_at = score, at
-    return values[best_at], best
+            best, best_at, link = score, at, judged.link
+    value = values[best_at]
+    runner = max((sc for sc, at in scored if values[at] != value), default=float("-inf"))
+    return _Best(value, best, runner, link)
+
+
+def _features(
+    ctx: MessageIndex,
+    cand: _Candidate,
+    judged: _Judged,
+    others_best: float,
+    numbers: _Numbers,
+    twice: bool,
+    subject_end: int,
+    stem: bool,
+    spread: bool,
+) -> tuple[float, ...]:
+    """The ranker's features of one candidate, in the order of ``ranker.FEATURES``."""
+    rule = max(-20.0, min(15.0, judged.score))
+    other = max(others_best, 0.0)  # (a lone candidate is measured against 0)
+    size, digits = len(cand.value), cand.kind == "digits"
+    only = cand.kind != "alpha" and len(numbers.items) == 1
+    lone = only and digits and 4 <= size <= 8 and len(ctx.doc) <= 160
+    near = stem and _stem_near(ctx, cand.start, cand.end)
+    return (
+        1.0,
+        float(rule >= THRESHOLD),
+        max(0.0, rule - THRESHOLD) / 10.0,
+        min(0.0, rule - THRESHOLD) / 10.0,
+        max(-2.0, min(2.0, (rule - other) / 10.0)),
+        judged.evidence / 10.0,
+        float(judged.qualified),
+        float(bool(ctx.any_code)),
+        float(not (ctx.code or ctx.qualifiers or ctx.identifiers or ctx.promotions)),
+        float(stem),
+        float(near),
+        float(near and lone),
+        float(digits and size == 6),
+        float(digits and size in (4, 5)),
+        float(digits and size in (7, 8)),
+        float(digits and size not in (4, 5, 6, 7, 8)),
+        float(cand.kind == "mixed"),
+        float(cand.kind == "alpha"),
+        float(only),
+        float(lone),
+        float(judged.identifier),
+        float(bool(ctx.promotions)),
+        float(twice),
+        float(cand.start < subject_end),
+        float(spread),
+    )
+
+
+def _stem_near(ctx: MessageIndex, start: int, end: int) -> bool:
+    lstart, lend = ctx.line(start, end)
+    a, b = max(lstart, start - 40), min(lend, end + 40)
+    return ranker.CODE_STEM_RE.search(ctx.low, a, b) is not None
+
+
+def _rank(
+    doc: str, memo: RoleMemo | None = None, subject_end: int = 0, features: bool = False
+) -> list[Scored]:
+    """Every candidate of ``doc`` scored (as ``_best`` would), best first (first of equals).
+
+    With ``features``, each also carries the ranker's features (see :mod:`.training`).
+    """
+    cands, doc = _read(doc)
+    if not cands:
+        return []
+    ctx = MessageIndex(doc, memo)
+    items = [c for c in cands if c.kind != "alpha"]
+    numbers = _Numbers(items, [c.start for c in items])
+    values = [c.value for c in cands]
+    seen = Counter(values)
+    judged = [_score(ctx, c, numbers) for c in cands]
+    scores = [j.score + (seen[c.value] > 1) for c, j in zip(cands, judged, strict=True)]
+    feats: list[tuple[float, ...]] = [()] * len(cands)
+    if features:
+        by_value: dict[str, float] = {}
+        for c, j in zip(cands, judged, strict=True):
+            by_value[c.value] = max(by_value.get(c.value, float("-inf")), j.score)
+        ordered = sorted(by_value.values(), reverse=True)
+        top, second = ordered[0], ordered[1] if len(ordered) > 1 else float("-inf")
+        stem = ranker.CODE_STEM_RE.search(ctx.low) is not None
+        for i, (c, j) in enumerate(zip(cands, judged, strict=True)):
+            others = second if by_value[c.value] == top else top
+            spread = c.value.isdigit() and c.end - c.start >= 2 * len(c.value) - 1
+            twice = seen[c.value] > 1
+            feats[i] = _features(ctx, c, j, others, numbers, twice, subject_end, stem, spread)
+    order = sorted(range(len(cands)), key=lambda i: (-scores[i], i))
+    return [
+        Scored(cands[i].value, cands[i].kind, scores[i], judged[i].link, feats[i]) for i in order
+    ]
+
+
+def _verdict(best: _Best | None) -> Decision:
+    """The decision on one reading of a message, from ``_best``'s answer."""
+    if best is None:
+        return Decision(None, "none", "no candidate")
+    value, score, runner, link = best
+    if score < THRESHOLD:
+        return Decision(None, "none", f"best candidate scores {score:.1f}, below {THRESHOLD:.1f}")
+    if runner > score - MARGIN:
+        return Decision(
+            None,
+            "ambiguous",
+            f"best candidate scores {score:.1f} and another value {runner:.1f}: "
+            f"not {MARGIN:.1f} ahead",
+        )
+    ahead = "no other value" if runner == float("-inf") else f"next value {runner:.1f}"
+    return Decision(value, "code", f"scores {score:.1f} ({LINKS.get(link, link)}), {ahead}")
+
+
+def decide(
+    *,
+    channel: str,
+    subject: str = "",
+    text: str = "",
+    html: str = "",
+    memo: RoleMemo | None = None,
+    explain: bool = False,
+) -> Decision:
+    """The code of this message, or why it gives none.
+
+    ``channel`` is ``"sms"`` or ``"email"``; an SMS has only ``text``. For an
+    e-mail the plain-text part is preferred, the HTML part is read when the
+    text part is empty or yields nothing, and the subject is read with either.
+    A code is handed out only when its candidate scores ``THRESHOLD`` and is
+    ``MARGIN`` ahead of any other value; a candidate that scores enough but
+    is not clearly ahead makes the message ``"ambiguous"``: a wrong code costs
+    more than none. With ``explain``, the decision lists every candidate of
+    the reading it comes from, best first (slower: none is skipped).
+    """
+    del channel  # the same reading serves both channels
+    subject = visible_text(subject[:MAX_SUBJECT_CHARS]).replace("\n", " ").strip()
+    found = Decision(None, "none", "no text")
+    for body in bodies(text, html, MAX_TEXT_CHARS, MAX_HTML_CHARS, MAX_HTML_TAGS):
+        doc = f"{subject}\n\n{body}" if subject else body
+        web = _WEBOTP.search(doc) if "@" in doc else None
+        if web:
+            return Decision(web.group(1), "code", "origin-bound WebOTP line")
+        doc = blank_links(doc)
+        decision = _verdict(_best(doc, memo))
+        if explain:
+            decision = replace(decision, candidates=tuple(_rank(doc, memo)))
+        if decision.code is not None:
+            return decision
+        if found.outcome != "ambiguous":
+            found = decision
+    return found
 
 
 def extract_code(
@@ -446,25 +758,12 @@ def extract_code(
     html: str = "",
     memo: RoleMemo | None = None,
 ) -> str | None:
-    """Return the code a user would type from this message, or None if it holds none.
+    """Return the code a user would type from this message, or None (see :func:`decide`).
 
-    ``channel`` is ``"sms"`` or ``"email"``; an SMS has only ``text``. For an
-    e-mail the plain-text part is preferred, the HTML part is read when the
-    text part is empty or yields nothing, and the subject is read with either.
     Word roles are remembered in ``memo`` (see :class:`Extractor`); without
     one, every word is judged afresh: the same answer, more slowly.
     """
-    del channel  # the same reading serves both channels
-    subject = visible_text(subject[:MAX_SUBJECT_CHARS]).replace("\n", " ").strip()
-    for body in bodies(text, html, MAX_TEXT_CHARS, MAX_HTML_CHARS):
-        doc = f"{subject}\n\n{body}" if subject else body
-        web = _WEBOTP.search(doc) if "@" in doc else None
-        if web:
-            return web.group(1)
-        best = _best(blank_links(doc), memo)
-        if best is not None and best[1] >= THRESHOLD:
-            return best[0]
-    return None
+    return decide(channel=channel, subject=subject, text=text, html=html, memo=memo).code
 
 
 class Extractor:
@@ -480,11 +779,17 @@ class Extractor:
     def __init__(self, memo: RoleMemo | None = None) -> None:
         self.memo = RoleMemo() if memo is None else memo
 
+    def decide(
+        self, *, channel: str, subject: str = "", text: str = "", html: str = ""
+    ) -> Decision:
+        """:func:`decide` for this message, with this extractor's memory."""
+        return decide(channel=channel, subject=subject, text=text, html=html, memo=self.memo)
+
     def code(
         self, *, channel: str, subject: str = "", text: str = "", html: str = ""
     ) -> str | None:
         """:func:`extract_code` of this message, with this extractor's memory."""
-        return extract_code(channel=channel, subject=subject, text=text, html=html, memo=self.memo)
+        return self.decide(channel=channel, subject=subject, text=text, html=html).code
 
     def link(
         self, *, channel: str, subject: str = "", text: str = "", html: str = ""
@@ -600,7 +905,23 @@ def extract_with_pattern(p: CustomPattern, subject: str, text: str) -> str | Non
 # --- command line: ``otpgate extract`` -------------------------------------------------
 
 
-def _extract_line(extractor: Extractor, line: str) -> dict[str, Any]:
+def _explained(decision: Decision) -> dict[str, Any]:
+    """The decision's outcome, reason and candidates, as ``--explain`` prints them."""
+    return {
+        "outcome": decision.outcome,
+        "reason": decision.reason,
+        "candidates": [
+            {
+                "value": c.value,
+                "score": round(c.score, 2) if c.score != float("-inf") else None,
+                "link": c.link if c.score != float("-inf") else "ruled out",
+            }
+            for c in decision.candidates[:EXPLAINED_CANDIDATES]
+        ],
+    }
+
+
+def _extract_line(extractor: Extractor, line: str, explain: bool = False) -> dict[str, Any]:
     try:
         item = json.loads(line)
     except (ValueError, RecursionError):
@@ -623,26 +944,33 @@ def _extract_line(extractor: Extractor, line: str) -> dict[str, Any]:
             return {"id": None, "code": None, "link": None, "error": f"{field} must be a string"}
     message = {f: v or "" for f, v in parts.items()}
     try:
-        code = extractor.code(channel=channel, **message)
+        if explain:
+            decision = decide(channel=channel, memo=extractor.memo, explain=True, **message)
+        else:
+            decision = extractor.decide(channel=channel, **message)
         link = extractor.link(channel=channel, **message)
     except Exception:  # a bug must not stop the stream; the reason names no content
         return {"id": None, "code": None, "link": None, "error": "extraction failed"}
-    return {"id": ident, "code": code, "link": link.url if link else None}
+    out = {"id": ident, "code": decision.code, "link": link.url if link else None}
+    return out | _explained(decision) if explain else out
 
 
-def run_jsonl(stdin: TextIO, stdout: TextIO) -> int:
+def run_jsonl(stdin: TextIO, stdout: TextIO, explain: bool = False) -> int:
     """``otpgate extract``: one JSON object per input line, one result line each, in order.
 
     Each result is ``{"id", "code", "link"}``: the code a person would type and
     the action link a person would click (sign in, confirm, approve, reset),
-    each null when the message has none. A line that cannot be read gives
-    ``{"id": null, "code": null, "link": null, "error": ...}``
+    each null when the message has none. With ``explain`` (``--explain``) it
+    also has ``"outcome"`` (code, none or ambiguous), ``"reason"`` and
+    ``"candidates"``: the first EXPLAINED_CANDIDATES candidates, best first,
+    each ``{"value", "score", "link"}`` (score null: ruled out). A line that
+    cannot be read gives ``{"id": null, "code": null, "link": null, "error": ...}``
     (a reason, never the content) and reading goes on; blank lines are
     skipped. Returns the exit status, 0.
     """
     extractor = Extractor()
     for line in stdin:
         if line.strip():
-            stdout.write(json.dumps(_extract_line(extractor, line)) + "\n")
+            stdout.write(json.dumps(_extract_line(extractor, line, explain)) + "\n")
             stdout.flush()
     return 0

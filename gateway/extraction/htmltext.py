@@ -38,6 +38,7 @@ import unicodedata
 from collections.abc import Iterator
 from html import unescape
 from html.parser import HTMLParser
+from itertools import islice
 
 __all__ = ["beyond_ascii", "blank_links", "bodies", "html_to_text", "visible_text"]
 
@@ -218,13 +219,19 @@ def _start_effects() -> dict[str, tuple[int, bool | None, str, str]]:
 _STARTS = _start_effects()
 
 
-def _collect_fast(html: str) -> list[str] | None:
-    """What ``_TextCollector`` collects from ``html``, or None if the markup is not plain."""
+def _collect_fast(html: str, max_tags: int | None = None) -> list[str] | None:
+    """What ``_TextCollector`` collects from ``html``, or None if the markup is not plain.
+
+    With ``max_tags``, reading stops at that many pieces of markup (what follows is left out).
+    """
     parts: list[str] = []
     hidden, in_head = 0, False
     pos = 0  # where the text after the last markup starts
     must_close = ""
-    for m in _MARKUP.finditer(html):
+    markup = _MARKUP.finditer(html)
+    if max_tags is not None:
+        markup = islice(markup, max_tags)
+    for m in markup:
         start, end = m.span()
         if start != pos:
             if start < pos:  # inside a <style> or <script> block already read
@@ -282,18 +289,37 @@ def _collect_fast(html: str) -> list[str] | None:
             return None
     if must_close:
         return None
+    if max_tags is not None and pos < len(html) and _MARKUP.search(html, pos):
+        return parts  # stopped at max_tags: the rest is not read
     if pos < len(html) and not hidden and not in_head:
         text = html[pos:]
         parts.append(unescape(text) if "&" in text else text)
     return parts
 
 
-def html_to_text(html: str) -> str:
-    """Return the visible text of ``html`` with lines and cells kept apart."""
-    parts = _collect_fast(html)
+# With ``max_tags``, markup that is not plain is read up to max_tags times this many
+# characters, by html.parser if they are at most PARSER_MAX_CHARS, else crudely.
+_PARSER_CHARS_PER_TAG = 12
+PARSER_MAX_CHARS = 3_000
+
+
+def html_to_text(html: str, max_tags: int | None = None) -> str:
+    """Return the visible text of ``html`` with lines and cells kept apart.
+
+    With ``max_tags``, only about the first that many tags are read: what a
+    reader sees first, in a time bounded whatever the markup.
+    """
+    parts = _collect_fast(html, max_tags)
     if parts is None:
+        if max_tags is not None:
+            # html.parser takes time growing with the square of some markup left
+            # open ("<x y='" repeated: 20 KB of it, a second): bounded, it reads
+            # only short documents; longer ones are read the crude way.
+            html = html[: max_tags * _PARSER_CHARS_PER_TAG]
         collector = _TextCollector()
         try:
+            if max_tags is not None and len(html) > PARSER_MAX_CHARS:
+                raise ValueError("too long for the HTML parser in bounded time")
             collector.feed(html)
             collector.close()
         except Exception:
@@ -303,13 +329,16 @@ def html_to_text(html: str) -> str:
     return _tidy("".join(parts))
 
 
-def bodies(text: str, html: str, text_chars: int, html_chars: int) -> Iterator[str]:
+def bodies(
+    text: str, html: str, text_chars: int, html_chars: int, html_tags: int | None = None
+) -> Iterator[str]:
     """The plain-text part if there is one, then the visible text of the HTML part,
-    each cut to ``text_chars`` (the HTML to ``html_chars`` first); or an empty one."""
+    each cut to ``text_chars`` (the HTML to ``html_chars`` and ``html_tags`` first);
+    or an empty one."""
     if text.strip():
         yield visible_text(text[:text_chars])
     if html.strip():
-        yield visible_text(html_to_text(html[:html_chars])[:text_chars])
+        yield visible_text(html_to_text(html[:html_chars], html_tags)[:text_chars])
     elif not text.strip():
         yield ""  # a subject alone
 

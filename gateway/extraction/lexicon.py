@@ -45,17 +45,19 @@ from typing import Any
 CODE: tuple[str, ...] = (
     # English and international
     r"codes?", r"passcodes?", r"otps?", r"pins?", r"pincodes?", r"passwords?", r"passwd",
-    r"2fa", r"mfa", r"tan", r"mtan", r"smstan",
+    r"2fa", r"mfa", r"tan", r"mtan", r"smstan", r"tokens?",
     # German, Dutch, Scandinavian, Finnish (single words; compounds via CODE_SUFFIX)
     r"passwort\w*", r"kennwort\w*", r"wachtwoord\w*", r"lösenord\w*", r"losenord\w*",
     r"passord\w*", r"kodeord\w*", r"salasana\w*", r"koodi\w*", r"kood\w*",
+    # Icelandic, Irish, Welsh, Basque, Maltese, Swahili
+    r"kóð\w*", r"c[hw]?ód", r"kodea", r"kodiċi", r"msimbo",
     # Romance
     r"c[oó]digos?", r"cdigo", r"codi", r"codice", r"codici", r"codul(?:ui)?", r"cod",
     r"mot(?:s)? de passe", r"clave", r"contrase[ñn]a", r"senhas?", r"parol[aă]?",
     # Slavic, Baltic, Hungarian, Turkic, Albanian, Georgian (transliterated), Indonesian
     r"k[oó]d\w*", r"kôd\w*", r"has[łl][oae]\w*", r"hesl[oae]\w*", r"lozink\w*", r"gesl[oa]",
     r"jelsz[oó]\w*", r"[şs]ifre\w*", r"sandi", r"kodas", r"kods",
-    r"код\w*", r"парол\w*", r"пин", r"пін",
+    r"код\w*", r"парол\w*", r"пин", r"пін", r"токен\w*",
     # Greek
     r"κωδικ\w*", r"συνθηματικ\w*",
     # Vietnamese ("mã" alone is too common a syllable, so only in phrases)
@@ -64,7 +66,7 @@ CODE: tuple[str, ...] = (
 )  # fmt: skip
 
 CODE_SUFFIX: tuple[str, ...] = (
-    r"code[sn]?", r"kode[nr]?", r"kod", r"kód", r"koodi\w*", r"kood\w*",
+    r"code[sn]?", r"kode[nr]?", r"kod", r"kód\w*", r"kóð\w*", r"koodi\w*", r"kood\w*",
     r"passwort", r"kennwort", r"wachtwoord", r"lösenord", r"passord", r"salasana\w*",
 )  # fmt: skip
 
@@ -239,13 +241,13 @@ CODE_CJK: tuple[str, ...] = (
     "验证码", "驗證碼", "校验码", "校驗碼", "动态码", "動態碼", "认证码", "認證碼", "激活码",
     "激活碼", "确认码", "確認碼", "安全码", "安全碼", "动态密码", "動態密碼", "授权码",
     "授權碼", "登录码", "登入碼", "短信码", "密码", "密碼", "口令", "验证代码", "識別碼",
-    "识别码", "交易码", "交易碼", "随机码", "隨機碼",
+    "识别码", "交易码", "交易碼", "随机码", "隨機碼", "令牌",
     # Japanese
     "認証コード", "確認コード", "コード", "パスワード", "認証番号", "暗証番号", "確認番号",
-    "ワンタイム", "承認番号", "認証キー",
+    "ワンタイム", "承認番号", "認証キー", "トークン",
     # Korean
     "인증번호", "인증 번호", "인증코드", "코드", "비밀번호", "승인번호", "확인번호", "보안코드",
-    "일회용",
+    "일회용", "토큰",
     # Thai, Hebrew, Arabic, Persian, Urdu, Hindi, Bengali, others
     "รหัส", "โค้ด", "קוד", "סיסמ", "رمز", "كود", "كلمة المرور", "كلمة السر", "گذرواژه",
     "کوڈ", "कोड", "ओटीपी", "पासवर्ड", "কোড", "ওটিপি", "குறியீடு", "కోడ్", "კოდ", "կոդ",

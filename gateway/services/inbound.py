@@ -33,6 +33,7 @@ from .. import events, ids
 from ..errors import Invalid
 from ..extraction.extractor import (
     CustomPattern,
+    Decision,
     Extractor,
     Link,
     compile_custom_pattern,
@@ -58,6 +59,8 @@ CODE = "code"
 #: A message with a sign-in or confirmation link and no code.
 LINK = "link"
 NO_CODE = "no_code"
+#: A message whose likeliest code was not clearly ahead of another: none handed out.
+AMBIGUOUS = "ambiguous"
 REJECTED = "rejected"
 
 
@@ -279,7 +282,7 @@ class InboundService:
         """
         now = self._clock()
         day = utc_day(now)
-        default: list[str | None] = []  # the generic extraction, computed at most once
+        default: list[Decision] = []  # the generic extraction, computed at most once
         links: list[Link | None] = []  # the message's action link, found at most once
         items: list[inbound_rows.Write] = []
         outcomes: list[str] = []
@@ -292,7 +295,7 @@ class InboundService:
                 outcomes.append(REJECTED)
                 continue
             items.extend(self._forwards(route, message, now))
-            code = self._extract(message, route, default)
+            code, ambiguous = self._extract(message, route, default)
             items.append(
                 CountRow(
                     route.tenant_id, route.credential_id, day, message.channel, code is not None
@@ -300,7 +303,7 @@ class InboundService:
             )
             link = self._link(message, links)
             if code is None and link is None:
-                outcomes.append(NO_CODE)
+                outcomes.append(AMBIGUOUS if ambiguous else NO_CODE)
                 continue
             if code is not None:
                 items.append(self._row(route, message, code, now))
@@ -354,22 +357,26 @@ class InboundService:
         if CODE in outcomes or LINK in outcomes:
             self._events_queued()
 
-    def _extract(self, message: Message, route: Route, default: list[str | None]) -> str | None:
+    def _extract(
+        self, message: Message, route: Route, default: list[Decision]
+    ) -> tuple[str | None, bool]:
+        """The route's code, and whether the message was ambiguous (a likely code, not clear)."""
         if route.pattern:
             compiled = _compiled(route.pattern)
             if compiled is None:
-                return None
-            return extract_with_pattern(compiled, message.subject, message.text or message.html)
+                return None, False
+            code = extract_with_pattern(compiled, message.subject, message.text or message.html)
+            return code, False
         if not default:
             default.append(
-                self._extractor.code(
+                self._extractor.decide(
                     channel=message.channel,
                     subject=message.subject,
                     text=message.text,
                     html=message.html,
                 )
             )
-        return default[0]
+        return default[0].code, default[0].outcome == "ambiguous"
 
     def _link(self, message: Message, found: list[Link | None]) -> Link | None:
         if not found:

@@ -1,0 +1,180 @@
+"""How the code extractor does on messages it was not tuned on, and how long any message takes.
+
+Three figures, each exact (the code a person would type, or none where there
+is none), wrong (another code, or one where there is none) and abstained:
+
+- the shared corpus (``../shared/corpus``), which the rules were tuned on;
+- leave one source out over every labelled message the repository knows of
+  (the shared corpus, ``tests/data/codes/tune.jsonl``, and the link sets of
+  ``tests/data/links`` as mails with no code): each source (a repository or
+  a project's family) in turn is read with what was learned from the others.
+  The shipped extractor learns nothing from data (its rules are written; the
+  learned ranker of ``gateway.extraction.ranker`` is measured against it by
+  ``python -m gateway.extraction.training --cv`` and not used while it does
+  not do better), so for it each source is read as it is;
+- ``tests/data/codes/heldout.jsonl``, set apart before any tuning (see its
+  README) and never tuned on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.extraction import extractor as ex
+from gateway.extraction import ranker, ranker_weights, training
+
+from .helpers import ROOT, SHARED, need_shared
+
+CORPUS = SHARED / "corpus"
+CODES = ROOT / "tests" / "data" / "codes"
+MIN_EXACT = 0.97
+MAX_WRONG = 0.01
+# The kept-apart set is not yet at the goal (MIN_EXACT): its misses are words for
+# "code" in languages the lexicon does not know. This pins where it stands.
+KEPT_APART_MIN_EXACT = 0.82
+
+
+def _figures(rows: list[dict[str, Any]]) -> training.Figures:
+    figures = training.Figures()
+    extractor = ex.Extractor()
+    for row in rows:
+        decision = extractor.decide(
+            channel=row["channel"],
+            subject=row.get("subject") or "",
+            text=row.get("text") or "",
+            html=row.get("html") or "",
+        )
+        figures.add(row["expected"], decision)
+    return figures
+
+
+def _check(name: str, figures: training.Figures, min_exact: float = MIN_EXACT) -> None:
+    print(f"{name}: {figures}")
+    assert figures.exact / figures.n >= min_exact, f"{name}: {figures}"
+    assert figures.wrong / figures.n <= MAX_WRONG, f"{name}: {figures}"
+
+
+def test_shared_corpus() -> None:
+    """The corpus the rules were tuned on: >= 97% exact, <= 1% wrong."""
+    need_shared(CORPUS / "otp_dev.jsonl", CORPUS / "email_dev.jsonl")
+    rows = training.load(CORPUS / "otp_dev.jsonl") + training.load(CORPUS / "email_dev.jsonl")
+    _check("shared corpus", _figures(rows))
+
+
+def test_leave_one_source_out() -> None:
+    """Every source read with what the others taught: >= 97% exact, <= 1% wrong, overall
+    and over the messages that hold codes; no source of mails without codes gets one."""
+    need_shared(CORPUS / "otp_dev.jsonl", CORPUS / "email_dev.jsonl")
+    coded, links = training.training_rows(CORPUS)
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for row in coded + links:
+        by_source.setdefault(training.source_of(row), []).append(row)
+    overall, with_codes = training.Figures(), training.Figures()
+    coded_sources = {training.source_of(r) for r in coded}
+    for source, rows in sorted(by_source.items()):
+        f = _figures(rows)
+        if f.exact < f.n:
+            print(f"  {source}: {f}")
+        for into in (overall, with_codes) if source in coded_sources else (overall,):
+            for key in ("n", "exact", "wrong", "ambiguous", "missed"):
+                setattr(into, key, getattr(into, key) + getattr(f, key))
+        if source not in coded_sources:
+            assert f.wrong == 0, source
+    assert len(by_source) >= 50
+    _check("leave one source out, every message", overall)
+    _check("leave one source out, messages of code corpora", with_codes)
+
+
+def test_kept_apart_set() -> None:
+    """The messages set apart before tuning: never a wrong code, and no fewer exact than now."""
+    rows = training.load(CODES / "heldout.jsonl")
+    tune_ids = {r["id"] for r in training.load(CODES / "tune.jsonl")}
+    assert rows and not tune_ids & {r["id"] for r in rows}
+    _check("kept-apart set", _figures(rows), KEPT_APART_MIN_EXACT)
+
+
+def test_gathered_set_names_its_sources() -> None:
+    """Each gathered message says where it comes from and what a person would type."""
+    for name in ("tune.jsonl", "heldout.jsonl"):
+        for line in (CODES / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            assert ":" in row["source"] and row["family"] and row["lang"]
+            assert row["expected"] is None or row["expected"] in row["text"]
+
+
+def test_ranker_training_is_deterministic_and_shipped_as_trained() -> None:
+    """The shipped weights are what the training script learns from the repository's data."""
+    need_shared(CORPUS / "otp_dev.jsonl", CORPUS / "email_dev.jsonl")
+    coded, links = training.training_rows(CORPUS)
+    samples = [training.read(r) for r in coded + links]
+    weights = training.fit(samples)
+    assert weights == training.fit(samples)
+    assert len(weights) == len(ranker.FEATURES)
+    assert weights == ranker_weights.WEIGHTS
+
+
+# --- time ------------------------------------------------------------------------------
+
+# Goal: no message within 50 ms (see benchmarks/extract_speed.py). The guard here
+# is generous, for a loaded CI machine; it catches a quadratic slip, not a few ms.
+WORST_CPU_SECONDS = 1.0
+
+_PIECES = [
+    "1", "7", " ", "  ", "\t", "\n", "123456", "1234 5678", "12 34 56", "123-456", "G-", "#",
+    "code", "Code: ", "verification code is ", "OTP", "PIN ", "验证码", "認証コード", "\uff1a",
+    "order ", "card ending ", "$1,234.56", "12.03.2024", "10:42", "a.", "www.", "@a.com",
+    "ABCDEF", "A1B2C3", "abcdef", "<td>", "</td>", "<p>", "<br>", "<style>", "&amp;", "<x y='",
+    "20% off", "Meeting", ",", ".", "-", "(", ")", "【", "】",
+]  # fmt: skip
+
+
+@st.composite
+def _adversarial(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(st.tuples(st.sampled_from(_PIECES), st.integers(1, 4_000)), max_size=6))
+    return "".join(piece * times for piece, times in parts)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(text=_adversarial(), subject=_adversarial())
+def test_no_message_takes_long(text: str, subject: str) -> None:
+    """Adversarial text as text part, HTML part and subject: bounded time, a sane answer."""
+    extractor = ex.Extractor()
+    for parts in ({"text": text}, {"html": text}):
+        started = time.process_time()
+        code = extractor.code(channel="email", subject=subject, **parts)
+        assert time.process_time() - started < WORST_CPU_SECONDS, (len(text), parts.keys())
+        assert code is None or (code.strip() == code and 3 <= len(code) <= 24)
+
+
+@pytest.mark.parametrize("markup", ["<x y='", '<a b="', "<x y='>'", "<!--", "<p"])
+def test_markup_html_parser_reads_slowly_is_bounded(markup: str) -> None:
+    """Markup left open, which html.parser reads in quadratic time, is read in bounded time."""
+    html = markup * (ex.MAX_HTML_CHARS // len(markup))
+    started = time.process_time()
+    assert ex.extract_code(channel="email", subject="Your code", html=html) is None
+    assert time.process_time() - started < WORST_CPU_SECONDS
+
+
+def test_benchmark_worst_cases_stay_bounded() -> None:
+    """The benchmark's adversarial inputs, each up to the size limits, within the guard."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import extract_speed
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    slowest = extract_speed.worst_cases(rounds=1)
+    assert slowest[0][0] < WORST_CPU_SECONDS * 1000, slowest[:3]
