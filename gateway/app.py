@@ -61,6 +61,7 @@ from .services.interactions import InteractionService
 from .services.logins import LoginService
 from .services.outbox import Outbox
 from .services.replicas import Heartbeat, WakeListener
+from .services.skyvern import SkyvernEndpoints
 from .services.sms import SmsService
 from .services.spool import Spool
 from .services.tenants import TenantService
@@ -350,6 +351,7 @@ async def _build(
             )
         )
     codes = CodeService(db, vault, audit, bells, clock=clock)
+    logins = LoginService(db, codes, audit, bells, metrics, clock=clock)
     services = Services(
         settings=settings,
         db=db,
@@ -361,8 +363,11 @@ async def _build(
             db, vault, settings.inbox_domain, audit, routes_changed=routes.forget
         ),
         codes=codes,
-        logins=LoginService(db, codes, audit, bells, metrics, clock=clock),
+        logins=logins,
         backup_codes=BackupCodes(db, vault, audit, events_queued=webhook_outbox.wake, clock=clock),
+        skyvern=SkyvernEndpoints(
+            db, vault, keyring, logins, audit, public_url=settings.public_url, clock=clock
+        ),
         inbound=inbound,
         webhook_endpoints=WebhookEndpoints(
             db, vault, allow_private=settings.allow_private_targets, clock=clock

@@ -8,6 +8,7 @@
     otpgate status [--json]       replicas seen lately, and the work waiting (counts only)
     otpgate extract [--explain]   JSON Lines in, one {"id", "code", "link"} line out per input
     otpgate demo [--auto]         a gateway, a sample site with each kind of 2FA, and an agent
+    otpgate mcp [--http H:P]      a Model Context Protocol server for agents (the mcp extra)
 
 Configuration comes from the ``OTPGATE_*`` environment variables (see README).
 A configuration problem ends the command with one line on standard error and
@@ -91,6 +92,18 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("/usr/bin/chromium"),
         help="the Chromium the agent drives (default: /usr/bin/chromium)",
     )
+    mcp = sub.add_parser(
+        "mcp",
+        help="serve the gateway's logins as Model Context Protocol tools (stdio by default)",
+        description="Talks to the gateway at OTPGATE_URL (default http://127.0.0.1:8080) with "
+        "the key in OTPGATE_API_KEY. Codes and links stay out of the model's context unless "
+        "OTPGATE_MCP_REVEAL=1.",
+    )
+    mcp.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio",
+    )
     return parser
 
 
@@ -133,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo.runner import run_cli
 
             return run_cli(auto=args.auto, chromium=args.chromium)
+        if args.command == "mcp":
+            # A client of a gateway, configured by its own variables (see gateway.agents.mcp).
+            return _mcp(args.http)
         settings = Settings.from_env()
         from .logs import configure
 
@@ -160,6 +176,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _mcp(http: str | None) -> int:
+    try:
+        from .agents import mcp
+    except ImportError as exc:
+        print(f"otpgate: {exc}; install it with: pip install 'otpgate[mcp]'", file=sys.stderr)
+        return 2
+    try:
+        mcp.run(http)
+    except ValueError as exc:
+        print(f"otpgate: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

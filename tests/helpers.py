@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import os
@@ -26,6 +27,7 @@ import ssl
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -107,6 +109,42 @@ def need_browser() -> None:
         absent.append("Playwright for Python is not installed in this environment")
     if absent:
         missing("; ".join(absent), "OTPGATE_REQUIRE_BROWSER")
+
+
+def extra_env(name: str, requirements: list[str], requirement: str, *, heavy: bool = False) -> Path:
+    """The Python of a virtual environment holding *requirements*, for a framework whose
+    pinned versions cannot share the test environment (``OTPGATE_REQUIRE_...`` *requirement*).
+
+    Made once with pip from the registries under ``.cache/`` (gitignored), and made
+    again when the requirements change (or this tree's, when they install it).
+    A *heavy* one is made only when *requirement* is ``1`` (CI sets it); otherwise
+    the test skips, saying so.
+    """
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    ours = any(str(ROOT) in r for r in requirements)
+    extras = {k: v for k, v in project["optional-dependencies"].items() if k != "test"}
+    deps = [project["dependencies"], extras] if ours else []
+    key = json.dumps([requirements, deps]).encode()
+    home = ROOT / ".cache" / f"{name}-{hashlib.sha256(key).hexdigest()[:12]}"
+    python = home / "bin" / "python"
+    if (home / "ready").exists():
+        return python
+    if heavy and os.environ.get(requirement) != "1":
+        pytest.skip(f"{' '.join(requirements)} is large: {requirement}=1 installs it under .cache/")
+    for old in (ROOT / ".cache").glob(f"{name}-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(home)], check=True)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         *requirements],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        shutil.rmtree(home, ignore_errors=True)
+        missing(f"pip could not install {' '.join(requirements)}: {done.stderr[-800:]}",
+                requirement)  # fmt: skip
+    (home / "ready").write_text("")
+    return python
 
 
 def need_tool(tool: str, package: str) -> str:
@@ -496,6 +534,26 @@ def verifies(secret: str, seen: Seen) -> bool:
     except WebhookVerificationError:
         return False
     return True
+
+
+def link_mail(url: str, to: str) -> EmailMessage:
+    """A sign-in mail as sites send them: a button in HTML, the bare link in the text."""
+    msg = EmailMessage()
+    msg["From"] = "Acme Cloud <no-reply@acme.example>"
+    msg["To"] = to
+    msg["Subject"] = "Your sign-in link for Acme Cloud"
+    msg.set_content(
+        "Hi,\n\nClick the link below to sign in to Acme Cloud. It works once, for 15 minutes."
+        f"\n\n{url}\n\nIf you did not ask to sign in, ignore this mail.\n"
+    )
+    msg.add_alternative(
+        "<html><body><p>Hi,</p><p>Click the button below to sign in to Acme Cloud. It works "
+        f'once, for 15 minutes.</p><p><a href="{url}" style="background:#2563eb;color:#fff;'
+        'padding:12px 20px;border-radius:6px">Sign in to Acme Cloud</a></p>'
+        "<p>If you did not ask to sign in, ignore this mail.</p></body></html>",
+        subtype="html",
+    )
+    return msg
 
 
 # -- `otpgate serve` as a process -----------------------------------------------------

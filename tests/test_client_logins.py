@@ -15,7 +15,6 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ from .helpers import (
     ADMIN_KEY,
     Served,
     eventually,
+    link_mail,
     listening,
     need_browser,
     otp_mail,
@@ -507,26 +507,6 @@ async def test_the_blocking_client_requests_an_approval(served: Served) -> None:
 
 
 # -- links --------------------------------------------------------------------------------
-
-
-def link_mail(url: str, to: str) -> EmailMessage:
-    """A sign-in mail as sites send them: a button in HTML, the bare link in the text."""
-    msg = EmailMessage()
-    msg["From"] = "Acme Cloud <no-reply@acme.example>"
-    msg["To"] = to
-    msg["Subject"] = "Your sign-in link for Acme Cloud"
-    msg.set_content(
-        "Hi,\n\nClick the link below to sign in to Acme Cloud. It works once, for 15 minutes."
-        f"\n\n{url}\n\nIf you did not ask to sign in, ignore this mail.\n"
-    )
-    msg.add_alternative(
-        "<html><body><p>Hi,</p><p>Click the button below to sign in to Acme Cloud. It works "
-        f'once, for 15 minutes.</p><p><a href="{url}" style="background:#2563eb;color:#fff;'
-        'padding:12px 20px;border-radius:6px">Sign in to Acme Cloud</a></p>'
-        "<p>If you did not ask to sign in, ignore this mail.</p></body></html>",
-        subtype="html",
-    )
-    return msg
 
 
 class LinkSite:

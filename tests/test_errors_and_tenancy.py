@@ -113,6 +113,8 @@ CREDENTIAL_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/backup-codes", None),
     ("POST", "/backup-codes/take", None),
     ("POST", "/logins", {}),
+    ("PUT", "/skyvern", {"api_key": "sk-stolen"}),
+    ("DELETE", "/skyvern", None),
 ]
 #: Values for the second path id of nested routes (well-formed, unknown).
 NESTED = {"{forward_id}": "fwd_aaaaaaaaaaaaaaaa", "{device}": "dev_aaaaaaaaaaaaaaaa"}

@@ -51,6 +51,8 @@ WHO: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/credentials/{id}/backup-codes"): EVERY,
     ("POST", "/v1/credentials/{id}/backup-codes/take"): {O, A},
     ("POST", "/v1/credentials/{id}/logins"): EVERY,
+    ("PUT", "/v1/credentials/{id}/skyvern"): {O, M},
+    ("DELETE", "/v1/credentials/{id}/skyvern"): {O, M},
     ("GET", "/v1/logins/{id}"): EVERY,
     ("GET", "/v1/logins/{id}/code"): {O, A},
     ("GET", "/v1/logins/{id}/link"): {O, A},

@@ -20,6 +20,7 @@ from . import (
     keys,
     logins,
     ops,
+    skyvern,
     tenants,
     webhooks,
 )
@@ -49,3 +50,4 @@ def setup_routes(app: web.Application) -> None:
     interactions.setup_routes(app)
     logins.setup_routes(app)
     backup_codes.setup_routes(app)
+    skyvern.setup_routes(app)

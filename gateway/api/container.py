@@ -25,6 +25,7 @@ from ..services.interactions import InteractionService
 from ..services.logins import LoginService
 from ..services.numbers import NumberProvider
 from ..services.outbox import Outbox
+from ..services.skyvern import SkyvernEndpoints
 from ..services.sms import SmsService
 from ..services.tenants import TenantService
 from ..services.webhook_delivery import LeasedDelivery
@@ -67,6 +68,8 @@ class Services:
     codes: CodeService
     logins: LoginService
     backup_codes: BackupCodes
+    #: Skyvern's totp_url per credential, and its polls.
+    skyvern: SkyvernEndpoints
     inbound: InboundService
     webhook_endpoints: WebhookEndpoints
     #: Sends webhook deliveries (its sender: a WebhookDelivery).

@@ -425,6 +425,17 @@ class AsyncClient:
             log.debug("login opened")
             return login
 
+    async def get_login(self, login_id: str) -> Login:
+        """A login by its id, opened here or by another process (an MCP server, a tool).
+
+        Its ``code()``, ``link()``, ``reject()`` and ``finish()`` work as on the
+        ``Login`` that opened it; ``NotFound`` for an unknown or another tenant's id.
+        """
+        answer = await self._http.request(
+            "GET", "/v1/logins/{id}", path={"id": login_id}, repeatable=True
+        )
+        return Login(self._http, answer.body)
+
     # -- backup codes -----------------------------------------------------------------------
 
     async def set_backup_codes(

@@ -240,6 +240,9 @@ class Client:
         login = self._loop.run(self._async.open_login(credential, ttl=ttl, wait=wait))
         return SyncLogin(self._loop, login)
 
+    def get_login(self, login_id: str) -> SyncLogin:
+        return SyncLogin(self._loop, self._loop.run(self._async.get_login(login_id)))
+
     def set_backup_codes(
         self, credential: CredentialRef, codes: list[str] | tuple[str, ...]
     ) -> int:

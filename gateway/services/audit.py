@@ -50,6 +50,8 @@ ACTIONS = (
     "interaction.answered",
     "login.opened",
     "login.finished",
+    "skyvern.set",
+    "skyvern.removed",
 )
 
 

@@ -93,15 +93,20 @@ class LoginService:
         ttl: float = DEFAULT_TTL,
         wait: float = 0,
         actor: Actor = SYSTEM,
+        lookback: float = 0,
     ) -> LoginInfo:
-        """Open a login on the credential, waiting up to *wait* s for an open one to end."""
+        """Open a login on the credential, waiting up to *wait* s for an open one to end.
+
+        *lookback*: it also takes what arrived that many seconds before it opened
+        (for a caller that asks only after the site sent its code: Skyvern).
+        """
         deadline = time.monotonic() + wait
         parked: str | None = None
         try:
             with self._bells.waiting(_bell(cred_id)):
                 while True:
                     ticket = self._bells.ticket(_bell(cred_id))  # before trying
-                    opened = await self._try_open(tenant_id, cred_id, ttl, actor)
+                    opened = await self._try_open(tenant_id, cred_id, ttl, actor, lookback)
                     if opened is not None:
                         return opened
                     remaining = deadline - time.monotonic()
@@ -126,7 +131,7 @@ class LoginService:
                 await self._codes.waits.end(parked)
 
     async def _try_open(
-        self, tenant_id: str, cred_id: str, ttl: float, actor: Actor
+        self, tenant_id: str, cred_id: str, ttl: float, actor: Actor, lookback: float = 0
     ) -> LoginInfo | None:
         now = self._clock()
         login_id = ids.new_id(ids.LOGIN)
@@ -144,7 +149,7 @@ class LoginService:
                     status=login_rows.OPEN,
                     started_at=now,
                     expires_at=now + ttl,
-                    not_before=now,
+                    not_before=now - lookback,
                 )
                 await self._audit.append(
                     conn,

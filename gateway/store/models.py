@@ -501,3 +501,24 @@ class CodeWait(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+class SkyvernEndpoint(SQLModel, table=True):
+    """A credential's ``totp_url`` for Skyvern: its token's keyed hash, Skyvern's API key
+    (sealed under the credential's data key; it checks the requests' signatures), and the
+    Skyvern run whose login is open."""
+
+    __tablename__ = "skyvern_endpoints"
+
+    credential_id: str = Field(
+        sa_column=Column(
+            String(40), ForeignKey("credentials.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    tenant_id: str = Field(max_length=40)
+    token_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True))
+    api_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    #: ``workflow_run_id`` (or ``task_id``) of the run that polled last, and its login.
+    run: str | None = Field(default=None, max_length=200)
+    login_id: str | None = Field(default=None, max_length=40)
+    created_at: float
