@@ -89,6 +89,10 @@ class CodeService:
         self._clock = clock
         self.waits = Waits(db)
 
+    def waiting(self) -> int:
+        """How many requests wait on this replica for a code or link."""
+        return self._bells.total()
+
     async def code(
         self,
         tenant_id: str,

@@ -60,3 +60,7 @@ class Bells:
 
     def waiters(self, key: str) -> int:
         return self._waiting.get(key, 0)
+
+    def total(self) -> int:
+        """Waiters on every key (for the metrics)."""
+        return sum(self._waiting.values())
