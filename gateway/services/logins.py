@@ -16,8 +16,6 @@ Every login opened and finished is in the audit trail, and
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -36,7 +34,7 @@ from ..store.db import Conn, Database
 from ..store.signals import notify
 from .audit import SYSTEM, Actor, AuditTrail
 from .codes import Code, CodeService, Link
-from .waiters import Bells
+from .waiters import Bells, sleep_on
 
 log = logging.getLogger("otpgate.logins")
 
@@ -119,8 +117,7 @@ class LoginService:
                     pause = remaining
                     if blocker is not None:
                         pause = min(pause, max(0.0, blocker.expires_at - self._clock()) + 0.01)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ticket.wait(), pause)
+                    await sleep_on(ticket, pause)
         finally:
             if parked is not None:
                 await self._codes.waits.end(parked)
