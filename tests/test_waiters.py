@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.app import Gateway
 from gateway.services.waiters import Bells, sleep_on
+from gateway.store.models import CodeWait
 
 from .helpers import eventually, parked
 
@@ -70,3 +72,34 @@ async def test_sleep_on_returns_when_rung_or_when_its_time_is_up() -> None:
         await sleep_on(bells.ticket("k"), 0.05)
         assert loop.time() - started >= 0.05
     assert bells.waiters("k") == 0 and bells.total() == 0
+
+
+async def _recorded_waits(gateway: Gateway) -> int:
+    async with gateway.db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(CodeWait))).scalar_one())
+
+
+async def test_waits_on_one_credential_share_one_record_until_the_last_ends(
+    gateway: Gateway,
+) -> None:
+    """Ten parked requests on a credential write one presence record; it goes with the last."""
+    services = gateway.services
+    tenant = await services.tenants.create("acme")
+    cred = await services.credentials.create(tenant.id, name="c", username=None, password=None)
+    polls = [
+        asyncio.create_task(services.codes.code(tenant.id, cred.id, wait=30)) for _ in range(10)
+    ]
+    await parked(gateway, cred.id, count=10)
+
+    async def recorded() -> bool:
+        return services.codes.waits.records() == 1 and await _recorded_waits(gateway) == 1
+
+    await eventually(recorded)
+    for poll in polls[:9]:
+        poll.cancel()
+    await asyncio.gather(*polls[:9], return_exceptions=True)
+    assert await _recorded_waits(gateway) == 1  # one agent still waits
+    polls[9].cancel()
+    await asyncio.gather(polls[9], return_exceptions=True)
+    assert await _recorded_waits(gateway) == 0
+    assert services.codes.waits.records() == 0

@@ -33,7 +33,7 @@ from ..store import interactions as interaction_rows
 from ..store.db import Database
 from ..vault import Vault
 from .audit import SYSTEM, Actor, AuditTrail
-from .presence import Waits
+from .presence import Parked, Waits
 from .waiters import Bells, sleep_on
 
 AUTHENTICATOR_SOURCES = ("totp", "hotp")
@@ -174,7 +174,7 @@ class CodeService:
         kind: str,
     ) -> Code | Link | None:
         deadline = time.monotonic() + wait
-        parked: str | None = None
+        parked: Parked | None = None
         try:
             with self._bells.waiting(cred_id):
                 while True:

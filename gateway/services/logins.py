@@ -34,6 +34,7 @@ from ..store.db import Conn, Database
 from ..store.signals import notify
 from .audit import SYSTEM, Actor, AuditTrail
 from .codes import Code, CodeService, Link
+from .presence import Parked
 from .waiters import Bells, sleep_on
 
 log = logging.getLogger("otpgate.logins")
@@ -94,7 +95,7 @@ class LoginService:
     ) -> LoginInfo:
         """Open a login on the credential, waiting up to *wait* s for an open one to end."""
         deadline = time.monotonic() + wait
-        parked: str | None = None
+        parked: Parked | None = None
         try:
             with self._bells.waiting(_bell(cred_id)):
                 while True:
