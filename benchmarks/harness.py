@@ -88,5 +88,5 @@ def gateway(database_url: str | None = None, **env: str) -> Iterator[Running]:
         yield Running(f"http://127.0.0.1:{http}", smtp, work, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.wait(timeout=120)
         shutil.rmtree(work, ignore_errors=True)

@@ -112,24 +112,25 @@ def main() -> int:
         holding_rss, busy_api, arrival = asyncio.run(
             hold(gw.base, key, creds, args.waiters, measure)
         )
-    per_waiter = (holding_rss - idle_rss) * 1024 / args.waiters
-    engine = "PostgreSQL" if args.database_url else "SQLite"
-    ms = [s * 1000 for s in arrival]
-    print(
-        f"{args.waiters} waiters on {args.credentials} credentials ({engine}): gateway RSS "
-        f"{idle_rss / 1024:.0f} MB idle, {holding_rss / 1024:.0f} MB holding them: "
-        f"{per_waiter / 1024:.1f} KB per waiter"
-    )
-    print(
-        f"API (GET /v1/credentials/{{id}}, {args.requests} calls): p50 {pct(idle_api, 0.5):.2f} "
-        f"ms / p99 {pct(idle_api, 0.99):.2f} ms idle; p50 {pct(busy_api, 0.5):.2f} ms / "
-        f"p99 {pct(busy_api, 0.99):.2f} ms holding {args.waiters} waiters"
-    )
-    print(
-        f"arrival-to-agent over {len(ms)} mails with {args.waiters} waiting: "
-        f"p50 {pct(ms, 0.50):.2f} ms, p90 {pct(ms, 0.90):.2f} ms, p99 {pct(ms, 0.99):.2f} ms, "
-        f"max {max(ms):.2f} ms"
-    )
+        per_waiter = (holding_rss - idle_rss) * 1024 / args.waiters
+        engine = "PostgreSQL" if args.database_url else "SQLite"
+        ms = [s * 1000 for s in arrival]
+        print(
+            f"{args.waiters} waiters on {args.credentials} credentials ({engine}): gateway RSS "
+            f"{idle_rss / 1024:.0f} MB idle, {holding_rss / 1024:.0f} MB holding them: "
+            f"{per_waiter / 1024:.1f} KB per waiter"
+        )
+        print(
+            f"API (GET /v1/credentials/{{id}}, {args.requests} calls): "
+            f"p50 {pct(idle_api, 0.5):.2f} ms / p99 {pct(idle_api, 0.99):.2f} ms idle; "
+            f"p50 {pct(busy_api, 0.5):.2f} ms / "
+            f"p99 {pct(busy_api, 0.99):.2f} ms holding {args.waiters} waiters"
+        )
+        print(
+            f"arrival-to-agent over {len(ms)} mails with {args.waiters} waiting: "
+            f"p50 {pct(ms, 0.50):.2f} ms, p90 {pct(ms, 0.90):.2f} ms, p99 {pct(ms, 0.99):.2f} ms, "
+            f"max {max(ms):.2f} ms"
+        )
     return 0
 
 
