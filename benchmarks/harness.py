@@ -37,6 +37,14 @@ def wait_port(port: int) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def rss_kib(pid: int) -> int:
+    """The resident memory of process *pid*, in KiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
 def call(base: str, path: str, body: Any, key: str, method: str = "POST") -> Any:
     req = urllib.request.Request(
         base + path, data=json.dumps(body).encode(), method=method,
@@ -51,6 +59,8 @@ class Running:
     base: str
     smtp_port: int
     work: Path
+    #: The gateway process (its ingest worker is a child of it).
+    pid: int
 
     def tenant_key(self) -> str:
         return str(call(self.base, "/v1/tenants", {"name": "bench"}, ADMIN)["api_key"])
@@ -75,8 +85,8 @@ def gateway(database_url: str | None = None, **env: str) -> Iterator[Running]:
     try:
         wait_port(http)
         wait_port(smtp)
-        yield Running(f"http://127.0.0.1:{http}", smtp, work)
+        yield Running(f"http://127.0.0.1:{http}", smtp, work, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.wait(timeout=120)
         shutil.rmtree(work, ignore_errors=True)

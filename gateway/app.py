@@ -187,9 +187,9 @@ async def serving(
     *ingest* the ingest worker process (default: ``OTPGATE_SMTP_WORKER``).
     *tuning* is for tests: a clock and shorter timings.
     """
-    worker = (
-        IngestWorker(settings) if (settings.smtp_worker if ingest is None else ingest) else None
-    )
+    metrics = Metrics()
+    use_worker = settings.smtp_worker if ingest is None else ingest
+    worker = IngestWorker(settings, restarted=metrics.worker_restarts.inc) if use_worker else None
     lock = None
     try:
         tls = _smtp_tls(settings) if smtp_tls is None and smtp is not None else smtp_tls
@@ -197,7 +197,7 @@ async def serving(
         lock = _lock_sqlite(settings)
         db = await Database.open(settings.database_url)
         try:
-            gw = await _build(settings, db, worker, tuning)
+            gw = await _build(settings, db, worker, metrics, tuning)
         except BaseException:
             await db.close()
             raise
@@ -282,14 +282,13 @@ def _lock_sqlite(settings: Settings) -> int | None:
 
 
 async def _build(
-    settings: Settings, db: Database, worker: IngestWorker | None, tuning: Tuning
+    settings: Settings, db: Database, worker: IngestWorker | None, metrics: Metrics, tuning: Tuning
 ) -> Gateway:
     """Open the key ring and build the services on *db*."""
     clock = tuning.clock
     keyring, created = await _open_keyring(settings, db)
     vault = Vault(keyring)
     bells = Bells()
-    metrics = Metrics()
     routes = RouteCache()
     webhook_outbox = Outbox(
         WebhookDelivery(

@@ -43,6 +43,24 @@ class Counter:
         return out
 
 
+class Gauge:
+    """A value sampled when the metrics are read (a backlog counted in the store)."""
+
+    def __init__(self, name: str, help: str) -> None:
+        self.name, self.help = name, help
+        self.value = 0.0
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+    def render(self) -> list[str]:
+        return [
+            f"# HELP {self.name} {self.help}",
+            f"# TYPE {self.name} gauge",
+            f"{self.name} {self.value:g}",
+        ]
+
+
 class Histogram:
     def __init__(self, name: str, help: str, buckets: Sequence[float]) -> None:
         self.name, self.help = name, help
@@ -107,6 +125,39 @@ class Metrics:
         self.http_requests = Counter(
             "otpgate_http_requests_total", "HTTP requests answered, by status class.", ("status",)
         )
+        self.ingest_failures = Counter(
+            "otpgate_ingest_failures_total",
+            "Messages the ingest worker may not have stored (the sender is asked to retry, "
+            "or a text is stored in the gateway's process), by channel.",
+            ("channel",),
+        )
+        for channel in ("email", "sms"):
+            self.ingest_failures.declare(channel)
+        self.worker_restarts = Counter(
+            "otpgate_ingest_worker_restarts_total",
+            "Times the ingest worker died and was restarted.",
+        )
+        self.worker_restarts.declare()
+        self.unsolicited = Counter(
+            "otpgate_codes_unsolicited_total",
+            "Codes and links that arrived while no agent on this replica waited for them "
+            "(someone else may be signing in), by channel.",
+            ("channel",),
+        )
+        for channel in ("email", "sms"):
+            self.unsolicited.declare(channel)
+        self.webhook_backlog = Gauge(
+            "otpgate_webhook_deliveries_pending",
+            "Webhook deliveries queued and not yet delivered or given up (read at each scrape).",
+        )
+        self.forward_backlog = Gauge(
+            "otpgate_forwards_pending",
+            "Forwarded copies queued and not yet sent (read at each scrape).",
+        )
+        self.code_waiters = Gauge(
+            "otpgate_code_waiters",
+            "Agents long-polling this replica for a code or link.",
+        )
 
     def render(self) -> str:
         lines: list[str] = []
@@ -117,6 +168,12 @@ class Metrics:
             self.logins,
             self.long_lines,
             self.http_requests,
+            self.ingest_failures,
+            self.worker_restarts,
+            self.unsolicited,
+            self.webhook_backlog,
+            self.forward_backlog,
+            self.code_waiters,
         ):
             lines.extend(metric.render())
         return "\n".join(lines) + "\n"

@@ -102,6 +102,22 @@ async def test_long_poll_is_woken_by_a_mail_and_the_code_is_handed_out_once(rig:
     assert 'otpgate_messages_total{channel="email",outcome="code"} 1' in metrics
     assert 'otpgate_codes_delivered_total{source="email"} 1' in metrics
     assert "otpgate_code_wait_seconds_count 1" in metrics
+    assert 'otpgate_codes_unsolicited_total{channel="email"} 0' in metrics  # it was awaited
+    assert "otpgate_code_waiters 0" in metrics
+
+
+async def test_metrics_count_unsolicited_codes_and_waiting_agents(rig: SmtpRig) -> None:
+    """A code nobody waits for counts as unsolicited; a parked agent shows as a waiter."""
+    cred, other = await rig.credential(), await rig.credential("other")
+    await rig.send(cred["inbox"], otp_mail("739201"))
+    waiter = asyncio.create_task(rig.code(other, "?wait=20"))
+    await parked(rig.gateway, other["id"])
+    metrics = await (await rig.client.get("/metrics")).text()
+    assert 'otpgate_codes_unsolicited_total{channel="email"} 1' in metrics
+    assert "otpgate_code_waiters 1" in metrics
+    assert "otpgate_webhook_deliveries_pending 0" in metrics
+    await rig.send(other["inbox"], otp_mail("101202"))
+    assert (await asyncio.wait_for(waiter, 5))[1]["code"] == "101202"
 
 
 async def test_newest_code_wins_and_older_ones_go_with_it(rig: SmtpRig) -> None:

@@ -87,3 +87,6 @@ async def test_a_dead_worker_means_451_then_it_is_restarted(
     assert worker.restarts == 1
     await rig.send(cred["inbox"], otp_mail("456456"))
     assert (await rig.code(cred))[1]["code"] == "456456"
+    metrics = await (await rig.client.get("/metrics")).text()
+    assert 'otpgate_ingest_failures_total{channel="email"} 1' in metrics
+    assert "otpgate_ingest_worker_restarts_total 1" in metrics

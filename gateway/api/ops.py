@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from aiohttp import web
 
+from ..services.replicas import backlog
 from .container import SERVICES
 from .openapi import ROUTES, DocumentedRoute, Operation, document, route
 
@@ -28,7 +30,16 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    text = request.app[SERVICES].metrics.render()
+    services = request.app[SERVICES]
+    try:
+        waiting = await backlog(services.db, now=time.time())
+    except Exception as exc:  # the counters still render; the backlog keeps its last value
+        log.warning("could not count the backlog for /metrics", extra={"error": type(exc).__name__})
+    else:
+        services.metrics.webhook_backlog.set(waiting["webhook_deliveries_pending"])
+        services.metrics.forward_backlog.set(waiting["forwards_pending"])
+    services.metrics.code_waiters.set(services.codes.waiting())
+    text = services.metrics.render()
     return web.Response(
         body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
     )

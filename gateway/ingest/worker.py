@@ -31,7 +31,7 @@ import pickle
 import socket
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ConfigError
@@ -103,8 +103,9 @@ class Frames:
 class IngestWorker:
     """The gateway's side: starts the worker process, sends mail, restarts it if it dies."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, restarted: Callable[[], None] = lambda: None) -> None:
         self._settings = settings
+        self._restarted = restarted
         self._writer: asyncio.StreamWriter | None = None
         self._frames: Frames | None = None
         self._proc: asyncio.subprocess.Process | None = None
@@ -140,6 +141,7 @@ class IngestWorker:
             if self._closing:
                 break
             self.restarts += 1
+            self._restarted()
             log.error("the ingest worker stopped; starting it again")
             await asyncio.sleep(RESTART_DELAY)
 

@@ -20,7 +20,6 @@ transaction (see ``store.interactions``), so it is never handed out twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,8 +33,8 @@ from ..store import interactions as interaction_rows
 from ..store.db import Database
 from ..vault import Vault
 from .audit import SYSTEM, Actor, AuditTrail
-from .presence import Waits
-from .waiters import Bells
+from .presence import Parked, Waits
+from .waiters import Bells, sleep_on
 
 AUTHENTICATOR_SOURCES = ("totp", "hotp")
 CODE, LINK = code_rows.CODE, code_rows.LINK
@@ -89,6 +88,10 @@ class CodeService:
         self._clock = clock
         self.waits = Waits(db)
 
+    def waiting(self) -> int:
+        """How many requests wait on this replica for a code or link."""
+        return self._bells.total()
+
     async def code(
         self,
         tenant_id: str,
@@ -108,10 +111,7 @@ class CodeService:
         before it is returned).  *after_step* (a login's refused TOTP step)
         makes a TOTP request wait for a later step, within *wait*.
         """
-        async with self._db.read() as conn:
-            row = await credential_rows.get_authenticator(conn, tenant_id, cred_id)
-        if row is None:
-            raise NotFound("no such credential")
+        row = await self._authenticator_row(tenant_id, cred_id)
         use_authenticator = row.kind is not None and (
             source is None or source in AUTHENTICATOR_SOURCES
         )
@@ -126,6 +126,8 @@ class CodeService:
                     )
                 return code
             return await self._hotp(tenant_id, cred_id, actor)
+        # A long poll may park here for minutes: its frame keeps nothing of the lookup.
+        del row
         found = await self._received(tenant_id, cred_id, wait, since, source, actor, CODE)
         assert found is None or isinstance(found, Code)
         return found
@@ -144,12 +146,22 @@ class CodeService:
         Like a received code: deleted, with every older link of the
         credential, in the transaction that hands it out (``link.read``).
         """
-        async with self._db.read() as conn:
-            if await credential_rows.get_public(conn, tenant_id, cred_id) is None:
-                raise NotFound("no such credential")
+        await self._authenticator_row(tenant_id, cred_id)  # the credential exists
         found = await self._received(tenant_id, cred_id, wait, since, None, actor, LINK)
         assert found is None or isinstance(found, Link)
         return found
+
+    async def _authenticator_row(self, tenant_id: str, cred_id: str) -> Any:
+        """The credential's authenticator columns; NotFound if there is no such credential.
+
+        Its own frame: the connection (and its SQLAlchemy objects) is gone
+        when it returns, not kept alive by the caller's frame while it waits.
+        """
+        async with self._db.read() as conn:
+            row = await credential_rows.get_authenticator(conn, tenant_id, cred_id)
+        if row is None:
+            raise NotFound("no such credential")
+        return row
 
     async def _received(
         self,
@@ -162,7 +174,7 @@ class CodeService:
         kind: str,
     ) -> Code | Link | None:
         deadline = time.monotonic() + wait
-        parked: str | None = None
+        parked: Parked | None = None
         try:
             with self._bells.waiting(cred_id):
                 while True:
@@ -176,8 +188,7 @@ class CodeService:
                     if parked is None:
                         # Recorded for every replica: a code arriving now is awaited.
                         parked = await self.waits.start(cred_id, self._clock() + remaining)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ticket.wait(), remaining)
+                    await sleep_on(ticket, remaining)
         finally:
             if parked is not None:
                 await self.waits.end(parked)

@@ -282,7 +282,11 @@ class InboundService:
             self._metrics.long_lines.inc()
         if self._offload is None:
             return await self.accept(message_from_mail(raw, mail_from), routes)
-        outcomes = await self._offload.ingest(raw, mail_from, routes)
+        try:
+            outcomes = await self._offload.ingest(raw, mail_from, routes)
+        except OffloadUnavailable:
+            self._metrics.ingest_failures.inc("email")
+            raise
         self.announce("email", routes, outcomes)
         return outcomes
 
@@ -372,6 +376,8 @@ class InboundService:
         for route, outcome in zip(routes, outcomes, strict=True):
             self._metrics.messages.inc(channel, outcome)
             if outcome in (CODE, LINK):
+                if route.report_unsolicited and not self._bells.waiters(route.credential_id):
+                    self._metrics.unsolicited.inc(channel)
                 self._bells.ring(route.credential_id)
             log.debug(
                 "message accepted",

@@ -23,8 +23,6 @@ per interaction, refused ones included.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -45,7 +43,7 @@ from ..store.webhooks import enqueue
 from ..vault import Vault
 from .audit import SYSTEM, Actor, AuditTrail
 from .codes import Code
-from .waiters import Bells
+from .waiters import Bells, sleep_on
 
 MAX_ATTEMPTS = 5
 MAX_PROMPT = 500
@@ -295,8 +293,7 @@ class InteractionService:
                 if self._bells.closing:
                     return _info(row)
                 until_expiry = max(0.0, row.expires_at - self._clock()) + 0.01
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ticket.wait(), min(remaining, until_expiry))
+                await sleep_on(ticket, min(remaining, until_expiry))
 
     async def credential_of(self, tenant_id: str, interaction_id: str) -> str | None:
         """The credential an interaction belongs to, or None when there is no such one."""
@@ -540,8 +537,7 @@ class InteractionService:
                     return None
                 # Wake at the deadline to report expiry even if the sweeper is late.
                 until_expiry = max(0.0, row.expires_at - self._clock()) + 0.01
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ticket.wait(), min(remaining, until_expiry))
+                await sleep_on(ticket, min(remaining, until_expiry))
 
     async def _take(self, tenant_id: str, interaction_id: str, actor: Actor) -> Code | None:
         async with self._db.write() as conn:

@@ -16,8 +16,6 @@ Every login opened and finished is in the audit trail, and
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -36,7 +34,8 @@ from ..store.db import Conn, Database
 from ..store.signals import notify
 from .audit import SYSTEM, Actor, AuditTrail
 from .codes import Code, CodeService, Link
-from .waiters import Bells
+from .presence import Parked
+from .waiters import Bells, sleep_on
 
 log = logging.getLogger("otpgate.logins")
 
@@ -101,7 +100,7 @@ class LoginService:
         (for a caller that asks only after the site sent its code: Skyvern).
         """
         deadline = time.monotonic() + wait
-        parked: str | None = None
+        parked: Parked | None = None
         try:
             with self._bells.waiting(_bell(cred_id)):
                 while True:
@@ -124,8 +123,7 @@ class LoginService:
                     pause = remaining
                     if blocker is not None:
                         pause = min(pause, max(0.0, blocker.expires_at - self._clock()) + 0.01)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ticket.wait(), pause)
+                    await sleep_on(ticket, pause)
         finally:
             if parked is not None:
                 await self._codes.waits.end(parked)

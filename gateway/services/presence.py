@@ -1,9 +1,15 @@
 """Agents waiting on a credential, recorded where every replica can see them.
 
-A long poll that parks (nothing to hand out yet) records itself in the store
+A long poll that parks (nothing to hand out yet) is recorded in the store
 until it ends, so that a code arriving on any replica knows somebody waits
 for it; otherwise the code is ``code.unsolicited`` (see ``store.presence``).
-Only parking costs a write: a request answered at once records nothing.
+Only parking costs a write, and only the first on each credential: the
+waits on one credential in this replica share one record, kept until the
+last of them ends.  Ten thousand agents on five hundred credentials make
+five hundred records, not ten thousand (each a durable write to park and
+another to leave).  A record's end time is rounded up by :data:`SLACK`, so
+that the later waits that keep arriving rarely need to move it; it matters
+only if this replica dies, and then the record lapses by itself.
 """
 
 from __future__ import annotations
@@ -16,25 +22,69 @@ from ..store.db import Database
 
 log = logging.getLogger("otpgate.presence")
 
+#: Seconds a shared record outlasts the wait that set its end time.
+SLACK = 60.0
+
+
+class Parked:
+    """This replica's record of the waits on one credential."""
+
+    __slots__ = ("count", "credential_id", "id", "until")
+
+    def __init__(self, credential_id: str, until: float) -> None:
+        self.credential_id = credential_id
+        self.id = ids.new_id(ids.CODE_WAIT)
+        self.until = until
+        self.count = 1
+
 
 class Waits:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._records: dict[str, Parked] = {}
 
-    async def start(self, credential_id: str, until: float) -> str:
-        """Record a wait on *credential_id* until *until*; its id, for :meth:`end`."""
-        wait_id = ids.new_id(ids.CODE_WAIT)
-        async with self._db.write() as conn:
-            await presence_rows.add_wait(conn, wait_id, credential_id, until)
-        return wait_id
-
-    async def end(self, wait_id: str) -> None:
-        """Remove a wait; on failure it lapses by itself at its end time."""
+    async def start(self, credential_id: str, until: float) -> Parked:
+        """Record a wait on *credential_id* until *until*; the handle to pass to :meth:`end`."""
+        record = self._records.get(credential_id)
+        if record is not None:
+            record.count += 1
+            if until > record.until:
+                record.until = until + SLACK
+                try:
+                    async with self._db.write() as conn:
+                        await presence_rows.move_wait(conn, record.id, record.until)
+                except BaseException:
+                    await self.end(record)
+                    raise
+            return record
+        record = self._records[credential_id] = Parked(credential_id, until + SLACK)
         try:
             async with self._db.write() as conn:
-                await presence_rows.end_wait(conn, wait_id)
+                await presence_rows.add_wait(conn, record.id, credential_id, record.until)
+        except BaseException:
+            await self.end(record)
+            raise
+        return record
+
+    async def end(self, record: Parked) -> None:
+        """One wait ended; the record goes with the last of them.
+
+        On failure the record lapses by itself at its end time.
+        """
+        record.count -= 1
+        if record.count:
+            return
+        if self._records.get(record.credential_id) is record:
+            del self._records[record.credential_id]
+        try:
+            async with self._db.write() as conn:
+                await presence_rows.end_wait(conn, record.id)
         except Exception:
             log.warning("could not remove a finished wait; it lapses at its end time")
+
+    def records(self) -> int:
+        """How many credentials this replica has waits recorded for."""
+        return len(self._records)
 
     async def sweep(self, now: float) -> int:
         async with self._db.write() as conn:

@@ -168,6 +168,12 @@ class Heartbeat:
                 await replica_rows.leave(conn, self.id)
 
 
+async def backlog(db: Database, *, now: float) -> dict[str, int]:
+    """The work waiting in the store (codes, interactions, forwards, webhook deliveries)."""
+    async with db.read() as conn:
+        return await replica_rows.counts(conn, now)
+
+
 #: A replica not heard from for this long is no longer listed.
 SEEN_WINDOW = 60
 

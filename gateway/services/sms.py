@@ -133,6 +133,7 @@ class SmsService:
             try:
                 return await offload.store(message, [route], seen)
             except OffloadUnavailable as exc:
+                self._metrics.ingest_failures.inc("sms")
                 # Twilio does not retry a failed webhook, so the text is stored
                 # here instead; if the worker did commit it, the message id's
                 # unique key makes this a duplicate, not a second code.

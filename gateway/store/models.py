@@ -367,7 +367,10 @@ class WebhookAttempt(SQLModel, table=True):
     """
 
     __tablename__ = "webhook_attempts"
-    __table_args__ = (Index("ix_webhook_attempts_tenant", "tenant_id", "at"),)
+    __table_args__ = (
+        Index("ix_webhook_attempts_tenant", "tenant_id", "at"),
+        Index("ix_webhook_attempts_at", "at"),  # the week-old sweep
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     tenant_id: str = Field(max_length=40)
@@ -493,7 +496,10 @@ class CodeWait(SQLModel, table=True):
     """An agent waiting on a credential (a long poll), so a code arriving is not unsolicited."""
 
     __tablename__ = "code_waits"
-    __table_args__ = (Index("ix_code_waits_credential", "credential_id", "until"),)
+    __table_args__ = (
+        Index("ix_code_waits_credential", "credential_id", "until"),
+        Index("ix_code_waits_until", "until"),  # the lapsed-waits sweep
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     credential_id: str = Field(max_length=40)

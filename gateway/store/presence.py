@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, select
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlmodel import col
 
 from .db import Conn
@@ -38,6 +38,10 @@ async def add_wait(conn: Conn, wait_id: str, credential_id: str, until: float) -
     await conn.execute(
         insert(CodeWait).values(id=wait_id, credential_id=credential_id, until=until)
     )
+
+
+async def move_wait(conn: Conn, wait_id: str, until: float) -> None:
+    await conn.execute(update(CodeWait).where(col(CodeWait.id) == wait_id).values(until=until))
 
 
 async def end_wait(conn: Conn, wait_id: str) -> None:

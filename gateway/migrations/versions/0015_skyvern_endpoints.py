@@ -1,14 +1,14 @@
 """Skyvern's totp_url per credential.
 
 Revision ID: 0015
-Revises: 0008
+Revises: 0014
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0008"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

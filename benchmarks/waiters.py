@@ -1,0 +1,138 @@
+"""Many agents long-polling one replica: memory per waiter, API latency, arrival-to-agent.
+
+Starts ``otpgate serve`` (SQLite by default, or ``--database-url``), creates
+``--credentials`` credentials and measures, with nobody waiting:
+
+- the gateway process's resident memory (``VmRSS``; its ingest worker is a
+  separate process, not counted), and
+- the API's latency: ``GET /v1/credentials/{id}`` one after another;
+
+then opens ``--waiters`` long polls (``GET .../code?wait=300``) spread over
+the credentials, waits until ``/metrics`` shows every one parked, and
+measures again: memory (the difference over the number of waiters is the
+cost of one), the API's latency while they wait, and arrival-to-agent (the
+final ``.`` of a mail's DATA to a further agent holding the code, as
+``latency.py``) with all of them waiting.
+
+    python benchmarks/waiters.py [--waiters 10000] [--credentials 500] [--database-url ...]
+
+The benchmark raises its open-file limit to the hard limit; the gateway
+inherits it (10,000 waiters need 10,000 sockets on each side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import resource
+import time
+from typing import Any
+
+import aiohttp
+from harness import call, gateway, rss_kib
+from latency import pct, rounds
+
+WAITING = re.compile(r"^otpgate_code_waiters (\d+)", re.M)
+
+
+async def api_latency(base: str, key: str, creds: list[dict[str, Any]], n: int) -> list[float]:
+    samples = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+        for i in range(n):
+            started = time.perf_counter()
+            async with http.get(f"{base}/v1/credentials/{creds[i % len(creds)]['id']}") as r:
+                await r.read()
+                r.raise_for_status()
+            samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+async def parked(base: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as r:
+        found = WAITING.search(await r.text())
+    return int(found.group(1)) if found else 0
+
+
+async def hold(base: str, key: str, creds: list[dict[str, Any]], count: int, work: Any) -> Any:
+    """Open *count* long polls, wait until all are parked, run *work*, then let them go."""
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=None)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as http:
+
+        async def poll(cred: dict[str, Any]) -> None:
+            async with http.get(f"{base}/v1/credentials/{cred['id']}/code?wait=300") as r:
+                await r.read()
+
+        polls = [asyncio.create_task(poll(creds[i % len(creds)])) for i in range(count)]
+        deadline = time.monotonic() + 300
+        while (n := await parked(base)) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {n} of {count} long polls parked")
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2)  # settle
+        try:
+            return await work()
+        finally:
+            for task in polls:
+                task.cancel()
+            await asyncio.gather(*polls, return_exceptions=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--waiters", type=int, default=10_000)
+    parser.add_argument("--credentials", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=1000, help="API calls timed each time")
+    parser.add_argument("--rounds", type=int, default=200, help="mails timed with all waiting")
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    env = {"OTPGATE_LOG_LEVEL": "warning", "OTPGATE_CODE_TTL": "3600"}
+    with gateway(args.database_url, **env) as gw:
+        key = gw.tenant_key()
+        creds = [
+            call(gw.base, "/v1/credentials", {"name": f"c{i}"}, key)
+            for i in range(args.credentials)
+        ]
+        timed = [call(gw.base, "/v1/credentials", {"name": f"t{i}"}, key) for i in range(10)]
+        asyncio.run(api_latency(gw.base, key, creds, 200))  # warm-up
+        asyncio.run(rounds(gw.base, gw.smtp_port, key, timed, 20))
+        idle_api = asyncio.run(api_latency(gw.base, key, creds, args.requests))
+        idle_rss = rss_kib(gw.pid)
+
+        async def measure() -> tuple[int, list[float], list[float]]:
+            holding_rss = rss_kib(gw.pid)
+            api = await api_latency(gw.base, key, creds, args.requests)
+            arrival = await rounds(gw.base, gw.smtp_port, key, timed, args.rounds)
+            return holding_rss, api, arrival
+
+        holding_rss, busy_api, arrival = asyncio.run(
+            hold(gw.base, key, creds, args.waiters, measure)
+        )
+        per_waiter = (holding_rss - idle_rss) * 1024 / args.waiters
+        engine = "PostgreSQL" if args.database_url else "SQLite"
+        ms = [s * 1000 for s in arrival]
+        print(
+            f"{args.waiters} waiters on {args.credentials} credentials ({engine}): gateway RSS "
+            f"{idle_rss / 1024:.0f} MB idle, {holding_rss / 1024:.0f} MB holding them: "
+            f"{per_waiter / 1024:.1f} KB per waiter"
+        )
+        print(
+            f"API (GET /v1/credentials/{{id}}, {args.requests} calls): "
+            f"p50 {pct(idle_api, 0.5):.2f} ms / p99 {pct(idle_api, 0.99):.2f} ms idle; "
+            f"p50 {pct(busy_api, 0.5):.2f} ms / "
+            f"p99 {pct(busy_api, 0.99):.2f} ms holding {args.waiters} waiters"
+        )
+        print(
+            f"arrival-to-agent over {len(ms)} mails with {args.waiters} waiting: "
+            f"p50 {pct(ms, 0.50):.2f} ms, p90 {pct(ms, 0.90):.2f} ms, p99 {pct(ms, 0.99):.2f} ms, "
+            f"max {max(ms):.2f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""What a parked long poll costs the gateway: one task each, and nothing of the database.
+
+Ten thousand agents may wait on one replica at once (``benchmarks/waiters.py``
+measures the memory); these tests pin the two things that made each of them
+dearer than it needs to be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.app import Gateway
+from gateway.services.waiters import Bells, sleep_on
+from gateway.store.models import CodeWait
+
+from .helpers import eventually, parked
+
+
+def _frames(task: asyncio.Task[Any]) -> list[Any]:
+    """The coroutines the task is suspended in, outermost first."""
+    found: list[Any] = []
+    coro: Any = task.get_coro()
+    while coro is not None and getattr(coro, "cr_frame", None) is not None:
+        found.append(coro)
+        coro = coro.cr_await
+    return found
+
+
+async def test_a_parked_long_poll_adds_one_task_and_keeps_no_database_objects(
+    gateway: Gateway,
+) -> None:
+    """Parked requests run no inner task per wait and hold no connection or row while parked."""
+    services = gateway.services
+    tenant = await services.tenants.create("acme")
+    cred = await services.credentials.create(tenant.id, name="c", username=None, password=None)
+    polls = [
+        asyncio.create_task(services.codes.code(tenant.id, cred.id, wait=30)) for _ in range(10)
+    ]
+    await parked(gateway, cred.id, count=10)
+
+    async def sleeping() -> bool:  # past the look and the presence write
+        return all("Event.wait" in [c.__qualname__ for c in _frames(p)] for p in polls)
+
+    await eventually(sleeping)
+    # asyncio.wait_for (Python 3.11) would run each Event.wait in a task of its own.
+    inner = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Event.wait"]
+    assert inner == []
+    for poll in polls:
+        held = [v for c in _frames(poll) for v in c.cr_frame.f_locals.values()]
+        assert not [v for v in held if isinstance(v, AsyncConnection | Row)], held
+    gateway.bells.ring(cred.id)  # nothing stored: they look, and park again
+    for poll in polls:
+        poll.cancel()
+    await asyncio.gather(*polls, return_exceptions=True)
+
+
+async def test_sleep_on_returns_when_rung_or_when_its_time_is_up() -> None:
+    """``sleep_on`` wakes on the bell, and otherwise after its timeout, without raising."""
+    bells = Bells()
+    with bells.waiting("k"):
+        ticket = bells.ticket("k")
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.01, bells.ring, "k")
+        await asyncio.wait_for(sleep_on(ticket, 30), 5)
+        assert ticket.is_set()
+        started = loop.time()
+        await sleep_on(bells.ticket("k"), 0.05)
+        assert loop.time() - started >= 0.05
+    assert bells.waiters("k") == 0 and bells.total() == 0
+
+
+async def _recorded_waits(gateway: Gateway) -> int:
+    async with gateway.db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(CodeWait))).scalar_one())
+
+
+async def test_waits_on_one_credential_share_one_record_until_the_last_ends(
+    gateway: Gateway,
+) -> None:
+    """Ten parked requests on a credential write one presence record; it goes with the last."""
+    services = gateway.services
+    tenant = await services.tenants.create("acme")
+    cred = await services.credentials.create(tenant.id, name="c", username=None, password=None)
+    polls = [
+        asyncio.create_task(services.codes.code(tenant.id, cred.id, wait=30)) for _ in range(10)
+    ]
+    await parked(gateway, cred.id, count=10)
+
+    async def recorded() -> bool:
+        return services.codes.waits.records() == 1 and await _recorded_waits(gateway) == 1
+
+    await eventually(recorded)
+    for poll in polls[:9]:
+        poll.cancel()
+    await asyncio.gather(*polls[:9], return_exceptions=True)
+    assert await _recorded_waits(gateway) == 1  # one agent still waits
+    polls[9].cancel()
+    await asyncio.gather(polls[9], return_exceptions=True)
+    assert await _recorded_waits(gateway) == 0
+    assert services.codes.waits.records() == 0
