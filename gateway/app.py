@@ -442,8 +442,11 @@ async def _close(gw: Gateway) -> None:
 
 @contextlib.asynccontextmanager
 async def opened_store(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Database]:
-    """The database alone, for the CLI commands that read or change it (migrate, status, keys)."""
-    db = await Database.open(settings.database_url, migrate=migrate)
+    """The database alone, for the CLI commands that read or change it (migrate, status, keys).
+
+    Without *migrate* the database must exist already: reading one never creates it.
+    """
+    db = await Database.open(settings.database_url, migrate=migrate, existing=not migrate)
     try:
         yield db
     finally:

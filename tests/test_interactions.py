@@ -224,9 +224,12 @@ async def test_expiry_over_http(gateway: Gateway, tmp_path: Path, aiohttp_client
 
     from .helpers import make_settings, opened
 
+    url = gateway.settings.database_url
+    if gateway.db.is_sqlite:  # one gateway per SQLite file: this one gets its own
+        url = f"sqlite:///{tmp_path / 'short' / 'otpgate.db'}"
     settings = make_settings(
         tmp_path / "short",
-        gateway.settings.database_url,
+        url,
         OTPGATE_MASTER_KEY_FILE=str(gateway.settings.master_key_file),
         OTPGATE_INTERACTION_TTL="1",
     )

@@ -17,7 +17,7 @@ async def test_upgrade_from_the_first_schema_keeps_the_data(
 ) -> None:
     """A database at revision 0001 with data in it upgrades to head and keeps serving that data."""
     settings = make_settings(tmp_path, database_url)
-    db = await Database.open(settings.database_url, migrate=False, create=True)
+    db = await Database.open(settings.database_url, migrate=False)
     await db.migrate_to("0001")
     assert await db.revision() == "0001"
     async with db.write() as conn:

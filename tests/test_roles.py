@@ -258,7 +258,7 @@ async def test_keys_made_before_roles_keep_working_as_owner_keys(
     settings = make_settings(tmp_path, database_url)
     async with opened(settings) as gw:
         tenant = await gw.services.tenants.create("old")
-    db = await Database.open(settings.database_url, migrate=False, create=True)
+    db = await Database.open(settings.database_url, migrate=False)
     async with db.engine.connect() as conn:
         await conn.run_sync(_downgrade, "0005")
         await conn.commit()

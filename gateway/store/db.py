@@ -68,17 +68,15 @@ class Database:
         self.deferred_writes = 0
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True, create: bool | None = None) -> Database:
+    async def open(cls, url: str, *, migrate: bool = True, existing: bool = False) -> Database:
         """Connect, check the database is reachable and bring its schema up to date.
 
-        Without *migrate* (``otpgate status``, ``audit``, the ingest worker) a
+        With *existing* (``otpgate status``, ``audit``, the ingest worker) a
         SQLite file that does not exist is an error: such a command never
-        creates an empty database where it happens to run.  *create* (by
-        default what *migrate* is) overrides that, for a store that is to be
-        migrated step by step.
+        creates an empty database where it happens to run.
         """
         try:
-            engine = _make_engine(url, create=migrate if create is None else create)
+            engine = _make_engine(url, create=not existing)
         except OSError as exc:  # the SQLite file's directory cannot be made
             raise ConfigError(
                 f"cannot open the database: {exc.filename}: {exc.strerror or exc}"
