@@ -497,6 +497,10 @@ def smtp_limits(settings: Settings) -> SmtpLimits:
         max_recipients=settings.smtp_max_recipients,
         max_sessions=settings.smtp_max_sessions,
         idle_timeout=settings.smtp_idle_timeout,
+        max_sessions_per_client=settings.smtp_max_sessions_per_client,
+        new_client_share=settings.smtp_new_client_share,
+        session_lifetime=settings.smtp_session_lifetime,
+        max_idle_commands=settings.smtp_max_idle_commands,
     )
 
 

@@ -448,6 +448,31 @@ class Settings:
         default="30",
         help="seconds an SMTP session may stay silent",
     )
+    smtp_max_sessions_per_client = Setting(
+        "OTPGATE_SMTP_MAX_SESSIONS_PER_CLIENT",
+        _bounded(1, 10000),
+        default="20",
+        help="concurrent SMTP sessions from one client address (more: 421)",
+    )
+    smtp_new_client_share = Setting(
+        "OTPGATE_SMTP_NEW_CLIENT_SHARE",
+        _bounded(0, 90),
+        default="20",
+        help="percent of `OTPGATE_SMTP_MAX_SESSIONS` kept for client addresses holding none",
+    )
+    smtp_session_lifetime = Setting(
+        "OTPGATE_SMTP_SESSION_LIFETIME",
+        _bounded(1, 86400),
+        default="300",
+        help="seconds an SMTP session may last in all (then 421; a mail being stored finishes)",
+    )
+    smtp_max_idle_commands = Setting(
+        "OTPGATE_SMTP_MAX_IDLE_COMMANDS",
+        _bounded(1, 1000),
+        default="20",
+        help="NOOP, RSET, HELP, VRFY and EXPN an SMTP session may send without a mail "
+        "accepted in between (more: 421)",
+    )
     smtp_worker = Setting(
         "OTPGATE_SMTP_WORKER",
         _flag,
