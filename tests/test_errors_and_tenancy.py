@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import MAX_BODY
+from gateway.api.openapi import ROUTES
+from gateway.app import MAX_BODY, Gateway
+from gateway.roles import Access
 
-from .helpers import ADMIN, assert_error
+from .helpers import ADMIN, assert_error, assert_raw_error, raw_http
 
 Client = TestClient[Any, Any]
 
@@ -176,3 +180,86 @@ async def test_names_hold_no_control_characters(client: Client, new_tenant: Any,
     # A plain name in any script is fine.
     resp = await client.post("/v1/credentials", json={"name": "Банк ☕ 銀行"}, headers=h)
     assert resp.status == 201
+
+
+def _no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing was logged at ERROR or with a traceback."""
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+async def test_deeply_nested_json_is_a_400_on_every_json_route(
+    client: Client, gateway: Gateway, new_tenant: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """JSON nested past the parser's recursion limit is a 400 on every route that takes JSON,
+    never a 500 with a RecursionError in the log."""
+    h = (await new_tenant())["headers"]
+    cred = await (await client.post("/v1/credentials", json={"name": "c"}, headers=h)).json()
+    made = await client.post(f"/v1/credentials/{cred['id']}/interactions", json={}, headers=h)
+    interaction = await made.json()
+    token = interaction["submit_url"].rsplit("/", 1)[1]
+    values = {
+        "{id}": cred["id"],
+        "{token}": token,
+        "{forward_id}": "fwd_aaaaaaaaaaaaaaaa",
+        "{device}": "dev_aaaaaaaaaaaaaaaa",
+    }
+    deep = b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    routes = [r for r in gateway.app[ROUTES] if r.operation.body or r.operation.form]
+    assert len(routes) > 15
+    caplog.set_level(logging.INFO)
+    for r in routes:
+        path = r.path
+        if path.startswith("/v1/interactions/{id}"):
+            path = path.replace("{id}", interaction["id"])
+        for placeholder, value in values.items():
+            path = path.replace(placeholder, value)
+        headers = dict(ADMIN if r.operation.auth == Access.ADMIN else h)
+        headers["Content-Type"] = "application/json"
+        resp = await client.request(r.method, path, data=deep, headers=headers)
+        assert 400 <= resp.status < 500, (r.method, r.path, resp.status, await resp.text())
+        await assert_error(resp, resp.status)
+    _no_traceback(caplog)
+
+
+async def test_android_webhook_refuses_bad_headers_and_deep_json(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """/sms/android: nested JSON is 400; a non-ASCII X-Signature and a non-numeric, non-ASCII or
+    non-UTF-8 X-Timestamp are 403; none of them a 500 or a traceback."""
+    caplog.set_level(logging.INFO)
+    stamp = str(int(time.time())).encode()
+    deep = b"[" * 8000 + b"]" * 8000  # under the route's 16 KiB cap
+    sig = b"0" * 64
+    port = client.port
+    assert port is not None
+    cases = [
+        (sig, stamp, deep, 400),
+        ("é".encode() * 32, stamp, b"{}", 403),
+        (b"\xff" * 64, stamp, b"{}", 403),
+        (sig, b"soon", b"{}", 403),
+        (sig, "١٧٦٤٠٠٠٠٠٠".encode(), b"{}", 403),  # Arabic-Indic digits
+        (sig, b"\xff\xfe", b"{}", 403),
+        (sig, b"1" * 40, b"{}", 403),
+    ]
+    for signature, timestamp, body, status in cases:
+        head = (
+            b"POST /sms/android HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"X-Signature: " + signature + b"\r\nX-Timestamp: " + timestamp + b"\r\n"
+            b"Content-Length: " + str(len(body)).encode()
+        )
+        assert_raw_error(await raw_http(port, head, body), status)
+    _no_traceback(caplog)
+
+
+async def test_non_utf8_authorization_is_a_401(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bytes that are not UTF-8 (or not ASCII) in Authorization are a 401, never a 500."""
+    caplog.set_level(logging.INFO)
+    port = client.port
+    assert port is not None
+    for value in (b"Bearer \xff\xfe\xfd", b"Bearer otpg_\xc3\xa9t\xc3\xa9", b"\xff \xff"):
+        head = b"GET /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: " + value
+        assert_raw_error(await raw_http(port, head), 401, "unauthenticated")
+    _no_traceback(caplog)

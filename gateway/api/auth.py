@@ -28,11 +28,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _bearer(request: web.Request) -> str:
+    """The key in ``Authorization: Bearer <key>``; printable ASCII only.
+
+    aiohttp hands over header bytes that are not UTF-8 as surrogates, which
+    no key holds (and which would not encode for the keyed hash).
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("send the API key as 'Authorization: Bearer <key>'")
-    return token.strip()
+    if not (token.isascii() and token.isprintable()):
+        raise Unauthenticated("the API key is missing or not valid")
+    return token
 
 
 def check(principal: Principal, access: Access, *, bound: bool) -> None:

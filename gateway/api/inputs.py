@@ -57,6 +57,8 @@ def json_object(raw: bytes) -> dict[str, Any]:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadInput("the request body is not valid JSON") from None
+    except RecursionError:
+        raise BadInput("the request body's JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadInput("the request body must be a JSON object")
     return data
