@@ -33,11 +33,12 @@ import sms
 from sms.twilio_rest import TwilioRest
 from smtp.server import SessionGate, SmtpLimits, start_smtp, tls_context
 
-from .api import SERVICES, Lifecycle, Services, error_middleware, setup_routes
+from .api import SERVICES, Lifecycle, Services, error_middleware, inputs, setup_routes
+from .api.limits import body_deadline
 from .errors import ConfigError
 from .extraction.extractor import Extractor
 from .ingest.worker import IngestWorker
-from .listeners import SHUTDOWN_GRACE, bind, bound, start_http
+from .listeners import SHUTDOWN_GRACE, HttpLimits, bind, bound, start_http
 from .logs import configure
 from .metrics import Metrics
 from .services import forward_delivery, keys, outbox, webhook_delivery
@@ -72,7 +73,7 @@ log = logging.getLogger("otpgate")
 #: core learns the webhook URLs it shows to clients from this value only.
 ADAPTER_PATHS = sms.PATHS
 #: Largest request body the API reads; no JSON call needs more.
-MAX_BODY = 64 * 1024
+MAX_BODY = inputs.MAX_BODY
 #: Seconds the outboxes get to finish the attempts under way on shutdown.
 OUTBOX_GRACE = 20.0
 
@@ -200,7 +201,7 @@ async def serving(
                         )
                         smtp = None  # the server owns it now
                     if http is not None:
-                        runner = await start_http(gw.app, http)
+                        runner = await start_http(gw.app, http, http_limits(settings))
                         http = None
                     yield gw
                 finally:
@@ -489,6 +490,13 @@ async def _sweep(services: Services, every: float = 1.0) -> None:
             log.info("interactions expired", extra={"count": expired})
 
 
+def http_limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(
+        header_timeout=settings.http_header_timeout,
+        max_connections_per_client=settings.http_max_connections_per_client,
+    )
+
+
 def smtp_limits(settings: Settings) -> SmtpLimits:
     return SmtpLimits(
         hostname=settings.smtp_hostname,
@@ -517,7 +525,7 @@ def _smtp_tls(settings: Settings) -> ssl.SSLContext | None:
 
 def make_app(services: Services) -> web.Application:
     """The aiohttp application for an opened gateway."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[error_middleware, body_deadline], client_max_size=MAX_BODY)
     app[SERVICES] = services
     setup_routes(app)
     sms.setup_routes(app)

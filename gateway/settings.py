@@ -333,6 +333,25 @@ class Settings:
         default="127.0.0.1:8080",
         help="HTTP listen address (`HOST:PORT`, `[V6]:PORT`)",
     )
+    http_header_timeout = Setting(
+        "OTPGATE_HTTP_HEADER_TIMEOUT",
+        _bounded(1, 3600),
+        default="10",
+        help="seconds an HTTP connection may take to send a request's headers, from its "
+        "opening or the previous answer (an idle keep-alive connection closes then too)",
+    )
+    http_body_timeout = Setting(
+        "OTPGATE_HTTP_BODY_TIMEOUT",
+        _bounded(1, 3600),
+        default="30",
+        help="seconds an HTTP request's body may take to arrive (then 408)",
+    )
+    http_max_connections_per_client = Setting(
+        "OTPGATE_HTTP_MAX_CONNECTIONS_PER_CLIENT",
+        _bounded(1, 100000),
+        default="128",
+        help="open HTTP connections from one client address (more: 429 and closed)",
+    )
     smtp = Setting(
         "OTPGATE_SMTP", parse_address, default="127.0.0.1:2525", help="SMTP listen address"
     )

@@ -29,6 +29,7 @@ from ..errors import (
     VaultError,
 )
 from .container import SERVICES
+from .limits import BodyTooSlow
 
 log = logging.getLogger("otpgate.http")
 
@@ -56,6 +57,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     410: "expired",
+    408: "timeout",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid",
@@ -89,6 +91,9 @@ async def error_middleware(
         if exc.status < 400:
             raise
         response = _http_error(exc)
+    except BodyTooSlow:
+        response = error_body(408, "timeout", "the request body did not arrive in time")
+        response.force_close()
     except VaultError:
         log.error("a stored secret could not be opened", extra={"route": _route(request)})
         response = error_body(500, "vault_error", "a stored secret could not be opened")

@@ -21,6 +21,9 @@ from ..validation import is_plain_text
 
 M = TypeVar("M", bound=BaseModel)
 
+#: The largest body a route takes unless it says otherwise (the app's ``client_max_size``).
+MAX_BODY = 64 * 1024
+
 
 async def read_capped(request: web.Request, cap: int) -> bytes:
     """The whole body, or 413 as soon as it is known to be over *cap* bytes.
@@ -42,10 +45,10 @@ async def read_capped(request: web.Request, cap: int) -> bytes:
 async def json_body(request: web.Request, model: type[M], *, cap: int | None = None) -> M:
     """Parse and validate a JSON object body; 400 for bad JSON, 422 for bad content.
 
-    413 past the app's ``client_max_size``, or past *cap* bytes for a route
-    that takes more (a picture).
+    413 past :data:`MAX_BODY` (at once when ``Content-Length`` says so), or
+    past *cap* bytes for a route that takes more (a picture).
     """
-    raw = await request.read() if cap is None else await read_capped(request, cap)
+    raw = await read_capped(request, MAX_BODY if cap is None else cap)
     return validate(model, json_object(raw))
 
 

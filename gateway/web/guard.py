@@ -26,6 +26,7 @@ from aiohttp import web
 
 from ..api.container import SERVICES
 from ..api.errors import status_of
+from ..api.limits import BodyTooSlow
 from ..errors import Forbidden, RequestError
 from ..validation import origin_of
 from .identity import (
@@ -108,6 +109,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         response = error_page(request, exc.status, None)
+    except BodyTooSlow:
+        response = error_page(request, 408, None)
+        response.force_close()
     except Exception:
         log.exception("unexpected error on a page", extra={"path": request.path})
         response = error_page(request, 500, None)
