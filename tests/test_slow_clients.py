@@ -86,7 +86,8 @@ async def test_dripping_headers_and_bodies_are_cut_off(tmp_path: Path) -> None:
     ) as served:
         port = _port(served)
         key = await _tenant_key(served)
-        took = await _drip(port, "127.0.0.1", b"GET /healthz HTTP/1.1\r\nX-Slow: ", 0.2)
+        slow_head = _drip(port, "127.0.0.1", b"GET /healthz HTTP/1.1\r\nX-Slow: ", 0.2)
+        took = await asyncio.wait_for(slow_head, 10)
         assert 0.8 < took < 3
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         started = time.monotonic()
