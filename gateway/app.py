@@ -34,6 +34,7 @@ from sms.twilio_rest import TwilioRest
 from smtp.server import SessionGate, SmtpLimits, start_smtp, tls_context
 
 from .api import SERVICES, Lifecycle, Services, error_middleware, inputs, setup_routes
+from .api.auth import AUTH_FAILURES, FAILURES_PER_MINUTE
 from .api.limits import body_deadline
 from .errors import ConfigError
 from .extraction.extractor import Extractor
@@ -55,6 +56,7 @@ from .services.inbound import InboundService, RouteCache
 from .services.interactions import InteractionService
 from .services.logins import LoginService
 from .services.outbox import Outbox
+from .services.ratelimit import FailedAttempts
 from .services.replicas import Heartbeat, WakeListener
 from .services.sms import SmsService
 from .services.tenants import TenantService
@@ -527,6 +529,7 @@ def make_app(services: Services) -> web.Application:
     """The aiohttp application for an opened gateway."""
     app = web.Application(middlewares=[error_middleware, body_deadline], client_max_size=MAX_BODY)
     app[SERVICES] = services
+    app[AUTH_FAILURES] = FailedAttempts(FAILURES_PER_MINUTE)
     setup_routes(app)
     sms.setup_routes(app)
     mount_ui(app, services)

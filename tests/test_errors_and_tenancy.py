@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gateway.api.auth import FAILURES_PER_MINUTE
 from gateway.api.openapi import ROUTES
 from gateway.app import MAX_BODY, Gateway
 from gateway.roles import Access
 
-from .helpers import ADMIN, assert_error, assert_raw_error, raw_http
+from .helpers import ADMIN, assert_error, assert_raw_error, bearer, raw_http
 
 Client = TestClient[Any, Any]
 
@@ -263,3 +264,45 @@ async def test_non_utf8_authorization_is_a_401(
         head = b"GET /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: " + value
         assert_raw_error(await raw_http(port, head), 401, "unauthenticated")
     _no_traceback(caplog)
+
+
+async def test_guessing_api_keys_is_limited_but_valid_keys_never_wait(
+    client: Client, new_tenant: Any
+) -> None:
+    """Wrong keys from one address meet a 429 with Retry-After after a short burst; a valid key
+    is never slowed, neither by its own calls nor by the guesses made from its address."""
+    h = (await new_tenant())["headers"]
+    for _ in range(300):
+        assert (await client.get("/v1/credentials", headers=h)).status == 200
+    statuses = []
+    for i in range(200):
+        resp = await client.get("/v1/credentials", headers=bearer(f"otpg_guess{i:04d}"))
+        statuses.append(resp.status)
+        if resp.status == 429:
+            body = await assert_error(resp, 429, "too_many_failures")
+            assert "Bearer" not in body["error"]["message"]
+            assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert statuses[:FAILURES_PER_MINUTE] == [401] * FAILURES_PER_MINUTE
+    assert set(statuses[FAILURES_PER_MINUTE + 1 :]) == {429}
+    for _ in range(50):
+        assert (await client.get("/v1/credentials", headers=h)).status == 200
+
+
+async def test_guessing_submit_tokens_is_limited(client: Client, new_tenant: Any) -> None:
+    """Unknown submit tokens from one address meet a 429 page after a short burst, while a
+    link that was opened before still answers."""
+    h = (await new_tenant())["headers"]
+    cred = await (await client.post("/v1/credentials", json={"name": "c"}, headers=h)).json()
+    made = await client.post(f"/v1/credentials/{cred['id']}/interactions", json={}, headers=h)
+    path = "/submit/" + (await made.json())["submit_url"].rsplit("/", 1)[1]
+    assert (await client.get(path)).status == 200
+    statuses = [
+        (await client.get(f"/submit/{'x' * 20}{i:04d}")).status
+        for i in range(FAILURES_PER_MINUTE + 5)
+    ]
+    assert statuses[:FAILURES_PER_MINUTE] == [404] * FAILURES_PER_MINUTE
+    assert set(statuses[FAILURES_PER_MINUTE:]) == {429}
+    limited = await client.post(f"/submit/{'y' * 24}", json={"code": "123456"})
+    await assert_error(limited, 429, "too_many_failures")
+    assert "Retry-After" in limited.headers
+    assert (await client.get(path)).status == 200

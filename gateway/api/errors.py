@@ -9,6 +9,7 @@ error a view raises (domain, aiohttp's own, or unexpected) into
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -87,6 +88,8 @@ async def error_middleware(
         response = error_body(status_of(exc), exc.code, exc.message)
         if isinstance(exc, Unauthenticated):
             response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

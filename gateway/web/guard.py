@@ -20,6 +20,7 @@ would defeat the origin check; the pages link to no other site anyway.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -27,7 +28,7 @@ from aiohttp import web
 from ..api.container import SERVICES
 from ..api.errors import status_of
 from ..api.limits import BodyTooSlow
-from ..errors import Forbidden, RequestError
+from ..errors import Forbidden, RateLimited, RequestError
 from ..validation import origin_of
 from .identity import (
     PERSON,
@@ -105,6 +106,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = see_other(PREFIX + "/")
     except RequestError as exc:
         response = error_page(request, status_of(exc), exc.message)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
