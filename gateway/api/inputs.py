@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -20,6 +21,9 @@ from ..errors import BadInput, Invalid, NotFound, RequestError, TooLarge
 from ..validation import is_plain_text
 
 M = TypeVar("M", bound=BaseModel)
+
+#: A decimal number in ASCII digits, as a query parameter holds one.
+_DECIMAL = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,15})?")
 
 #: The largest body a route takes unless it says otherwise (the app's ``client_max_size``).
 MAX_BODY = 64 * 1024
@@ -109,10 +113,10 @@ def query_number(
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadInput(f"'{name}' must be a number") from None
+    # ASCII digits only: float() also reads "1_0", " 5 ", "1e3", "inf" and other scripts' digits.
+    if _DECIMAL.fullmatch(raw) is None:
+        raise BadInput(f"'{name}' must be a number, such as 5 or 2.5")
+    value = float(raw)
     if not math.isfinite(value) or not low <= value <= high:
         raise Invalid(f"'{name}' must be between {low:g} and {high:g}")
     return value
