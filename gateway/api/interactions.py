@@ -28,7 +28,7 @@ from ..errors import BadInput, Forbidden, Invalid, RateLimited, RequestError
 from ..roles import Access
 from ..services.interactions import InteractionInfo
 from ..timestamps import iso, iso_or_none
-from ..validation import origin_of
+from ..validation import origin_header, origin_of
 from . import submit_page
 from .auth import actor_of, attempt, credential_of, interaction_of
 from .container import SERVICES
@@ -230,7 +230,7 @@ def _check_origin(request: web.Request) -> None:
     origin = request.headers.get("Origin")
     if origin is None:
         return
-    if origin_of(origin) != origin_of(request.app[SERVICES].settings.public_url):
+    if origin_header(origin) != origin_of(request.app[SERVICES].settings.public_url):
         raise Forbidden("this form can only be sent from its own page", code="cross_origin")
 
 

@@ -29,7 +29,7 @@ from ..api.container import SERVICES
 from ..api.errors import status_of
 from ..api.limits import BodyTooSlow
 from ..errors import Forbidden, RateLimited, RequestError
-from ..validation import origin_of
+from ..validation import origin_header, origin_of
 from .identity import (
     PERSON,
     PREFIX,
@@ -61,8 +61,12 @@ def _check_origin(request: web.Request) -> None:
     """Refuse a POST made by a page of another origin (or one that names none)."""
     public = origin_of(request.app[SERVICES].settings.public_url)
     origin = request.headers.get("Origin")
-    source = origin if origin is not None else request.headers.get("Referer")
-    if source is None or origin_of(source) != public:
+    if origin is not None:
+        seen = origin_header(origin)
+    else:
+        referer = request.headers.get("Referer")
+        seen = origin_of(referer) if referer is not None else None
+    if seen is None or seen != public:
         raise Forbidden("this form can only be sent from the gateway's own pages", code="origin")
 
 
