@@ -48,14 +48,14 @@ async def test_bad_bodies(
     client: Client, new_tenant: Any, body: bytes, status: int, code: str
 ) -> None:
     """Malformed JSON is 400; well-formed but invalid content is 422; both as JSON errors."""
-    h = (await new_tenant())["headers"]
+    h = (await new_tenant())["headers"] | {"Content-Type": "application/json"}
     resp = await client.post("/v1/credentials", data=body, headers=h)
     await assert_error(resp, status, code)
 
 
 async def test_oversized_body(client: Client, new_tenant: Any) -> None:
     """A body over the limit is refused with a JSON 413, whatever its content."""
-    h = (await new_tenant())["headers"]
+    h = (await new_tenant())["headers"] | {"Content-Type": "application/json"}
     resp = await client.post("/v1/credentials", data=b"x" * (MAX_BODY + 1), headers=h)
     await assert_error(resp, 413, "too_large")
 
@@ -309,3 +309,48 @@ async def test_guessing_submit_tokens_is_limited(client: Client, new_tenant: Any
     await assert_error(limited, 429, "too_many_failures")
     assert "Retry-After" in limited.headers
     assert (await client.get(path)).status == 200
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/octet-stream",
+    ],
+)
+async def test_json_routes_refuse_other_content_types(
+    client: Client, new_tenant: Any, kind: str
+) -> None:
+    """A JSON body labelled as another type is a 415 and creates nothing."""
+    h = (await new_tenant())["headers"]
+    body = b'{"name": "c"}'
+    for path in ("/v1/credentials", "/v1/keys"):
+        resp = await client.post(path, data=body, headers=h | {"Content-Type": kind})
+        await assert_error(resp, 415, "unsupported_media_type")
+    listed = await (await client.get("/v1/credentials", headers=h)).json()
+    assert listed["credentials"] == []
+
+
+async def test_json_routes_take_curl_d_and_unlabelled_bodies(
+    client: Client, new_tenant: Any
+) -> None:
+    """What `curl -d` sends (labelled a form) and a body with no Content-Type are read as JSON,
+    as README's examples need; so is application/json with a charset or a +json type."""
+    h = (await new_tenant())["headers"]
+    port = client.port
+    assert port is not None
+    key = h["Authorization"].encode()
+    for label in (
+        b"application/x-www-form-urlencoded",
+        b"application/json; charset=utf-8",
+        b"application/merge-patch+json",
+        None,
+    ):
+        body = b'{"name": "c"}'
+        head = b"POST /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: " + key
+        head += b"\r\nContent-Length: " + str(len(body)).encode()
+        if label is not None:
+            head += b"\r\nContent-Type: " + label
+        assert (await raw_http(port, head, body)).status == 201, label

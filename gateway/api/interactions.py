@@ -33,7 +33,7 @@ from . import submit_page
 from .auth import actor_of, attempt, credential_of, interaction_of
 from .container import SERVICES
 from .errors import status_of
-from .inputs import MAX_BODY, json_body, json_object, query_number, read_capped, validate
+from .inputs import json_body, json_object, json_raw, query_number, read_capped, validate
 from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
 
 MAX_WAIT = 300
@@ -93,7 +93,7 @@ def interaction_json(info: InteractionInfo) -> dict[str, Any]:
 
 async def create_interaction(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
-    raw = await read_capped(request, MAX_BODY)
+    raw = await json_raw(request)
     body = InteractionIn() if not raw.strip() else validate(InteractionIn, json_object(raw))
     info = await request.app[SERVICES].interactions.create(
         tenant, cred_id, prompt=body.prompt, kind=body.kind, match=body.match
