@@ -53,7 +53,10 @@ _AS_JSON = frozenset({"application/json", "application/x-www-form-urlencoded"})
 
 
 async def json_raw(request: web.Request, cap: int = MAX_BODY) -> bytes:
-    """The raw body of a JSON route: 415 for a body labelled as another type, 413 past *cap*."""
+    """The raw body of a JSON route: 413 past *cap* (first: nothing is read), 415 for a body
+    labelled as another type."""
+    if request.content_length is not None and request.content_length > cap:
+        raise TooLarge(f"the body must be at most {cap} bytes")
     if "Content-Type" in request.headers:
         kind = request.content_type
         if kind not in _AS_JSON and not (
