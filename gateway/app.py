@@ -39,11 +39,13 @@ import sms
 from sms.twilio_rest import TwilioRest
 from smtp.server import SessionGate, SmtpLimits, start_smtp, tls_context
 
-from .api import SERVICES, Lifecycle, Services, error_middleware, setup_routes
+from .api import SERVICES, Lifecycle, Services, error_middleware, inputs, setup_routes
+from .api.auth import AUTH_FAILURES, FAILURES_PER_MINUTE
+from .api.limits import body_deadline
 from .errors import ConfigError
 from .extraction.extractor import Extractor
 from .ingest.worker import IngestWorker
-from .listeners import SHUTDOWN_GRACE, bind, bound, start_http
+from .listeners import SHUTDOWN_GRACE, HttpLimits, bind, bound, start_http
 from .logs import configure
 from .metrics import Metrics
 from .services import forward_delivery, keys, outbox, webhook_delivery
@@ -60,6 +62,7 @@ from .services.inbound import InboundService, RouteCache
 from .services.interactions import InteractionService
 from .services.logins import LoginService
 from .services.outbox import Outbox
+from .services.ratelimit import FailedAttempts
 from .services.replicas import Heartbeat, WakeListener
 from .services.skyvern import SkyvernEndpoints
 from .services.sms import SmsService
@@ -80,7 +83,7 @@ log = logging.getLogger("otpgate")
 #: core learns the webhook URLs it shows to clients from this value only.
 ADAPTER_PATHS = sms.PATHS
 #: Largest request body the API reads; no JSON call needs more.
-MAX_BODY = 64 * 1024
+MAX_BODY = inputs.MAX_BODY
 #: Seconds the outboxes get to finish the attempts under way on shutdown.
 OUTBOX_GRACE = 20.0
 
@@ -213,7 +216,7 @@ async def serving(
                         )
                         smtp = None  # the server owns it now
                     if http is not None:
-                        runner = await start_http(gw.app, http)
+                        runner = await start_http(gw.app, http, http_limits(settings))
                         http = None
                     yield gw
                 finally:
@@ -559,6 +562,13 @@ async def _sweep(services: Services, every: float = 1.0) -> None:
             log.info("interactions expired", extra={"count": expired})
 
 
+def http_limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(
+        header_timeout=settings.http_header_timeout,
+        max_connections_per_client=settings.http_max_connections_per_client,
+    )
+
+
 def smtp_limits(settings: Settings) -> SmtpLimits:
     return SmtpLimits(
         hostname=settings.smtp_hostname,
@@ -567,6 +577,10 @@ def smtp_limits(settings: Settings) -> SmtpLimits:
         max_recipients=settings.smtp_max_recipients,
         max_sessions=settings.smtp_max_sessions,
         idle_timeout=settings.smtp_idle_timeout,
+        max_sessions_per_client=settings.smtp_max_sessions_per_client,
+        new_client_share=settings.smtp_new_client_share,
+        session_lifetime=settings.smtp_session_lifetime,
+        max_idle_commands=settings.smtp_max_idle_commands,
     )
 
 
@@ -583,8 +597,9 @@ def _smtp_tls(settings: Settings) -> ssl.SSLContext | None:
 
 def make_app(services: Services) -> web.Application:
     """The aiohttp application for an opened gateway."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[error_middleware, body_deadline], client_max_size=MAX_BODY)
     app[SERVICES] = services
+    app[AUTH_FAILURES] = FailedAttempts(FAILURES_PER_MINUTE)
     setup_routes(app)
     sms.setup_routes(app)
     mount_ui(app, services)

@@ -87,7 +87,15 @@ class Invalid(RequestError):
 
 
 class RateLimited(RequestError):
+    """*retry_after*: the seconds to wait, when known (an HTTP ``Retry-After``)."""
+
     code = "rate_limited"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class Unavailable(RequestError):

@@ -3,13 +3,27 @@
 :func:`bind` takes a listening socket before anything else starts, so a busy
 port stops ``otpgate serve`` with one clear line; :func:`start_http` serves
 the aiohttp application on a socket already bound (by ``serve`` or a test).
+
+Slow clients are bounded here, at the protocol: aiohttp's ``keepalive_timeout``
+starts when a connection opens and again after each answer, and closes the
+connection if no whole request head has arrived by then, so it is the time
+to send the headers (``OTPGATE_HTTP_HEADER_TIMEOUT``); one client address
+may hold ``OTPGATE_HTTP_MAX_CONNECTIONS_PER_CLIENT`` connections, the next is
+answered 429 and closed before it is read.  aiohttp's own answers to what it
+cannot parse (a request line or header over 8 KiB, bad syntax) are the
+contract's JSON error, logged in one line.  The body's deadline is the
+application's (``gateway.api.limits``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import json
 import logging
 import socket
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -17,6 +31,8 @@ from aiohttp.web_request import BaseRequest
 
 from .errors import ConfigError
 from .settings import Address
+
+log = logging.getLogger("otpgate.http")
 
 #: Seconds in-flight requests get to finish on shutdown.
 SHUTDOWN_GRACE = 10.0
@@ -65,19 +81,167 @@ def bind(address: Address, setting: str) -> socket.socket:
     return sock
 
 
-async def start_http(app: web.Application, sock: socket.socket) -> web.AppRunner:
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    header_timeout: float = 10.0
+    max_connections_per_client: int = 128
+
+
+class ClientConnections:
+    """Open HTTP connections per client address, with a cap on each."""
+
+    def __init__(self, per_client: int) -> None:
+        self.per_client = per_client
+        self.refused = 0
+        self._open: dict[str, int] = {}
+
+    def enter(self, client: str) -> bool:
+        held = self._open.get(client, 0)
+        if held >= self.per_client:
+            self.refused += 1
+            return False
+        self._open[client] = held + 1
+        return True
+
+    def leave(self, client: str) -> None:
+        held = self._open.pop(client, 1) - 1
+        if held > 0:
+            self._open[client] = held
+
+    def held_by(self, client: str) -> int:
+        return self._open.get(client, 0)
+
+
+def _raw_error(status: int, reason: str, code: str, message: str, **headers: str) -> bytes:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n{head}Connection: close\r\n\r\n"
+    ).encode() + body
+
+
+_TOO_MANY = _raw_error(
+    429,
+    "Too Many Requests",
+    "too_many_connections",
+    "this address holds too many connections; close some and try again",
+    **{"Retry-After": "1"},
+)
+
+
+class GatewayRequestHandler(web.RequestHandler):
+    """aiohttp's connection protocol, capped per client address, with JSON for its own errors."""
+
+    def __init__(self, manager: web.Server, *, clients: ClientConnections, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._clients = clients
+        self._client: str | None = None
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        if not self._clients.enter(client):
+            self._refused = True
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(_TOO_MANY)
+            transport.close()
+            return
+        self._client = client
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._refused:
+            return
+        try:
+            super().connection_lost(exc)
+        finally:
+            if self._client is not None:
+                self._clients.leave(self._client)
+                self._client = None
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp's own answer to a request it could not parse (or that broke outside
+        the application): the contract's JSON error, one log line, no traceback."""
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer was already under way")
+        if status >= 500:
+            log.error("a request failed outside the application", exc_info=exc)
+            code, text = "internal_error", "the gateway failed to answer; see its log"
+        else:
+            # One line, never the request's bytes (a header's value may be a secret).
+            log.warning(
+                "malformed HTTP request from %s (%s), answered %s",
+                request.remote,
+                type(exc).__name__ if exc is not None else "unknown",
+                status,
+            )
+            code = "bad_input"
+            text = "the request could not be read (a line or header too long, or bad syntax)"
+        response = web.json_response({"error": {"code": code, "message": text}}, status=status)
+        response.force_close()
+        return response
+
+
+class _Site(web.BaseSite):
+    """A listening socket served by :class:`GatewayRequestHandler` connections."""
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        sock: socket.socket,
+        options: dict[str, Any],
+        limits: HttpLimits,
+    ) -> None:
+        super().__init__(runner, backlog=512)
+        self._sock = sock
+        self._options = options
+        self.clients = ClientConnections(limits.max_connections_per_client)
+
+    @property
+    def name(self) -> str:
+        return str(self._sock.getsockname())
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        manager = self._runner.server
+        assert manager is not None
+
+        def connection() -> GatewayRequestHandler:
+            return GatewayRequestHandler(manager, loop=loop, clients=self.clients, **self._options)
+
+        self._server = await loop.create_server(connection, sock=self._sock)
+
+
+async def start_http(
+    app: web.Application, sock: socket.socket, limits: HttpLimits | None = None
+) -> web.AppRunner:
     """Serve *app* on an already bound socket; ``runner.cleanup()`` stops it gracefully."""
+    limits = limits or HttpLimits()
+    options: dict[str, Any] = {
+        "access_log_class": AccessLogger,
+        "access_log": logging.getLogger("otpgate.access"),
+        "keepalive_timeout": limits.header_timeout,
+        "max_line_size": MAX_REQUEST_LINE,
+    }
     runner = web.AppRunner(
-        app,
-        handler_cancellation=True,
-        access_log_class=AccessLogger,
-        access_log=logging.getLogger("otpgate.access"),
-        shutdown_timeout=SHUTDOWN_GRACE,
-        max_line_size=MAX_REQUEST_LINE,
+        app, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE, **options
     )
     await runner.setup()
     try:
-        await web.SockSite(runner, sock).start()
+        await _Site(runner, sock, options, limits).start()
     except BaseException:
         await runner.cleanup()
         raise

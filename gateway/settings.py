@@ -333,6 +333,25 @@ class Settings:
         default="127.0.0.1:8080",
         help="HTTP listen address (`HOST:PORT`, `[V6]:PORT`)",
     )
+    http_header_timeout = Setting(
+        "OTPGATE_HTTP_HEADER_TIMEOUT",
+        _bounded(1, 3600),
+        default="10",
+        help="seconds an HTTP connection may take to send a request's headers, from its "
+        "opening or the previous answer (an idle keep-alive connection closes then too)",
+    )
+    http_body_timeout = Setting(
+        "OTPGATE_HTTP_BODY_TIMEOUT",
+        _bounded(1, 3600),
+        default="30",
+        help="seconds an HTTP request's body may take to arrive (then 408)",
+    )
+    http_max_connections_per_client = Setting(
+        "OTPGATE_HTTP_MAX_CONNECTIONS_PER_CLIENT",
+        _bounded(1, 100000),
+        default="128",
+        help="open HTTP connections from one client address (more: 429 and closed)",
+    )
     smtp = Setting(
         "OTPGATE_SMTP", parse_address, default="127.0.0.1:2525", help="SMTP listen address"
     )
@@ -447,6 +466,31 @@ class Settings:
         _bounded(1, 3600),
         default="30",
         help="seconds an SMTP session may stay silent",
+    )
+    smtp_max_sessions_per_client = Setting(
+        "OTPGATE_SMTP_MAX_SESSIONS_PER_CLIENT",
+        _bounded(1, 10000),
+        default="20",
+        help="concurrent SMTP sessions from one client address (more: 421)",
+    )
+    smtp_new_client_share = Setting(
+        "OTPGATE_SMTP_NEW_CLIENT_SHARE",
+        _bounded(0, 90),
+        default="20",
+        help="percent of `OTPGATE_SMTP_MAX_SESSIONS` kept for client addresses holding none",
+    )
+    smtp_session_lifetime = Setting(
+        "OTPGATE_SMTP_SESSION_LIFETIME",
+        _bounded(1, 86400),
+        default="300",
+        help="seconds an SMTP session may last in all (then 421; a mail being stored finishes)",
+    )
+    smtp_max_idle_commands = Setting(
+        "OTPGATE_SMTP_MAX_IDLE_COMMANDS",
+        _bounded(1, 1000),
+        default="20",
+        help="NOOP, RSET, HELP, VRFY and EXPN an SMTP session may send without a mail "
+        "accepted in between (more: 421)",
     )
     smtp_worker = Setting(
         "OTPGATE_SMTP_WORKER",

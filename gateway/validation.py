@@ -87,13 +87,26 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def origin_of(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an http(s) URL or Origin; None for ``null`` and the like."""
+    """(scheme, host, port) of an http(s) URL; None for ``null``, a URL with a user
+    (``http://evil@host``) and the like."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
         return None
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+
+
+def origin_header(value: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an ``Origin`` header, which is exactly ``scheme://host[:port]``
+    (RFC 6454): None with a user, a path (even ``/``), a query or a fragment."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.path or parts.query or parts.fragment or value != value.strip() or "?" in value:
+        return None
+    return origin_of(value)

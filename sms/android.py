@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 
@@ -33,6 +34,9 @@ PATH = "/sms/android"
 MAX_BODY = 16 * 1024
 #: Seconds a signature's timestamp may be off from this host's clock.
 MAX_SKEW = 300
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+#: UNIX seconds in ASCII digits (up to year 33658).
+_STAMP = re.compile(r"[0-9]{1,12}")
 #: Top-level fields the app sends; anything else is refused.
 KNOWN = frozenset({"deviceId", "event", "id", "payload", "webhookId"})
 #: Events the app may send that carry no incoming text: acknowledged, ignored.
@@ -43,13 +47,13 @@ OTHER_EVENTS = frozenset(
 
 async def inbound(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    raw = await _body(request)
-    signature = request.headers.get("X-Signature", "")
-    stamp = request.headers.get("X-Timestamp", "")
-    if not signature or not stamp:
-        raise Forbidden("X-Signature and X-Timestamp are required", code="bad_signature")
-    _json(raw)  # a malformed body is refused now, not kept
+    # The headers are checked before the body is read: their form, then the time.
+    signature, stamp = _signature_headers(request)
     now = time.time()
+    if abs(now - int(stamp)) > MAX_SKEW:
+        raise Forbidden("X-Timestamp is more than five minutes off", code="stale_signature")
+    raw = await _body(request)
+    _json(raw)  # a malformed body is refused now, not kept
     try:
         status = await _take(services, raw, signature, stamp, now)
     except StoreUnavailable:
@@ -64,28 +68,43 @@ async def inbound(request: web.Request) -> web.Response:
 async def replay(services: Services, kept: dict[str, Any]) -> None:
     """Take in a request kept while the store was away."""
     raw = str(kept["raw"]).encode()
-    await _take(services, raw, str(kept["signature"]), str(kept["stamp"]), float(kept["at"]))
+    signature, stamp = str(kept["signature"]).lower(), str(kept["stamp"])
+    if _HEX64.fullmatch(signature) is None or _STAMP.fullmatch(stamp) is None:
+        raise Forbidden("the X-Signature header is missing or wrong", code="bad_signature")
+    await _take(services, raw, signature, stamp, float(kept["at"]))
 
 
 async def _take(services: Services, raw: bytes, signature: str, stamp: str, now: float) -> str:
     """Check the event's signature and store its text; ``ok`` or ``ignored``."""
+    # The key that signs the body is the device's, and the device is named
+    # only in the body: it is parsed (safely) before the signature is checked,
+    # but nothing in it is used until the signature holds.
     event = _json(raw)
-    device_id = _text(event, "deviceId", 64)
+    device_id = event.get("deviceId")
     payload = event.get("payload")
     sim = payload.get("simNumber") if isinstance(payload, dict) else None
-    if sim is not None and (not isinstance(sim, int) or isinstance(sim, bool)):
-        raise BadInput("payload.simNumber must be a number or null")
-    mapping = pick_route(await services.android.device_routes(device_id), sim)
+    sim_ok = sim is None or (isinstance(sim, int) and not isinstance(sim, bool))
+    mapping = (
+        pick_route(await services.android.device_routes(device_id), sim if sim_ok else None)
+        if isinstance(device_id, str) and _is_text(device_id, 64)
+        else None
+    )
     # An unknown device is refused exactly like a bad signature: nothing
     # tells a prober which device ids exist.
     expected = hmac.new(
         mapping.signing_key if mapping else b"\0", raw + stamp.encode(), hashlib.sha256
     ).hexdigest()
-    if mapping is None or not hmac.compare_digest(expected, signature.lower()):
+    if mapping is None or not hmac.compare_digest(expected, signature):
         services.metrics.messages.inc("sms", "rejected")
         raise Forbidden("the X-Signature header is missing or wrong", code="bad_signature")
-    if not stamp.isdigit() or abs(now - int(stamp)) > MAX_SKEW:
+    if abs(now - int(stamp)) > MAX_SKEW:
         raise Forbidden("X-Timestamp is more than five minutes off", code="stale_signature")
+    unknown = sorted(set(event) - KNOWN)
+    if unknown:
+        raise BadInput(f"unknown field {unknown[0][:64]!r}", code="unknown_parameter")
+    if not sim_ok:
+        raise BadInput("payload.simNumber must be a number or null")
+    device_id = _text(event, "deviceId", 64)
     kind = _text(event, "event", 40)
     if kind in OTHER_EVENTS:
         return "ignored"
@@ -108,6 +127,24 @@ async def _take(services: Services, raw: bytes, signature: str, stamp: str, now:
     return "ok"
 
 
+def _signature_headers(request: web.Request) -> tuple[str, str]:
+    """``X-Signature`` (64 hexadecimal digits, lower-cased) and ``X-Timestamp`` (ASCII digits).
+
+    Anything else is refused before it reaches the HMAC or ``int()``: a
+    non-ASCII signature made ``compare_digest`` raise, and ``int()`` reads
+    other scripts' digits.
+    """
+    signature = request.headers.get("X-Signature", "")
+    stamp = request.headers.get("X-Timestamp", "")
+    if not signature or not stamp:
+        raise Forbidden("X-Signature and X-Timestamp are required", code="bad_signature")
+    if _HEX64.fullmatch(signature) is None:
+        raise Forbidden("the X-Signature header is missing or wrong", code="bad_signature")
+    if _STAMP.fullmatch(stamp) is None:
+        raise Forbidden("X-Timestamp must be UNIX seconds", code="stale_signature")
+    return signature.lower(), stamp
+
+
 async def _body(request: web.Request) -> bytes:
     return await read_capped(request, MAX_BODY)
 
@@ -119,18 +156,22 @@ def _json(raw: bytes) -> dict[str, Any]:
         raise BadInput("the body is not valid UTF-8", code="bad_encoding") from None
     except ValueError:
         raise BadInput("the body is not JSON") from None
+    except RecursionError:
+        raise BadInput("the body's JSON is nested too deeply") from None
     if not isinstance(event, dict):
         raise BadInput("the body must be a JSON object")
-    unknown = sorted(set(event) - KNOWN)
-    if unknown:
-        raise BadInput(f"unknown field {unknown[0][:64]!r}", code="unknown_parameter")
     return event
+
+
+def _is_text(value: Any, limit: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()
 
 
 def _text(obj: dict[str, Any], name: str, limit: int) -> str:
     value = obj.get(name)
-    if not isinstance(value, str) or not value or len(value) > limit or not value.isprintable():
+    if not _is_text(value, limit):
         raise BadInput(f"{name} must be a non-empty string of at most {limit} characters")
+    assert isinstance(value, str)
     return value
 
 

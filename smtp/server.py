@@ -12,14 +12,24 @@ one-line HTML bodies exceed it, and with no MTA in front to fold them a
 ``500`` would lose the code.  Up to :data:`MAX_LINE` octets a line is taken
 (the mail is counted in ``otpgate_mail_long_lines_total``); a longer one is
 still answered ``500``.
+
+A client cannot hold the listener: it gets at most
+``max_sessions_per_client`` sessions at once, the last ``new_client_share``
+percent of the sessions are kept for addresses that hold none, each session
+ends after ``session_lifetime`` seconds (a mail being stored gets its reply
+first), and a session that sends ``max_idle_commands`` NOOP, RSET, HELP, VRFY
+or EXPN commands without a mail being accepted in between is closed with
+``421``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import ssl
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,34 +60,66 @@ class SmtpLimits:
     max_recipients: int = 10
     max_sessions: int = 200
     idle_timeout: float = 30.0
+    max_sessions_per_client: int = 20
+    #: Percent of ``max_sessions`` kept for client addresses that hold no session.
+    new_client_share: int = 20
+    session_lifetime: float = 300.0
+    max_idle_commands: int = 20
+
+
+def _client_of(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
 
 
 class SessionGate:
-    """Counts open sessions, refuses new ones over the limit, and drains them on shutdown."""
+    """Counts open sessions, refuses new ones over the limits, and drains them on shutdown.
 
-    def __init__(self, limit: int) -> None:
+    Three limits: *limit* sessions in all, *per_client* from one address,
+    and the last *reserved* of the *limit* only for an address holding none,
+    so clients that already hold sessions cannot take every one of them.
+    """
+
+    def __init__(self, limit: int, *, per_client: int | None = None, reserved: int = 0) -> None:
         self.limit = limit
+        self.per_client = limit if per_client is None else per_client
+        self.reserved = min(reserved, limit - 1)
         self.active = 0
         self.refused = 0
         self.idle = asyncio.Event()
         self.idle.set()
         self.draining = False
         self._sessions: set[InboxSMTP] = set()
+        self._by_client: dict[str, int] = {}
 
-    def enter(self, session: InboxSMTP) -> bool:
-        if self.active >= self.limit or self.draining:
+    def enter(self, session: InboxSMTP, client: str = "unknown") -> bool:
+        held = self._by_client.get(client, 0)
+        if (
+            self.draining
+            or self.active >= self.limit
+            or held >= self.per_client
+            or (held and self.active >= self.limit - self.reserved)
+        ):
             self.refused += 1
             return False
         self.active += 1
+        self._by_client[client] = held + 1
         self._sessions.add(session)
         self.idle.clear()
         return True
 
-    def leave(self, session: InboxSMTP) -> None:
+    def leave(self, session: InboxSMTP, client: str = "unknown") -> None:
         self.active -= 1
+        held = self._by_client.pop(client, 1) - 1
+        if held > 0:
+            self._by_client[client] = held
         self._sessions.discard(session)
         if not self.active:
             self.idle.set()
+
+    def held_by(self, client: str) -> int:
+        """Sessions *client* holds now."""
+        return self._by_client.get(client, 0)
 
     def drain(self) -> None:
         """Shutting down: refuse new sessions; close idle ones with ``421``.
@@ -154,9 +196,12 @@ class InboxHandler:
             return await self._store(session, raw, mail_from, routes)
         server.storing = True
         try:
-            return await self._store(session, raw, mail_from, routes)
+            reply = await self._store(session, raw, mail_from, routes)
         finally:
             server.storing = False
+        if reply.startswith("250"):
+            server.idle_commands = 0
+        return reply
 
     async def _store(
         self, session: Session, raw: bytes, mail_from: str, routes: list[Route]
@@ -228,8 +273,23 @@ def _routes(envelope: Envelope) -> list[Route]:
     return routes
 
 
+def _counted_idle(name: str) -> Callable[[InboxSMTP, str], Coroutine[Any, Any, Any]]:
+    """aiosmtpd's ``smtp_<name>``, counted as a command that moves no mail along."""
+    stock = getattr(SMTP, name)
+
+    @functools.wraps(stock)  # keeps aiosmtpd's syntax line for HELP
+    async def counted(self: InboxSMTP, arg: str) -> None:
+        self.idle_commands += 1
+        if self.idle_commands > self._limits.max_idle_commands:
+            self.refuse(b"421 4.7.0 Too many commands without a mail; closing")
+            return
+        await stock(self, arg)
+
+    return counted
+
+
 class InboxSMTP(SMTP):
-    """aiosmtpd's protocol with a cap on concurrent sessions.
+    """aiosmtpd's protocol with caps on sessions, their lifetime and their idle commands.
 
     aiosmtpd finds its ``smtp_*`` and ``auth_*`` methods (and the handler's
     ``handle_*`` hooks) with ``dir()`` and ``inspect.getmembers()`` on every
@@ -243,18 +303,37 @@ class InboxSMTP(SMTP):
     def __dir__(self) -> list[str]:
         return list(_SMTP_HOOKS)
 
-    def __init__(self, handler: InboxHandler, gate: SessionGate, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: InboxHandler,
+        gate: SessionGate,
+        limits: SmtpLimits | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(handler, **kwargs)
         self._gate = gate
+        self._limits = limits or SmtpLimits(hostname="", domain="")
         self._counted = False
         self._refused = False
+        self._client = "unknown"
+        self._lifetime: asyncio.TimerHandle | None = None
         #: True while DATA waits for the mail to be stored.
         self.storing = False
         self.close_after_reply = False
+        #: NOOP, RSET, HELP, VRFY and EXPN since the session began or last stored a mail.
+        self.idle_commands = 0
+
+    smtp_NOOP = _counted_idle("smtp_NOOP")
+    smtp_RSET = _counted_idle("smtp_RSET")
+    smtp_HELP = _counted_idle("smtp_HELP")
+    smtp_VRFY = _counted_idle("smtp_VRFY")
+    # aiosmtpd types smtp_EXPN as a method; this wrapper is one, bound like any function.
+    smtp_EXPN = _counted_idle("smtp_EXPN")  # type: ignore[assignment]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._counted and not self._refused:
-            if not self._gate.enter(self):
+            self._client = _client_of(transport)
+            if not self._gate.enter(self, self._client):
                 self._refused = True
                 assert isinstance(transport, asyncio.WriteTransport)
                 reason = (
@@ -264,7 +343,15 @@ class InboxSMTP(SMTP):
                 transport.close()
                 return
             self._counted = True
+            self._lifetime = self.loop.call_later(self._limits.session_lifetime, self._expire)
         super().connection_made(transport)
+
+    def _expire(self) -> None:
+        """The session has lasted long enough: close it now, or after the mail being stored."""
+        if self.storing:
+            self.close_after_reply = True
+        else:
+            self.refuse(b"421 4.4.2 Session lasted too long; closing")
 
     def refuse(self, reply: bytes) -> None:
         """Send *reply* and hang up (the sender keeps its mail and retries)."""
@@ -277,17 +364,23 @@ class InboxSMTP(SMTP):
     async def push(self, status: Any) -> None:
         await super().push(status)
         if self.close_after_reply and not self.storing:
-            self.refuse(b"421 4.3.2 Service shutting down")
+            self.refuse(
+                b"421 4.3.2 Service shutting down"
+                if self._gate.draining
+                else b"421 4.4.2 Session lasted too long; closing"
+            )
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
             return
+        if self._lifetime is not None:
+            self._lifetime.cancel()
         try:
             super().connection_lost(error)
         finally:
             if self._counted:
                 self._counted = False
-                self._gate.leave(self)
+                self._gate.leave(self, self._client)
 
 
 _SMTP_HOOKS = tuple(n for n in dir(InboxSMTP) if n.startswith(("smtp_", "auth_")))
@@ -310,12 +403,17 @@ async def start_smtp(
     """Serve SMTP on an already bound socket, on the running loop."""
     loop = asyncio.get_running_loop()
     handler = InboxHandler(inbound, limits)
-    gate = SessionGate(limits.max_sessions)
+    gate = SessionGate(
+        limits.max_sessions,
+        per_client=limits.max_sessions_per_client,
+        reserved=limits.max_sessions * limits.new_client_share // 100,
+    )
 
     def factory() -> InboxSMTP:
         return InboxSMTP(
             handler,
             gate,
+            limits,
             hostname=limits.hostname,
             ident="otpgate",
             data_size_limit=limits.max_size,

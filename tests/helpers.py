@@ -76,6 +76,53 @@ async def assert_error(resp: Any, status: int, code: str | None = None) -> dict[
     return body
 
 
+@dataclasses.dataclass
+class RawAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def raw_http(port: int, head: bytes, body: bytes = b"") -> RawAnswer:
+    """Send *head* (request line and headers, as bytes, no final blank line) and *body* as they
+    are, over a new connection to 127.0.0.1:*port*, and read the whole answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head.rstrip(b"\r\n") + b"\r\nConnection: close\r\n\r\n" + body)
+        answer = await asyncio.wait_for(reader.read(), 20)
+    finally:
+        writer.close()
+    top, _, rest = answer.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding") == "chunked":
+        chunks, data = b"", rest
+        while data:
+            size_line, _, data = data.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if not size:
+                break
+            chunks, data = chunks + data[:size], data[size + 2 :]
+        rest = chunks
+    return RawAnswer(int(lines[0].split()[1]), headers, rest)
+
+
+def assert_raw_error(answer: RawAnswer, status: int, code: str | None = None) -> None:
+    """A raw answer has *status* and the contract's error shape."""
+    assert answer.status == status, answer
+    assert answer.headers.get("content-type", "").startswith("application/json"), answer
+    body = answer.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 

@@ -10,9 +10,13 @@ from typing import Any
 import pyotp
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from gateway.app import Gateway
 from gateway.services.codes import CodeService
+from gateway.store.models import Authenticator
+
+from .helpers import assert_error
 
 Client = TestClient[Any, Any]
 SECRET = "JBSWY3DPEHPK3PXP"  # 80 bits, the kind of secret many services issue
@@ -183,3 +187,36 @@ async def test_source_filter(client: Client, new_tenant: Any) -> None:
     cred = await make_credential(client, h, secret=SECRET, kind="totp")
     assert (await client.get(f"/v1/credentials/{cred}/code?source=totp", headers=h)).status == 200
     assert (await client.get(f"/v1/credentials/{cred}/code?source=hotp", headers=h)).status == 422
+
+
+async def test_hotp_counter_at_the_end_of_its_range(
+    client: Client, gateway: Gateway, new_tenant: Any
+) -> None:
+    """A counter over 2**63 - 1 is a 422; at 2**63 - 1 it is stored as an integer, codes are
+    handed out up to the last value, and the next ask is a 409, never a 500 or a float."""
+    h = (await new_tenant())["headers"]
+    cred = await (await client.post("/v1/credentials", json={"name": "svc"}, headers=h)).json()
+    url = f"/v1/credentials/{cred['id']}/authenticator"
+    for too_big in (2**63, 2**64, 10**30):
+        body = {"secret": SECRET, "kind": "hotp", "counter": too_big}
+        await assert_error(await client.put(url, json=body, headers=h), 422, "invalid")
+        uri = f"otpauth://hotp/x?secret={SECRET}&counter={too_big}"
+        await assert_error(await client.put(url, json={"otpauth_uri": uri}, headers=h), 422)
+    last = 2**63 - 1
+    body = {"secret": SECRET, "kind": "hotp", "counter": last - 1}
+    assert (await client.put(url, json=body, headers=h)).status == 200
+    codes = f"/v1/credentials/{cred['id']}/code"
+    first = await client.get(codes, headers=h)
+    assert first.status == 200 and (await first.json())["code"] == RefHOTP(SECRET).at(last - 1)
+    second = await client.get(codes, headers=h)
+    assert second.status == 200 and (await second.json())["code"] == RefHOTP(SECRET).at(last)
+    await assert_error(await client.get(codes, headers=h), 409, "counter_exhausted")
+    async with gateway.db.read() as conn:
+        stored = (
+            await conn.execute(
+                select(Authenticator.counter).where(
+                    Authenticator.credential_id == cred["id"]  # type: ignore[arg-type]
+                )
+            )
+        ).scalar_one()
+    assert type(stored) is int

@@ -565,7 +565,10 @@ async def test_cross_origin_posts_are_refused(
     h, _, cred = await setup_tenant(client, new_tenant, gateway)
     created = await open_interaction(client, h, cred)
     page = path_of(created["submit_url"])
-    for origin in ("https://evil.example", "null", "http://127.0.0.1:1"):
+    public = gateway.settings.public_url.rstrip("/")
+    scheme, _, host = public.partition("://")
+    odd = (f"{scheme}://evil@{host}", f"{scheme}://{host}@evil", public + "/", public + "/x?y")
+    for origin in ("https://evil.example", "null", "http://127.0.0.1:1", *odd):
         resp = await client.post(page, data={"code": "1"}, headers={"Origin": origin})
         assert resp.status == 403 and resp.content_type == "text/html", origin
         resp = await client.post(page, json={"code": "1"}, headers={"Origin": origin})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 import ssl
 import time
@@ -461,3 +462,98 @@ async def test_a_mail_forwarded_as_an_attachment_gives_the_originals_code(rig: S
         guarded["inbox"], forwarded_as_attachment(otp_mail("118822"), "mallory@evil.example")
     )
     assert await rig.code(guarded) == (204, None)
+
+
+async def _hog(port: int, source: str, stop: asyncio.Event, every: float) -> bool:
+    """One connection from *source* that only sends NOOP; True while it was let in."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    except OSError:
+        return False
+    try:
+        if not (await reader.readline()).startswith(b"220 "):
+            return False
+        while not stop.is_set():
+            writer.write(b"NOOP\r\n")
+            if not (await reader.readline()).startswith(b"250"):
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+        return True
+    except OSError:
+        return True
+    finally:
+        writer.close()
+
+
+def _send_from(port: int, source: str, to: str, msg: Any) -> Any:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10, source_address=(source, 0)) as smtp:
+        return smtp.sendmail("no-reply@service.example", to, msg.as_bytes(policy=SMTP_POLICY))
+
+
+async def test_hogging_connections_leave_room_for_mail(rig: SmtpRig) -> None:
+    """200 connections that only send NOOP, from ten loopback addresses, cannot keep a mail out."""
+    cred = await rig.credential()
+    stop = asyncio.Event()
+    sources = [f"127.0.0.{i}" for i in range(1, 11)]
+    hogs = [asyncio.create_task(_hog(rig.port, sources[i % 10], stop, 0.2)) for i in range(200)]
+
+    async def settled() -> bool:
+        return rig.gate.active + rig.gate.refused >= 200
+
+    await eventually(settled)
+    held = rig.gate.active
+    started = time.monotonic()
+    refused = await asyncio.to_thread(
+        _send_from, rig.port, "127.0.0.200", cred["inbox"], otp_mail("246810")
+    )
+    took = time.monotonic() - started
+    print(f"\nSMTP hogging: {held} held, {rig.gate.refused} refused, a mail in {took:.3f} s")
+    assert refused == {}
+    assert (await rig.code(cred))[1]["code"] == "246810"
+    # No address holds more than its share, and a share is left for addresses holding none.
+    assert max(rig.gate.held_by(s) for s in sources) <= 20
+    assert held <= 200 - 200 * 20 // 100
+    stop.set()
+    await asyncio.gather(*hogs)
+
+
+async def test_idle_commands_and_session_lifetime_are_bounded(
+    tmp_path: Path, database_url: str, aiohttp_client: Callable[..., Any]
+) -> None:
+    """A session that only sends NOOP is closed after its allowance, and any after its lifetime."""
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        OTPGATE_SMTP_MAX_IDLE_COMMANDS="3",
+        OTPGATE_SMTP_SESSION_LIFETIME="2",
+    )
+    async with smtp_rig(settings, aiohttp_client) as rig:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+        assert (await reader.readline()).startswith(b"220 ")
+        replies = []
+        for command in (b"NOOP", b"RSET", b"HELP", b"VRFY x@y.example"):
+            writer.write(command + b"\r\n")
+            replies.append(await reader.readline())
+        assert [r[:3] for r in replies[:3]] == [b"250", b"250", b"250"]
+        assert replies[3].startswith(b"421 4.7.0")
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+        # A session that keeps talking (EHLO is not counted) still ends at its lifetime.
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.port)
+        started = time.monotonic()
+        assert (await reader.readline()).startswith(b"220 ")
+        last = b""
+        while time.monotonic() - started < 6:
+            writer.write(b"EHLO client.example\r\n")
+            lines = [await reader.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(await reader.readline())
+            last = lines[-1]
+            if not last.startswith(b"250"):
+                break
+            await asyncio.sleep(0.2)
+        assert last.startswith(b"421 4.4.2"), last
+        assert 1.5 < time.monotonic() - started < 4
+        writer.close()

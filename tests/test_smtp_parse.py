@@ -630,3 +630,31 @@ def test_hostile_attached_messages_are_cheap(name: str) -> None:
     message = message_from_mail(_attaching(HOSTILE[name]), "")
     assert time.perf_counter() - start < 1.0
     assert message.sender == "alice@corp.example"
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "=?utf-8?q?x=0D=0A?=victim@bank.example",
+        "<=?utf-8?q?=0D=0A?=@bank.example>",
+        "Bank <=?utf-8?q?victim=40bank.example=0D=0A?=@evil.example>",
+        "a@=?utf-8?q?bank.example=0D=0A?=",
+    ],
+)
+def test_an_encoded_word_in_the_from_address_is_no_sender(sender: str) -> None:
+    """An RFC 2047 encoded word inside the From address (where it has no meaning) gives no
+    sender and no domain: decoded later it would read as another address and a line break."""
+    raw = f"From: {sender}\r\nSubject: hi\r\n\r\nYour code is 123456\r\n".encode()
+    mail = parse_message(raw)
+    assert (mail.sender, mail.sender_domain) == ("", "")
+
+
+def test_an_encoded_display_name_keeps_the_real_address() -> None:
+    """An encoded word in the display name, even one that decodes to an address and CRLF,
+    leaves the address in angle brackets as the sender."""
+    raw = (
+        b"From: =?utf-8?q?victim=40bank.example=0D=0A?= <attacker@evil.example>\r\n"
+        b"Subject: hi\r\n\r\nYour code is 123456\r\n"
+    )
+    mail = parse_message(raw)
+    assert (mail.sender, mail.sender_domain) == ("attacker@evil.example", "evil.example")

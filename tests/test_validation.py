@@ -9,6 +9,8 @@ from gateway.validation import (
     is_e164,
     is_local_part,
     is_public_domain_name,
+    origin_header,
+    origin_of,
     split_mail_address,
 )
 
@@ -71,3 +73,22 @@ def test_mail_addresses() -> None:
     assert split_mail_address(f"{'a' * 65}@example.com") is None
     assert split_mail_address(f"a@{'b' * 250}.com") is None  # longer than 254
     assert is_local_part("a" * 64) and not is_local_part("a" * 65)
+
+
+def test_an_origin_header_is_exactly_scheme_host_and_port() -> None:
+    """An Origin with a user, a path, a query or spaces is none; a URL with a user is none."""
+    assert origin_header("https://Host.example") == ("https", "host.example", 443)
+    assert origin_header("http://host.example:8080") == ("http", "host.example", 8080)
+    for bad in (
+        "http://evil@host.example",
+        "http://host.example@evil.example",
+        "http://host.example/",
+        "http://host.example/path",
+        "http://host.example?x",
+        "http://host.example#x",
+        " http://host.example",
+        "null",
+    ):
+        assert origin_header(bad) is None, bad
+    assert origin_of("https://user:pw@host.example/") is None
+    assert origin_of("https://host.example/base") == ("https", "host.example", 443)

@@ -11,28 +11,43 @@ the caller with :func:`principal_of`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from ..errors import Forbidden, NotFound, Unauthenticated
+from ..errors import Forbidden, NotFound, RateLimited, Unauthenticated
 from ..roles import Access, allows, who_may
 from ..services.audit import Actor
+from ..services.ratelimit import FailedAttempts
 from ..services.tenants import ADMIN, Principal
 from .container import SERVICES
 from .inputs import object_id
 
 _PRINCIPAL = web.RequestKey("otpgate.principal", Principal)
+#: Failed authentications per client address, shared by the API, the submit pages and
+#: the pages' sign-in (the composition root puts one in the application).
+AUTH_FAILURES = web.AppKey("auth_failures", FailedAttempts)
+#: Failures from one address: a burst of this many, refilled over a minute.
+FAILURES_PER_MINUTE = 10
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _bearer(request: web.Request) -> str:
+    """The key in ``Authorization: Bearer <key>``; printable ASCII only.
+
+    aiohttp hands over header bytes that are not UTF-8 as surrogates, which
+    no key holds (and which would not encode for the keyed hash).
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("send the API key as 'Authorization: Bearer <key>'")
-    return token.strip()
+    if not (token.isascii() and token.isprintable()):
+        raise Unauthenticated("the API key is missing or not valid")
+    return token
 
 
 def check(principal: Principal, access: Access, *, bound: bool) -> None:
@@ -57,12 +72,39 @@ def guard(handler: Handler, access: Access, *, bound: bool) -> Handler:
 
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        principal = await request.app[SERVICES].tenants.authenticate(_bearer(request))
+        key = _bearer(request)
+        async with attempt(request, key, "API keys"):
+            principal = await request.app[SERVICES].tenants.authenticate(key)
         check(principal, access, bound=bound)
         request[_PRINCIPAL] = principal
         return await handler(request)
 
     return guarded
+
+
+@contextlib.asynccontextmanager
+async def attempt(request: web.Request, secret: str, what: str) -> AsyncIterator[None]:
+    """Check *secret* within the client address's allowance of failures.
+
+    Refused with 429 (and ``Retry-After``) while the address is over it and
+    *secret* is not one that worked before; an Unauthenticated or NotFound
+    raised inside counts as a failure, anything else as a success.
+    """
+    failures = request.config_dict[AUTH_FAILURES]
+    client = request.remote or "unknown"
+    wait = failures.retry_after(client, secret)
+    if wait is not None:
+        raise RateLimited(
+            f"too many wrong {what} from this address; try again later",
+            code="too_many_failures",
+            retry_after=wait,
+        )
+    try:
+        yield
+    except (Unauthenticated, NotFound):
+        failures.failed(client)
+        raise
+    failures.succeeded(secret)
 
 
 def principal_of(request: web.Request) -> Principal:

@@ -9,6 +9,7 @@ error a view raises (domain, aiohttp's own, or unexpected) into
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -30,6 +31,7 @@ from ..errors import (
     VaultError,
 )
 from .container import SERVICES
+from .limits import BodyTooSlow
 
 log = logging.getLogger("otpgate.http")
 
@@ -60,6 +62,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     410: "expired",
+    408: "timeout",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid",
@@ -91,10 +94,15 @@ async def error_middleware(
             response.headers["WWW-Authenticate"] = "Bearer"
         elif isinstance(exc, StoreUnavailable):
             response.headers["Retry-After"] = str(RETRY_AFTER)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         response = _http_error(exc)
+    except BodyTooSlow:
+        response = error_body(408, "timeout", "the request body did not arrive in time")
+        response.force_close()
     except VaultError:
         log.error("a stored secret could not be opened", extra={"route": _route(request)})
         response = error_body(500, "vault_error", "a stored secret could not be opened")

@@ -16,6 +16,7 @@ whose ``Origin`` is not the gateway's public origin is refused (403).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
@@ -23,16 +24,16 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from ..errors import BadInput, Forbidden, Invalid, RequestError
+from ..errors import BadInput, Forbidden, Invalid, RateLimited, RequestError
 from ..roles import Access
 from ..services.interactions import InteractionInfo
 from ..timestamps import iso, iso_or_none
-from ..validation import origin_of
+from ..validation import origin_header, origin_of
 from . import submit_page
-from .auth import actor_of, credential_of, interaction_of
+from .auth import actor_of, attempt, credential_of, interaction_of
 from .container import SERVICES
 from .errors import status_of
-from .inputs import json_body, json_object, query_number, read_capped, validate
+from .inputs import json_body, json_object, json_raw, query_number, read_capped, validate
 from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
 
 MAX_WAIT = 300
@@ -92,8 +93,8 @@ def interaction_json(info: InteractionInfo) -> dict[str, Any]:
 
 async def create_interaction(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
-    raw = await request.read()
-    body = InteractionIn() if not raw.strip() else await json_body(request, InteractionIn)
+    raw = await json_raw(request)
+    body = InteractionIn() if not raw.strip() else validate(InteractionIn, json_object(raw))
     info = await request.app[SERVICES].interactions.create(
         tenant, cred_id, prompt=body.prompt, kind=body.kind, match=body.match
     )
@@ -149,10 +150,12 @@ async def take_code(request: web.Request) -> web.Response:
 async def submit_form(request: web.Request) -> web.Response:
     """The page a person answers on."""
     interactions = request.app[SERVICES].interactions
+    token = request.match_info["token"]
     try:
-        page = await interactions.page(request.match_info["token"])
+        async with attempt(request, token, "links"):
+            page = await interactions.page(token)
     except RequestError as exc:
-        return submit_page.refusal(status_of(exc), exc.message)
+        return _refused(exc)
     if page.status in ("submitted", "delivered", "approved", "denied"):
         return submit_page.refusal(409)
     if page.status == "expired":
@@ -167,19 +170,21 @@ async def submit_form(request: web.Request) -> web.Response:
 async def submit_answer(request: web.Request) -> web.StreamResponse:
     """A person's answer: a form post gets an HTML page back, a JSON post 204 or JSON."""
     is_form = request.content_type == _FORM
+    token = request.match_info["token"]
+    interactions = request.app[SERVICES].interactions
     try:
         _check_origin(request)
         if request.content_type not in (_FORM, _JSON):
             raise web.HTTPUnsupportedMediaType(
                 reason=f"send the code as {_FORM} or {_JSON}",
             )
+        async with attempt(request, token, "links"):
+            await interactions.page(token)
         raw = await read_capped(request, MAX_SUBMIT_BODY)
     except RequestError as exc:
         if is_form:
-            return submit_page.refusal(status_of(exc), exc.message)
+            return _refused(exc)
         raise
-    token = request.match_info["token"]
-    interactions = request.app[SERVICES].interactions
     if not is_form:
         data = json_object(raw)
         if "decision" in data:
@@ -212,12 +217,20 @@ async def submit_answer(request: web.Request) -> web.StreamResponse:
     return submit_page.done()
 
 
+def _refused(exc: RequestError) -> web.Response:
+    """The page for a refusal, with ``Retry-After`` when the address must wait."""
+    response = submit_page.refusal(status_of(exc), exc.message)
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return response
+
+
 def _check_origin(request: web.Request) -> None:
     """Refuse a post that a page of another origin made (a missing Origin is allowed)."""
     origin = request.headers.get("Origin")
     if origin is None:
         return
-    if origin_of(origin) != origin_of(request.app[SERVICES].settings.public_url):
+    if origin_header(origin) != origin_of(request.app[SERVICES].settings.public_url):
         raise Forbidden("this form can only be sent from its own page", code="cross_origin")
 
 

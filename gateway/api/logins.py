@@ -14,7 +14,7 @@ from ..timestamps import iso, iso_or_none
 from .auth import actor_of, credential_of, login_of
 from .codes import CODE, LINK, MAX_WAIT, code_json, link_json
 from .container import SERVICES
-from .inputs import json_body, query_number
+from .inputs import json_body, json_object, json_raw, query_number, validate
 from .openapi import ERROR, NOT_FOUND, Operation, query, route
 
 
@@ -45,8 +45,8 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 async def open_login(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
-    raw = await request.read()
-    body = LoginIn() if not raw.strip() else await json_body(request, LoginIn)
+    raw = await json_raw(request)
+    body = LoginIn() if not raw.strip() else validate(LoginIn, json_object(raw))
     info = await request.app[SERVICES].logins.open(
         tenant, cred_id, ttl=body.ttl, wait=body.wait, actor=actor_of(request)
     )

@@ -262,6 +262,11 @@ def _address(value: object) -> tuple[str, str]:
             return "", ""
         if not address.isprintable() or " " in address:
             return "", ""
+        # An encoded word is display text, never part of an address (RFC 2047 section 5);
+        # one in the address would be read as "victim@bank.example\r\n..." by whatever
+        # decodes it later.
+        if "=?" in address or "?=" in address:
+            return "", ""
         if not domain.isascii():
             with contextlib.suppress(UnicodeError):  # else keep the Unicode form
                 domain = domain.encode("idna").decode("ascii")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import ids, otp
-from ..errors import Invalid, NotFound
+from ..errors import Conflict, Invalid, NotFound
 from ..store import codes as code_rows
 from ..store import credentials as credential_rows
 from ..store import interactions as interaction_rows
@@ -264,7 +264,8 @@ class CodeService:
             digits=row.digits,
             period=row.period,
             algorithm=row.algorithm,
-            counter=row.counter,
+            # Codes use the counter taken, not this one (HOTP_EXHAUSTED once used up).
+            counter=max(0, row.counter),
             issuer=None,
             label=None,
         )
@@ -305,6 +306,11 @@ class CodeService:
         async with self._db.write() as conn:
             counter = await credential_rows.take_hotp_counter(conn, tenant_id, cred_id)
             row = await credential_rows.get_authenticator(conn, tenant_id, cred_id)
+            if counter is None and row is not None and row.kind == "hotp":
+                raise Conflict(
+                    "this HOTP authenticator's counter has reached 2**63 - 1; enrol it again",
+                    code="counter_exhausted",
+                )
             if counter is None or row is None or row.kind != "hotp":
                 # The authenticator was replaced or removed between our two reads.
                 raise NotFound("this credential's authenticator changed; ask again")

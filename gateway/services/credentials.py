@@ -610,7 +610,7 @@ class CredentialService:
 
 
 #: The store's limits on what an otp.Authenticator may otherwise hold.
-_MAX_STORED_COUNTER = 2**63 - 1  # a signed 64-bit column
+_MAX_STORED_COUNTER = credential_rows.MAX_HOTP_COUNTER  # a signed 64-bit column
 _MAX_STORED_NAME = 200
 
 

@@ -205,20 +205,35 @@ async def get_authenticator(conn: Conn, tenant_id: str, cred_id: str) -> Any:
     return (await conn.execute(_GET_AUTHENTICATOR, params)).first()
 
 
+#: The largest HOTP counter the signed 64-bit column holds.
+MAX_HOTP_COUNTER = 2**63 - 1
+#: The stored counter once the value MAX_HOTP_COUNTER has been used: adding one
+#: would overflow the column (SQLite would turn it into a float, PostgreSQL fail).
+HOTP_EXHAUSTED = -1
+
+
 async def take_hotp_counter(conn: Conn, tenant_id: str, cred_id: str) -> int | None:
-    """Move the HOTP counter on by one and return the value to use, atomically."""
+    """Move the HOTP counter on by one and return the value to use, atomically.
+
+    None when the credential has no HOTP authenticator or its counter has
+    been used up to MAX_HOTP_COUNTER (see :func:`hotp_exhausted`).
+    """
+    counter = col(Authenticator.counter)
     result = await conn.execute(
         update(Authenticator)
         .where(
             col(Authenticator.tenant_id) == tenant_id,
             col(Authenticator.credential_id) == cred_id,
             col(Authenticator.kind) == "hotp",
+            counter >= 0,
         )
-        .values(counter=col(Authenticator.counter) + 1)
-        .returning(col(Authenticator.counter))
+        .values(counter=case((counter == MAX_HOTP_COUNTER, HOTP_EXHAUSTED), else_=counter + 1))
+        .returning(counter)
     )
     new = result.scalar_one_or_none()
-    return None if new is None else int(new) - 1
+    if new is None:
+        return None
+    return MAX_HOTP_COUNTER if new == HOTP_EXHAUSTED else int(new) - 1
 
 
 def _escape_like(text: str) -> str:

@@ -29,8 +29,6 @@ def mount(app: web.Application, services: Services) -> None:
     """Serve the pages at :data:`PREFIX` of *app* (``/ui`` itself leads to ``/ui/``)."""
     app.router.add_get(PREFIX, _to_index)  # first: the sub-app would answer it with a 404
     ui = make_ui(services)
-    # The sign-in limiter, reachable from the main application too (tests hold its clock).
-    app[signin.SIGN_IN_LIMIT] = ui[signin.SIGN_IN_LIMIT]
     app.add_subapp(PREFIX, ui)
 
 

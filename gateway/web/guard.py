@@ -20,14 +20,16 @@ would defeat the origin check; the pages link to no other site anyway.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from ..api.container import SERVICES
 from ..api.errors import status_of
-from ..errors import Forbidden, RequestError
-from ..validation import origin_of
+from ..api.limits import BodyTooSlow
+from ..errors import Forbidden, RateLimited, RequestError
+from ..validation import origin_header, origin_of
 from .identity import (
     PERSON,
     PREFIX,
@@ -59,8 +61,12 @@ def _check_origin(request: web.Request) -> None:
     """Refuse a POST made by a page of another origin (or one that names none)."""
     public = origin_of(request.app[SERVICES].settings.public_url)
     origin = request.headers.get("Origin")
-    source = origin if origin is not None else request.headers.get("Referer")
-    if source is None or origin_of(source) != public:
+    if origin is not None:
+        seen = origin_header(origin)
+    else:
+        referer = request.headers.get("Referer")
+        seen = origin_of(referer) if referer is not None else None
+    if seen is None or seen != public:
         raise Forbidden("this form can only be sent from the gateway's own pages", code="origin")
 
 
@@ -104,10 +110,15 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = see_other(PREFIX + "/")
     except RequestError as exc:
         response = error_page(request, status_of(exc), exc.message)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         response = error_page(request, exc.status, None)
+    except BodyTooSlow:
+        response = error_page(request, 408, None)
+        response.force_close()
     except Exception:
         log.exception("unexpected error on a page", extra={"path": request.path})
         response = error_page(request, 500, None)

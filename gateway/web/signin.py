@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..api.auth import AUTH_FAILURES, FAILURES_PER_MINUTE
 from ..api.container import SERVICES
 from ..errors import RateLimited, Unauthenticated
-from ..services.ratelimit import RateLimiter
 from .identity import (
     PREFIX,
     PRESESSION_COOKIE,
@@ -25,9 +25,10 @@ from .identity import (
 )
 from .render import render, see_other
 
-#: Sign-in attempts per client address: a burst of this many, refilled over a minute.
-ATTEMPTS_PER_MINUTE = 10
-SIGN_IN_LIMIT = web.AppKey("sign_in_limit", RateLimiter)
+#: Failed sign-ins per client address: a burst of this many, refilled over a minute
+#: (the API's and the submit pages' failures count in the same allowance).
+ATTEMPTS_PER_MINUTE = FAILURES_PER_MINUTE
+SIGN_IN_LIMIT = AUTH_FAILURES
 #: Longest key the field takes (the tenant service refuses longer ones anyway).
 _MAX_KEY = 256
 
@@ -40,21 +41,29 @@ def sign_in_page(
 
 async def sign_in(request: web.Request) -> web.StreamResponse:
     """POST /ui/sign-in: a session for a valid owner or manager key."""
-    if not request.app[SIGN_IN_LIMIT].allow(request.remote or "unknown"):
-        raise RateLimited("too many sign-in attempts from this address; wait a minute")
     fields = await form(request)
     key = fields.get("api_key", "").strip()
     if not key:
         return sign_in_page(request, error="Enter an API key.", status=422)
+    failures = request.config_dict[AUTH_FAILURES]
+    client = request.remote or "unknown"
+    wait = failures.retry_after(client, key)
+    if wait is not None:
+        raise RateLimited(
+            "too many sign-in attempts from this address; wait a minute", retry_after=wait
+        )
     if len(key) > _MAX_KEY:
+        failures.failed(client)
         return sign_in_page(request, error="That is not a valid API key.", status=401)
     services = request.app[SERVICES]
     try:
         principal = await services.tenants.authenticate(key)
     except Unauthenticated:
+        failures.failed(client)
         return sign_in_page(
             request, error="That key is not valid, or it was revoked or expired.", status=401
         )
+    failures.succeeded(key)
     if principal.tenant_id is None:
         return sign_in_page(
             request,
@@ -96,6 +105,5 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application) -> None:
-    app[SIGN_IN_LIMIT] = RateLimiter(ATTEMPTS_PER_MINUTE, 60.0)
     app.router.add_post("/sign-in", sign_in)
     app.router.add_post("/sign-out", sign_out)
