@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.api.auth import FAILURES_PER_MINUTE
+from gateway.api.auth import AUTH_FAILURES, FAILURES_PER_MINUTE
 from gateway.api.openapi import ROUTES
 from gateway.app import MAX_BODY, Gateway
 from gateway.roles import Access
@@ -275,7 +275,10 @@ async def test_guessing_api_keys_is_limited_but_valid_keys_never_wait(
     client: Client, new_tenant: Any
 ) -> None:
     """Wrong keys from one address meet a 429 with Retry-After after a short burst; a valid key
-    is never slowed, neither by its own calls nor by the guesses made from its address."""
+    is never slowed, neither by its own calls nor by the guesses made from its address, and
+    not even when it was never used before."""
+    failures = client.server.app[AUTH_FAILURES]
+    failures.hold = 0.0  # the hold itself is pinned by the next test
     h = (await new_tenant())["headers"]
     for _ in range(300):
         assert (await client.get("/v1/credentials", headers=h)).status == 200
@@ -291,11 +294,37 @@ async def test_guessing_api_keys_is_limited_but_valid_keys_never_wait(
     assert set(statuses[FAILURES_PER_MINUTE + 1 :]) == {429}
     for _ in range(50):
         assert (await client.get("/v1/credentials", headers=h)).status == 200
+    fresh = (await new_tenant())["headers"]  # a key this address never presented
+    assert (await client.get("/v1/credentials", headers=fresh)).status == 200
+
+
+async def test_a_refusal_over_the_allowance_is_held_and_a_valid_key_is_not(
+    client: Client, new_tenant: Any
+) -> None:
+    """Past the allowance each wrong key is answered only after the hold, which bounds how
+    fast one address can guess; a valid key from that address still answers at once."""
+    failures = client.server.app[AUTH_FAILURES]
+    still = failures.clock()
+    failures.clock = lambda: still  # no token comes back during the test
+    failures.hold = 0.5
+    for i in range(FAILURES_PER_MINUTE):
+        resp = await client.get("/v1/credentials", headers=bearer(f"otpg_guess{i:04d}"))
+        assert resp.status == 401
+    started = time.monotonic()
+    resp = await client.get("/v1/credentials", headers=bearer("otpg_guess_over"))
+    held = time.monotonic() - started
+    await assert_error(resp, 429, "too_many_failures")
+    assert held >= 0.5
+    fresh = (await new_tenant())["headers"]
+    started = time.monotonic()
+    assert (await client.get("/v1/credentials", headers=fresh)).status == 200
+    assert time.monotonic() - started < 0.5
 
 
 async def test_guessing_submit_tokens_is_limited(client: Client, new_tenant: Any) -> None:
     """Unknown submit tokens from one address meet a 429 page after a short burst, while a
     link that was opened before still answers."""
+    client.server.app[AUTH_FAILURES].hold = 0.0
     h = (await new_tenant())["headers"]
     cred = await (await client.post("/v1/credentials", json={"name": "c"}, headers=h)).json()
     made = await client.post(f"/v1/credentials/{cred['id']}/interactions", json={}, headers=h)

@@ -86,25 +86,26 @@ def guard(handler: Handler, access: Access, *, bound: bool) -> Handler:
 async def attempt(request: web.Request, secret: str, what: str) -> AsyncIterator[None]:
     """Check *secret* within the client address's allowance of failures.
 
-    Refused with 429 (and ``Retry-After``) while the address is over it and
-    *secret* is not one that worked before; an Unauthenticated or NotFound
-    raised inside counts as a failure, anything else as a success.
+    The secret is always checked: a valid one is served at once, whatever the
+    address did before.  An Unauthenticated or NotFound raised inside counts as
+    a failure; past the allowance it is held a moment and answered 429 (with
+    ``Retry-After``) instead.
     """
     failures = request.config_dict[AUTH_FAILURES]
     client = request.remote or "unknown"
-    wait = failures.retry_after(client, secret)
-    if wait is not None:
-        raise RateLimited(
-            f"too many wrong {what} from this address; try again later",
-            code="too_many_failures",
-            retry_after=wait,
-        )
+    over = failures.over(client)
     try:
         yield
     except (Unauthenticated, NotFound):
         failures.failed(client)
-        raise
-    failures.succeeded(secret)
+        if over <= 0:
+            raise
+        retry = await failures.refuse(client, over)
+        raise RateLimited(
+            f"too many wrong {what} from this address; try again later",
+            code="too_many_failures",
+            retry_after=retry,
+        ) from None
 
 
 def principal_of(request: web.Request) -> Principal:

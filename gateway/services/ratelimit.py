@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
-import os
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -46,46 +45,28 @@ class RateLimiter:
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self._refill
 
 
-#: Marks of secrets that worked, kept at most (the oldest half is dropped beyond).
-MAX_GOOD = 100_000
-
-
 class FailedAttempts(RateLimiter):
     """Failed authentications per client address: API keys, submit tokens, sign-ins.
 
-    Only failures take a token from the address's bucket; once it is empty,
-    the address is refused (429) before anything it presents is checked, so
-    guessing goes no faster than the refill.  A secret that worked before
-    (from any address, since this process started) is still checked and
-    served: a valid key is never slowed by the guesses of others sharing its
-    address.  Secrets are remembered only as an HMAC under a key made at start.
+    Only failures take a token from the address's bucket.  What an address
+    presents is always checked, so a valid key is never slowed, whoever else
+    shares its address; but once the bucket is empty each further failure is
+    answered 429 only after :attr:`hold` seconds (at most the wait for the
+    next token).  With the per-address connection cap this bounds how fast
+    one address can guess, instead of merely relabelling its 401s.
     """
 
-    def __init__(
-        self, rate: int, per: float = 60.0, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        super().__init__(rate, per, clock=clock)
-        self._salt = os.urandom(32)
-        self._good: dict[bytes, None] = {}
+    #: Seconds a refusal over the allowance is held before it is answered.
+    hold: float = 5.0
 
-    def _mark(self, secret: str) -> bytes:
-        return hmac.digest(self._salt, secret.encode("utf-8", "surrogatepass"), "sha256")
-
-    def retry_after(self, client: str, secret: str) -> float | None:
-        """None when *client* may present *secret* now; else the seconds it must wait."""
-        wait = self.wait(client)
-        if wait <= 0 or self._mark(secret) in self._good:
-            return None
-        return wait
+    def over(self, client: str) -> float:
+        """Seconds until *client* is within its allowance again (0 when it is)."""
+        return self.wait(client)
 
     def failed(self, client: str) -> None:
         self.allow(client)
 
-    def succeeded(self, secret: str) -> None:
-        mark = self._mark(secret)
-        if mark in self._good:
-            return
-        if len(self._good) >= MAX_GOOD:
-            for old in list(self._good)[: MAX_GOOD // 2]:
-                del self._good[old]
-        self._good[mark] = None
+    async def refuse(self, client: str, over: float) -> float:
+        """Hold a refusal that came over the allowance; the seconds to send in Retry-After."""
+        await asyncio.sleep(min(over, self.hold))
+        return max(self.wait(client), 1.0)

@@ -47,23 +47,22 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         return sign_in_page(request, error="Enter an API key.", status=422)
     failures = request.config_dict[AUTH_FAILURES]
     client = request.remote or "unknown"
-    wait = failures.retry_after(client, key)
-    if wait is not None:
-        raise RateLimited(
-            "too many sign-in attempts from this address; wait a minute", retry_after=wait
-        )
-    if len(key) > _MAX_KEY:
-        failures.failed(client)
-        return sign_in_page(request, error="That is not a valid API key.", status=401)
+    over = failures.over(client)
     services = request.app[SERVICES]
     try:
+        if len(key) > _MAX_KEY:
+            raise Unauthenticated("not an API key")
         principal = await services.tenants.authenticate(key)
     except Unauthenticated:
         failures.failed(client)
+        if over > 0:
+            raise RateLimited(
+                "too many sign-in attempts from this address; wait a minute",
+                retry_after=await failures.refuse(client, over),
+            ) from None
         return sign_in_page(
             request, error="That key is not valid, or it was revoked or expired.", status=401
         )
-    failures.succeeded(key)
     if principal.tenant_id is None:
         return sign_in_page(
             request,
