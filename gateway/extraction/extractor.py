@@ -604,30 +604,37 @@ def _extract_line(extractor: Extractor, line: str) -> dict[str, Any]:
     try:
         item = json.loads(line)
     except (ValueError, RecursionError):
-        return {"id": None, "code": None, "link": None, "error": "not valid JSON"}
+        return _refused(None, "not valid JSON")
     if not isinstance(item, dict):
-        return {"id": None, "code": None, "link": None, "error": "not a JSON object"}
+        return _refused(None, "not a JSON object")
     ident = item.get("id")
     if (
         isinstance(ident, bool)
         or not isinstance(ident, str | int | float)
         or (isinstance(ident, float) and not math.isfinite(ident))  # NaN would not be JSON
     ):
-        return {"id": None, "code": None, "link": None, "error": "id must be a string or a number"}
+        return _refused(None, "id must be a string or a number")
+    # From here on the id is the caller's: an error line keeps it, so a
+    # caller matching answers to inputs by id still can.
     channel = item.get("channel")
     if channel not in ("sms", "email"):
-        return {"id": None, "code": None, "link": None, "error": "channel must be sms or email"}
+        return _refused(ident, "channel must be sms or email")
     parts = {f: item.get(f) for f in ("subject", "text", "html")}
     for field, value in parts.items():
         if value is not None and not isinstance(value, str):
-            return {"id": None, "code": None, "link": None, "error": f"{field} must be a string"}
+            return _refused(ident, f"{field} must be a string")
     message = {f: v or "" for f, v in parts.items()}
     try:
         code = extractor.code(channel=channel, **message)
         link = extractor.link(channel=channel, **message)
     except Exception:  # a bug must not stop the stream; the reason names no content
-        return {"id": None, "code": None, "link": None, "error": "extraction failed"}
+        return _refused(ident, "extraction failed")
     return {"id": ident, "code": code, "link": link.url if link else None}
+
+
+def _refused(ident: str | float | None, reason: str) -> dict[str, Any]:
+    """The line for an input that gave no answer: its id when it had a usable one, and why."""
+    return {"id": ident, "code": None, "link": None, "error": reason}
 
 
 def run_jsonl(stdin: TextIO, stdout: TextIO) -> int:
@@ -636,8 +643,9 @@ def run_jsonl(stdin: TextIO, stdout: TextIO) -> int:
     Each result is ``{"id", "code", "link"}``: the code a person would type and
     the action link a person would click (sign in, confirm, approve, reset),
     each null when the message has none. A line that cannot be read gives
-    ``{"id": null, "code": null, "link": null, "error": ...}``
-    (a reason, never the content) and reading goes on; blank lines are
+    ``{"id", "code": null, "link": null, "error": ...}`` (a reason, never
+    the content; ``id`` is the input's when it had a usable one, else null)
+    and reading goes on; blank lines are
     skipped. Returns the exit status, 0.
     """
     extractor = Extractor()
