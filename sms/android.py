@@ -24,6 +24,7 @@ from aiohttp import web
 from gateway.api.container import SERVICES
 from gateway.api.inputs import read_capped
 from gateway.api.openapi import ERROR, Operation, route
+from gateway.api.replies import json_response
 from gateway.errors import BadInput, Forbidden
 from gateway.services.android import pick_route
 from gateway.services.sms import ANDROID
@@ -67,7 +68,7 @@ async def inbound(request: web.Request) -> web.Response:
         raise Forbidden("X-Timestamp is more than five minutes off", code="stale_signature")
     kind = _text(event, "event", 40)
     if kind in OTHER_EVENTS:
-        return web.json_response({"status": "ignored"})
+        return json_response({"status": "ignored"})
     if kind != "sms:received":
         raise BadInput(f"unknown event {kind!r}")
     if not isinstance(payload, dict):
@@ -84,7 +85,7 @@ async def inbound(request: web.Request) -> web.Response:
         sender=sender,
         text=text,
     )
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def _body(request: web.Request) -> bytes:

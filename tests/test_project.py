@@ -122,6 +122,23 @@ async def test_metrics_expose_the_contract_series(client: Client) -> None:
     assert "# TYPE otpgate_code_wait_seconds histogram" in text
 
 
+async def test_json_replies_end_with_a_newline(client: Client, new_tenant: Any) -> None:
+    """Every JSON body, a success, a list, an error and aiohttp's own refusal, ends in a newline."""
+    tenant = await new_tenant()
+    for method, path, headers in [
+        ("GET", "/healthz", {}),
+        ("GET", "/v1/credentials", tenant["headers"]),
+        ("GET", "/v1/credentials", {}),
+        ("GET", "/no/such/route", {}),
+        ("GET", "/openapi.json", {}),
+    ]:
+        resp = await client.request(method, path, headers=headers)
+        assert resp.content_type == "application/json"
+        raw = await resp.read()
+        assert raw.endswith(b"\n") and raw.count(b"\n") == 1, (path, resp.status)
+        json.loads(raw)
+
+
 async def test_logs_hold_no_secrets(
     client: Client, new_tenant: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -219,6 +236,7 @@ ADAPTERS_MAY_USE = {
     "gateway.api.errors",
     "gateway.api.inputs",
     "gateway.api.openapi",
+    "gateway.api.replies",
     "gateway.errors",
     "gateway.services",
     "gateway.settings",

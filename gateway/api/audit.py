@@ -11,6 +11,7 @@ from .auth import tenant_of
 from .container import SERVICES
 from .inputs import query_number
 from .openapi import Operation, query, route
+from .replies import json_response
 
 _MAX_SEQ = 2**62
 
@@ -28,7 +29,7 @@ async def list_events(request: web.Request) -> web.Response:
     page = await request.app[SERVICES].audit.page(
         tenant, after=after, limit=limit, credential_id=credential_id, action=action
     )
-    return web.json_response({"events": page.events, "next": page.next})
+    return json_response({"events": page.events, "next": page.next})
 
 
 EVENT = {

@@ -15,6 +15,7 @@ from .auth import actor_of, credential_of
 from .container import SERVICES
 from .inputs import query_number, query_time
 from .openapi import NOT_FOUND, Operation, query, route
+from .replies import json_response
 
 MAX_WAIT = 300
 
@@ -42,7 +43,7 @@ async def get_code(request: web.Request) -> web.Response:
     services.metrics.codes_delivered.inc(code.source)
     if code.received_at is not None:
         services.metrics.code_wait.observe(max(0.0, time.time() - code.received_at))
-    return web.json_response(code_json(code), headers={"Cache-Control": "no-store"})
+    return json_response(code_json(code), headers={"Cache-Control": "no-store"})
 
 
 def code_json(code: Code) -> dict[str, Any]:
@@ -74,7 +75,7 @@ async def get_link(request: web.Request) -> web.Response:
     )
     if link is None:
         return web.Response(status=204)
-    return web.json_response(link_json(link), headers={"Cache-Control": "no-store"})
+    return json_response(link_json(link), headers={"Cache-Control": "no-store"})
 
 
 CODE = {

@@ -24,6 +24,7 @@ from .auth import actor_of, credential_of, principal_of, tenant_of
 from .container import SERVICES
 from .inputs import json_body, plain_text, query_number
 from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
+from .replies import json_response
 
 Name = Annotated[
     str,
@@ -189,7 +190,7 @@ async def create_credential(request: web.Request) -> web.Response:
         password=body.password,
         actor=actor_of(request),
     )
-    return web.json_response(credential_json(info), status=201)
+    return json_response(credential_json(info), status=201)
 
 
 async def list_credentials(request: web.Request) -> web.Response:
@@ -199,7 +200,7 @@ async def list_credentials(request: web.Request) -> web.Response:
     items = await request.app[SERVICES].credentials.list(
         tenant, limit=limit, after=after, only=principal_of(request).credential_ids
     )
-    return web.json_response(
+    return json_response(
         {
             "credentials": [credential_json(i) for i in items],
             "next": items[-1].id if len(items) == limit else None,
@@ -210,7 +211,7 @@ async def list_credentials(request: web.Request) -> web.Response:
 async def get_credential(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     info = await request.app[SERVICES].credentials.get(tenant, cred_id)
-    return web.json_response(credential_json(info))
+    return json_response(credential_json(info))
 
 
 async def patch_credential(request: web.Request) -> web.Response:
@@ -220,7 +221,7 @@ async def patch_credential(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].credentials.update(
         tenant, cred_id, **changes, actor=actor_of(request)
     )
-    return web.json_response(credential_json(info))
+    return json_response(credential_json(info))
 
 
 async def delete_credential(request: web.Request) -> web.Response:
@@ -241,7 +242,7 @@ async def get_password(request: web.Request) -> web.Response:
     password = await request.app[SERVICES].credentials.password(
         tenant, cred_id, actor=actor_of(request)
     )
-    return web.json_response({"password": password}, headers={"Cache-Control": "no-store"})
+    return json_response({"password": password}, headers={"Cache-Control": "no-store"})
 
 
 async def put_authenticator(request: web.Request) -> web.Response:
@@ -266,7 +267,7 @@ async def put_authenticator(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].credentials.set_authenticator(
         tenant, cred_id, auth, actor=actor_of(request)
     )
-    return web.json_response(authenticator_json(info))
+    return json_response(authenticator_json(info))
 
 
 async def import_credentials(request: web.Request) -> web.Response:
@@ -279,7 +280,7 @@ async def import_credentials(request: web.Request) -> web.Response:
         assert body.otpauth_migration_uri is not None
         accounts = enrolment.parse_migration_uri(body.otpauth_migration_uri)
     created = await credentials.import_accounts(tenant, accounts, actor=actor_of(request))
-    return web.json_response(
+    return json_response(
         {
             "created": [
                 {
@@ -310,7 +311,7 @@ async def put_phone(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].credentials.set_phone(
         tenant, cred_id, body.phone_number, actor=actor_of(request)
     )
-    return web.json_response(credential_json(info))
+    return json_response(credential_json(info))
 
 
 async def delete_phone(request: web.Request) -> web.Response:
@@ -339,7 +340,7 @@ async def provision_phone(request: web.Request) -> web.Response:
         sms_url=services.settings.public_url + services.adapters.twilio_sms,
         actor=actor_of(request),
     )
-    return web.json_response(credential_json(info), status=201)
+    return json_response(credential_json(info), status=201)
 
 
 def _release_flag(request: web.Request) -> bool:
@@ -358,13 +359,13 @@ async def put_extraction(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].credentials.set_extraction(
         tenant, cred_id, pattern=body.pattern, allowed_senders=body.allowed_senders
     )
-    return web.json_response(extraction_json(info))
+    return json_response(extraction_json(info))
 
 
 async def get_extraction(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     info = await request.app[SERVICES].credentials.extraction(tenant, cred_id)
-    return web.json_response(extraction_json(info))
+    return json_response(extraction_json(info))
 
 
 AUTHENTICATOR = {

@@ -29,6 +29,7 @@ from ..errors import (
     VaultError,
 )
 from .container import SERVICES
+from .replies import json_response
 
 log = logging.getLogger("otpgate.http")
 
@@ -64,7 +65,7 @@ _HTTP_CODES = {
 
 
 def error_body(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    return json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 def status_of(exc: RequestError) -> int:

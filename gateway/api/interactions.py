@@ -34,6 +34,7 @@ from .container import SERVICES
 from .errors import status_of
 from .inputs import json_body, json_object, query_number, read_capped, validate
 from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
+from .replies import json_response
 
 MAX_WAIT = 300
 #: Largest body the submit URL reads: a code is at most 64 characters.
@@ -98,14 +99,14 @@ async def create_interaction(request: web.Request) -> web.Response:
         tenant, cred_id, prompt=body.prompt, kind=body.kind, match=body.match
     )
     # The answer holds the submit URL's token: keep it out of every cache.
-    return web.json_response(interaction_json(info), status=201, headers=_NO_STORE)
+    return json_response(interaction_json(info), status=201, headers=_NO_STORE)
 
 
 async def get_interaction(request: web.Request) -> web.Response:
     tenant, interaction_id = await interaction_of(request)
     wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
     info = await request.app[SERVICES].interactions.get(tenant, interaction_id, wait=wait)
-    return web.json_response(interaction_json(info))
+    return json_response(interaction_json(info))
 
 
 async def decide(request: web.Request) -> web.Response:
@@ -138,7 +139,7 @@ async def take_code(request: web.Request) -> web.Response:
     services.metrics.codes_delivered.inc(code.source)
     if code.received_at is not None:
         services.metrics.code_wait.observe(max(0.0, time.time() - code.received_at))
-    return web.json_response(
+    return json_response(
         {"code": code.code, "submitted_at": iso_or_none(code.received_at)}, headers=_NO_STORE
     )
 

@@ -8,23 +8,24 @@ from aiohttp import web
 
 from .container import SERVICES
 from .openapi import ROUTES, DocumentedRoute, Operation, document, route
+from .replies import json_response
 
 log = logging.getLogger("otpgate.http")
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
     if request.app[SERVICES].lifecycle.draining:
-        return web.json_response({"status": "draining"}, status=503)
+        return json_response({"status": "draining"}, status=503)
     try:
         await request.app[SERVICES].db.ping()
     except Exception as exc:  # any failure means "not ready", never a 500
         log.warning("readiness check failed", extra={"error": type(exc).__name__})
-        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
-    return web.json_response({"status": "ready"})
+        return json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    return json_response({"status": "ready"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -36,7 +37,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     routes: list[DocumentedRoute] = request.app[ROUTES]
-    return web.json_response(document(request.app[SERVICES].settings.public_url, routes))
+    return json_response(document(request.app[SERVICES].settings.public_url, routes))
 
 
 _OBJECT = {"type": "object"}

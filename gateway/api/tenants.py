@@ -11,6 +11,7 @@ from ..roles import Access
 from .container import SERVICES
 from .inputs import json_body, plain_text
 from .openapi import ERROR, Operation, route
+from .replies import json_response
 
 Name = Annotated[
     str,
@@ -27,7 +28,7 @@ class TenantIn(BaseModel):
 async def create_tenant(request: web.Request) -> web.Response:
     body = await json_body(request, TenantIn)
     tenant = await request.app[SERVICES].tenants.create(body.name)
-    return web.json_response(
+    return json_response(
         {"id": tenant.id, "name": tenant.name, "api_key": tenant.api_key}, status=201
     )
 
