@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import logging
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -15,12 +18,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.api.openapi import ROUTES, document
-from gateway.app import ADAPTER_PATHS
+from gateway.app import ADAPTER_PATHS, Gateway
 from gateway.logs import JsonFormatter, TextFormatter
 from gateway.settings import SETTINGS, markdown_table
 from gateway.web import PREFIX as UI_PREFIX
+
+from .helpers import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 Client = TestClient[Any, Any]
@@ -120,6 +126,45 @@ async def test_metrics_expose_the_contract_series(client: Client) -> None:
     assert 'otpgate_messages_total{channel="email",outcome="code"} 0' in text
     assert 'otpgate_codes_delivered_total{source="totp"} 0' in text
     assert "# TYPE otpgate_code_wait_seconds histogram" in text
+
+
+async def test_metrics_print_large_counters_exactly(client: Client, gateway: Gateway) -> None:
+    """A counter past 2^24 (or a million) is printed with every digit, not rounded."""
+    metrics = gateway.services.metrics
+    metrics.messages.inc("email", "code", amount=2**24)
+    metrics.messages.inc("email", "code")
+    metrics.logins.inc("succeeded", amount=1_234_567)
+    text = await (await client.get("/metrics")).text()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    messages = ("otpgate_messages_total", (("channel", "email"), ("outcome", "code")))
+    assert samples[messages] == 16_777_217
+    assert samples[("otpgate_logins_total", (("outcome", "succeeded"),))] == 1_234_567
+
+
+async def test_metrics_pass_promtool(client: Client, gateway: Gateway) -> None:
+    """/metrics, with every series moved, is what `promtool check metrics` accepts."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        missing("promtool is not installed (Debian package prometheus)", "OTPGATE_REQUIRE_PROMTOOL")
+    metrics = gateway.services.metrics
+    metrics.codes_delivered.inc("email")
+    metrics.code_wait.observe(0.2)
+    await client.get("/healthz")
+    text = await (await client.get("/metrics")).text()
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [promtool, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout + result.stderr == ""
 
 
 async def test_json_replies_end_with_a_newline(client: Client, new_tenant: Any) -> None:

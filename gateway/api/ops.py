@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from ..metrics import CONTENT_TYPE
 from .container import SERVICES
 from .openapi import ROUTES, DocumentedRoute, Operation, document, route
 from .replies import json_response
@@ -30,9 +31,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     text = request.app[SERVICES].metrics.render()
-    return web.Response(
-        body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
-    )
+    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def openapi(request: web.Request) -> web.Response:
