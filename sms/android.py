@@ -123,7 +123,14 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "SMS Gateway for Android's sms:received webhook (X-Signature, X-Timestamp)",
             {
-                200: ("Stored, a redelivery, or an ignored event", {"type": "object"}),
+                200: (
+                    "Stored, a redelivery, or an ignored event",
+                    {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {"status": {"enum": ["ok", "ignored"]}},
+                    },
+                ),
                 400: ("Malformed", ERROR),
                 403: ("Missing or bad signature, unknown device, stale timestamp", ERROR),
                 413: ("Message over 1,600 characters", ERROR),

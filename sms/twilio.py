@@ -39,7 +39,7 @@ from twilio.request_validator import (
 from gateway.api.container import SERVICES
 from gateway.api.errors import error_body
 from gateway.api.inputs import read_capped
-from gateway.api.openapi import ERROR, Operation, route
+from gateway.api.openapi import ERROR, FORM, Operation, route, text
 from gateway.errors import BadInput, Forbidden
 from gateway.services.sms import TWILIO
 from gateway.settings import Settings
@@ -272,7 +272,7 @@ def setup_routes(app: web.Application) -> None:
             {
                 200: (
                     "Stored, a redelivery, or an unowned number",
-                    {"type": "string", "description": "an empty TwiML <Response/>"},
+                    text("text/xml", "an empty TwiML <Response/>"),
                 ),
                 400: ("Malformed, missing or unknown parameters", ERROR),
                 403: ("Missing or bad signature, or another account", ERROR),
@@ -280,6 +280,21 @@ def setup_routes(app: web.Application) -> None:
                 429: ("Too many texts for the number or from the sender", ERROR),
                 503: ("OTPGATE_TWILIO_AUTH_TOKEN is not set", ERROR),
             },
+            raw_body=(FORM, _FORM_SCHEMA),
             auth=None,
         ),
     )
+
+
+#: What the document says of Twilio's form: the fields read; the others are Twilio's own.
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["MessageSid", "From", "To", "Body"],
+    "properties": {
+        "MessageSid": {"type": "string", "pattern": "^(SM|MM)[0-9a-f]{32}$"},
+        "AccountSid": {"type": "string"},
+        "From": {"type": "string"},
+        "To": {"type": "string", "description": "E.164"},
+        "Body": {"type": "string", "maxLength": 1600},
+    },
+}

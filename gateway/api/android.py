@@ -19,7 +19,7 @@ from ..timestamps import iso
 from .auth import credential_of, tenant_of
 from .container import SERVICES
 from .inputs import json_body, object_id
-from .openapi import ERROR, NOT_FOUND, Operation, route
+from .openapi import ERROR, NOT_FOUND, Operation, listing, route
 from .replies import json_response
 
 
@@ -109,7 +109,7 @@ def setup_routes(app: web.Application) -> None:
         list_devices,
         Operation(
             "The credential's devices",
-            {200: ("Devices", {"type": "object"}), 404: NOT_FOUND},
+            {200: ("Devices", listing("sms_devices", DEVICE)), 404: NOT_FOUND},
             auth=Access.USE,
         ),
     )

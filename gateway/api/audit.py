@@ -18,8 +18,8 @@ _MAX_SEQ = 2**62
 
 async def list_events(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    after = int(query_number(request, "after", default=0, low=0, high=_MAX_SEQ))
-    limit = int(query_number(request, "limit", default=100, low=1, high=1000))
+    after = int(query_number(request, "after", default=0, low=0, high=_MAX_SEQ, integer=True))
+    limit = int(query_number(request, "limit", default=100, low=1, high=1000, integer=True))
     credential_id = request.query.get("credential_id") or None
     if credential_id is not None and len(credential_id) > 40:
         raise Invalid("'credential_id' is not a credential id")

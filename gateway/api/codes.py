@@ -23,7 +23,9 @@ MAX_WAIT = 300
 async def get_code(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
-    min_validity = int(query_number(request, "min_validity", default=0, low=0, high=MAX_WAIT))
+    min_validity = int(
+        query_number(request, "min_validity", default=0, low=0, high=MAX_WAIT, integer=True)
+    )
     since = query_time(request, "since")
     source = request.query.get("source") or None
     if source is not None and source not in AUTHENTICATOR_SOURCES + RECEIVED_SOURCES:

@@ -23,7 +23,7 @@ from ..timestamps import iso
 from .auth import actor_of, credential_of, principal_of, tenant_of
 from .container import SERVICES
 from .inputs import json_body, plain_text, query_number
-from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
+from .openapi import ERROR, NOT_FOUND, Answer, Operation, listing, query, route
 from .replies import json_response
 
 Name = Annotated[
@@ -195,7 +195,7 @@ async def create_credential(request: web.Request) -> web.Response:
 
 async def list_credentials(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    limit = int(query_number(request, "limit", default=100, low=1, high=1000))
+    limit = int(query_number(request, "limit", default=100, low=1, high=1000, integer=True))
     after = request.query.get("after") or None
     items = await request.app[SERVICES].credentials.list(
         tenant, limit=limit, after=after, only=principal_of(request).credential_ids
@@ -383,7 +383,9 @@ CREDENTIAL = {
         "id": {"type": "string"},
         "name": {"type": "string"},
         "username": {"type": ["string", "null"]},
-        "inbox": {"type": "string", "format": "email"},
+        # Not "format": "email": the default inbox domain, inbox.localhost, is a
+        # reserved name that strict e-mail validators refuse.
+        "inbox": {"type": "string", "description": "local@inbox domain"},
         "phone_number": {"type": ["string", "null"]},
         "has_password": {"type": "boolean"},
         "report_unsolicited": {
@@ -394,6 +396,11 @@ CREDENTIAL = {
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
     },
+}
+PASSWORD = {
+    "type": "object",
+    "required": ["password"],
+    "properties": {"password": {"type": ["string", "null"], "description": "null when unset"}},
 }
 IMPORTED = {
     "type": "object",
@@ -468,7 +475,7 @@ def setup_routes(app: web.Application) -> None:
         list_credentials,
         Operation(
             "List credentials (no passwords)",
-            {200: ("A page of credentials", {"type": "object"})},
+            {200: ("A page of credentials", listing("credentials", CREDENTIAL, paged=True))},
             params=[
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
                 query("after", {"type": "string"}, "the id to start after (from 'next')"),
@@ -519,7 +526,7 @@ def setup_routes(app: web.Application) -> None:
         get_password,
         Operation(
             "The credential's password, for the agent's login",
-            {200: ("The password", {"type": "object"}), 404: NOT_FOUND},
+            {200: ("The password", PASSWORD), 404: NOT_FOUND},
             auth=Access.SECRET,
         ),
     )

@@ -13,7 +13,7 @@ from ..timestamps import iso, iso_or_none
 from .auth import credential_of
 from .container import SERVICES
 from .inputs import json_body, object_id
-from .openapi import ERROR, NOT_FOUND, Operation, route
+from .openapi import ERROR, NOT_FOUND, Operation, listing, route
 from .replies import json_response
 
 
@@ -108,7 +108,7 @@ def setup_routes(app: web.Application) -> None:
         list_forwards,
         Operation(
             "The credential's rules, with their last status",
-            {200: ("Rules", {"type": "object"}), 404: NOT_FOUND},
+            {200: ("Rules", listing("forwards", FORWARD)), 404: NOT_FOUND},
             auth=Access.USE,
         ),
     )

@@ -99,15 +99,25 @@ def object_id(request: web.Request, name: str = "id") -> str:
 
 
 def query_number(
-    request: web.Request, name: str, *, default: float, low: float, high: float
+    request: web.Request,
+    name: str,
+    *,
+    default: float,
+    low: float,
+    high: float,
+    integer: bool = False,
 ) -> float:
+    """A number in the query string, *default* when absent; 400 when it is not a number
+    (an empty value included, or a fraction where *integer*), 422 when out of range."""
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = float(raw)
     except ValueError:
         raise BadInput(f"'{name}' must be a number") from None
+    if integer and not value.is_integer():
+        raise BadInput(f"'{name}' must be a whole number")
     if not math.isfinite(value) or not low <= value <= high:
         raise Invalid(f"'{name}' must be between {low:g} and {high:g}")
     return value
@@ -115,7 +125,7 @@ def query_number(
 
 def query_time(request: web.Request, name: str) -> float | None:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     # A '+' in a query string arrives as a space.
     return parse_time(raw.replace(" ", "+"), name, error=BadInput)

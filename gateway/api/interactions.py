@@ -33,7 +33,7 @@ from .auth import actor_of, credential_of, interaction_of
 from .container import SERVICES
 from .errors import status_of
 from .inputs import json_body, json_object, query_number, read_capped, validate
-from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
+from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route, text
 from .replies import json_response
 
 MAX_WAIT = 300
@@ -262,7 +262,12 @@ INTERACTION = {
 _ANSWERED: Answer = ("A code was already given", ERROR)
 _EXPIRED: Answer = ("Expired", ERROR)
 _TRIES: Answer = ("Five tries were used up", ERROR)
-_HTML = {"type": "string", "description": "an HTML page"}
+_HTML = text("text/html", "an HTML page")
+
+
+def _page_or_error(description: str) -> Answer:
+    """An error the submit page answers as an HTML page to a form, as JSON to JSON."""
+    return (description, text("text/html", "an HTML page", or_json=ERROR))
 
 
 def setup_routes(app: web.Application) -> None:
@@ -276,6 +281,7 @@ def setup_routes(app: web.Application) -> None:
             "submit_url (the body may be empty)",
             {201: ("Opened", INTERACTION), 404: NOT_FOUND},
             body=InteractionIn,
+            optional_body=True,
             auth=Access.USE,
         ),
     )
@@ -335,7 +341,14 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "The answer, handed out once (also by GET /v1/credentials/{id}/code)",
             {
-                200: ("The code", {"type": "object", "required": ["code"]}),
+                200: (
+                    "The code",
+                    {
+                        "type": "object",
+                        "required": ["code"],
+                        "properties": {"code": {"type": "string"}},
+                    },
+                ),
                 204: ("No answer within 'wait'", None),
                 404: NOT_FOUND,
                 410: ("Expired, or its code was already handed out", ERROR),
@@ -357,7 +370,13 @@ def setup_routes(app: web.Application) -> None:
         submit_form,
         Operation(
             "The form a person answers on (HTML; 404, 409, 410, 429 as HTML pages)",
-            {200: ("The form", _HTML), 404: ("Unknown token", _HTML)},
+            {
+                200: ("The form", _HTML),
+                404: ("Unknown token", _HTML),
+                409: ("Already answered", _HTML),
+                410: ("Expired", _HTML),
+                429: ("Five tries were used up", _HTML),
+            },
             auth=None,
         ),
     )
@@ -372,14 +391,15 @@ def setup_routes(app: web.Application) -> None:
             {
                 200: ("Form: the confirmation page", _HTML),
                 204: ("JSON: stored", None),
-                403: ("Posted from another origin", ERROR),
-                404: ("Unknown token", ERROR),
-                409: _ANSWERED,
-                410: _EXPIRED,
-                413: ("Body over 4 KB", ERROR),
+                400: _page_or_error("Malformed JSON or form"),
+                403: _page_or_error("Posted from another origin"),
+                404: _page_or_error("Unknown token"),
+                409: _page_or_error(_ANSWERED[0]),
+                410: _page_or_error(_EXPIRED[0]),
+                413: _page_or_error("Body over 4 KB"),
                 415: ("Neither JSON nor a form", ERROR),
-                422: ("Not 1 to 64 printable characters (counts as a try)", ERROR),
-                429: _TRIES,
+                422: _page_or_error("Not 1 to 64 printable characters (counts as a try)"),
+                429: _page_or_error(_TRIES[0]),
             },
             form=CodeIn,
             auth=None,

@@ -130,6 +130,7 @@ def setup_routes(app: web.Application) -> None:
                 409: ("Another login is open (login_in_progress)", ERROR),
             },
             body=LoginIn,
+            optional_body=True,
             auth=Access.USE,
         ),
     )

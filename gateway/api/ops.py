@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..metrics import CONTENT_TYPE
 from .container import SERVICES
-from .openapi import ROUTES, DocumentedRoute, Operation, document, route
+from .openapi import ROUTES, DocumentedRoute, Operation, Schema, document, route, text
 from .replies import json_response
 
 log = logging.getLogger("otpgate.http")
@@ -39,7 +39,24 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(document(request.app[SERVICES].settings.public_url, routes))
 
 
-_OBJECT = {"type": "object"}
+def _status(*values: str) -> Schema:
+    return {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"enum": list(values)}},
+    }
+
+
+_DOCUMENT: Schema = {
+    "type": "object",
+    "required": ["openapi", "info", "paths"],
+    "properties": {
+        "openapi": {"type": "string"},
+        "info": {"type": "object"},
+        "paths": {"type": "object"},
+    },
+    "description": "an OpenAPI 3.1 document",
+}
 
 
 def setup_routes(app: web.Application) -> None:
@@ -48,7 +65,7 @@ def setup_routes(app: web.Application) -> None:
         "GET",
         "/healthz",
         healthz,
-        Operation("Liveness", {200: ("Alive", _OBJECT)}, auth=None),
+        Operation("Liveness", {200: ("Alive", _status("ok"))}, auth=None),
         head=True,
     )
     route(
@@ -58,7 +75,19 @@ def setup_routes(app: web.Application) -> None:
         readyz,
         Operation(
             "Readiness: the database answers",
-            {200: ("Ready", _OBJECT), 503: ("Not ready", _OBJECT)},
+            {
+                200: ("Ready", _status("ready")),
+                503: (
+                    "Draining, or the database does not answer",
+                    {
+                        **_status("draining", "unavailable"),
+                        "properties": {
+                            "status": {"enum": ["draining", "unavailable"]},
+                            "database": {"enum": ["unreachable"]},
+                        },
+                    },
+                ),
+            },
             auth=None,
         ),
         head=True,
@@ -68,7 +97,11 @@ def setup_routes(app: web.Application) -> None:
         "GET",
         "/metrics",
         metrics,
-        Operation("Prometheus metrics", {200: ("Text format", {"type": "string"})}, auth=None),
+        Operation(
+            "Prometheus metrics",
+            {200: ("Text format 0.0.4", text("text/plain", "Prometheus exposition"))},
+            auth=None,
+        ),
         head=True,
     )
     route(
@@ -76,6 +109,6 @@ def setup_routes(app: web.Application) -> None:
         "GET",
         "/openapi.json",
         openapi,
-        Operation("This document", {200: ("OpenAPI 3", _OBJECT)}, auth=None),
+        Operation("This document", {200: ("OpenAPI 3.1", _DOCUMENT)}, auth=None),
         head=True,
     )

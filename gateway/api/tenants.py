@@ -33,6 +33,17 @@ async def create_tenant(request: web.Request) -> web.Response:
     )
 
 
+TENANT = {
+    "type": "object",
+    "required": ["id", "name", "api_key"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "api_key": {"type": "string", "description": "the owner key, shown once"},
+    },
+}
+
+
 def setup_routes(app: web.Application) -> None:
     route(
         app,
@@ -41,7 +52,7 @@ def setup_routes(app: web.Application) -> None:
         create_tenant,
         Operation(
             "Create a tenant and its API key (shown once)",
-            {201: ("Created", {"type": "object"}), 403: ("Not the admin key", ERROR)},
+            {201: ("Created", TENANT), 403: ("Not the admin key", ERROR)},
             body=TenantIn,
             auth=Access.ADMIN,
         ),

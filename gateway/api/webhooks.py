@@ -14,7 +14,7 @@ from ..timestamps import iso, iso_or_none
 from .auth import tenant_and_id, tenant_of
 from .container import SERVICES
 from .inputs import json_body
-from .openapi import NOT_FOUND, Operation, route
+from .openapi import NOT_FOUND, Operation, listing, route
 from .replies import json_response
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
@@ -124,7 +124,7 @@ def setup_routes(app: web.Application) -> None:
         list_webhooks,
         Operation(
             "List endpoints (no secrets)",
-            {200: ("Endpoints", {"type": "object"})},
+            {200: ("Endpoints", listing("webhooks", WEBHOOK))},
             auth=Access.USE,
         ),
     )
