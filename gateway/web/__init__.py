@@ -17,7 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..api.container import SERVICES, Services
-from . import credentials, owner, pages, signin
+from . import credentials, docs, owner, pages, signin
 from .guard import guard
 from .identity import PREFIX
 from .render import STATIC, see_other, setup
@@ -32,6 +32,7 @@ def mount(app: web.Application, services: Services) -> None:
     # The sign-in limiter, reachable from the main application too (tests hold its clock).
     app[signin.SIGN_IN_LIMIT] = ui[signin.SIGN_IN_LIMIT]
     app.add_subapp(PREFIX, ui)
+    docs.setup_routes(app, ui)  # after: the stylesheet's URL carries the prefix
 
 
 async def _to_index(request: web.Request) -> web.Response:
