@@ -128,6 +128,29 @@ async def test_metrics_expose_the_contract_series(client: Client) -> None:
     assert "# TYPE otpgate_code_wait_seconds histogram" in text
 
 
+async def test_query_parameters_are_held_to_their_documented_types(
+    client: Client, new_tenant: Any
+) -> None:
+    """An empty, fractional or unknown query value is refused (not read as absent) with a
+    status the operation documents."""
+    tenant = await new_tenant()
+    h = tenant["headers"]
+    cred = await (await client.post("/v1/credentials", json={"name": "q"}, headers=h)).json()
+    doc = await (await client.get("/openapi.json")).json()
+    code_path = "/v1/credentials/{id}/code"
+    for url, path, status in [
+        ("/v1/credentials?limit=", "/v1/credentials", 400),
+        ("/v1/credentials?limit=1.5", "/v1/credentials", 400),
+        ("/v1/credentials?limit=1001", "/v1/credentials", 422),
+        ("/v1/audit?after=", "/v1/audit", 400),
+        (f"/v1/credentials/{cred['id']}/code?source=", code_path, 422),
+        (f"/v1/credentials/{cred['id']}/code?since=", code_path, 400),
+    ]:
+        resp = await client.get(url, headers=h)
+        assert resp.status == status, (url, await resp.text())
+        assert str(status) in doc["paths"][path]["get"]["responses"], url
+
+
 async def test_metrics_print_large_counters_exactly(client: Client, gateway: Gateway) -> None:
     """A counter past 2^24 (or a million) is printed with every digit, not rounded."""
     metrics = gateway.services.metrics

@@ -27,7 +27,7 @@ async def get_code(request: web.Request) -> web.Response:
         query_number(request, "min_validity", default=0, low=0, high=MAX_WAIT, integer=True)
     )
     since = query_time(request, "since")
-    source = request.query.get("source") or None
+    source = request.query.get("source")  # an empty value is no source: 422
     if source is not None and source not in AUTHENTICATOR_SOURCES + RECEIVED_SOURCES:
         raise Invalid("'source' must be one of totp, hotp, email, sms, user")
     services = request.app[SERVICES]
