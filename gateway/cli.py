@@ -28,6 +28,29 @@ from . import __version__
 from .errors import ConfigError, OtpgateError
 from .settings import Settings, unknown_variables
 
+_EXTRACT_HELP = """\
+Read JSON Lines on standard input and write one JSON line per input line, in
+order, with the extractor the gateway uses. Blank lines are skipped.
+
+input, one object a line:
+  id        string or number (required), copied to the answer
+  channel   "sms" or "email" (required)
+  subject   string (optional): the mail's subject
+  text      string (optional): the plain body, or the text message
+  html      string (optional): the HTML body
+
+output, one object a line:
+  {"id": ..., "code": "<code>" | null, "link": "<url>" | null}
+  a line that cannot be read gives {"id", "code": null, "link": null,
+  "error": "<reason>"}, with the input's id when it had a usable one (else
+  null); the reason never repeats the content.
+  with --explain each answer also has "outcome" (code, none or ambiguous),
+  "reason" and "candidates" (value, score, link), best first.
+
+example:
+  echo '{"id": 1, "channel": "sms", "text": "Your code is 482913"}' | otpgate extract
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -62,7 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="one JSON object")
     extract = sub.add_parser(
-        "extract", help="extract codes and action links from JSON Lines on standard input"
+        "extract",
+        help="extract codes and action links from JSON Lines on standard input",
+        description=_EXTRACT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     extract.add_argument(
         "--explain",

@@ -113,7 +113,7 @@ class ClientConnections:
 
 
 def _raw_error(status: int, reason: str, code: str, message: str, **headers: str) -> bytes:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    body = (json.dumps({"error": {"code": code, "message": message}}) + "\n").encode()
     head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     return (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n"
@@ -189,7 +189,11 @@ class GatewayRequestHandler(web.RequestHandler):
             )
             code = "bad_input"
             text = "the request could not be read (a line or header too long, or bad syntax)"
-        response = web.json_response({"error": {"code": code, "message": text}}, status=status)
+        response = web.json_response(
+            {"error": {"code": code, "message": text}},
+            status=status,
+            dumps=lambda data: json.dumps(data) + "\n",  # as every JSON reply ends
+        )
         response.force_close()
         return response
 

@@ -25,6 +25,7 @@ from aiohttp import web
 from gateway.api.container import SERVICES, Services
 from gateway.api.inputs import read_capped
 from gateway.api.openapi import ERROR, Operation, route
+from gateway.api.replies import json_response
 from gateway.errors import BadInput, Forbidden, StoreUnavailable
 from gateway.services.android import pick_route
 from gateway.services.sms import ANDROID
@@ -62,7 +63,7 @@ async def inbound(request: web.Request) -> web.Response:
         kept = {"raw": raw.decode(), "signature": signature, "stamp": stamp, "at": now}
         services.sms.keep(ANDROID, kept)
         status = "ok"
-    return web.json_response({"status": status})
+    return json_response({"status": status})
 
 
 async def replay(services: Services, kept: dict[str, Any]) -> None:
@@ -184,7 +185,14 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "SMS Gateway for Android's sms:received webhook (X-Signature, X-Timestamp)",
             {
-                200: ("Stored, a redelivery, or an ignored event", {"type": "object"}),
+                200: (
+                    "Stored, a redelivery, or an ignored event",
+                    {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {"status": {"enum": ["ok", "ignored"]}},
+                    },
+                ),
                 400: ("Malformed", ERROR),
                 403: ("Missing or bad signature, unknown device, stale timestamp", ERROR),
                 413: ("Message over 1,600 characters", ERROR),

@@ -48,7 +48,7 @@ from twilio.request_validator import (
 from gateway.api.container import SERVICES, Services
 from gateway.api.errors import error_body
 from gateway.api.inputs import read_capped
-from gateway.api.openapi import ERROR, Answer, Operation, route
+from gateway.api.openapi import ERROR, FORM, Answer, Operation, route, text
 from gateway.errors import BadInput, Forbidden, StoreUnavailable
 from gateway.services.sms import TWILIO
 from gateway.settings import Settings
@@ -321,7 +321,7 @@ def setup_routes(app: web.Application) -> None:
     answers: dict[int, Answer] = {
         200: (
             "Stored, a redelivery, or an unowned number",
-            {"type": "string", "description": "an empty TwiML <Response/>"},
+            text("text/xml", "an empty TwiML <Response/>"),
         ),
         400: ("Malformed or missing parameters", ERROR),
         403: ("Missing or bad signature, or another account", ERROR),
@@ -329,9 +329,41 @@ def setup_routes(app: web.Application) -> None:
         429: ("Too many texts for the number or from the sender", ERROR),
         503: ("OTPGATE_TWILIO_AUTH_TOKEN is not set", ERROR),
     }
-    for method, how in (
-        ("POST", "form-encoded"),
-        ("GET", "a webhook configured as GET: the parameters in the query string"),
-    ):
-        summary = f"Twilio's inbound-message webhook ({how}, X-Twilio-Signature)"
-        route(app, method, PATH, inbound, Operation(summary, answers, auth=None))
+    route(
+        app,
+        "POST",
+        PATH,
+        inbound,
+        Operation(
+            "Twilio's inbound-message webhook (form-encoded, X-Twilio-Signature)",
+            answers,
+            raw_body=(FORM, _FORM_SCHEMA),
+            auth=None,
+        ),
+    )
+    route(
+        app,
+        "GET",
+        PATH,
+        inbound,
+        Operation(
+            "Twilio's inbound-message webhook configured as GET (the parameters in the "
+            "query string, X-Twilio-Signature)",
+            answers,
+            auth=None,
+        ),
+    )
+
+
+#: What the document says of Twilio's form: the fields read; Twilio may add others.
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["MessageSid", "From", "To", "Body"],
+    "properties": {
+        "MessageSid": {"type": "string", "pattern": "^(SM|MM)[0-9a-f]{32}$"},
+        "AccountSid": {"type": "string"},
+        "From": {"type": "string", "description": "E.164, or whatsapp:+E.164"},
+        "To": {"type": "string", "description": "E.164, or whatsapp:+E.164"},
+        "Body": {"type": "string", "maxLength": 1600},
+    },
+}

@@ -656,25 +656,26 @@ def test_run_jsonl_answers_each_line_in_order() -> None:
 
 
 @pytest.mark.parametrize(
-    "line",
+    ("line", "ident"),
     [
-        "{not json 482913",
-        '["a list", "482913"]',
-        '{"channel": "sms", "text": "code 482913"}',
-        '{"id": true, "channel": "sms", "text": "code 482913"}',
-        '{"id": NaN, "channel": "sms", "text": "code 482913"}',
-        '{"id": "x", "channel": "fax", "text": "code 482913"}',
-        '{"id": "x", "channel": "sms", "text": 482913}',
-        '{"id": "x", "channel": "sms", "text": 0}',
+        ("{not json 482913", None),
+        ('["a list", "482913"]', None),
+        ('{"channel": "sms", "text": "code 482913"}', None),
+        ('{"id": true, "channel": "sms", "text": "code 482913"}', None),
+        ('{"id": NaN, "channel": "sms", "text": "code 482913"}', None),
+        ('{"id": "x", "channel": "fax", "text": "code 482913"}', "x"),
+        ('{"id": "x", "channel": "sms", "text": 482913}', "x"),
+        ('{"id": 7, "channel": "sms", "text": 0}', 7),
     ],
 )
-def test_run_jsonl_malformed_line(line: str) -> None:
-    """A malformed line gives a null id and code with a short reason, and the next line runs."""
+def test_run_jsonl_malformed_line(line: str, ident: str | int | None) -> None:
+    """A malformed line keeps the caller's id when it had a usable one, gives a null code and
+    a short reason, and the next line runs."""
     stdin = io.StringIO(line + "\n" + json.dumps({"id": "ok", "channel": "sms", "text": "x"}))
     stdout = io.StringIO()
     assert run_jsonl(stdin, stdout) == 0
     first, second = (json.loads(x) for x in stdout.getvalue().splitlines())
-    assert first["id"] is None and first["code"] is None and first["link"] is None
+    assert first["id"] == ident and first["code"] is None and first["link"] is None
     assert first["error"] and "482913" not in first["error"]
     assert second == {"id": "ok", "code": None, "link": None}
 
@@ -713,6 +714,19 @@ def test_explain_lists_candidates_and_plain_output_stays_as_it_was() -> None:
     assert [c["value"] for c in out["candidates"]] == ["482913", "4839201"]
     assert out["candidates"][0]["score"] > out["candidates"][1]["score"]
     assert "482913" not in out["reason"]  # the reason says why, the code is in "code"
+
+
+def test_extract_help_names_the_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    """`otpgate extract --help` names every input and output field and the error line."""
+    from gateway.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["extract", "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for field in ("id", "channel", "subject", "text", "html", "code", "link", "error"):
+        assert re.search(rf"\b{field}\b", out.partition("input, one object")[2]), field
+    assert '"sms" or "email"' in out
 
 
 def test_dotted_runs_stay_linear() -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import logging
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -15,12 +18,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.api.openapi import ROUTES, document
-from gateway.app import ADAPTER_PATHS
+from gateway.app import ADAPTER_PATHS, Gateway
 from gateway.logs import JsonFormatter, TextFormatter
 from gateway.settings import SETTINGS, markdown_table
 from gateway.web import PREFIX as UI_PREFIX
+
+from .helpers import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 Client = TestClient[Any, Any]
@@ -122,6 +128,85 @@ async def test_metrics_expose_the_contract_series(client: Client) -> None:
     assert "# TYPE otpgate_code_wait_seconds histogram" in text
 
 
+async def test_query_parameters_are_held_to_their_documented_types(
+    client: Client, new_tenant: Any
+) -> None:
+    """An empty, fractional or unknown query value is refused (not read as absent) with a
+    status the operation documents."""
+    tenant = await new_tenant()
+    h = tenant["headers"]
+    cred = await (await client.post("/v1/credentials", json={"name": "q"}, headers=h)).json()
+    doc = await (await client.get("/openapi.json")).json()
+    code_path = "/v1/credentials/{id}/code"
+    for url, path, status in [
+        ("/v1/credentials?limit=", "/v1/credentials", 400),
+        ("/v1/credentials?limit=1.5", "/v1/credentials", 400),
+        ("/v1/credentials?limit=1001", "/v1/credentials", 422),
+        ("/v1/audit?after=", "/v1/audit", 400),
+        (f"/v1/credentials/{cred['id']}/code?source=", code_path, 422),
+        (f"/v1/credentials/{cred['id']}/code?since=", code_path, 400),
+    ]:
+        resp = await client.get(url, headers=h)
+        assert resp.status == status, (url, await resp.text())
+        assert str(status) in doc["paths"][path]["get"]["responses"], url
+
+
+async def test_metrics_print_large_counters_exactly(client: Client, gateway: Gateway) -> None:
+    """A counter past 2^24 (or a million) is printed with every digit, not rounded."""
+    metrics = gateway.services.metrics
+    metrics.messages.inc("email", "code", amount=2**24)
+    metrics.messages.inc("email", "code")
+    metrics.logins.inc("succeeded", amount=1_234_567)
+    text = await (await client.get("/metrics")).text()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    messages = ("otpgate_messages_total", (("channel", "email"), ("outcome", "code")))
+    assert samples[messages] == 16_777_217
+    assert samples[("otpgate_logins_total", (("outcome", "succeeded"),))] == 1_234_567
+
+
+async def test_metrics_pass_promtool(client: Client, gateway: Gateway) -> None:
+    """/metrics, with every series moved, is what `promtool check metrics` accepts."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        missing("promtool is not installed (Debian package prometheus)", "OTPGATE_REQUIRE_PROMTOOL")
+    metrics = gateway.services.metrics
+    metrics.codes_delivered.inc("email")
+    metrics.code_wait.observe(0.2)
+    await client.get("/healthz")
+    text = await (await client.get("/metrics")).text()
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [promtool, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout + result.stderr == ""
+
+
+async def test_json_replies_end_with_a_newline(client: Client, new_tenant: Any) -> None:
+    """Every JSON body, a success, a list, an error and aiohttp's own refusal, ends in a newline."""
+    tenant = await new_tenant()
+    for method, path, headers in [
+        ("GET", "/healthz", {}),
+        ("GET", "/v1/credentials", tenant["headers"]),
+        ("GET", "/v1/credentials", {}),
+        ("GET", "/no/such/route", {}),
+        ("GET", "/openapi.json", {}),
+    ]:
+        resp = await client.request(method, path, headers=headers)
+        assert resp.content_type == "application/json"
+        raw = await resp.read()
+        assert raw.endswith(b"\n") and raw.count(b"\n") == 1, (path, resp.status)
+        json.loads(raw)
+
+
 async def test_logs_hold_no_secrets(
     client: Client, new_tenant: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -219,6 +304,7 @@ ADAPTERS_MAY_USE = {
     "gateway.api.errors",
     "gateway.api.inputs",
     "gateway.api.openapi",
+    "gateway.api.replies",
     "gateway.errors",
     "gateway.services",
     "gateway.settings",

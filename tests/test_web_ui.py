@@ -568,6 +568,57 @@ async def test_every_flow_in_chromium(served: Served, tmp_path: Path) -> None:
     assert watch.errors == [], watch.errors
 
 
+async def test_start_page_and_reference_in_chromium(served: Served) -> None:
+    """`/` links the authentication center, the reference and health; `/docs` shows every
+    operation of /openapi.json from the gateway's own assets: no console error, no
+    serious axe finding, no overflow on a phone."""
+    need_browser()
+    axe = need_axe()
+    from playwright.async_api import async_playwright, expect
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    base = served.url
+    scanner = Scanner(axe)
+    watch = Watch()
+    elsewhere: list[str] = []
+    async with async_playwright() as pw:
+        browser = await _browser(pw)
+        try:
+            context = await browser.new_context(viewport=DESKTOP)
+            page = watch.attach(await context.new_page())
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith(base) else elsewhere.append(r.url),
+            )
+            await page.goto(f"{base}/")
+            await expect(page.get_by_role("heading", name="otpgate", exact=True)).to_be_visible()
+            await scanner.page(page, "start")
+            for label in ("Authentication center", "API reference", "Health"):
+                await expect(page.get_by_role("link", name=label, exact=True)).to_be_visible()
+
+            await _submit(page, page.get_by_role("link", name="API reference", exact=True))
+            await expect(page.get_by_role("heading", name="API reference")).to_be_visible()
+            async with aiohttp.ClientSession() as http, http.get(f"{base}/openapi.json") as resp:
+                doc = await resp.json()
+            for path, item in doc["paths"].items():
+                for method, op in item.items():
+                    if method == "parameters":
+                        continue
+                    article = page.locator(f"article#{op['operationId']}")
+                    await expect(article).to_contain_text(f"{method.upper()} {path}")
+            await scanner.page(page, "api-reference")
+
+            await page.goto(f"{base}/")
+            await _submit(page, page.get_by_role("link", name="Authentication center"))
+            await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        finally:
+            await browser.close()
+    assert elsewhere == []
+    assert scanner.serious == [], scanner.serious
+    assert scanner.overflows == [], scanner.overflows
+    assert watch.errors == [], watch.errors
+
+
 # -- without a browser: what a person's browser must be refused ------------------------
 
 

@@ -19,7 +19,8 @@ from ..timestamps import iso
 from .auth import credential_of, tenant_of
 from .container import SERVICES
 from .inputs import json_body, object_id
-from .openapi import ERROR, NOT_FOUND, Operation, route
+from .openapi import ERROR, NOT_FOUND, Operation, listing, route
+from .replies import json_response
 
 
 class DeviceIn(BaseModel):
@@ -57,14 +58,14 @@ async def add_device(request: web.Request) -> web.Response:
     )
     out = device_json(info, _webhook_url(request))
     out["signing_key"] = key  # shown once: the app must be given the same key
-    return web.json_response(out, status=201, headers={"Cache-Control": "no-store"})
+    return json_response(out, status=201, headers={"Cache-Control": "no-store"})
 
 
 async def list_devices(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     items = await request.app[SERVICES].android.list_devices(tenant, cred_id)
     url = _webhook_url(request)
-    return web.json_response({"sms_devices": [device_json(i, url) for i in items]})
+    return json_response({"sms_devices": [device_json(i, url) for i in items]})
 
 
 async def delete_device(request: web.Request) -> web.Response:
@@ -108,7 +109,7 @@ def setup_routes(app: web.Application) -> None:
         list_devices,
         Operation(
             "The credential's devices",
-            {200: ("Devices", {"type": "object"}), 404: NOT_FOUND},
+            {200: ("Devices", listing("sms_devices", DEVICE)), 404: NOT_FOUND},
             auth=Access.USE,
         ),
     )

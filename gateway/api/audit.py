@@ -11,14 +11,15 @@ from .auth import tenant_of
 from .container import SERVICES
 from .inputs import query_number
 from .openapi import Operation, query, route
+from .replies import json_response
 
 _MAX_SEQ = 2**62
 
 
 async def list_events(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    after = int(query_number(request, "after", default=0, low=0, high=_MAX_SEQ))
-    limit = int(query_number(request, "limit", default=100, low=1, high=1000))
+    after = int(query_number(request, "after", default=0, low=0, high=_MAX_SEQ, integer=True))
+    limit = int(query_number(request, "limit", default=100, low=1, high=1000, integer=True))
     credential_id = request.query.get("credential_id") or None
     if credential_id is not None and len(credential_id) > 40:
         raise Invalid("'credential_id' is not a credential id")
@@ -28,7 +29,7 @@ async def list_events(request: web.Request) -> web.Response:
     page = await request.app[SERVICES].audit.page(
         tenant, after=after, limit=limit, credential_id=credential_id, action=action
     )
-    return web.json_response({"events": page.events, "next": page.next})
+    return json_response({"events": page.events, "next": page.next})
 
 
 EVENT = {

@@ -13,6 +13,7 @@ from .auth import actor_of, credential_of
 from .container import SERVICES
 from .inputs import json_body
 from .openapi import ERROR, NOT_FOUND, Operation, route
+from .replies import json_response
 
 Code = Annotated[str, StringConstraints(max_length=MAX_LENGTH * 2)]
 
@@ -31,19 +32,19 @@ async def put_codes(request: web.Request) -> web.Response:
     count = await request.app[SERVICES].backup_codes.replace(
         tenant, cred_id, body.codes, actor=actor_of(request)
     )
-    return web.json_response({"remaining": count})
+    return json_response({"remaining": count})
 
 
 async def take_code(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     taken = await request.app[SERVICES].backup_codes.take(tenant, cred_id, actor=actor_of(request))
-    return web.json_response({"code": taken.code, "remaining": taken.remaining}, headers=_NO_STORE)
+    return json_response({"code": taken.code, "remaining": taken.remaining}, headers=_NO_STORE)
 
 
 async def count_codes(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     left = await request.app[SERVICES].backup_codes.remaining(tenant, cred_id)
-    return web.json_response({"remaining": left})
+    return json_response({"remaining": left})
 
 
 REMAINING = {

@@ -15,6 +15,7 @@ from .auth import actor_of, credential_of
 from .container import SERVICES
 from .inputs import query_number, query_time
 from .openapi import NOT_FOUND, Operation, query, route
+from .replies import json_response
 
 MAX_WAIT = 300
 
@@ -22,9 +23,11 @@ MAX_WAIT = 300
 async def get_code(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
-    min_validity = int(query_number(request, "min_validity", default=0, low=0, high=MAX_WAIT))
+    min_validity = int(
+        query_number(request, "min_validity", default=0, low=0, high=MAX_WAIT, integer=True)
+    )
     since = query_time(request, "since")
-    source = request.query.get("source") or None
+    source = request.query.get("source")  # an empty value is no source: 422
     if source is not None and source not in AUTHENTICATOR_SOURCES + RECEIVED_SOURCES:
         raise Invalid("'source' must be one of totp, hotp, email, sms, user")
     services = request.app[SERVICES]
@@ -42,7 +45,7 @@ async def get_code(request: web.Request) -> web.Response:
     services.metrics.codes_delivered.inc(code.source)
     if code.received_at is not None:
         services.metrics.code_wait.observe(max(0.0, time.time() - code.received_at))
-    return web.json_response(code_json(code), headers={"Cache-Control": "no-store"})
+    return json_response(code_json(code), headers={"Cache-Control": "no-store"})
 
 
 def code_json(code: Code) -> dict[str, Any]:
@@ -74,7 +77,7 @@ async def get_link(request: web.Request) -> web.Response:
     )
     if link is None:
         return web.Response(status=204)
-    return web.json_response(link_json(link), headers={"Cache-Control": "no-store"})
+    return json_response(link_json(link), headers={"Cache-Control": "no-store"})
 
 
 CODE = {

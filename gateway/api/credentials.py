@@ -23,7 +23,8 @@ from ..timestamps import iso
 from .auth import actor_of, credential_of, principal_of, tenant_of
 from .container import SERVICES
 from .inputs import json_body, plain_text, query_number
-from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
+from .openapi import ERROR, NOT_FOUND, Answer, Operation, listing, query, route
+from .replies import json_response
 
 Name = Annotated[
     str,
@@ -189,17 +190,17 @@ async def create_credential(request: web.Request) -> web.Response:
         password=body.password,
         actor=actor_of(request),
     )
-    return web.json_response(credential_json(info), status=201)
+    return json_response(credential_json(info), status=201)
 
 
 async def list_credentials(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
-    limit = int(query_number(request, "limit", default=100, low=1, high=1000))
+    limit = int(query_number(request, "limit", default=100, low=1, high=1000, integer=True))
     after = request.query.get("after") or None
     items = await request.app[SERVICES].credentials.list(
         tenant, limit=limit, after=after, only=principal_of(request).credential_ids
     )
-    return web.json_response(
+    return json_response(
         {
             "credentials": [credential_json(i) for i in items],
             "next": items[-1].id if len(items) == limit else None,
@@ -210,7 +211,7 @@ async def list_credentials(request: web.Request) -> web.Response:
 async def get_credential(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     info = await request.app[SERVICES].credentials.get(tenant, cred_id)
-    return web.json_response(credential_json(info))
+    return json_response(credential_json(info))
 
 
 async def patch_credential(request: web.Request) -> web.Response:
@@ -220,7 +221,7 @@ async def patch_credential(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].credentials.update(
         tenant, cred_id, **changes, actor=actor_of(request)
     )
-    return web.json_response(credential_json(info))
+    return json_response(credential_json(info))
 
 
 async def delete_credential(request: web.Request) -> web.Response:
@@ -241,7 +242,7 @@ async def get_password(request: web.Request) -> web.Response:
     password = await request.app[SERVICES].credentials.password(
         tenant, cred_id, actor=actor_of(request)
     )
-    return web.json_response({"password": password}, headers={"Cache-Control": "no-store"})
+    return json_response({"password": password}, headers={"Cache-Control": "no-store"})
 
 
 async def put_authenticator(request: web.Request) -> web.Response:
@@ -266,7 +267,7 @@ async def put_authenticator(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].credentials.set_authenticator(
         tenant, cred_id, auth, actor=actor_of(request)
     )
-    return web.json_response(authenticator_json(info))
+    return json_response(authenticator_json(info))
 
 
 async def import_credentials(request: web.Request) -> web.Response:
@@ -279,7 +280,7 @@ async def import_credentials(request: web.Request) -> web.Response:
         assert body.otpauth_migration_uri is not None
         accounts = enrolment.parse_migration_uri(body.otpauth_migration_uri)
     created = await credentials.import_accounts(tenant, accounts, actor=actor_of(request))
-    return web.json_response(
+    return json_response(
         {
             "created": [
                 {
@@ -310,7 +311,7 @@ async def put_phone(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].credentials.set_phone(
         tenant, cred_id, body.phone_number, actor=actor_of(request)
     )
-    return web.json_response(credential_json(info))
+    return json_response(credential_json(info))
 
 
 async def delete_phone(request: web.Request) -> web.Response:
@@ -339,7 +340,7 @@ async def provision_phone(request: web.Request) -> web.Response:
         sms_url=services.settings.public_url + services.adapters.twilio_sms,
         actor=actor_of(request),
     )
-    return web.json_response(credential_json(info), status=201)
+    return json_response(credential_json(info), status=201)
 
 
 def _release_flag(request: web.Request) -> bool:
@@ -358,13 +359,13 @@ async def put_extraction(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].credentials.set_extraction(
         tenant, cred_id, pattern=body.pattern, allowed_senders=body.allowed_senders
     )
-    return web.json_response(extraction_json(info))
+    return json_response(extraction_json(info))
 
 
 async def get_extraction(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     info = await request.app[SERVICES].credentials.extraction(tenant, cred_id)
-    return web.json_response(extraction_json(info))
+    return json_response(extraction_json(info))
 
 
 AUTHENTICATOR = {
@@ -382,7 +383,9 @@ CREDENTIAL = {
         "id": {"type": "string"},
         "name": {"type": "string"},
         "username": {"type": ["string", "null"]},
-        "inbox": {"type": "string", "format": "email"},
+        # Not "format": "email": the default inbox domain, inbox.localhost, is a
+        # reserved name that strict e-mail validators refuse.
+        "inbox": {"type": "string", "description": "local@inbox domain"},
         "phone_number": {"type": ["string", "null"]},
         "has_password": {"type": "boolean"},
         "report_unsolicited": {
@@ -393,6 +396,11 @@ CREDENTIAL = {
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
     },
+}
+PASSWORD = {
+    "type": "object",
+    "required": ["password"],
+    "properties": {"password": {"type": ["string", "null"], "description": "null when unset"}},
 }
 IMPORTED = {
     "type": "object",
@@ -467,7 +475,7 @@ def setup_routes(app: web.Application) -> None:
         list_credentials,
         Operation(
             "List credentials (no passwords)",
-            {200: ("A page of credentials", {"type": "object"})},
+            {200: ("A page of credentials", listing("credentials", CREDENTIAL, paged=True))},
             params=[
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
                 query("after", {"type": "string"}, "the id to start after (from 'next')"),
@@ -518,7 +526,7 @@ def setup_routes(app: web.Application) -> None:
         get_password,
         Operation(
             "The credential's password, for the agent's login",
-            {200: ("The password", {"type": "object"}), 404: NOT_FOUND},
+            {200: ("The password", PASSWORD), 404: NOT_FOUND},
             auth=Access.SECRET,
         ),
     )

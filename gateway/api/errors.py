@@ -32,6 +32,7 @@ from ..errors import (
 )
 from .container import SERVICES
 from .limits import BodyTooSlow
+from .replies import json_response
 
 log = logging.getLogger("otpgate.http")
 
@@ -71,7 +72,7 @@ _HTTP_CODES = {
 
 
 def error_body(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    return json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 def status_of(exc: RequestError) -> int:

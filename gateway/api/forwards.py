@@ -13,7 +13,8 @@ from ..timestamps import iso, iso_or_none
 from .auth import credential_of
 from .container import SERVICES
 from .inputs import json_body, object_id
-from .openapi import ERROR, NOT_FOUND, Operation, route
+from .openapi import ERROR, NOT_FOUND, Operation, listing, route
+from .replies import json_response
 
 
 class ForwardIn(BaseModel):
@@ -42,13 +43,13 @@ async def create_forward(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].forward_rules.create(
         tenant, cred_id, channel=body.channel, to=body.to
     )
-    return web.json_response(forward_json(info), status=201)
+    return json_response(forward_json(info), status=201)
 
 
 async def list_forwards(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
     items = await request.app[SERVICES].forward_rules.list(tenant, cred_id)
-    return web.json_response({"forwards": [forward_json(i) for i in items]})
+    return json_response({"forwards": [forward_json(i) for i in items]})
 
 
 async def get_forward(request: web.Request) -> web.Response:
@@ -56,7 +57,7 @@ async def get_forward(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].forward_rules.get(
         tenant, cred_id, object_id(request, "forward_id")
     )
-    return web.json_response(forward_json(info))
+    return json_response(forward_json(info))
 
 
 async def delete_forward(request: web.Request) -> web.Response:
@@ -107,7 +108,7 @@ def setup_routes(app: web.Application) -> None:
         list_forwards,
         Operation(
             "The credential's rules, with their last status",
-            {200: ("Rules", {"type": "object"}), 404: NOT_FOUND},
+            {200: ("Rules", listing("forwards", FORWARD)), 404: NOT_FOUND},
             auth=Access.USE,
         ),
     )

@@ -127,15 +127,25 @@ def object_id(request: web.Request, name: str = "id") -> str:
 
 
 def query_number(
-    request: web.Request, name: str, *, default: float, low: float, high: float
+    request: web.Request,
+    name: str,
+    *,
+    default: float,
+    low: float,
+    high: float,
+    integer: bool = False,
 ) -> float:
+    """A number in the query string, *default* when absent; 400 when it is not a number
+    (an empty value included, or a fraction where *integer*), 422 when out of range."""
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     # ASCII digits only: float() also reads "1_0", " 5 ", "1e3", "inf" and other scripts' digits.
     if _DECIMAL.fullmatch(raw) is None:
         raise BadInput(f"'{name}' must be a number, such as 5 or 2.5")
     value = float(raw)
+    if integer and not value.is_integer():
+        raise BadInput(f"'{name}' must be a whole number")
     if not math.isfinite(value) or not low <= value <= high:
         raise Invalid(f"'{name}' must be between {low:g} and {high:g}")
     return value
@@ -143,7 +153,7 @@ def query_number(
 
 def query_time(request: web.Request, name: str) -> float | None:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     # A '+' in a query string arrives as a space.
     return parse_time(raw.replace(" ", "+"), name, error=BadInput)

@@ -34,7 +34,8 @@ from .auth import actor_of, attempt, credential_of, interaction_of
 from .container import SERVICES
 from .errors import status_of
 from .inputs import json_body, json_object, json_raw, query_number, read_capped, validate
-from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route
+from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route, text
+from .replies import json_response
 
 MAX_WAIT = 300
 #: Largest body the submit URL reads: a code is at most 64 characters.
@@ -99,14 +100,14 @@ async def create_interaction(request: web.Request) -> web.Response:
         tenant, cred_id, prompt=body.prompt, kind=body.kind, match=body.match
     )
     # The answer holds the submit URL's token: keep it out of every cache.
-    return web.json_response(interaction_json(info), status=201, headers=_NO_STORE)
+    return json_response(interaction_json(info), status=201, headers=_NO_STORE)
 
 
 async def get_interaction(request: web.Request) -> web.Response:
     tenant, interaction_id = await interaction_of(request)
     wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
     info = await request.app[SERVICES].interactions.get(tenant, interaction_id, wait=wait)
-    return web.json_response(interaction_json(info))
+    return json_response(interaction_json(info))
 
 
 async def decide(request: web.Request) -> web.Response:
@@ -139,7 +140,7 @@ async def take_code(request: web.Request) -> web.Response:
     services.metrics.codes_delivered.inc(code.source)
     if code.received_at is not None:
         services.metrics.code_wait.observe(max(0.0, time.time() - code.received_at))
-    return web.json_response(
+    return json_response(
         {"code": code.code, "submitted_at": iso_or_none(code.received_at)}, headers=_NO_STORE
     )
 
@@ -274,7 +275,12 @@ INTERACTION = {
 _ANSWERED: Answer = ("A code was already given", ERROR)
 _EXPIRED: Answer = ("Expired", ERROR)
 _TRIES: Answer = ("Five tries were used up", ERROR)
-_HTML = {"type": "string", "description": "an HTML page"}
+_HTML = text("text/html", "an HTML page")
+
+
+def _page_or_error(description: str) -> Answer:
+    """An error the submit page answers as an HTML page to a form, as JSON to JSON."""
+    return (description, text("text/html", "an HTML page", or_json=ERROR))
 
 
 def setup_routes(app: web.Application) -> None:
@@ -288,6 +294,7 @@ def setup_routes(app: web.Application) -> None:
             "submit_url (the body may be empty)",
             {201: ("Opened", INTERACTION), 404: NOT_FOUND},
             body=InteractionIn,
+            optional_body=True,
             auth=Access.USE,
         ),
     )
@@ -347,7 +354,14 @@ def setup_routes(app: web.Application) -> None:
         Operation(
             "The answer, handed out once (also by GET /v1/credentials/{id}/code)",
             {
-                200: ("The code", {"type": "object", "required": ["code"]}),
+                200: (
+                    "The code",
+                    {
+                        "type": "object",
+                        "required": ["code"],
+                        "properties": {"code": {"type": "string"}},
+                    },
+                ),
                 204: ("No answer within 'wait'", None),
                 404: NOT_FOUND,
                 410: ("Expired, or its code was already handed out", ERROR),
@@ -369,7 +383,13 @@ def setup_routes(app: web.Application) -> None:
         submit_form,
         Operation(
             "The form a person answers on (HTML; 404, 409, 410, 429 as HTML pages)",
-            {200: ("The form", _HTML), 404: ("Unknown token", _HTML)},
+            {
+                200: ("The form", _HTML),
+                404: ("Unknown token", _HTML),
+                409: ("Already answered", _HTML),
+                410: ("Expired", _HTML),
+                429: ("Five tries were used up", _HTML),
+            },
             auth=None,
         ),
     )
@@ -384,14 +404,15 @@ def setup_routes(app: web.Application) -> None:
             {
                 200: ("Form: the confirmation page", _HTML),
                 204: ("JSON: stored", None),
-                403: ("Posted from another origin", ERROR),
-                404: ("Unknown token", ERROR),
-                409: _ANSWERED,
-                410: _EXPIRED,
-                413: ("Body over 4 KB", ERROR),
+                400: _page_or_error("Malformed JSON or form"),
+                403: _page_or_error("Posted from another origin"),
+                404: _page_or_error("Unknown token"),
+                409: _page_or_error(_ANSWERED[0]),
+                410: _page_or_error(_EXPIRED[0]),
+                413: _page_or_error("Body over 4 KB"),
                 415: ("Neither JSON nor a form", ERROR),
-                422: ("Not 1 to 64 printable characters (counts as a try)", ERROR),
-                429: _TRIES,
+                422: _page_or_error("Not 1 to 64 printable characters (counts as a try)"),
+                429: _page_or_error(_TRIES[0]),
             },
             form=CodeIn,
             auth=None,

@@ -14,6 +14,7 @@ from .auth import actor_of, tenant_and_id, tenant_of
 from .container import SERVICES
 from .inputs import json_body, parse_time, plain_text
 from .openapi import NOT_FOUND, Operation, route
+from .replies import json_response
 
 Name = Annotated[
     str,
@@ -57,7 +58,7 @@ async def create_key(request: web.Request) -> web.Response:
         credential_ids=body.credential_ids,
         expires_at=expires,
     )
-    return web.json_response(
+    return json_response(
         {
             "id": new.id,
             "name": new.name,
@@ -74,7 +75,7 @@ async def create_key(request: web.Request) -> web.Response:
 async def list_keys(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     keys = await request.app[SERVICES].apikeys.list(tenant)
-    return web.json_response({"keys": [key_json(k) for k in keys]})
+    return json_response({"keys": [key_json(k) for k in keys]})
 
 
 async def revoke_key(request: web.Request) -> web.Response:

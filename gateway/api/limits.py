@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.streams import StreamReader
 
 from .container import SERVICES
+from .replies import json_response
 
 #: The largest body any route takes (a picture of a QR code, base64 in JSON).
 LARGEST_BODY = 8 * 1024 * 1024 + 64 * 1024
@@ -44,7 +45,7 @@ def _too_slow(content: StreamReader) -> None:
 async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a body announced larger than any route takes; bound the time to send one."""
     if request.content_length is not None and request.content_length > LARGEST_BODY:
-        response = web.json_response(
+        response = json_response(
             {"error": {"code": "too_large", "message": "the request body is too large"}},
             status=413,
         )

@@ -16,6 +16,7 @@ from .codes import CODE, LINK, MAX_WAIT, code_json, link_json
 from .container import SERVICES
 from .inputs import json_body, json_object, json_raw, query_number, validate
 from .openapi import ERROR, NOT_FOUND, Operation, query, route
+from .replies import json_response
 
 
 class LoginIn(BaseModel):
@@ -50,12 +51,12 @@ async def open_login(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].logins.open(
         tenant, cred_id, ttl=body.ttl, wait=body.wait, actor=actor_of(request)
     )
-    return web.json_response(login_json(info), status=201)
+    return json_response(login_json(info), status=201)
 
 
 async def get_login(request: web.Request) -> web.Response:
     tenant, login_id = await login_of(request)
-    return web.json_response(login_json(await request.app[SERVICES].logins.get(tenant, login_id)))
+    return json_response(login_json(await request.app[SERVICES].logins.get(tenant, login_id)))
 
 
 async def login_code(request: web.Request) -> web.Response:
@@ -68,7 +69,7 @@ async def login_code(request: web.Request) -> web.Response:
     services.metrics.codes_delivered.inc(code.source)
     if code.received_at is not None:
         services.metrics.code_wait.observe(max(0.0, time.time() - code.received_at))
-    return web.json_response(code_json(code), headers=_NO_STORE)
+    return json_response(code_json(code), headers=_NO_STORE)
 
 
 async def login_link(request: web.Request) -> web.Response:
@@ -79,7 +80,7 @@ async def login_link(request: web.Request) -> web.Response:
     )
     if link is None:
         return web.Response(status=204)
-    return web.json_response(link_json(link), headers=_NO_STORE)
+    return json_response(link_json(link), headers=_NO_STORE)
 
 
 async def reject(request: web.Request) -> web.Response:
@@ -94,7 +95,7 @@ async def finish(request: web.Request) -> web.Response:
     info = await request.app[SERVICES].logins.finish(
         tenant, login_id, body.outcome, actor=actor_of(request)
     )
-    return web.json_response(login_json(info))
+    return json_response(login_json(info))
 
 
 LOGIN = {
@@ -129,6 +130,7 @@ def setup_routes(app: web.Application) -> None:
                 409: ("Another login is open (login_in_progress)", ERROR),
             },
             body=LoginIn,
+            optional_body=True,
             auth=Access.USE,
         ),
     )

@@ -17,6 +17,7 @@ from .auth import actor_of, credential_of
 from .container import SERVICES
 from .inputs import json_body, read_capped
 from .openapi import ERROR, NOT_FOUND, Operation, route
+from .replies import json_response
 
 #: Skyvern's body is a few ids; anything much larger is not Skyvern.
 MAX_BODY = 4096
@@ -36,7 +37,7 @@ async def put_endpoint(request: web.Request) -> web.Response:
     endpoint = await request.app[SERVICES].skyvern.configure(
         tenant, cred_id, body.api_key, actor=actor_of(request)
     )
-    return web.json_response(
+    return json_response(
         {"credential_id": endpoint.credential_id, "totp_url": endpoint.totp_url},
         headers=_NO_STORE,
     )
@@ -53,7 +54,7 @@ async def poll(request: web.Request) -> web.Response:
     code = await request.app[SERVICES].skyvern.poll(
         request.match_info["token"], body, request.headers.get("x-skyvern-signature")
     )
-    return web.json_response({"verification_code": code}, headers=_NO_STORE)
+    return json_response({"verification_code": code}, headers=_NO_STORE)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -11,6 +11,7 @@ from ..roles import Access
 from .container import SERVICES
 from .inputs import json_body, plain_text
 from .openapi import ERROR, Operation, route
+from .replies import json_response
 
 Name = Annotated[
     str,
@@ -27,9 +28,20 @@ class TenantIn(BaseModel):
 async def create_tenant(request: web.Request) -> web.Response:
     body = await json_body(request, TenantIn)
     tenant = await request.app[SERVICES].tenants.create(body.name)
-    return web.json_response(
+    return json_response(
         {"id": tenant.id, "name": tenant.name, "api_key": tenant.api_key}, status=201
     )
+
+
+TENANT = {
+    "type": "object",
+    "required": ["id", "name", "api_key"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "api_key": {"type": "string", "description": "the owner key, shown once"},
+    },
+}
 
 
 def setup_routes(app: web.Application) -> None:
@@ -40,7 +52,7 @@ def setup_routes(app: web.Application) -> None:
         create_tenant,
         Operation(
             "Create a tenant and its API key (shown once)",
-            {201: ("Created", {"type": "object"}), 403: ("Not the admin key", ERROR)},
+            {201: ("Created", TENANT), 403: ("Not the admin key", ERROR)},
             body=TenantIn,
             auth=Access.ADMIN,
         ),

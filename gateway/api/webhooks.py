@@ -14,7 +14,8 @@ from ..timestamps import iso, iso_or_none
 from .auth import tenant_and_id, tenant_of
 from .container import SERVICES
 from .inputs import json_body
-from .openapi import NOT_FOUND, Operation, route
+from .openapi import NOT_FOUND, Operation, listing, route
+from .replies import json_response
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 Event = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -48,21 +49,19 @@ async def create_webhook(request: web.Request) -> web.Response:
     info, secret = await request.app[SERVICES].webhook_endpoints.create(
         tenant, url=body.url, events=body.events
     )
-    return web.json_response(
-        {**webhook_json(info), "secret": secret}, status=201, headers=_NO_STORE
-    )
+    return json_response({**webhook_json(info), "secret": secret}, status=201, headers=_NO_STORE)
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
     tenant = await tenant_of(request)
     items = await request.app[SERVICES].webhook_endpoints.list(tenant)
-    return web.json_response({"webhooks": [webhook_json(i) for i in items]})
+    return json_response({"webhooks": [webhook_json(i) for i in items]})
 
 
 async def get_webhook(request: web.Request) -> web.Response:
     tenant, webhook_id = await tenant_and_id(request)
     info = await request.app[SERVICES].webhook_endpoints.get(tenant, webhook_id)
-    return web.json_response(webhook_json(info))
+    return json_response(webhook_json(info))
 
 
 async def delete_webhook(request: web.Request) -> web.Response:
@@ -74,7 +73,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
 async def rotate_secret(request: web.Request) -> web.Response:
     tenant, webhook_id = await tenant_and_id(request)
     secret, until = await request.app[SERVICES].webhook_endpoints.rotate(tenant, webhook_id)
-    return web.json_response(
+    return json_response(
         {"secret": secret, "previous_secret_expires_at": iso(until)}, headers=_NO_STORE
     )
 
@@ -82,7 +81,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 async def enable_webhook(request: web.Request) -> web.Response:
     tenant, webhook_id = await tenant_and_id(request)
     info = await request.app[SERVICES].webhook_endpoints.enable(tenant, webhook_id)
-    return web.json_response(webhook_json(info))
+    return json_response(webhook_json(info))
 
 
 WEBHOOK = {
@@ -125,7 +124,7 @@ def setup_routes(app: web.Application) -> None:
         list_webhooks,
         Operation(
             "List endpoints (no secrets)",
-            {200: ("Endpoints", {"type": "object"})},
+            {200: ("Endpoints", listing("webhooks", WEBHOOK))},
             auth=Access.USE,
         ),
     )

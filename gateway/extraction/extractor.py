@@ -925,23 +925,23 @@ def _extract_line(extractor: Extractor, line: str, explain: bool = False) -> dic
     try:
         item = json.loads(line)
     except (ValueError, RecursionError):
-        return {"id": None, "code": None, "link": None, "error": "not valid JSON"}
+        return _refused(None, "not valid JSON")
     if not isinstance(item, dict):
-        return {"id": None, "code": None, "link": None, "error": "not a JSON object"}
+        return _refused(None, "not a JSON object")
     ident = item.get("id")
     if (
         isinstance(ident, bool)
         or not isinstance(ident, str | int | float)
         or (isinstance(ident, float) and not math.isfinite(ident))  # NaN would not be JSON
     ):
-        return {"id": None, "code": None, "link": None, "error": "id must be a string or a number"}
+        return _refused(None, "id must be a string or a number")
     channel = item.get("channel")
     if channel not in ("sms", "email"):
-        return {"id": None, "code": None, "link": None, "error": "channel must be sms or email"}
+        return _refused(ident, "channel must be sms or email")
     parts = {f: item.get(f) for f in ("subject", "text", "html")}
     for field, value in parts.items():
         if value is not None and not isinstance(value, str):
-            return {"id": None, "code": None, "link": None, "error": f"{field} must be a string"}
+            return _refused(ident, f"{field} must be a string")
     message = {f: v or "" for f, v in parts.items()}
     try:
         if explain:
@@ -950,9 +950,14 @@ def _extract_line(extractor: Extractor, line: str, explain: bool = False) -> dic
             decision = extractor.decide(channel=channel, **message)
         link = extractor.link(channel=channel, **message)
     except Exception:  # a bug must not stop the stream; the reason names no content
-        return {"id": None, "code": None, "link": None, "error": "extraction failed"}
+        return _refused(ident, "extraction failed")
     out = {"id": ident, "code": decision.code, "link": link.url if link else None}
     return out | _explained(decision) if explain else out
+
+
+def _refused(ident: str | float | None, reason: str) -> dict[str, Any]:
+    """The line for an input that gave no answer: its id when it had a usable one, and why."""
+    return {"id": ident, "code": None, "link": None, "error": reason}
 
 
 def run_jsonl(stdin: TextIO, stdout: TextIO, explain: bool = False) -> int:
@@ -964,8 +969,9 @@ def run_jsonl(stdin: TextIO, stdout: TextIO, explain: bool = False) -> int:
     also has ``"outcome"`` (code, none or ambiguous), ``"reason"`` and
     ``"candidates"``: the first EXPLAINED_CANDIDATES candidates, best first,
     each ``{"value", "score", "link"}`` (score null: ruled out). A line that
-    cannot be read gives ``{"id": null, "code": null, "link": null, "error": ...}``
-    (a reason, never the content) and reading goes on; blank lines are
+    cannot be read gives ``{"id", "code": null, "link": null, "error": ...}`` (a
+    reason, never the content; ``id`` is the input's when it had a usable one,
+    else null) and reading goes on; blank lines are
     skipped. Returns the exit status, 0.
     """
     extractor = Extractor()

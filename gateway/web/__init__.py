@@ -17,7 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..api.container import SERVICES, Services
-from . import credentials, owner, pages, signin
+from . import credentials, docs, owner, pages, signin
 from .guard import guard
 from .identity import PREFIX
 from .render import STATIC, see_other, setup
@@ -30,6 +30,7 @@ def mount(app: web.Application, services: Services) -> None:
     app.router.add_get(PREFIX, _to_index)  # first: the sub-app would answer it with a 404
     ui = make_ui(services)
     app.add_subapp(PREFIX, ui)
+    docs.setup_routes(app, ui)  # after: the stylesheet's URL carries the prefix
 
 
 async def _to_index(request: web.Request) -> web.Response:

@@ -48,7 +48,7 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; connect-src 'self'"
 )
-_HEADERS = {
+HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -129,7 +129,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         and SESSION_COOKIE not in response.cookies
     ):
         clear_session_cookie(request, response)
-    response.headers.update(_HEADERS)
+    response.headers.update(HEADERS)
     if not static:
         response.headers["Cache-Control"] = "no-store"
     return response
