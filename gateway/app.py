@@ -40,7 +40,7 @@ from sms.twilio_rest import TwilioRest
 from smtp.server import SessionGate, SmtpLimits, start_smtp, tls_context
 
 from .api import SERVICES, Lifecycle, Services, error_middleware, inputs, setup_routes
-from .api.auth import AUTH_FAILURES, FAILURES_PER_MINUTE
+from .api.auth import AUTH_FAILURES
 from .api.limits import body_deadline
 from .errors import ConfigError
 from .extraction.extractor import Extractor
@@ -599,7 +599,7 @@ def make_app(services: Services) -> web.Application:
     """The aiohttp application for an opened gateway."""
     app = web.Application(middlewares=[error_middleware, body_deadline], client_max_size=MAX_BODY)
     app[SERVICES] = services
-    app[AUTH_FAILURES] = FailedAttempts(FAILURES_PER_MINUTE)
+    app[AUTH_FAILURES] = FailedAttempts(services.settings.auth_failures_per_minute)
     setup_routes(app)
     sms.setup_routes(app)
     mount_ui(app, services)

@@ -352,6 +352,13 @@ class Settings:
         default="128",
         help="open HTTP connections from one client address (more: 429 and closed)",
     )
+    auth_failures_per_minute = Setting(
+        "OTPGATE_AUTH_FAILURES_PER_MINUTE",
+        _bounded(1, 1000000),
+        default="10",
+        help="failed authentications (API keys, submit links, sign-ins) one client address "
+        "may make in a burst, refilled over a minute; more are held and answered 429",
+    )
     smtp = Setting(
         "OTPGATE_SMTP", parse_address, default="127.0.0.1:2525", help="SMTP listen address"
     )

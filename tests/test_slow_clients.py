@@ -11,6 +11,8 @@ from pathlib import Path
 
 import aiohttp
 
+from gateway.listeners import MAX_REQUEST_LINE
+
 from .helpers import ADMIN, Served, assert_raw_error, raw_http, served_on_loopback
 
 
@@ -49,10 +51,12 @@ async def _drip(port: int, source: str, first: bytes, every: float) -> float:
 
 
 async def test_aiohttp_own_refusals_are_the_json_error(tmp_path: Path) -> None:
-    """A request line or a header over aiohttp's 8 KiB limit gets the contract's JSON error."""
+    """A request line over the gateway's limit (32 KiB: a Twilio GET webhook carries its text)
+    or a header over aiohttp's 8 KiB gets the contract's JSON error."""
     async with served_on_loopback(tmp_path) as served:
         port = _port(served)
-        long_line = await raw_http(port, b"GET /" + b"x" * 9000 + b" HTTP/1.1\r\nHost: x")
+        over = b"x" * (MAX_REQUEST_LINE + 10)
+        long_line = await raw_http(port, b"GET /" + over + b" HTTP/1.1\r\nHost: x")
         assert_raw_error(long_line, 400, "bad_input")
         big_header = await raw_http(
             port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"x" * 9000

@@ -29,7 +29,8 @@ _PRINCIPAL = web.RequestKey("otpgate.principal", Principal)
 #: Failed authentications per client address, shared by the API, the submit pages and
 #: the pages' sign-in (the composition root puts one in the application).
 AUTH_FAILURES = web.AppKey("auth_failures", FailedAttempts)
-#: Failures from one address: a burst of this many, refilled over a minute.
+#: Failures from one address: a burst of this many, refilled over a minute (the
+#: default of OTPGATE_AUTH_FAILURES_PER_MINUTE).
 FAILURES_PER_MINUTE = 10
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

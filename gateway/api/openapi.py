@@ -109,6 +109,9 @@ class Operation:
             op["x-otpgate-access"] = self.auth.value
             responses[401] = ("No, bad, revoked or expired API key", ERROR)
             responses[403] = ("The key's role may not do this", ERROR)
+            responses.setdefault(
+                429, ("Too many failed authentications from this address (Retry-After)", ERROR)
+            )
         if self.params:
             op["parameters"] = list(self.params)
             # inputs.query_number and query_time: not a number or time -> 400, out of range -> 422
