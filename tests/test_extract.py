@@ -722,3 +722,50 @@ def test_dotted_runs_stay_linear() -> None:
     started = time.perf_counter()
     assert extract_code(channel="sms", text="a." * 25_000) is None
     assert time.perf_counter() - started < 5.0  # it took 22 s when it was quadratic
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # The message writes an accent the word list does not ("kòd"), or drops one it has.
+        ("Kòd verifikasyon ou an se 482913.", "482913"),
+        ("Votre code de securite :\n\nQZNT-FHTK\n\nMerci.", "QZNTFHTK"),
+        ("Codul de conectare:\n\nNBSF-FJPN", "NBSFFJPN"),
+    ],
+)
+def test_words_are_found_with_or_without_accents(text: str, code: str) -> None:
+    assert extract_code(channel="email", text=text) == code
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "code"),
+    [
+        # A letters-only code needs a word saying what it is for: signing in, resetting...
+        ("Giriş Kodu", "Giriş kodunuz:\n\nTBKH-XLVV\n\nTeşekkürler!", "TBKHXLVV"),
+        ("Kirish Kodi", "Kirish kodingiz quyida keltirilgan.\n\nFDQR-HPKF", "FDQRHPKF"),
+        ("密码重置代码", "您的密码重置代码如下所示。\n\nTZBV-MXPZ\n\n谢谢。", "TZBVMXPZ"),
+        ("登入代碼", "您的登入代碼如下所列：\n\nCNBD-RSHH", "CNBDRSHH"),  # noqa: RUF001
+        ("Kód pro obnovení hesla", "Váš kód pro obnovení hesla:\n\nQPBN-PNMW", "QPBNPNMW"),
+        ("パスワード再設定コード", "パスワード再設定コード:\n\nRMQG-SCPQ", "RMQGSCPQ"),
+        # ...or the head of the compound code word says it ("bekræftelseskode").
+        ("", "Din emailbekræftelseskode er angivet nedenfor.\n\nKDFW-PLMB\n\nTak.", "KDFWPLMB"),
+    ],
+)
+def test_letter_codes_named_for_signing_in_resetting_confirming(
+    subject: str, text: str, code: str
+) -> None:
+    assert extract_code(channel="email", subject=subject, text=text) == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Váš slevový kód je 482913, platí do neděle.",  # a discount code (Czech)
+        "Alennuskoodisi on 482913, voimassa sunnuntaihin.",  # (Finnish, a compound)
+        "Je kortingscode is 482913. Geldig tot zondag.",  # (Dutch, a compound)
+        "Κωδικός παραγγελίας 48291367",  # an order's code (Greek)
+        "Kod narudžbe 48291367 je poslan.",  # (Croatian)
+    ],
+)
+def test_discount_and_order_codes_in_more_languages_give_none(text: str) -> None:
+    assert extract_code(channel="sms", text=text) is None

@@ -93,14 +93,17 @@ class MessageIndex:
         # "plain": every letter is ASCII ("·" or "€" may be there): the patterns for such
         # text serve, unspaced words (all have other letters) are not there.
         others = "" if doc.isascii() else beyond_ascii(doc)
-        self.plain = plain = _OTHER_LETTER.search(others) is None
         if others.lower() == others:  # lower-casing the bytes is then enough
             low = doc.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
         else:
             low = doc.lower()
             if len(low) != len(doc):  # "İ" lower-cases to two characters: keep positions
                 low = "".join(c if len(c.lower()) != 1 else c.lower() for c in doc)
+        if others:  # accents dropped: words are found whichever way they are written
+            low = lex.fold(low)
+            others = beyond_ascii(low)
         self.low = low
+        self.plain = plain = _OTHER_LETTER.search(others) is None
         found: dict[str, list[tuple[int, int]]] = {role: [] for role in lex.ROLES}
         add = {role: hits.append for role, hits in found.items()}
         # Each other word is judged once: its roles depend on the word alone (but
@@ -135,6 +138,10 @@ class MessageIndex:
             )
             if head and head.group():
                 compounds.append((head.start(), m.end()))
+                # "Bestätigungscode", "bekræftelseskode": the head says what the code is for
+                q = lex.QUALIFIER_IN_WORD_RE.search(low, head.start(), at)
+                if q:
+                    found["qualifier"].append((q.start(), min(q.end(), at)))
         if not plain and lex.NOT_SPACED.search(others):
             for m in lex.UNSPACED_RE.finditer(low):
                 for role in lex.UNSPACED_ROLES.get(m.group(), frozenset({"code"})):  # or Persian
