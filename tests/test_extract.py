@@ -769,3 +769,30 @@ def test_letter_codes_named_for_signing_in_resetting_confirming(
 )
 def test_discount_and_order_codes_in_more_languages_give_none(text: str) -> None:
     assert extract_code(channel="sms", text=text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A number to send a message to, however a code word leads to it.
+        "To verify your entry, text the password SUN to 85432 now.",
+        "Send the word PIN to 64321 to confirm your subscription.",
+        # An identifier named a code, in an offer.
+        "Your statement shows 500 unredeemed points. Identifier Code: 51234. Expires 01/12.",
+    ],
+)
+def test_short_codes_and_identifier_codes_give_none(text: str) -> None:
+    assert extract_code(channel="sms", text=text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # A code word naming the number plainly still wins beside a "text ... to" sentence,
+        ("Your verification code is 482913. Do not text it to anyone.", "482913"),
+        # and "identifier" negates only the code word right after it.
+        ("Your new identifier binding code is 089069. It expires in 10 minutes.", "089069"),
+    ],
+)
+def test_codes_beside_short_code_and_identifier_words(text: str, code: str) -> None:
+    assert extract_code(channel="sms", text=text) == code

@@ -41,9 +41,11 @@ MAX_WRONG = 0.01
 # (82.9% when first measured; 85.4% since words were added for the second set, whose
 # tune part they came from: this set's misses were not looked at again).
 KEPT_APART_MIN_EXACT = 0.85
-# heldout2.jsonl: 77.5% exact, 0% wrong when first measured (before any tuning on the
-# second set); 91.0% exact, 0% wrong since. Below the goal: only its totals are read.
-KEPT_APART_2_MIN_EXACT = 0.91
+# heldout2.jsonl, gathered in three batches, each batch's third set apart before tuning on
+# it: first measured at 70.1% exact, 0% wrong (first batch, 67 messages), then 91.0% exact,
+# 0% wrong (two batches, 89), then 89.0% exact, 3.0% wrong (three batches, 100); 92.0%
+# exact, 0% wrong since. Below the goal (MIN_EXACT): only its totals are read.
+KEPT_APART_2_MIN_EXACT = 0.92
 
 
 def _figures(rows: list[dict[str, Any]]) -> training.Figures:

@@ -135,7 +135,8 @@ NOT_CODE_QUALIFIER: tuple[str, ...] = (
     r"invite", r"invitation", r"wi-?fi", r"wlan", r"wireless", r"network", r"product",
     r"swift", r"sort", r"tax", r"pickup", r"pick-up", r"sale", r"offer", r"door", r"gate",
     r"entry", r"parking", r"locker", r"dress", r"color", r"colour", r"claim", r"redeem",
-    r"redemption", r"reward", r"prize", r"bonus", r"lottery",
+    r"redemption", r"reward", r"prize", r"bonus", r"lottery", r"membership",
+    r"identifier(?=[ -]?codes?(?![^\W\d_]))",  # ("identifier binding code" is a sign-in code)
     r"réduction", r"promotionnel", r"postal", r"descuento", r"cup[oó]n", r"regalo",
     r"sconto", r"postale", r"desconto", r"cupom", r"presente", r"korting", r"kortings",
     r"rabatt", r"rabat", r"kupon", r"zniżk\w*", r"pocztow\w*", r"скидк\w*", r"промо\w*",
@@ -209,6 +210,7 @@ PROMOTION: tuple[str, ...] = (
     r"акци\w*", r"indirim\w*", r"kampanya\w*", r"f[iı]rsat\w*", r"tilbud", r"erbjudande",
     r"free", r"rewards?", r"t ?& ?c", r"checkout", r"exclusive", r"limited", r"prize", r"win",
     r"won", r"congratulations", r"gratis", r"kostenlos", r"gratuit\w*", r"lucky", r"winner",
+    r"un-?redeemed", r"redeem\w*", r"claim", r"ringtones?", r"prizes?",
     r"jackpot",
     r"slev\w*", r"zľav\w*", r"kedvezmény\w*", r"kupon\w*", r"alennus\w*",
     r"popust\w*", r"reducere", r"diskon", r"знижк\w*", r"купон\w*", r"εκπτωσ\w*",
@@ -655,6 +657,10 @@ BREAK_RE = re.compile(r"[.!?;。！？；\n](?:(?<=[。！？；\n])|(?=\s|$))")
 # Around a candidate: weak identifiers, a label ending what follows it ("482913;
 # Amount: ..."), punctuation ending a clause, what may share a lone code's line.
 WEAK_IDENTIFIERS = frozenset({"to", "at", "from", "since", "payment", "paid", "year", "no"})
+# "Text STOP to 85069", "send the password MIX to 85069": a number to send a message to.
+SEND_TO_RE = re.compile(
+    r"(?<![^\W\d_])(?:text|txt|send|reply|sms|msg|message)(?![^\W\d_])[^.!?\n]{0,40}$", re.I
+)
 RIGHT_LABEL = re.compile(r"[^\W\d_][:：]")
 CLAUSE_PUNCT = re.compile(r"[,;()\[\]、]")
 LINE_TRIM = " \t[](){}<>【】「」『』〔〕«»\"'*:：.,!-–—|#"
