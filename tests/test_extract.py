@@ -796,3 +796,21 @@ def test_short_codes_and_identifier_codes_give_none(text: str) -> None:
 )
 def test_codes_beside_short_code_and_identifier_words(text: str, code: str) -> None:
     assert extract_code(channel="sms", text=text) == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ನಿಮ್ಮ ಪರಿಶೀಲನಾ ಕೋಡ್ 482913 ಆಗಿದೆ",  # Kannada
+        "നിങ്ങളുടെ സ്ഥിരീകരണ കോഡ് 482913 ആണ്",  # Malayalam
+        "તમારો વેરિફિકેશન કોડ 482913 છે",  # Gujarati
+        "ਤੁਹਾਡਾ ਪੁਸ਼ਟੀਕਰਨ ਕੋਡ 482913 ਹੈ",  # Punjabi
+        "ඔබගේ සත්‍යාපන කේතය 482913 වේ",  # Sinhala
+        "លេខកូដផ្ទៀងផ្ទាត់របស់អ្នកគឺ 482913",  # Khmer
+        "ລະຫັດຢືນຢັນຂອງທ່ານແມ່ນ 482913",  # Lao
+        "သင်၏ အတည်ပြုကုဒ်မှာ 482913 ဖြစ်သည်",  # Burmese
+        "የማረጋገጫ ኮድዎ 482913 ነው",  # Amharic
+    ],
+)
+def test_code_words_in_more_scripts(text: str) -> None:
+    assert extract_code(channel="sms", text=text) == "482913"

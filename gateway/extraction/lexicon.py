@@ -281,6 +281,8 @@ CODE_CJK: tuple[str, ...] = (
     # Thai, Hebrew, Arabic, Persian, Urdu, Hindi, Bengali, others
     "รหัส", "โค้ด", "קוד", "סיסמ", "رمز", "كود", "كلمة المرور", "كلمة السر", "گذرواژه",
     "کوڈ", "कोड", "ओटीपी", "पासवर्ड", "কোড", "ওটিপি", "குறியீடு", "కోడ్", "კოდ", "կոդ",
+    # Kannada, Malayalam, Gujarati, Punjabi, Sinhala, Khmer, Lao, Burmese, Amharic, Pashto
+    "ಕೋಡ್", "കോഡ്", "કોડ", "ਕੋਡ", "කේත", "កូដ", "ລະຫັດ", "ကုဒ်", "ኮድ", "کوډ",
 )  # fmt: skip
 
 # Persian "کد" is two letters and sits inside longer words: needs its own boundaries.
