@@ -814,3 +814,16 @@ def test_codes_beside_short_code_and_identifier_words(text: str, code: str) -> N
 )
 def test_code_words_in_more_scripts(text: str) -> None:
     assert extract_code(channel="sms", text=text) == "482913"
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # A compound right after the code word says what it is for (Swedish, German, Dutch).
+        ("Din kod för lösenordsåterställning anges nedan.\n\nFPNB-FSPS", "FPNBFSPS"),
+        ("Ihr Code zur Passwortzurücksetzung steht unten.\n\nKDWM-TRBZ", "KDWMTRBZ"),
+        ("Je code voor wachtwoordherstel staat hieronder.\n\nQRTZ-MBNC", "QRTZMBNC"),
+    ],
+)
+def test_letter_codes_named_by_a_compound_after_the_code_word(text: str, code: str) -> None:
+    assert extract_code(channel="email", text=text) == code

@@ -44,8 +44,9 @@ KEPT_APART_MIN_EXACT = 0.85
 # heldout2.jsonl, gathered in three batches, each batch's third set apart before tuning on
 # it: first measured at 70.1% exact, 0% wrong (first batch, 67 messages), then 91.0% exact,
 # 0% wrong (two batches, 89), then 89.0% exact, 3.0% wrong (three batches, 100); 92.0%
-# exact, 0% wrong since. Below the goal (MIN_EXACT): only its totals are read.
-KEPT_APART_2_MIN_EXACT = 0.92
+# exact, 0% wrong after tuning on it; 93.0% since. Below the goal (MIN_EXACT): only its
+# totals are read.
+KEPT_APART_2_MIN_EXACT = 0.93
 
 
 def _figures(rows: list[dict[str, Any]]) -> training.Figures:

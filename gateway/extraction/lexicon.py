@@ -125,6 +125,7 @@ QUALIFIER: tuple[str, ...] = (
     r"apstiprin\w*", r"konfime\w*", r"bekræft\w*", r"vahvist\w*",
     r"кирүү\w*", r"нэвтр\w*", r"пријав\w*", r"войти", r"логин\w*", r"ресет\w*",
     r"сброс\w*", r"скида\w*", r"скину\w*", r"восстановл\w*", r"відновл\w*", r"потврд\w*",
+    r"wiederherstell\w*", r"herstel\w*", r"gjenopprett\w*", r"gendannelse\w*",
     r"ырас\w*", r"дурусто\w*", r"баталгаажуул\w*", r"шинэчл\w*", r"επαναφορ\w*",
 )  # fmt: skip
 
