@@ -736,3 +736,108 @@ def test_dotted_runs_stay_linear() -> None:
     started = time.perf_counter()
     assert extract_code(channel="sms", text="a." * 25_000) is None
     assert time.perf_counter() - started < 5.0  # it took 22 s when it was quadratic
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # The message writes an accent the word list does not ("kòd"), or drops one it has.
+        ("Kòd verifikasyon ou an se 482913.", "482913"),
+        ("Votre code de securite :\n\nQZNT-FHTK\n\nMerci.", "QZNTFHTK"),
+        ("Codul de conectare:\n\nNBSF-FJPN", "NBSFFJPN"),
+    ],
+)
+def test_words_are_found_with_or_without_accents(text: str, code: str) -> None:
+    assert extract_code(channel="email", text=text) == code
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "code"),
+    [
+        # A letters-only code needs a word saying what it is for: signing in, resetting...
+        ("Giriş Kodu", "Giriş kodunuz:\n\nTBKH-XLVV\n\nTeşekkürler!", "TBKHXLVV"),
+        ("Kirish Kodi", "Kirish kodingiz quyida keltirilgan.\n\nFDQR-HPKF", "FDQRHPKF"),
+        ("密码重置代码", "您的密码重置代码如下所示。\n\nTZBV-MXPZ\n\n谢谢。", "TZBVMXPZ"),
+        ("登入代碼", "您的登入代碼如下所列：\n\nCNBD-RSHH", "CNBDRSHH"),  # noqa: RUF001
+        ("Kód pro obnovení hesla", "Váš kód pro obnovení hesla:\n\nQPBN-PNMW", "QPBNPNMW"),
+        ("パスワード再設定コード", "パスワード再設定コード:\n\nRMQG-SCPQ", "RMQGSCPQ"),
+        # ...or the head of the compound code word says it ("bekræftelseskode").
+        ("", "Din emailbekræftelseskode er angivet nedenfor.\n\nKDFW-PLMB\n\nTak.", "KDFWPLMB"),
+    ],
+)
+def test_letter_codes_named_for_signing_in_resetting_confirming(
+    subject: str, text: str, code: str
+) -> None:
+    assert extract_code(channel="email", subject=subject, text=text) == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Váš slevový kód je 482913, platí do neděle.",  # a discount code (Czech)
+        "Alennuskoodisi on 482913, voimassa sunnuntaihin.",  # (Finnish, a compound)
+        "Je kortingscode is 482913. Geldig tot zondag.",  # (Dutch, a compound)
+        "Κωδικός παραγγελίας 48291367",  # an order's code (Greek)
+        "Kod narudžbe 48291367 je poslan.",  # (Croatian)
+    ],
+)
+def test_discount_and_order_codes_in_more_languages_give_none(text: str) -> None:
+    assert extract_code(channel="sms", text=text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A number to send a message to, however a code word leads to it.
+        "To verify your entry, text the password SUN to 85432 now.",
+        "Send the word PIN to 64321 to confirm your subscription.",
+        # An identifier named a code, in an offer.
+        "Your statement shows 500 unredeemed points. Identifier Code: 51234. Expires 01/12.",
+    ],
+)
+def test_short_codes_and_identifier_codes_give_none(text: str) -> None:
+    assert extract_code(channel="sms", text=text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # A code word naming the number plainly still wins beside a "text ... to" sentence,
+        ("Your verification code is 482913. Do not text it to anyone.", "482913"),
+        # and "identifier" negates only the code word right after it.
+        ("Your new identifier binding code is 089069. It expires in 10 minutes.", "089069"),
+    ],
+)
+def test_codes_beside_short_code_and_identifier_words(text: str, code: str) -> None:
+    assert extract_code(channel="sms", text=text) == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ನಿಮ್ಮ ಪರಿಶೀಲನಾ ಕೋಡ್ 482913 ಆಗಿದೆ",  # Kannada
+        "നിങ്ങളുടെ സ്ഥിരീകരണ കോഡ് 482913 ആണ്",  # Malayalam
+        "તમારો વેરિફિકેશન કોડ 482913 છે",  # Gujarati
+        "ਤੁਹਾਡਾ ਪੁਸ਼ਟੀਕਰਨ ਕੋਡ 482913 ਹੈ",  # Punjabi
+        "ඔබගේ සත්‍යාපන කේතය 482913 වේ",  # Sinhala
+        "លេខកូដផ្ទៀងផ្ទាត់របស់អ្នកគឺ 482913",  # Khmer
+        "ລະຫັດຢືນຢັນຂອງທ່ານແມ່ນ 482913",  # Lao
+        "သင်၏ အတည်ပြုကုဒ်မှာ 482913 ဖြစ်သည်",  # Burmese
+        "የማረጋገጫ ኮድዎ 482913 ነው",  # Amharic
+    ],
+)
+def test_code_words_in_more_scripts(text: str) -> None:
+    assert extract_code(channel="sms", text=text) == "482913"
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # A compound right after the code word says what it is for (Swedish, German, Dutch).
+        ("Din kod för lösenordsåterställning anges nedan.\n\nFPNB-FSPS", "FPNBFSPS"),
+        ("Ihr Code zur Passwortzurücksetzung steht unten.\n\nKDWM-TRBZ", "KDWMTRBZ"),
+        ("Je code voor wachtwoordherstel staat hieronder.\n\nQRTZ-MBNC", "QRTZMBNC"),
+    ],
+)
+def test_letter_codes_named_by_a_compound_after_the_code_word(text: str, code: str) -> None:
+    assert extract_code(channel="email", text=text) == code

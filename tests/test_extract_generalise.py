@@ -5,19 +5,20 @@ is none), wrong (another code, or one where there is none) and abstained:
 
 - the shared corpus (``../shared/corpus``), which the rules were tuned on;
 - leave one source out over every labelled message the repository knows of
-  (the shared corpus, ``tests/data/codes/tune.jsonl``, and the link sets of
+  (the shared corpus, ``tests/data/codes/tune.jsonl`` and ``tune2.jsonl``, and the link sets of
   ``tests/data/links`` as mails with no code): each source (a repository or
   a project's family) in turn is read with what was learned from the others.
   The shipped extractor learns nothing from data (its rules are written; the
   learned ranker of ``gateway.extraction.ranker`` is measured against it by
   ``python -m gateway.extraction.training --cv`` and not used while it does
   not do better), so for it each source is read as it is;
-- ``tests/data/codes/heldout.jsonl``, set apart before any tuning (see its
-  README) and never tuned on.
+- ``tests/data/codes/heldout.jsonl`` and ``heldout2.jsonl``, each set apart
+  before any tuning on its set (see their README) and never tuned on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -35,9 +36,17 @@ CORPUS = SHARED / "corpus"
 CODES = ROOT / "tests" / "data" / "codes"
 MIN_EXACT = 0.97
 MAX_WRONG = 0.01
-# The kept-apart set is not yet at the goal (MIN_EXACT): its misses are words for
-# "code" in languages the lexicon does not know. This pins where it stands.
-KEPT_APART_MIN_EXACT = 0.82
+# The kept-apart sets are not yet at the goal (MIN_EXACT); these pin where they stand.
+# heldout.jsonl: its misses are words for "code" in languages the lexicon does not know
+# (82.9% when first measured; 85.4% since words were added for the second set, whose
+# tune part they came from: this set's misses were not looked at again).
+KEPT_APART_MIN_EXACT = 0.85
+# heldout2.jsonl, gathered in three batches, each batch's third set apart before tuning on
+# it: first measured at 70.1% exact, 0% wrong (first batch, 67 messages), then 91.0% exact,
+# 0% wrong (two batches, 89), then 89.0% exact, 3.0% wrong (three batches, 100); 92.0%
+# exact, 0% wrong after tuning on it; 93.0% since. Below the goal (MIN_EXACT): only its
+# totals are read.
+KEPT_APART_2_MIN_EXACT = 0.93
 
 
 def _figures(rows: list[dict[str, Any]]) -> training.Figures:
@@ -99,13 +108,29 @@ def test_kept_apart_set() -> None:
     _check("kept-apart set", _figures(rows), KEPT_APART_MIN_EXACT)
 
 
+def test_second_kept_apart_set() -> None:
+    """The second gathered set's kept-apart third (by a hash of the id): never a wrong code,
+    and no fewer exact than now; its tune part is measured too, all figures printed."""
+    rows = training.load(CODES / "heldout2.jsonl")
+    tune = training.load(CODES / "tune2.jsonl")
+    assert len(rows) + len(tune) >= 200
+    assert not {r["id"] for r in tune} & {r["id"] for r in rows}
+    for row in rows + tune:  # the split is the hash's, not a choice
+        apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
+        assert apart == (row in rows), row["id"]
+    print(f"second set, tune part: {_figures(tune)}")
+    _check("second kept-apart set", _figures(rows), KEPT_APART_2_MIN_EXACT)
+
+
 def test_gathered_set_names_its_sources() -> None:
     """Each gathered message says where it comes from and what a person would type."""
-    for name in ("tune.jsonl", "heldout.jsonl"):
+    for name in ("tune.jsonl", "heldout.jsonl", "tune2.jsonl", "heldout2.jsonl"):
         for line in (CODES / name).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             assert ":" in row["source"] and row["family"] and row["lang"]
-            assert row["expected"] is None or row["expected"] in row["text"]
+            shown = (row.get("subject") or "") + (row.get("text") or "") + (row.get("html") or "")
+            # (allauth shows its code as XXXX-XXXX; a person may type it without the dash)
+            assert row["expected"] is None or row["expected"] in shown.replace("-", "")
 
 
 def test_ranker_training_is_deterministic_and_shipped_as_trained() -> None:

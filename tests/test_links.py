@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from gateway.extraction import links
 from gateway.extraction.extractor import Extractor, run_jsonl
 from gateway.extraction.links import KINDS, Link, extract_link
 
@@ -560,8 +561,9 @@ def test_extractor_link_and_extract_line() -> None:
         "<!--" * 75_000,
         "<style>" * 40_000,
         "https://e.com/verify?token=Zx81kQp2Lm9Rt4Vb " * 6_000,
+        "<x y='>'" * 37_500,
     ],
-    ids=["open-quotes", "quoted-gt", "lt", "comments", "styles", "urls"],
+    ids=["open-quotes", "quoted-gt", "lt", "comments", "styles", "urls", "quoted-gt-tags"],
 )
 def test_malformed_markup_is_read_in_linear_time(body: str) -> None:
     """Open quotes, stray "<", unclosed comments and raw-text tags, and thousands of bare URLs
@@ -570,6 +572,24 @@ def test_malformed_markup_is_read_in_linear_time(body: str) -> None:
     extract_link(channel="email", subject="Verify", text=body[:50_000], html=body[:300_000])
     extract_link(channel="sms", text=body[:50_000])
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("markup", ["<x y='>'", "<a href='>'"])
+def test_tags_whose_quotes_never_close_are_read_within_50_ms(markup: str) -> None:
+    """A quoted ">" in every tag made each tag's reading look at a whole window before the
+    plain reading moved on (20 KB took 190 ms); past a budget the body is read the plain way."""
+    html = markup * (20_000 // len(markup))
+    started = time.process_time()
+    assert extract_link(channel="email", subject="Verify", html=html) is None
+    assert time.process_time() - started < 0.05
+
+
+def test_html_is_read_up_to_its_last_counted_tag() -> None:
+    """The HTML part is read up to MAX_HTML_TAGS tags: a link after them is not seen."""
+    filler = "<span>.</span>" * (links.MAX_HTML_TAGS // 2)
+    button = '<p>Confirm your email address:</p><a href="https://e.com/verify?token=Zx81kQp2Lm9R">Verify</a>'
+    assert _mail(button + filler) is not None
+    assert _mail(filler + button) is None
 
 
 def test_large_input_stays_fast() -> None:

@@ -504,8 +504,11 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Judged:
             and not lex.CLAUSE_PUNCT.search(gap)
         ):
             identified = True
-            if doc[ident[0] : ident[1]].lower() not in lex.WEAK_IDENTIFIERS:
-                score -= 12.0
+            word = doc[ident[0] : ident[1]].lower()
+            if word not in lex.WEAK_IDENTIFIERS or (
+                word == "to" and lex.SEND_TO_RE.search(doc, max(0, ident[0] - 48), ident[0])
+            ):
+                score -= 12.0  # (an SMS short code to text, however a code word leads to it)
             elif ev.value < 7.0:
                 score -= 4.0  # "text STOP to 89203", unless a code word leads to it
     if ctx.promotions:

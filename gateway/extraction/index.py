@@ -33,6 +33,8 @@ _GAP_WORD = re.compile(r"[^\W\d_]+|\d+")
 _OTHER_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")  # a letter beyond ASCII
 _SPACELESS = re.compile(r"[\u0E00-\u0E7F\u3040-\u30FF\u3400-\u9FFF\uF900-\uFAFF]")
 _LETTERS_BEFORE = re.compile(r"[^\W\d_]*$")
+_LONG_WORD = re.compile(r"[^\W\d_]{9,}")  # long enough to be a compound
+_COMPOUNDS_LOOKED_AT = 20  # code words whose next words are looked into
 
 
 @dataclass(slots=True)
@@ -93,14 +95,17 @@ class MessageIndex:
         # "plain": every letter is ASCII ("·" or "€" may be there): the patterns for such
         # text serve, unspaced words (all have other letters) are not there.
         others = "" if doc.isascii() else beyond_ascii(doc)
-        self.plain = plain = _OTHER_LETTER.search(others) is None
         if others.lower() == others:  # lower-casing the bytes is then enough
             low = doc.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
         else:
             low = doc.lower()
             if len(low) != len(doc):  # "İ" lower-cases to two characters: keep positions
                 low = "".join(c if len(c.lower()) != 1 else c.lower() for c in doc)
+        if others:  # accents dropped: words are found whichever way they are written
+            low = lex.fold(low)
+            others = beyond_ascii(low)
         self.low = low
+        self.plain = plain = _OTHER_LETTER.search(others) is None
         found: dict[str, list[tuple[int, int]]] = {role: [] for role in lex.ROLES}
         add = {role: hits.append for role, hits in found.items()}
         # Each other word is judged once: its roles depend on the word alone (but
@@ -135,6 +140,10 @@ class MessageIndex:
             )
             if head and head.group():
                 compounds.append((head.start(), m.end()))
+                # "Bestätigungscode", "bekræftelseskode": the head says what the code is for
+                q = lex.QUALIFIER_IN_WORD_RE.search(low, head.start(), at)
+                if q:
+                    found["qualifier"].append((q.start(), min(q.end(), at)))
         if not plain and lex.NOT_SPACED.search(others):
             for m in lex.UNSPACED_RE.finditer(low):
                 for role in lex.UNSPACED_ROLES.get(m.group(), frozenset({"code"})):  # or Persian
@@ -145,6 +154,7 @@ class MessageIndex:
         self.code_starts = [h.start for h in self.code]
         self.code_ends = [h.end for h in self.code]
         self.any_code = any(not h.negated for h in self.code)
+        self._qualifiers_in_compounds_after_code()
         # An identifier word over a code word is none. In plain text (words found do
         # not overlap) that is checked, and words only ever identifiers looked for,
         # by identifier_before.
@@ -157,6 +167,21 @@ class MessageIndex:
         self.promotions = sorted([a for a, _ in found["promotion"]] + percent)
         self.meeting, self.booking = bool(found["meeting"]), bool(found["booking"])
         self.breaks = [m.start() for m in lex.BREAK_RE.finditer(doc)]
+
+    def _qualifiers_in_compounds_after_code(self) -> None:
+        """ "Kod för lösenordsåterställning", "Code zur Passwortzurücksetzung": a compound
+        right after a code word that ends in a qualifier says what the code is for."""
+        added = []
+        for hit in self.code[:_COMPOUNDS_LOOKED_AT]:
+            if hit.negated:
+                continue
+            for m in _LONG_WORD.finditer(self.low, hit.end, hit.end + 40):
+                q = lex.QUALIFIER_IN_WORD_RE.search(self.low, m.start() + 3, m.end())
+                if q:  # (after a head of three letters or more)
+                    added.append(q.span())
+        if added:
+            self.qualifiers = sorted(set(self.qualifiers + added))
+            self.qualifier_starts = [q[0] for q in self.qualifiers]
 
     @cached_property
     def shouting(self) -> bool:

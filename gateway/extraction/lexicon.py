@@ -38,6 +38,8 @@ one pass over the words (``WORD_RE``, grouped by first letter) serves every role
 from __future__ import annotations
 
 import re
+import unicodedata
+from itertools import chain
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # typeshed stubs only sre_parse
 from string import ascii_letters as ASCII_LETTERS
 from typing import Any
@@ -78,6 +80,7 @@ NOT_CODE_PREFIX: tuple[str, ...] = (
     "einladungs", "html", "tax", "steuer", "swift", "sort", "bank", "bankleit", "iban",
     "produkt", "product", "artikel", "farb", "color", "colour", "zeichen", "morse", "dress",
     "kunden", "pick", "pickup", "abhol", "rabattkod", "dörr", "tür", "door", "gate",
+    "korting", "alennus", "soodus", "kampanja", "tarjous", "lahja", "kupon", "kupong",
 )  # fmt: skip
 
 QUALIFIER: tuple[str, ...] = (
@@ -110,6 +113,20 @@ QUALIFIER: tuple[str, ...] = (
     r"вход\w*", r"авторизац\w*", r"верификац\w*", r"активац\w*", r"безопасн\w*",
     r"επιβεβαίωσ\w*", r"επαλήθευσ\w*", r"ασφαλείας", r"σύνδεσ\w*",
     r"x[aá]c (?:minh|th[uự]c|nh[aậ]n)", r"k[ií]ch ho[aạ]t",
+    # Signing in, resetting, confirming, in more languages (stems; accents need not be written)
+    r"giri[sş]\w*", r"kirish\w*", r"bejelentkez\w*", r"belép\w*", r"pieteik\w*",
+    r"prisijung\w*", r"sisselogi\w*", r"saio-hasier\w*", r"inici de sessió", r"aanmeld\w*",
+    r"koneksyon", r"masuk", r"innlogg\w*", r"pålogg\w*", r"kirjaudu\w*", r"kirjautu\w*",
+    r"conectare", r"prijav\w*", r"sesi[oó]n", r"sessão", r"sessione",
+    r"reset\w*", r"obnoven\w*", r"obnov\w*", r"ponastavit\w*", r"nulstil\w*",
+    r"tilbakestill\w*", r"återställ\w*", r"s[iı]f[iı]rla\w*", r"tiklash\w*", r"berrezar\w*",
+    r"restabli\w*", r"visszaállít\w*", r"atiestat\w*", r"atkurt\w*", r"lähtesta\w*",
+    r"resetar\w*", r"reinici\w*", r"ripristin\w*", r"egiazta\w*", r"kinnit\w*",
+    r"apstiprin\w*", r"konfime\w*", r"bekræft\w*", r"vahvist\w*",
+    r"кирүү\w*", r"нэвтр\w*", r"пријав\w*", r"войти", r"логин\w*", r"ресет\w*",
+    r"сброс\w*", r"скида\w*", r"скину\w*", r"восстановл\w*", r"відновл\w*", r"потврд\w*",
+    r"wiederherstell\w*", r"herstel\w*", r"gjenopprett\w*", r"gendannelse\w*",
+    r"ырас\w*", r"дурусто\w*", r"баталгаажуул\w*", r"шинэчл\w*", r"επαναφορ\w*",
 )  # fmt: skip
 
 NOT_CODE_QUALIFIER: tuple[str, ...] = (
@@ -119,11 +136,16 @@ NOT_CODE_QUALIFIER: tuple[str, ...] = (
     r"invite", r"invitation", r"wi-?fi", r"wlan", r"wireless", r"network", r"product",
     r"swift", r"sort", r"tax", r"pickup", r"pick-up", r"sale", r"offer", r"door", r"gate",
     r"entry", r"parking", r"locker", r"dress", r"color", r"colour", r"claim", r"redeem",
-    r"redemption", r"reward", r"prize", r"bonus", r"lottery",
+    r"redemption", r"reward", r"prize", r"bonus", r"lottery", r"membership",
+    r"identifier(?=[ -]?codes?(?![^\W\d_]))",  # ("identifier binding code" is a sign-in code)
     r"réduction", r"promotionnel", r"postal", r"descuento", r"cup[oó]n", r"regalo",
     r"sconto", r"postale", r"desconto", r"cupom", r"presente", r"korting", r"kortings",
     r"rabatt", r"rabat", r"kupon", r"zniżk\w*", r"pocztow\w*", r"скидк\w*", r"промо\w*",
     r"почтов\w*", r"indirim\w*", r"posta",
+    # Discounts and coupons in more languages (accents need not be written)
+    r"slev\w*", r"zľav\w*", r"zlav\w*", r"kedvezmény\w*", r"kupon\w*", r"alennus\w*",
+    r"popust\w*", r"reducere", r"diskon", r"знижк\w*", r"купон\w*", r"εκπτωσ\w*",
+    r"κουπόνι\w*", r"gi[aả]m gi[aá]", r"khuy[eế]n m[aã]i", r"rabattkod\w*", r"akci\w*",
 )  # fmt: skip
 
 IDENTIFIER: tuple[str, ...] = (
@@ -170,6 +192,11 @@ IDENTIFIER: tuple[str, ...] = (
     r"заказ\w*", r"сч[её]т\w*", r"карт\w*", r"номер\w*", r"телефон\w*", r"сумм\w*",
     r"плат[её]ж\w*", r"звон\w*", r"позвон\w*", r"договор\w*", r"посылк\w*", r"клиент\w*",
     r"рахун\w*", r"картк\w*", r"замовлен\w*", r"баланс\w*", r"доступно",
+    # Orders, invoices, shipments in more languages
+    r"narudžb\w*", r"porudžbin\w*", r"tilau\w*", r"bestilling\w*", r"beställning\w*",
+    r"ordre\w*", r"lasku\w*", r"faktur\w*", r"παραγγελ\w*", r"τιμολ\w*", r"αριθμ\w*",
+    r"lähetys\w*", r"seuranta\w*", r"zásilk\w*", r"pošiljk\w*", r"siuntos", r"užsakym\w*",
+    r"pasūtījum\w*", r"tellimus\w*", r"enkomand\w*", r"eskaera\w*", r"comand\w*",
 )  # fmt: skip
 
 # Promotion words whose patterns look at their neighbours ("20% off", "save 30%").
@@ -184,7 +211,11 @@ PROMOTION: tuple[str, ...] = (
     r"акци\w*", r"indirim\w*", r"kampanya\w*", r"f[iı]rsat\w*", r"tilbud", r"erbjudande",
     r"free", r"rewards?", r"t ?& ?c", r"checkout", r"exclusive", r"limited", r"prize", r"win",
     r"won", r"congratulations", r"gratis", r"kostenlos", r"gratuit\w*", r"lucky", r"winner",
+    r"un-?redeemed", r"redeem\w*", r"claim", r"ringtones?", r"prizes?",
     r"jackpot",
+    r"slev\w*", r"zľav\w*", r"kedvezmény\w*", r"kupon\w*", r"alennus\w*",
+    r"popust\w*", r"reducere", r"diskon", r"знижк\w*", r"купон\w*", r"εκπτωσ\w*",
+    r"gi[aả]m gi[aá]", r"khuy[eế]n m[aã]i", r"tarjous\w*", r"aanbod", r"oferta\w*",
 )  # fmt: skip
 
 MEETING: tuple[str, ...] = (
@@ -241,7 +272,7 @@ CODE_CJK: tuple[str, ...] = (
     "验证码", "驗證碼", "校验码", "校驗碼", "动态码", "動態碼", "认证码", "認證碼", "激活码",
     "激活碼", "确认码", "確認碼", "安全码", "安全碼", "动态密码", "動態密碼", "授权码",
     "授權碼", "登录码", "登入碼", "短信码", "密码", "密碼", "口令", "验证代码", "識別碼",
-    "识别码", "交易码", "交易碼", "随机码", "隨機碼", "令牌",
+    "识别码", "交易码", "交易碼", "随机码", "隨機碼", "令牌", "代码", "代碼",
     # Japanese
     "認証コード", "確認コード", "コード", "パスワード", "認証番号", "暗証番号", "確認番号",
     "ワンタイム", "承認番号", "認証キー", "トークン",
@@ -251,6 +282,8 @@ CODE_CJK: tuple[str, ...] = (
     # Thai, Hebrew, Arabic, Persian, Urdu, Hindi, Bengali, others
     "รหัส", "โค้ด", "קוד", "סיסמ", "رمز", "كود", "كلمة المرور", "كلمة السر", "گذرواژه",
     "کوڈ", "कोड", "ओटीपी", "पासवर्ड", "কোড", "ওটিপি", "குறியீடு", "కోడ్", "კოდ", "կոդ",
+    # Kannada, Malayalam, Gujarati, Punjabi, Sinhala, Khmer, Lao, Burmese, Amharic, Pashto
+    "ಕೋಡ್", "കോഡ്", "કોડ", "ਕੋਡ", "කේත", "កូដ", "ລະຫັດ", "ကုဒ်", "ኮድ", "کوډ",
 )  # fmt: skip
 
 # Persian "کد" is two letters and sits inside longer words: needs its own boundaries.
@@ -260,7 +293,9 @@ QUALIFIER_CJK: tuple[str, ...] = (
     "验证", "驗證", "认证", "認證", "登录", "登入", "登錄", "确认", "確認", "校验", "动态",
     "認証", "ログイン", "ワンタイム", "인증", "확인", "로그인", "본인", "ยืนยัน", "אימות",
     "כניסה", "חד פעמי", "تأكيد", "تحقق", "التحقق", "تایید", "تأیید", "ورود", "सत्यापन",
-    "लॉगिन",
+    "लॉगिन", "重置", "重設", "再設定", "リセット", "초기화", "재설정", "ลงชื่อเข้าใช้",
+    "เข้าสู่ระบบ", "รีเซ็ต", "تسجيل الدخول", "إعادة تعيين", "بازنشانی", "איפוס", "התחברות",
+    "შესვლ", "აღდგენ", "დასტურ", "रीसेट",
 )  # fmt: skip
 
 NOT_CODE_QUALIFIER_CJK: tuple[str, ...] = (
@@ -277,12 +312,14 @@ IDENTIFIER_CJK: tuple[str, ...] = (
     "금액", "잔액", "고객센터", "예약", "회의", "הזמנה", "חשבון", "כרטיס", "טלפון", "מספר",
     "סכום", "طلب", "فاتورة", "حساب", "بطاقة", "هاتف", "رقم", "مبلغ", "سفارش", "فاکتور",
     "کارت", "تلفن", "شماره", "ऑर्डर", "खाता", "कार्ड", "फोन", "नंबर", "राशि", "หมายเลข",
-    "บัญชี", "โทร", "ยอด",
+    "บัญชี", "โทร", "ยอด", "คำสั่งซื้อ", "追跡", "配送", "発送", "物流", "快遞", "請求書",
+    "발송", "배송", "운송장", "송장", "חשבונית", "משלוח", "شحنة", "الشحن", "مرسوله",
 )  # fmt: skip
 
 PROMOTION_CJK: tuple[str, ...] = (
     "优惠", "優惠", "折扣", "促销", "促銷", "特价", "特價", "割引", "セール", "할인", "쿠폰",
-    "הנחה", "خصم", "تخفیف", "छूट", "ส่วนลด",
+    "הנחה", "خصم", "تخفیف", "छूट", "ส่วนลด", "クーポン", "쿠폰", "优惠券", "優惠券", "折价", "满减",
+    "コード割引", "кешбэк", "кэшбэк",
 )  # fmt: skip
 
 MEETING_CJK: tuple[str, ...] = ("会议", "會議", "会議", "회의", "פגישה", "اجتماع", "جلسه")
@@ -315,6 +352,49 @@ NOT_A_CODE_WORD: frozenset[str] = frozenset(
         "sms", "text", "message", "notification", "alert", "request", "requested", "attempt",
     }
 )  # fmt: skip
+
+
+# --- accents ------------------------------------------------------------------------------
+
+
+def _fold_table() -> dict[int, str]:
+    """Latin letters with accents, each to its letter without (``é`` to ``e``, ``ş`` to ``s``).
+
+    One character to one, so positions stay; letters with no decomposition
+    (``ß``, ``ø``, ``ł``, ``đ``, Turkish dotless i) stay as they are.
+    """
+    table = {}
+    for cp in chain(range(0xC0, 0x250), range(0x1E00, 0x1F00)):
+        parts = unicodedata.normalize("NFKD", chr(cp))
+        bare = "".join(c for c in parts if not unicodedata.combining(c))
+        if len(bare) == 1 and bare != chr(cp) and bare.isascii() and bare.isalpha():
+            table[cp] = bare
+    return table
+
+
+FOLD = _fold_table()
+
+
+def fold(text: str) -> str:
+    """``text`` with the accents of its Latin letters dropped (same length).
+
+    The words of the roles are matched against the folded lower-case message,
+    and are folded the same way: "kod" finds "kód", "kòd" and "kôd", "giris"
+    finds "giriş", whether or not the message or the list wrote the accent.
+    """
+    return text.translate(FOLD)
+
+
+def _folded(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(fold(p) for p in patterns))
+
+
+CODE, CODE_SUFFIX, NOT_CODE_PREFIX, QUALIFIER, NOT_CODE_QUALIFIER = map(
+    _folded, (CODE, CODE_SUFFIX, NOT_CODE_PREFIX, QUALIFIER, NOT_CODE_QUALIFIER)
+)
+IDENTIFIER, PROMOTION, MEETING, BOOKING, ENTRY_VERB = map(
+    _folded, (IDENTIFIER, PROMOTION, MEETING, BOOKING, ENTRY_VERB)
+)
 
 
 # --- compiled matchers --------------------------------------------------------------------
@@ -515,6 +595,8 @@ ASCII_WORD_ENDINGS = tuple(  # "" (always in the text) for one that is not "\w*"
     if not _grouped([p], "[a-z]", any_start=False)
 )
 COMPOUND_CODE_RE = re.compile(f"(?:{_alternation(CODE_SUFFIX)}){NOT_BEFORE_LETTER}")
+# A qualifier at the head of a compound code word ("bekræftelseskode", "Anmeldecode").
+QUALIFIER_IN_WORD_RE = re.compile(_alternation(QUALIFIER))
 UNSPACED_RE = re.compile(
     _anywhere(tuple({w for _, cjk in ROLES.values() for w in cjk})) + f"|{CODE_PERSIAN}"
 )
@@ -578,6 +660,10 @@ BREAK_RE = re.compile(r"[.!?;。！？；\n](?:(?<=[。！？；\n])|(?=\s|$))")
 # Around a candidate: weak identifiers, a label ending what follows it ("482913;
 # Amount: ..."), punctuation ending a clause, what may share a lone code's line.
 WEAK_IDENTIFIERS = frozenset({"to", "at", "from", "since", "payment", "paid", "year", "no"})
+# "Text STOP to 85069", "send the password MIX to 85069": a number to send a message to.
+SEND_TO_RE = re.compile(
+    r"(?<![^\W\d_])(?:text|txt|send|reply|sms|msg|message)(?![^\W\d_])[^.!?\n]{0,40}$", re.I
+)
 RIGHT_LABEL = re.compile(r"[^\W\d_][:：]")
 CLAUSE_PUNCT = re.compile(r"[,;()\[\]、]")
 LINE_TRIM = " \t[](){}<>【】「」『』〔〕«»\"'*:：.,!-–—|#"

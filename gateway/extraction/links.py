@@ -53,6 +53,7 @@ ACTIONS = frozenset(KINDS)
 MAX_SUBJECT_CHARS = 1_000
 MAX_TEXT_CHARS = 50_000
 MAX_HTML_CHARS = 300_000
+MAX_HTML_TAGS = 10_000  # the HTML part is read up to its 10,000th tag (action links come early)
 MAX_CANDIDATES = 300
 MAX_URL_CHARS = 4_096
 CONTEXT_CHARS = 160  # the words "just before" a link
@@ -84,8 +85,12 @@ _ROLE_OF: dict[str, str | None] = {}  # a found word -> its role; a cache that c
 MAX_ROLE_CACHE = 20_000
 # A tag is read with its quoted attribute values (a ">" inside quotes is not its end) within
 # TAG_WINDOW characters; past that, or with a quote left open, up to the next ">". Each
-# reading then moves past what it read: the whole body is read in linear time.
+# reading then moves past what it read: the whole body is read in linear time. A reading
+# with quotes that fails may look at a whole window before the plain one moves on a few
+# characters ("<x y='>'" repeated: 20 KB took 190 ms): once failed ones have looked at
+# QUOTED_WORK characters, the rest of the body is read the plain way.
 TAG_WINDOW = 2_048
+QUOTED_WORK = 32_768
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 _LOOSE_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)([^>]*)>")
 _ATTR = re.compile(r"([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*(?:=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?")
@@ -310,9 +315,12 @@ def _attrs(raw: str) -> dict[str, str]:
 
 def _scan(html: str) -> Iterator[tuple[str, str, str, bool]]:
     """An HTML body as ("text", chunk, "", False) and ("tag", name, raw attributes, closing),
-    in order; comments, CDATA, doctypes and raw-text elements (style, script) left out."""
+    in order, up to its MAX_HTML_TAGS-th tag; comments, CDATA, doctypes and raw-text
+    elements (style, script) left out."""
     pos, end = 0, len(html)
+    tags = 0
     last_gt = html.rfind(">")
+    quoted_work = QUOTED_WORK  # what readings with quotes that fail may still look at
     while pos < end:
         lt = html.find("<", pos)
         if lt < 0 or lt > last_gt:  # no tag can start here or later
@@ -327,7 +335,11 @@ def _scan(html: str) -> Iterator[tuple[str, str, str, bool]]:
                     pos = end if at < 0 else at + len(closer)
                     break
         else:
-            m = _TAG.match(html, lt, min(end, lt + TAG_WINDOW)) or _LOOSE_TAG.match(html, lt)
+            m = _TAG.match(html, lt, min(end, lt + TAG_WINDOW)) if quoted_work > 0 else None
+            if m is None:
+                if quoted_work > 0:  # (a failed reading looks at most at its window)
+                    quoted_work -= min(end, lt + TAG_WINDOW) - lt
+                m = _LOOSE_TAG.match(html, lt)
             if m is None:  # a "<" that starts no tag is text
                 yield "text", "<", "", False
                 pos = lt + 1
@@ -339,6 +351,9 @@ def _scan(html: str) -> Iterator[tuple[str, str, str, bool]]:
                 pos = close.end() if close else end
                 continue
             yield "tag", name, m.group(3), closing
+            tags += 1
+            if tags >= MAX_HTML_TAGS:
+                return
 
 
 def _tail(parts: list[str], upto: int, chars: int) -> str:
