@@ -211,11 +211,12 @@ async def test_release_needs_a_number_the_gateway_bought(api: Client, twilio: Tw
 
 
 async def test_bad_release_flag_is_400(api: Client, twilio: TwilioFake) -> None:
-    """release_number accepts true/false/1/0 only."""
+    """release_number accepts true/false/1/0 only; an empty value is malformed too."""
     h = await _tenant(api)
     cred = await _credential(api, h)
-    resp = await api.delete(f"/v1/credentials/{cred}?release_number=maybe", headers=h)
-    assert resp.status == 400
+    for value in ("maybe", ""):
+        resp = await api.delete(f"/v1/credentials/{cred}?release_number={value}", headers=h)
+        assert resp.status == 400
     assert (await api.get(f"/v1/credentials/{cred}", headers=h)).status == 200
 
 

@@ -345,8 +345,11 @@ async def provision_phone(request: web.Request) -> web.Response:
 
 def _release_flag(request: web.Request) -> bool:
     """``?release_number=true``: also give a bought number back to Twilio."""
-    raw = request.query.get("release_number", "").lower()
-    if raw in ("", "0", "false"):
+    raw = request.query.get("release_number")
+    if raw is None:
+        return False
+    raw = raw.lower()
+    if raw in ("0", "false"):  # an empty value is a malformed one, as for every query value
         return False
     if raw in ("1", "true"):
         return True

@@ -23,7 +23,7 @@ from ..validation import is_plain_text
 M = TypeVar("M", bound=BaseModel)
 
 #: A decimal number in ASCII digits, as a query parameter holds one.
-_DECIMAL = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,15})?")
+_DECIMAL = re.compile(r"-?[0-9]{1,40}(?:\.[0-9]{1,40})?")
 
 #: The largest body a route takes unless it says otherwise (the app's ``client_max_size``).
 MAX_BODY = 64 * 1024

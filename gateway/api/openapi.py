@@ -120,6 +120,7 @@ class Operation:
         if self.body is not None:
             op["requestBody"] = _request_body(self.body, _JSON, required=not self.optional_body)
             responses |= {400: ("Malformed JSON", ERROR), 422: ("Invalid", ERROR)}
+            responses.setdefault(413, ("The body is over the route's size cap", ERROR))
         if self.form is not None:
             op["requestBody"] = _request_body(self.form, _JSON, _FORM)
         if self.raw_body is not None:
