@@ -90,7 +90,12 @@ def main() -> int:
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    env = {"OTPGATE_LOG_LEVEL": "warning", "OTPGATE_CODE_TTL": "3600"}
+    # Every long poll comes from 127.0.0.1: lift the per-address connection cap.
+    env = {
+        "OTPGATE_LOG_LEVEL": "warning",
+        "OTPGATE_CODE_TTL": "3600",
+        "OTPGATE_HTTP_MAX_CONNECTIONS_PER_CLIENT": str(args.waiters + 100),
+    }
     with gateway(args.database_url, **env) as gw:
         key = gw.tenant_key()
         creds = [

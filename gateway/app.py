@@ -434,6 +434,7 @@ async def _stop_smtp(server: asyncio.Server, sessions: SessionGate) -> None:
 
 
 async def _close(gw: Gateway) -> None:
+    await gw.services.codes.waits.settle()
     await gw.services.inbound.close()
     await gw.services.audit.close()
     with contextlib.suppress(Exception):

@@ -133,6 +133,9 @@ _TOO_MANY = _raw_error(
 class GatewayRequestHandler(web.RequestHandler):
     """aiohttp's connection protocol, capped per client address, with JSON for its own errors."""
 
+    # aiohttp's protocol is slotted: so is this, or each connection carries a dict.
+    __slots__ = ("_client", "_clients", "_refused")
+
     def __init__(self, manager: web.Server, *, clients: ClientConnections, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._clients = clients

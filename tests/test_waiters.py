@@ -10,15 +10,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.app import Gateway
+from gateway.listeners import GatewayRequestHandler
+from gateway.services.inbound import Message
 from gateway.services.waiters import Bells, sleep_on
+from gateway.store import presence as presence_rows
 from gateway.store.models import CodeWait
 
-from .helpers import eventually, parked
+from .helpers import ADMIN, bearer, eventually, parked
 
 
 def _frames(task: asyncio.Task[Any]) -> list[Any]:
@@ -44,15 +49,20 @@ async def test_a_parked_long_poll_adds_one_task_and_keeps_no_database_objects(
     await parked(gateway, cred.id, count=10)
 
     async def sleeping() -> bool:  # past the look and the presence write
-        return all("Event.wait" in [c.__qualname__ for c in _frames(p)] for p in polls)
+        return all("Ticket.sleep" in [c.__qualname__ for c in _frames(p)] for p in polls)
 
     await eventually(sleeping)
-    # asyncio.wait_for (Python 3.11) would run each Event.wait in a task of its own.
-    inner = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Event.wait"]
+    # asyncio.wait_for (Python 3.11) would run each wait in a task of its own.
+    inner = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Ticket.sleep"]
     assert inner == []
     for poll in polls:
         held = [v for c in _frames(poll) for v in c.cr_frame.f_locals.values()]
         assert not [v for v in held if isinstance(v, AsyncConnection | Row)], held
+        # One bare future and one timer: no Event.wait coroutine, no asyncio.timeout
+        # context, no coroutine around the ticket's own.
+        names = [c.__qualname__ for c in _frames(poll)]
+        assert names[-1] == "Ticket.sleep" and "sleep_on" not in names, names
+        assert not [v for v in held if isinstance(v, asyncio.Timeout | asyncio.Event)], held
     gateway.bells.ring(cred.id)  # nothing stored: they look, and park again
     for poll in polls:
         poll.cancel()
@@ -103,3 +113,78 @@ async def test_waits_on_one_credential_share_one_record_until_the_last_ends(
     await asyncio.gather(polls[9], return_exceptions=True)
     assert await _recorded_waits(gateway) == 0
     assert services.codes.waits.records() == 0
+
+
+async def test_a_parked_request_keeps_no_frame_of_the_body_deadline(
+    client: TestClient[Any, Any], gateway: Gateway
+) -> None:
+    """A long poll has no body: the body-deadline middleware hands it on and is gone."""
+    tenant = await client.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
+    owner = bearer((await tenant.json())["api_key"])
+    cred = await (await client.post("/v1/credentials", json={"name": "c"}, headers=owner)).json()
+    poll = asyncio.create_task(
+        client.get(f"/v1/credentials/{cred['id']}/code", params={"wait": "30"}, headers=owner)
+    )
+    await parked(gateway, cred["id"])
+
+    def serving() -> list[str]:
+        for task in asyncio.all_tasks():
+            names = [c.__qualname__ for c in _frames(task)]
+            if "get_code" in names:
+                return names
+        return []
+
+    async def sleeping() -> bool:
+        return "Ticket.sleep" in serving()
+
+    await eventually(sleeping)
+    names = serving()
+    assert "error_middleware" in names  # the chain is there, without the deadline's frame
+    assert not [n for n in names if "body_deadline" in n or "_with_deadline" in n], names
+    poll.cancel()
+    await asyncio.gather(poll, return_exceptions=True)
+
+
+def test_the_connection_protocol_carries_no_instance_dict() -> None:
+    """aiohttp's protocol is slotted; a subclass without slots would add a dict per connection."""
+    assert GatewayRequestHandler.__dictoffset__ == 0
+
+
+async def test_an_agent_gets_its_code_without_waiting_for_the_presence_record_to_go(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last wait on a credential removes its presence record after the answer, not before."""
+    services = gateway.services
+    tenant = await services.tenants.create("acme")
+    cred = await services.credentials.create(tenant.id, name="c", username=None, password=None)
+    release = asyncio.Event()
+    end_wait = presence_rows.end_wait
+
+    async def slow_end_wait(conn: Any, record_id: str) -> None:
+        await release.wait()
+        await end_wait(conn, record_id)
+
+    monkeypatch.setattr(presence_rows, "end_wait", slow_end_wait)
+    poll = asyncio.create_task(services.codes.code(tenant.id, cred.id, wait=30))
+    await parked(gateway, cred.id)
+    await eventually(lambda: _recorded_waits_are(gateway, 1))
+    route = await services.inbound.route_for_inbox(cred.inbox.partition("@")[0])
+    assert route is not None
+    message = Message(
+        channel="email",
+        sender="no-reply@service.example",
+        sender_domain="service.example",
+        subject="Your code",
+        text="Your verification code is 482913.",
+    )
+    await services.inbound.accept(message, [route])
+    code = await asyncio.wait_for(poll, 10)  # while the record's removal is held
+    assert code is not None and code.code == "482913"
+    assert services.codes.waits.records() == 0
+    release.set()
+    await services.codes.waits.settle()
+    assert await _recorded_waits(gateway) == 0
+
+
+async def _recorded_waits_are(gateway: Gateway, count: int) -> bool:
+    return await _recorded_waits(gateway) == count

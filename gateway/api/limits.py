@@ -42,17 +42,29 @@ def _too_slow(content: StreamReader) -> None:
 
 
 @web.middleware
-async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse a body announced larger than any route takes; bound the time to send one."""
+def body_deadline(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Refuse a body announced larger than any route takes; bound the time to send one.
+
+    Not a coroutine itself: a request without a body (every long poll) goes
+    straight to *handler*, and a parked one keeps no frame of this middleware.
+    """
     if request.content_length is not None and request.content_length > LARGEST_BODY:
-        response = json_response(
-            {"error": {"code": "too_large", "message": "the request body is too large"}},
-            status=413,
-        )
-        response.force_close()
-        return response
+        return _too_large()
     if not request.body_exists or request.content.is_eof():
-        return await handler(request)
+        return handler(request)
+    return _with_deadline(request, handler)
+
+
+async def _too_large() -> web.StreamResponse:
+    response = json_response(
+        {"error": {"code": "too_large", "message": "the request body is too large"}},
+        status=413,
+    )
+    response.force_close()
+    return response
+
+
+async def _with_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
     timeout = request.app[SERVICES].settings.http_body_timeout
     timer = asyncio.get_running_loop().call_later(timeout, _too_slow, request.content)
     try:

@@ -175,6 +175,7 @@ class CodeService:
     ) -> Code | Link | None:
         deadline = time.monotonic() + wait
         parked: Parked | None = None
+        found: Code | Link | None = None
         try:
             with self._bells.waiting(cred_id):
                 while True:
@@ -191,7 +192,10 @@ class CodeService:
                     await sleep_on(ticket, remaining)
         finally:
             if parked is not None:
-                await self.waits.end(parked)
+                if found is None:
+                    await self.waits.end(parked)
+                else:  # the agent has its answer at once, not after a commit
+                    self.waits.end_soon(parked)
 
     async def _take(
         self,

@@ -14,6 +14,7 @@ only if this replica dies, and then the record lapses by itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from .. import ids
@@ -42,6 +43,7 @@ class Waits:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._records: dict[str, Parked] = {}
+        self._removing: set[asyncio.Task[None]] = set()
 
     async def start(self, credential_id: str, until: float) -> Parked:
         """Record a wait on *credential_id* until *until*; the handle to pass to :meth:`end`."""
@@ -71,14 +73,40 @@ class Waits:
 
         On failure the record lapses by itself at its end time.
         """
+        if self._last(record):
+            await self._remove(record.id)
+
+    def end_soon(self, record: Parked) -> None:
+        """As :meth:`end`, the record's removal left to run after the caller answers.
+
+        A wait that got its code hands it out at once: the agent does not wait
+        for this durable write (a commit, on PostgreSQL a flush of the WAL).
+        The record is already gone from this replica's count; its row, for a
+        few milliseconds more, only makes a code arriving then count as awaited.
+        """
+        if self._last(record):
+            task = asyncio.create_task(self._remove(record.id))
+            self._removing.add(task)
+            task.add_done_callback(self._removing.discard)
+
+    async def settle(self) -> None:
+        """Finish the removals :meth:`end_soon` started (before the store closes)."""
+        while self._removing:
+            await asyncio.gather(*self._removing, return_exceptions=True)
+
+    def _last(self, record: Parked) -> bool:
+        """Count one wait out; whether it was the record's last."""
         record.count -= 1
         if record.count:
-            return
+            return False
         if self._records.get(record.credential_id) is record:
             del self._records[record.credential_id]
+        return True
+
+    async def _remove(self, record_id: str) -> None:
         try:
             async with self._db.write() as conn:
-                await presence_rows.end_wait(conn, record.id)
+                await presence_rows.end_wait(conn, record_id)
         except Exception:
             log.warning("could not remove a finished wait; it lapses at its end time")
 

@@ -9,19 +9,60 @@ nobody polls.  Bells for credentials nobody waits on are not kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Coroutine
 from types import TracebackType
+from typing import Any
 
 
-async def sleep_on(ticket: asyncio.Event, seconds: float) -> None:
-    """Return when *ticket* is set or *seconds* have passed, whichever comes first.
+class Ticket:
+    """A credential's bell as one waiter holds it: rung once, then replaced.
 
-    ``asyncio.timeout`` rather than ``wait_for``: on Python 3.11 ``wait_for``
-    wraps the wait in a task of its own, about 2 KB for each parked request.
+    A slotted object with a set of bare futures, not an ``asyncio.Event``: a
+    parked request holds one future and one timer, and no ``Event.wait``
+    coroutine or ``asyncio.timeout`` context of its own.
     """
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await ticket.wait()
+
+    __slots__ = ("_rung", "_sleepers")
+
+    def __init__(self) -> None:
+        self._rung = False
+        self._sleepers: set[asyncio.Future[None]] = set()
+
+    def is_set(self) -> bool:
+        return self._rung
+
+    def set(self) -> None:
+        self._rung = True
+        sleepers, self._sleepers = self._sleepers, set()
+        for sleeper in sleepers:
+            _wake(sleeper)
+
+    async def sleep(self, seconds: float) -> None:
+        """Return when this ticket is rung or *seconds* have passed (see :func:`sleep_on`)."""
+        if self._rung:
+            return
+        loop = asyncio.get_running_loop()
+        sleeper: asyncio.Future[None] = loop.create_future()
+        self._sleepers.add(sleeper)
+        timer = loop.call_later(seconds, _wake, sleeper)
+        try:
+            await sleeper
+        finally:
+            timer.cancel()
+            self._sleepers.discard(sleeper)
+
+
+def _wake(sleeper: asyncio.Future[None]) -> None:
+    if not sleeper.done():
+        sleeper.set_result(None)
+
+
+def sleep_on(ticket: Ticket, seconds: float) -> Coroutine[Any, Any, None]:
+    """Return when *ticket* is rung or *seconds* have passed, whichever comes first.
+
+    The ticket's own coroutine, not one around it: one frame less per parked request.
+    """
+    return ticket.sleep(seconds)
 
 
 class _Waiting:
@@ -29,7 +70,7 @@ class _Waiting:
 
     __slots__ = ("_bells", "_counts", "_key")
 
-    def __init__(self, counts: dict[str, int], bells: dict[str, asyncio.Event], key: str) -> None:
+    def __init__(self, counts: dict[str, int], bells: dict[str, Ticket], key: str) -> None:
         self._counts, self._bells, self._key = counts, bells, key
 
     def __enter__(self) -> None:
@@ -51,7 +92,7 @@ class _Waiting:
 
 class Bells:
     def __init__(self) -> None:
-        self._bells: dict[str, asyncio.Event] = {}
+        self._bells: dict[str, Ticket] = {}
         self._waiting: dict[str, int] = {}
         #: Set when the gateway drains: waiters look once more, then give up (204).
         self.closing = False
@@ -60,11 +101,11 @@ class Bells:
         """Count a waiter on *key* for the duration of the ``with`` block."""
         return _Waiting(self._waiting, self._bells, key)
 
-    def ticket(self, key: str) -> asyncio.Event:
+    def ticket(self, key: str) -> Ticket:
         """The event the next ring of *key* sets; take it before checking the store."""
         bell = self._bells.get(key)
         if bell is None:
-            bell = self._bells[key] = asyncio.Event()
+            bell = self._bells[key] = Ticket()
         return bell
 
     def ring(self, key: str) -> None:
