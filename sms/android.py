@@ -69,9 +69,7 @@ async def inbound(request: web.Request) -> web.Response:
 async def replay(services: Services, kept: dict[str, Any]) -> None:
     """Take in a request kept while the store was away."""
     raw = str(kept["raw"]).encode()
-    signature, stamp = str(kept["signature"]).lower(), str(kept["stamp"])
-    if _HEX64.fullmatch(signature) is None or _STAMP.fullmatch(stamp) is None:
-        raise Forbidden("the X-Signature header is missing or wrong", code="bad_signature")
+    signature, stamp = _well_formed(str(kept["signature"]), str(kept["stamp"]))
     await _take(services, raw, signature, stamp, float(kept["at"]))
 
 
@@ -139,6 +137,11 @@ def _signature_headers(request: web.Request) -> tuple[str, str]:
     stamp = request.headers.get("X-Timestamp", "")
     if not signature or not stamp:
         raise Forbidden("X-Signature and X-Timestamp are required", code="bad_signature")
+    return _well_formed(signature, stamp)
+
+
+def _well_formed(signature: str, stamp: str) -> tuple[str, str]:
+    """The signature (lower-cased) and time, refused unless of their form."""
     if _HEX64.fullmatch(signature) is None:
         raise Forbidden("the X-Signature header is missing or wrong", code="bad_signature")
     if _STAMP.fullmatch(stamp) is None:

@@ -94,7 +94,7 @@ async def attempt(request: web.Request, secret: str, what: str) -> AsyncIterator
     """
     failures = request.config_dict[AUTH_FAILURES]
     client = request.remote or "unknown"
-    over = failures.over(client)
+    over = failures.wait(client)
     try:
         yield
     except (Unauthenticated, NotFound):

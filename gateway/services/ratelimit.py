@@ -59,10 +59,6 @@ class FailedAttempts(RateLimiter):
     #: Seconds a refusal over the allowance is held before it is answered.
     hold: float = 5.0
 
-    def over(self, client: str) -> float:
-        """Seconds until *client* is within its allowance again (0 when it is)."""
-        return self.wait(client)
-
     def failed(self, client: str) -> None:
         self.allow(client)
 

@@ -47,7 +47,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         return sign_in_page(request, error="Enter an API key.", status=422)
     failures = request.config_dict[AUTH_FAILURES]
     client = request.remote or "unknown"
-    over = failures.over(client)
+    over = failures.wait(client)
     services = request.app[SERVICES]
     try:
         if len(key) > _MAX_KEY:
