@@ -567,6 +567,7 @@ def http_limits(settings: Settings) -> HttpLimits:
     return HttpLimits(
         header_timeout=settings.http_header_timeout,
         max_connections_per_client=settings.http_max_connections_per_client,
+        trusted_proxies=settings.http_trusted_proxies,
     )
 
 
@@ -582,6 +583,7 @@ def smtp_limits(settings: Settings) -> SmtpLimits:
         new_client_share=settings.smtp_new_client_share,
         session_lifetime=settings.smtp_session_lifetime,
         max_idle_commands=settings.smtp_max_idle_commands,
+        proxy_protocol=settings.smtp_proxy_protocol,
     )
 
 

@@ -9,9 +9,10 @@ starts when a connection opens and again after each answer, and closes the
 connection if no whole request head has arrived by then, so it is the time
 to send the headers (``OTPGATE_HTTP_HEADER_TIMEOUT``); one client address
 may hold ``OTPGATE_HTTP_MAX_CONNECTIONS_PER_CLIENT`` connections, the next is
-answered 429 and closed before it is read.  aiohttp's own answers to what it
-cannot parse (a request line or header over 8 KiB, bad syntax) are the
-contract's JSON error, logged in one line.  The body's deadline is the
+answered 429 and closed before it is read (a front named in
+``OTPGATE_HTTP_TRUSTED_PROXIES`` carries many clients and is not capped).
+aiohttp's own answers to what it cannot parse (a request line or header over
+8 KiB, bad syntax) are the contract's JSON error, logged in one line.  The body's deadline is the
 application's (``gateway.api.limits``).
 """
 
@@ -30,7 +31,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
 from .errors import ConfigError
-from .settings import Address
+from .settings import NO_PROXIES, Address, TrustedProxies
 
 log = logging.getLogger("otpgate.http")
 
@@ -85,17 +86,27 @@ def bind(address: Address, setting: str) -> socket.socket:
 class HttpLimits:
     header_timeout: float = 10.0
     max_connections_per_client: int = 128
+    #: Fronts whose connections carry many clients' requests: never capped.
+    trusted_proxies: TrustedProxies = NO_PROXIES
 
 
 class ClientConnections:
-    """Open HTTP connections per client address, with a cap on each."""
+    """Open HTTP connections per client address, with a cap on each.
 
-    def __init__(self, per_client: int) -> None:
+    A trusted front's connections are not counted: each carries the requests
+    of whichever clients reach it (and the front caps its own clients).
+    """
+
+    def __init__(self, per_client: int, trusted: TrustedProxies | None = None) -> None:
         self.per_client = per_client
+        self.trusted = trusted or TrustedProxies()
         self.refused = 0
         self._open: dict[str, int] = {}
 
     def enter(self, client: str) -> bool:
+        """Count a connection from *client*; False if it is one too many (a front's never is)."""
+        if self.trusted and self.trusted.trusts(client):
+            return True
         held = self._open.get(client, 0)
         if held >= self.per_client:
             self.refused += 1
@@ -104,7 +115,9 @@ class ClientConnections:
         return True
 
     def leave(self, client: str) -> None:
-        held = self._open.pop(client, 1) - 1
+        if client not in self._open:
+            return
+        held = self._open.pop(client) - 1
         if held > 0:
             self._open[client] = held
 
@@ -214,7 +227,7 @@ class _Site(web.BaseSite):
         super().__init__(runner, backlog=512)
         self._sock = sock
         self._options = options
-        self.clients = ClientConnections(limits.max_connections_per_client)
+        self.clients = ClientConnections(limits.max_connections_per_client, limits.trusted_proxies)
 
     @property
     def name(self) -> str:

@@ -42,6 +42,101 @@ class Address:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: The most addresses or networks one proxies setting may list.
+MAX_PROXIES = 64
+#: The most X-Forwarded-For hops read, from the right.
+MAX_FORWARDED_HOPS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedProxies:
+    """The addresses of the fronts (reverse proxies, load balancers) a listener believes.
+
+    Empty, it trusts nobody: every client is the address that connected.
+    """
+
+    networks: tuple[Network, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def __str__(self) -> str:
+        return ", ".join(str(n) for n in self.networks) or "none"
+
+    def trusts(self, address: str) -> bool:
+        """Whether *address* (an IP address as text) is one of the fronts."""
+        ip = _ip(address)
+        return ip is not None and any(ip in network for network in self.networks)
+
+    def client(self, peer: str, forwarded_for: Sequence[str]) -> str:
+        """The client a request from *peer* with these ``X-Forwarded-For`` headers came from.
+
+        Only a trusted *peer*'s header is read, from the right (each front appends
+        the address it was reached from): the first address that is not a front's
+        is the client.  A hop that is not an IP address ends the walk at the hop
+        before it, so a client can never pass itself off as someone else by
+        writing the header itself.
+        """
+        if not self.networks or not forwarded_for or not self.trusts(peer):
+            return peer
+        hops = ",".join(forwarded_for).split(",")[-MAX_FORWARDED_HOPS:]
+        client = peer
+        for hop in reversed(hops):
+            ip = _forwarded_ip(hop.strip())
+            if ip is None:
+                break
+            client = str(ip)
+            if not any(ip in network for network in self.networks):
+                break
+        return client
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _forwarded_ip(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A forwarded hop's address: ``1.2.3.4``, ``1.2.3.4:5678``, ``::1`` or ``[::1]:5678``."""
+    if hop.startswith("["):
+        hop = hop[1:].partition("]")[0]
+    elif hop.count(":") == 1:
+        hop = hop.partition(":")[0]
+    return _ip(hop)
+
+
+def parse_proxies(value: str) -> TrustedProxies:
+    """Parse a list of IP addresses or networks (``10.0.0.0/8``), separated by commas or spaces."""
+    items = [item for item in re.split(r"[,\s]+", value) if item]
+    if len(items) > MAX_PROXIES:
+        raise ValueError(f"{len(items)} entries; at most {MAX_PROXIES}")
+    networks: list[Network] = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or network (such as 10.0.0.5 or 10.0.0.0/24; "
+                "a network has no bits set past its prefix)"
+            ) from None
+    return TrustedProxies(tuple(networks))
+
+
+#: No front trusted (the default).
+NO_PROXIES = TrustedProxies()
+
+
+def _no_proxies(settings: Settings) -> TrustedProxies:
+    return NO_PROXIES
+
+
 class Setting(Generic[T_co]):
     """One ``OTPGATE_*`` variable, declared as an attribute of :class:`Settings`.
 
@@ -352,6 +447,15 @@ class Settings:
         default="128",
         help="open HTTP connections from one client address (more: 429 and closed)",
     )
+    http_trusted_proxies = Setting(
+        "OTPGATE_HTTP_TRUSTED_PROXIES",
+        parse_proxies,
+        derive=_no_proxies,
+        shown="none",
+        help="IP addresses or networks of HTTP fronts (Caddy, a load balancer) whose "
+        "`X-Forwarded-For` names the client: their connections are not capped per client, "
+        "and failed authentications count against the forwarded address",
+    )
     auth_failures_per_minute = Setting(
         "OTPGATE_AUTH_FAILURES_PER_MINUTE",
         _bounded(1, 1000000),
@@ -480,6 +584,15 @@ class Settings:
         default="20",
         help="concurrent SMTP sessions from one client address (more: 421)",
     )
+    smtp_proxy_protocol = Setting(
+        "OTPGATE_SMTP_PROXY_PROTOCOL",
+        parse_proxies,
+        derive=_no_proxies,
+        shown="none",
+        help="IP addresses or networks of SMTP fronts (HAProxy with `send-proxy`) that open each "
+        "session with a PROXY protocol header; its source address is the client for the "
+        "per-client limits and the log. A connection from them without one is closed",
+    )
     smtp_new_client_share = Setting(
         "OTPGATE_SMTP_NEW_CLIENT_SHARE",
         _bounded(0, 90),
@@ -587,7 +700,10 @@ SETTINGS: tuple[Setting[object], ...] = tuple(
     v for v in vars(Settings).values() if isinstance(v, Setting)
 )
 
-_KNOWN = frozenset(s.name for s in SETTINGS)
+#: Variables of otpgate's own clients (the SDK's and ``otpgate mcp``'s), set beside a
+#: gateway's in many shells: known, though the gateway does not read them.
+CLIENT_VARIABLES = frozenset({"OTPGATE_URL", "OTPGATE_API_KEY", "OTPGATE_MCP_REVEAL"})
+_KNOWN = frozenset(s.name for s in SETTINGS) | CLIENT_VARIABLES
 
 
 def unknown_variables(env: Mapping[str, str]) -> list[str]:

@@ -20,12 +20,21 @@ ends after ``session_lifetime`` seconds (a mail being stored gets its reply
 first), and a session that sends ``max_idle_commands`` NOOP, RSET, HELP, VRFY
 or EXPN commands without a mail being accepted in between is closed with
 ``421``.
+
+Behind an SMTP front (HAProxy in TCP mode), every session comes from the
+front's address.  A front named in ``OTPGATE_SMTP_PROXY_PROTOCOL`` opens
+each session with a PROXY protocol header (v1 or v2, HAProxy's
+``send-proxy``); the header's source address is then the session's client,
+for the per-client limits and the log, and the front's own address is never
+capped.  A connection from such a front without a valid header is closed
+before the greeting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import socket
 import ssl
@@ -33,6 +42,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from aiosmtpd.proxy_protocol import ProxyData
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.errors import StoreUnavailable
@@ -45,6 +55,7 @@ from gateway.services.inbound import (
     OffloadUnavailable,
     Route,
 )
+from gateway.settings import NO_PROXIES, TrustedProxies
 
 log = logging.getLogger("otpgate.smtp")
 
@@ -65,6 +76,8 @@ class SmtpLimits:
     new_client_share: int = 20
     session_lifetime: float = 300.0
     max_idle_commands: int = 20
+    #: Fronts that open each session with a PROXY protocol header.
+    proxy_protocol: TrustedProxies = NO_PROXIES
 
 
 def _client_of(transport: asyncio.BaseTransport) -> str:
@@ -92,8 +105,9 @@ class SessionGate:
         self._sessions: set[InboxSMTP] = set()
         self._by_client: dict[str, int] = {}
 
-    def enter(self, session: InboxSMTP, client: str = "unknown") -> bool:
-        held = self._by_client.get(client, 0)
+    def enter(self, session: InboxSMTP, client: str | None = "unknown") -> bool:
+        """Count a new session from *client*; None: a front's, whose client is not known yet."""
+        held = self._by_client.get(client, 0) if client is not None else 0
         if (
             self.draining
             or self.active >= self.limit
@@ -103,16 +117,29 @@ class SessionGate:
             self.refused += 1
             return False
         self.active += 1
-        self._by_client[client] = held + 1
+        if client is not None:
+            self._by_client[client] = held + 1
         self._sessions.add(session)
         self.idle.clear()
         return True
 
-    def leave(self, session: InboxSMTP, client: str = "unknown") -> None:
+    def name(self, client: str) -> bool:
+        """A front's session (entered with no client) turns out to be *client*'s:
+        count it as theirs, or False if that is one too many for them."""
+        held = self._by_client.get(client, 0)
+        # This session is already among the active ones.
+        if held >= self.per_client or (held and self.active > self.limit - self.reserved):
+            self.refused += 1
+            return False
+        self._by_client[client] = held + 1
+        return True
+
+    def leave(self, session: InboxSMTP, client: str | None = "unknown") -> None:
         self.active -= 1
-        held = self._by_client.pop(client, 1) - 1
-        if held > 0:
-            self._by_client[client] = held
+        if client is not None:
+            held = self._by_client.pop(client, 1) - 1
+            if held > 0:
+                self._by_client[client] = held
         self._sessions.discard(session)
         if not self.active:
             self.idle.set()
@@ -150,6 +177,20 @@ class InboxHandler:
     def __dir__(self) -> list[str]:
         # What aiosmtpd looks for on a handler (see InboxSMTP.__dir__).
         return list(_HANDLER_HOOKS)
+
+    async def handle_PROXY(
+        self, server: InboxSMTP, session: Session, envelope: Envelope, proxy: ProxyData
+    ) -> bool:
+        """A front's PROXY header: the session is its source's, within that client's limits."""
+        source = proxy.src_addr
+        if not isinstance(source, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            # LOCAL (v2) or no address: the front speaking for itself (a health check).
+            return server.name_client(_client(session))
+        if not server.name_client(str(source)):
+            return False
+        # aiosmtpd keeps the transport's peername (a tuple) here, typed as a str.
+        session.peer = (str(source), proxy.src_port)  # type: ignore[assignment]
+        return True
 
     async def handle_RCPT(
         self,
@@ -315,7 +356,8 @@ class InboxSMTP(SMTP):
         self._limits = limits or SmtpLimits(hostname="", domain="")
         self._counted = False
         self._refused = False
-        self._client = "unknown"
+        #: The client the session is counted for; None while a front's PROXY header is awaited.
+        self._client: str | None = "unknown"
         self._lifetime: asyncio.TimerHandle | None = None
         #: True while DATA waits for the mail to be stored.
         self.storing = False
@@ -332,7 +374,13 @@ class InboxSMTP(SMTP):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._counted and not self._refused:
-            self._client = _client_of(transport)
+            peer = _client_of(transport)
+            fronted = bool(self._limits.proxy_protocol) and self._limits.proxy_protocol.trusts(peer)
+            self._client = None if fronted else peer
+            if fronted:
+                # aiosmtpd reads a PROXY header before its greeting when this is
+                # set; set per session, so only the fronts must send one.
+                self._proxy_timeout = self._limits.idle_timeout
             if not self._gate.enter(self, self._client):
                 self._refused = True
                 assert isinstance(transport, asyncio.WriteTransport)
@@ -345,6 +393,17 @@ class InboxSMTP(SMTP):
             self._counted = True
             self._lifetime = self.loop.call_later(self._limits.session_lifetime, self._expire)
         super().connection_made(transport)
+
+    def name_client(self, client: str) -> bool:
+        """The front's PROXY header named *client*: count the session as theirs, or refuse it."""
+        if self._client is not None:
+            return self._client == client
+        if not self._gate.name(client):
+            log.info("refused a session", extra={"client": client, "reason": "too many sessions"})
+            self.refuse(b"421 4.3.2 Too many connections; try again later")
+            return False
+        self._client = client
+        return True
 
     def _expire(self) -> None:
         """The session has lasted long enough: close it now, or after the mail being stored."""

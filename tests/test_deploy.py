@@ -474,6 +474,10 @@ def base_env(tmp: Path, database_url: str, key_file: Path) -> dict[str, str]:
     return env
 
 
+#: The loopback address the SMTP front connects to the replicas from.
+SMTP_FRONT = "127.0.0.9"
+
+
 class Cluster:
     """Two replicas sharing one database and one key ring file, as in compose.yaml."""
 
@@ -481,6 +485,9 @@ class Cluster:
         self.tmp = tmp
         self.key_file = tmp / "keys" / "master.key"
         self.env = base_env(tmp, database_url, self.key_file)
+        # As compose.yaml: the SMTP front (HAProxy, from its own address here) sends
+        # a PROXY header; everything else connects directly.
+        self.env["OTPGATE_SMTP_PROXY_PROTOCOL"] = SMTP_FRONT
         self.replicas = [Replica(name, self.env, tmp) for name in REPLICAS]
         self.key = ""
 
@@ -693,6 +700,10 @@ def test_haproxy_front_relays_smtp_to_both_replicas(cluster: Cluster, tmp_path: 
     front = free_port()
     text = (DEPLOY / "haproxy.cfg").read_text().replace("bind :2525", f"bind 127.0.0.1:{front}")
     text = text.replace("inter 5s", "inter 1s")
+    # HAProxy connects to the replicas from the address they take PROXY headers from.
+    leastconn = "    balance leastconn\n"
+    text = text.replace(leastconn, f"{leastconn}    source {SMTP_FRONT}\n")
+    assert f"source {SMTP_FRONT}" in text
     for replica in cluster.replicas:
         text = text.replace(f"{replica.name}:2525", f"127.0.0.1:{replica.smtp_port}")
     config = tmp_path / "haproxy.cfg"

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.api.openapi import ROUTES, document
 from gateway.app import ADAPTER_PATHS, Gateway
 from gateway.logs import JsonFormatter, TextFormatter
-from gateway.settings import SETTINGS, markdown_table
+from gateway.settings import SETTINGS, markdown_table, unknown_variables
 from gateway.web import PREFIX as UI_PREFIX
 
 from .helpers import missing
@@ -44,6 +44,20 @@ def test_readme_documents_every_setting() -> None:
         "README's settings table differs from the declarations in gateway/settings.py; "
         "replace it with the output of `python -m gateway.settings --markdown`"
     )
+
+
+def test_only_unknown_variables_are_warned_about() -> None:
+    """A typo is named at start; the variables of otpgate's own clients (the SDK, ``otpgate
+    mcp``), often set in the same shell, are not."""
+    env = {
+        "OTPGATE_HTTP": "127.0.0.1:8080",
+        "OTPGATE_URL": "http://127.0.0.1:8080",
+        "OTPGATE_API_KEY": "otpg_x",
+        "OTPGATE_MCP_REVEAL": "1",
+        "OTPGATE_HTTP_TRUSTED_PROXY": "127.0.0.1",
+        "PATH": "/bin",
+    }
+    assert unknown_variables(env) == ["OTPGATE_HTTP_TRUSTED_PROXY"]
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:

@@ -380,7 +380,7 @@ async def test_fast_hook_discovery_finds_what_aiosmtpd_would(rig: SmtpRig) -> No
     }
     assert set(ours._smtp_methods) == set(stock._smtp_methods)
     assert set(ours._auth_methods) == set(stock._auth_methods)
-    assert set(ours._handle_hooks) == stock_hooks == {"RCPT", "DATA", "exception"}
+    assert set(ours._handle_hooks) == stock_hooks == {"PROXY", "RCPT", "DATA", "exception"}
 
 
 async def test_each_mail_is_logged_at_info_with_its_outcome_or_refusal(

@@ -83,6 +83,17 @@ def guard(handler: Handler, access: Access, *, bound: bool) -> Handler:
     return guarded
 
 
+def client_address(request: web.Request) -> str:
+    """The address the request came from: the connecting one, or the client a trusted
+    front names in ``X-Forwarded-For`` (``OTPGATE_HTTP_TRUSTED_PROXIES``)."""
+    peer = request.remote or "unknown"
+    trusted = request.config_dict[SERVICES].settings.http_trusted_proxies
+    if not trusted:
+        return peer
+    forwarded: list[str] = request.headers.getall("X-Forwarded-For", [])
+    return trusted.client(peer, forwarded)
+
+
 @contextlib.asynccontextmanager
 async def attempt(request: web.Request, secret: str, what: str) -> AsyncIterator[None]:
     """Check *secret* within the client address's allowance of failures.
@@ -93,7 +104,7 @@ async def attempt(request: web.Request, secret: str, what: str) -> AsyncIterator
     ``Retry-After``) instead.
     """
     failures = request.config_dict[AUTH_FAILURES]
-    client = request.remote or "unknown"
+    client = client_address(request)
     over = failures.wait(client)
     try:
         yield

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..api.auth import AUTH_FAILURES, FAILURES_PER_MINUTE
+from ..api.auth import AUTH_FAILURES, FAILURES_PER_MINUTE, client_address
 from ..api.container import SERVICES
 from ..errors import RateLimited, Unauthenticated
 from .identity import (
@@ -46,7 +46,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if not key:
         return sign_in_page(request, error="Enter an API key.", status=422)
     failures = request.config_dict[AUTH_FAILURES]
-    client = request.remote or "unknown"
+    client = client_address(request)
     over = failures.wait(client)
     services = request.app[SERVICES]
     try:
