@@ -34,6 +34,7 @@ from PIL import Image, ImageDraw
 
 from gateway.app import Gateway, Tuning
 from gateway.demo.agent import CHROMIUM, CHROMIUM_ARGS
+from gateway.errors import StoreUnavailable
 from gateway.services.inbound import Message
 from gateway.services.websessions import ABSOLUTE_SECONDS, IDLE_SECONDS
 from gateway.settings import Settings
@@ -724,6 +725,22 @@ async def test_sign_in_attempts_are_limited_per_address(served: Served) -> None:
         assert (await me.sign_in(tenant["api_key"])).status == 303
         status, html = await me.get("/ui/")
         assert status == 200 and "Home" in html
+
+
+async def test_a_page_the_store_cannot_answer_says_when_to_come_back(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the database out of reach a page is a 503 page with Retry-After, as the API is."""
+    tenants = served.gateway.services.tenants
+
+    async def unreachable(key: str) -> Any:
+        raise StoreUnavailable("the database cannot be reached")
+
+    monkeypatch.setattr(tenants, "authenticate", unreachable)
+    async with aiohttp.ClientSession(cookie_jar=_jar()) as http:
+        answer = await Visitor(http, served.url).sign_in("otpg_some_key")
+    assert answer.status == 503 and answer.content_type == "text/html"
+    assert int(answer.headers["Retry-After"]) >= 1
 
 
 async def test_pages_carry_strict_headers_and_the_session_cookie_is_locked_down(

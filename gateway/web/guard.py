@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..api.container import SERVICES
-from ..api.errors import status_of
+from ..api.errors import RETRY_AFTER, status_of
 from ..api.limits import BodyTooSlow
-from ..errors import Forbidden, RateLimited, RequestError
+from ..errors import Forbidden, RateLimited, RequestError, StoreUnavailable
 from ..validation import origin_header, origin_of
 from .identity import (
     PERSON,
@@ -112,6 +112,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = error_page(request, status_of(exc), exc.message)
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        elif isinstance(exc, StoreUnavailable):
+            response.headers["Retry-After"] = str(RETRY_AFTER)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
