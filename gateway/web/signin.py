@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..api.auth import AUTH_FAILURES, FAILURES_PER_MINUTE, client_address
+from ..api.auth import AUTH_FAILURES, FAILURES_PER_MINUTE, attempt
 from ..api.container import SERVICES
-from ..errors import RateLimited, Unauthenticated
+from ..errors import Unauthenticated
 from .identity import (
     PREFIX,
     PRESESSION_COOKIE,
@@ -45,21 +45,14 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     key = fields.get("api_key", "").strip()
     if not key:
         return sign_in_page(request, error="Enter an API key.", status=422)
-    failures = request.config_dict[AUTH_FAILURES]
-    client = client_address(request)
-    over = failures.wait(client)
     services = request.app[SERVICES]
     try:
-        if len(key) > _MAX_KEY:
-            raise Unauthenticated("not an API key")
-        principal = await services.tenants.authenticate(key)
+        # The API's allowance of failures per client address, held and answered 429 past it.
+        async with attempt(request, key, "sign-in keys"):
+            if len(key) > _MAX_KEY:
+                raise Unauthenticated("not an API key")
+            principal = await services.tenants.authenticate(key)
     except Unauthenticated:
-        failures.failed(client)
-        if over > 0:
-            raise RateLimited(
-                "too many sign-in attempts from this address; wait a minute",
-                retry_after=await failures.refuse(client, over),
-            ) from None
         return sign_in_page(
             request, error="That key is not valid, or it was revoked or expired.", status=401
         )
