@@ -156,8 +156,11 @@ def _mixed_prior(value: str) -> float | None:
     prior = -1.0 if len(value) == 4 else 0.0
     if len(runs) == 2:
         first, second = runs
-        if first.isdigit() and (len(second) <= 3 or len(first) <= 2):
-            return None  # 30GB, 500TL, 99Freelas: a quantity or a word
+        # 30GB, 500TL, 99Freelas: a quantity or a word; not 7MQLRQ, a digit and
+        # upper-case letters as code alphabets of letters and digits give them
+        code_like = len(first) <= 2 and len(second) >= 4 and second.isupper()
+        if first.isdigit() and (len(second) <= 3 or len(first) <= 2) and not code_like:
+            return None
         prior -= 1.0
         year = len(second) == 4 and second[:2] in ("19", "20")
         if first.isalpha() and len(first) >= 3 and (len(second) <= 3 or year):
@@ -244,11 +247,14 @@ def _candidates(doc: str, tokens: list[tuple[int, int, str]]) -> list[_Candidate
             elif not _glued(doc, start, end, True):
                 found.append(_Candidate(tok, start, end, "digits", _digit_prior(tok)))
         elif tok.isalpha():
-            # A word-like code is upper case, or lower case right after a colon.
-            after_colon = doc[max(0, start - 4) : start].rstrip().endswith((":", "："))
+            # A word-like code is upper case, or lower case right after a colon or
+            # a copula ("code: mifsuc", "code is qkzmbf"; _score wants a code word there).
+            after_label = doc[max(0, start - 4) : start].rstrip().endswith((":", "：")) or (
+                lex.COPULA_END_RE.search(doc, max(0, start - 8), start) is not None
+            )
             if (
                 len(tok) >= 5
-                and (tok.isupper() or (tok.islower() and after_colon))
+                and (tok.isupper() or (tok.islower() and after_label))
                 and tok.lower() not in lex.NOT_A_CODE_WORD
                 and not _glued(doc, start, end, False)
             ):

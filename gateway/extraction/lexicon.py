@@ -47,7 +47,7 @@ from typing import Any
 CODE: tuple[str, ...] = (
     # English and international
     r"codes?", r"passcodes?", r"otps?", r"pins?", r"pincodes?", r"passwords?", r"passwd",
-    r"2fa", r"mfa", r"tan", r"mtan", r"smstan", r"tokens?",
+    r"2fa", r"mfa", r"tan", r"mtan", r"smstan", r"tokens?", r"captchas?", r"капч\w*",
     # German, Dutch, Scandinavian, Finnish (single words; compounds via CODE_SUFFIX)
     r"passwort\w*", r"kennwort\w*", r"wachtwoord\w*", r"lösenord\w*", r"losenord\w*",
     r"passord\w*", r"kodeord\w*", r"salasana\w*", r"koodi\w*", r"kood\w*",
@@ -400,8 +400,11 @@ IDENTIFIER, PROMOTION, MEETING, BOOKING, ENTRY_VERB = map(
 # --- compiled matchers --------------------------------------------------------------------
 
 LETTER = r"[^\W\d_]"
-NOT_AFTER_LETTER = rf"(?<!{LETTER})"
-NOT_BEFORE_LETTER = rf"(?!{LETTER})"
+# A word's edges: Chinese, Japanese and Korean letters end a word of another script
+# ("あなたのOTPは123456です", "您的code是"), as spaces do.
+_BOUNDED_LETTER = r"[^\W\d_\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
+NOT_AFTER_LETTER = rf"(?<!{_BOUNDED_LETTER})"
+NOT_BEFORE_LETTER = rf"(?!{_BOUNDED_LETTER})"
 _QUANTIFIERS = ("?", "*", "+", "{")
 
 
