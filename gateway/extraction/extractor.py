@@ -95,6 +95,10 @@ _DIGITS_OR_CAPITALS = re.compile(
     r"[0-9A-Z](?:(?<=[0-9])[A-Za-z0-9]*|(?<![A-Za-z0-9][A-Z])[A-Z]{2,}(?![A-Za-z0-9]))"
 )
 _AFTER_COLON = re.compile(r":(?: {0,2})([a-z]+)(?![A-Za-z0-9])")
+# "code is wkfjdh.": a lower-case word after a copula that ends its sentence or line
+_AFTER_COPULA = re.compile(
+    r"(?<![^\W\d_])(?:is|ist|est|es|är|er|je|lautet) ([a-z]{5,10})(?=[ \t]*(?:[.,;!?)\]\n]|$))"
+)
 _DIGIT_GROUP_BEFORE = re.compile(r"(?<![A-Za-z0-9])\d{1,5}$")
 _DIGIT_GROUP_AFTER = re.compile(r"\d{1,5}(?![A-Za-z0-9])")
 _RUNS = re.compile(r"\d+|[A-Za-z]+")
@@ -174,17 +178,27 @@ def _tokens(doc: str) -> list[tuple[int, int, str]]:
     """What ``_TOKEN`` finds, in order: (start, end, text), the first MAX_TOKENS of them."""
     if not doc.isascii() and _OTHER_DIGIT.search(beyond_ascii(doc)):
         found = islice(_TOKEN.finditer(doc), MAX_TOKENS)
-        return [(m.start(), m.end(), m.group()) for m in found]
+        tokens = [(m.start(), m.end(), m.group()) for m in found]
+        limit = tokens[-1][1] if len(tokens) == MAX_TOKENS else len(doc)
+        copula = list(islice(_AFTER_COPULA.finditer(doc, 0, limit), MAX_TOKENS))
+        if copula:
+            tokens = sorted({*tokens, *((m.start(1), m.end(1), m.group(1)) for m in copula)})
+            del tokens[MAX_TOKENS:]
+        return tokens
     tokens = []
     for m in islice(_DIGITS_OR_CAPITALS.finditer(doc), MAX_TOKENS):
         start, end = m.span()
         while start and doc[start - 1] in _LETTERS:  # "abc123": the letters are part of it
             start -= 1
         tokens.append((start, end, doc[start:end]))
-    if ":" in doc:
-        limit = tokens[-1][1] if len(tokens) == MAX_TOKENS else len(doc)
-        colon = islice(_AFTER_COLON.finditer(doc, 0, limit), MAX_TOKENS)
-        tokens += ((m.start(1), m.end(1), m.group(1)) for m in colon)
+    limit = tokens[-1][1] if len(tokens) == MAX_TOKENS else len(doc)
+    added = False
+    for pattern in (_AFTER_COLON,) * (":" in doc) + (_AFTER_COPULA,):
+        found = islice(pattern.finditer(doc, 0, limit), MAX_TOKENS)
+        before = len(tokens)
+        tokens += ((m.start(1), m.end(1), m.group(1)) for m in found)
+        added = added or len(tokens) > before
+    if added:
         tokens.sort()
         del tokens[MAX_TOKENS:]
     return tokens
@@ -226,7 +240,9 @@ def _candidates(doc: str, tokens: list[tuple[int, int, str]]) -> list[_Candidate
         i += 1
         if len(tok) == 3 and tok.isdigit():
             # "enter code 548": three digits are a code only right after a code word
-            if _right_after_code_word(doc, start) and not _glued(doc, start, end, True):
+            if (
+                _right_after_code_word(doc, start) or _entered_for_a_purpose(doc, start, end)
+            ) and not _glued(doc, start, end, True):
                 found.append(_Candidate(tok, start, end, "digits", SHORT_PRIOR))
             continue
         if LONG_CODE_CHARS[0] <= len(tok) <= LONG_CODE_CHARS[1] and _long_code_shape(tok):
@@ -249,7 +265,7 @@ def _candidates(doc: str, tokens: list[tuple[int, int, str]]) -> list[_Candidate
         elif tok.isalpha():
             # A word-like code is upper case, or lower case right after a colon or
             # a copula ("code: mifsuc", "code is qkzmbf"; _score wants a code word there).
-            after_label = doc[max(0, start - 4) : start].rstrip().endswith((":", "：")) or (
+            after_label = _after_colon(doc, start) or (
                 lex.COPULA_END_RE.search(doc, max(0, start - 8), start) is not None
             )
             if (
@@ -313,6 +329,31 @@ _CODE_WORD_BEFORE = re.compile(r"(?:code|kod|código|codice|pin|otp)\s*(?:is\s*)
 
 def _right_after_code_word(doc: str, start: int) -> bool:
     return _CODE_WORD_BEFORE.search(doc, max(0, start - 16), start) is not None
+
+
+def _entered_for_a_purpose(doc: str, start: int, end: int) -> bool:
+    """ "Use 739 to log in", "Enter 482 to verify": an entry verb, the number, a purpose."""
+    low = doc[max(0, start - 12) : start].lower()
+    return (
+        lex.ENTRY_VERB_RE.search(low) is not None
+        and lex.PURPOSE_AFTER_RE.match(doc, end) is not None
+        and lex.QUALIFIER_IN_WORD_RE.search(doc[end : end + 40].lower()) is not None
+    )
+
+
+def _after_colon(doc: str, start: int) -> bool:
+    return doc[max(0, start - 4) : start].rstrip().endswith((":", "："))
+
+
+def _wordlike(tok: str) -> bool:
+    """Whether an all-letter token reads as a word: a third or more of it vowels.
+
+    Codes drawn from the alphabet have few (a sixth to a quarter on average;
+    some alphabets none); words in the languages that use these letters have
+    about two in five.
+    """
+    low = tok.lower()
+    return low in lex.NOT_A_CODE_WORD or 3 * sum(c in "aeiouy" for c in low) >= len(low)
 
 
 def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candidate, int] | None:
@@ -474,11 +515,15 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Judged:
         ev.link == "line" and ctx.qualifier_in(max(0, s - 250), e + 250)
     )
     # A word is a code only where the message says so plainly, and what for.
+    # (What it is for may go unsaid, and a lower-case one need not follow a label,
+    # where the word does not read as a word: "Your code is QKZMBF".)
     if cand.kind == "alpha" and (
         not ev.strict
-        or not qualified
         or ctx.shouting
-        or (cand.value.islower() and ev.link != "label")
+        or (
+            (not qualified or (cand.value.islower() and not _after_colon(doc, s)))
+            and _wordlike(cand.value)
+        )
     ):
         return _OUT
     if cand.kind == "long" and (not ev.strict or not qualified):
