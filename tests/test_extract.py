@@ -841,3 +841,39 @@ def test_code_words_in_more_scripts(text: str) -> None:
 )
 def test_letter_codes_named_by_a_compound_after_the_code_word(text: str, code: str) -> None:
     assert extract_code(channel="email", text=text) == code
+
+
+@pytest.mark.parametrize(
+    ("channel", "text", "code"),
+    [
+        # Letters only, named plainly, not reading as a word: what it is for may go unsaid.
+        ("sms", "Your code is QKZMBF", "QKZMBF"),
+        ("sms", "Your login code is wkfjdh. It expires in 10 minutes.", "wkfjdh"),
+        ("sms", "Your code is READY", None),
+        ("sms", "Din kode er oppgitt nedenfor.", None),
+        ("email", "Keine Aktion ist erforderlich. Ihr Code ist keine Nummer.", None),
+        # Three digits after an entry verb that says what for.
+        ("sms", "Use 739 to log in.", "739"),
+        ("sms", "Use 739 more points.", None),
+        # A digit with upper-case letters, as alphabets of letters and digits draw them.
+        ("sms", "验证码 7MQLRQ", "7MQLRQ"),
+        ("sms", "Download 4K VIDEOS now", None),
+        # Latin code words glued to Chinese, Japanese or Korean.
+        ("sms", "あなたのOTPは678887です。", "678887"),
+        ("sms", "您的code是678887", "678887"),
+        ("sms", "あなたのcaptchaは:678887です。10分以内有効です。", "678887"),
+        # A card number an identifier names does not stand between a code word and its code.
+        (
+            "sms",
+            "OTP for txn of INR 2,499.00 at AMAZON on card XX1234 is 583920. Valid for 5 mins.",
+            "583920",
+        ),
+        ("sms", "Rs.1,250.00 debited from A/c XX4521 on 15-01-24. UPI Ref 423567890.", None),
+        # Words for code in more languages.
+        ("sms", "508810 ni nambari yako ya kuthibitisha.", "508810"),
+        ("sms", "Via kontrolkodo estas 482913", "482913"),
+        ("sms", "Su códigu de verificación ye 482913", "482913"),
+    ],
+)
+def test_classes_unseen_messages_miss(channel: str, text: str, code: str | None) -> None:
+    assert extract_code(channel=channel, text=text) == code

@@ -411,10 +411,14 @@ class _Numbers:
     items: list[_Candidate]
     starts: list[int]
 
-    def between(self, a: int, b: int, cand: _Candidate) -> int:
-        """How many of them, other than ``cand``, lie within ``a``..``b``."""
+    def between(self, a: int, b: int, cand: _Candidate, ctx: MessageIndex | None = None) -> int:
+        """How many of them, other than ``cand``, lie within ``a``..``b`` (with ``ctx``:
+        not counting those an identifier names, "card XX1234", which are not codes)."""
         lo, hi = bisect.bisect_left(self.starts, a), bisect.bisect_left(self.starts, b)
-        return sum(o.end <= b and o is not cand for o in self.items[lo:hi])
+        return sum(
+            o.end <= b and o is not cand and (ctx is None or ctx.identifier_before(o.start) is None)
+            for o in self.items[lo:hi]
+        )
 
 
 def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Span) -> _Evidence:
@@ -423,7 +427,7 @@ def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Sp
     ev = _Evidence()
 
     def between(a: int, b: int) -> int:
-        return numbers.between(a, b, cand)
+        return numbers.between(a, b, cand, ctx)
 
     # A code word before it, in the same clause: "code: 1234", "Ihr Code lautet 1234".
     i = bisect.bisect_right(ctx.code_ends, s)

@@ -52,7 +52,11 @@ CODE: tuple[str, ...] = (
     r"passwort\w*", r"kennwort\w*", r"wachtwoord\w*", r"lösenord\w*", r"losenord\w*",
     r"passord\w*", r"kodeord\w*", r"salasana\w*", r"koodi\w*", r"kood\w*",
     # Icelandic, Irish, Welsh, Basque, Maltese, Swahili
-    r"kóð\w*", r"c[hw]?ód", r"kodea", r"kodiċi", r"msimbo",
+    r"kóð\w*", r"c[hw]?[óò]d", r"kodea", r"kodiċi", r"msimbo",
+    # Asturian, Occitan, Haitian, Frisian, Esperanto, African languages, Maori
+    r"c[oó]digu", r"còd[ei]", r"kòd", r"koade", r"kodo\w*", r"ikhodi", r"ikhowudi",
+    r"koodu", r"koodh\w*", r"kaody", r"waehere", r"lambar (?:tabbatarwa|sirri)",
+    r"nambari(?: yako| yenu)? ya (?:siri|uthibitisho|kuthibitisha)",
     # Romance
     r"c[oó]digos?", r"cdigo", r"codi", r"codice", r"codici", r"codul(?:ui)?", r"cod",
     r"mot(?:s)? de passe", r"clave", r"contrase[ñn]a", r"senhas?", r"parol[aă]?",
@@ -68,7 +72,8 @@ CODE: tuple[str, ...] = (
 )  # fmt: skip
 
 CODE_SUFFIX: tuple[str, ...] = (
-    r"code[sn]?", r"kode[nr]?", r"kod", r"kód\w*", r"kóð\w*", r"koodi\w*", r"kood\w*",
+    r"code[sn]?", r"kode[nr]?", r"koade", r"kod", r"kodo\w*", r"kód\w*", r"kóð\w*",
+    r"koodi\w*", r"kood\w*",
     r"passwort", r"kennwort", r"wachtwoord", r"lösenord", r"passord", r"salasana\w*",
 )  # fmt: skip
 
