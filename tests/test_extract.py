@@ -862,6 +862,9 @@ def test_letter_codes_named_by_a_compound_after_the_code_word(text: str, code: s
         ("sms", "あなたのOTPは678887です。", "678887"),
         ("sms", "您的code是678887", "678887"),
         ("sms", "あなたのcaptchaは:678887です。10分以内有効です。", "678887"),
+        # Japanese particles and endings weigh less between a code word and its code.
+        ("sms", "次のコードを使用して認証してください DD3V5T", "DD3V5T"),
+        ("sms", "ご注文番号 12345678 の確認コードは 482913 です", "482913"),
         # A card number an identifier names does not stand between a code word and its code.
         (
             "sms",
