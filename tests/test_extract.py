@@ -831,6 +831,49 @@ def test_code_words_in_more_scripts(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "Kata laluan sekali guna anda ialah 482913",  # Malay
+        "Jūsų slaptažodis: 482913",  # Lithuanian
+        "Jūsu vienreizējā parole: 482913",  # Latvian
+        "Teie ühekordne parool: 482913",  # Estonian
+        "Ваша лозинка за пријаву: 482913",  # Serbian
+        "Fjalëkalimi juaj i njëhershëm: 482913",  # Albanian
+        "Birdəfəlik şifrə: 482913",  # Azerbaijani
+        "Lykilorðið þitt: 482913",  # Icelandic
+        "Eich cyfrinair: 482913",  # Welsh
+        "Zure pasahitza: 482913",  # Basque
+        "O teu contrasinal: 482913",  # Galician
+        "La teva contrasenya: 482913",  # Catalan
+        "Nenosiri lako: 482913",  # Swahili
+        "Jou wagwoord: 482913",  # Afrikaans
+        "Votre jeton : 482913",  # French (a token)
+        "Jetonunuz: 482913",  # Turkish
+        "Το διακριτικό σας: 482913",  # Greek  # noqa: RUF001
+        "आपका टोकन: 482913",  # Hindi
+        "আপনার টোকেন: 482913",  # Bengali
+        "توکن شما: 482913",  # Persian
+        "האסימון שלך: 482913",  # Hebrew
+        "โทเค็นของคุณ: 482913",  # Thai
+        "உங்கள் சரிபார்ப்பு குறியீட்டை உள்ளிடவும்: 482913",  # Tamil, inflected
+        "ଆପଣଙ୍କ କୋଡ: 482913",  # Odia
+        "توهان جو ڪوڊ: 482913",  # Sindhi
+        "Сіздің құпия сөзіңіз: 482913",  # Kazakh
+        "Таны нууц үг: 482913",  # Mongolian  # noqa: RUF001
+        "თქვენი პაროლი: 482913",  # Georgian
+        "Ձեր գաղտնաբառը: 482913",  # Armenian
+        "ពាក្យសម្ងាត់របស់អ្នក: 482913",  # Khmer
+        "ඔබගේ මුරපදය: 482913",  # Sinhala
+        "Tín váttanarkota: 482913",  # Faroese
+        "Codicem tuum: 482913",  # Latin
+    ],
+)
+def test_passwords_and_tokens_in_more_languages(text: str) -> None:
+    """Words for password, one-time password and token in the most used languages."""
+    assert extract_code(channel="sms", text=text) == "482913"
+
+
+@pytest.mark.parametrize(
     ("text", "code"),
     [
         # A compound right after the code word says what it is for (Swedish, German, Dutch).
@@ -876,6 +919,22 @@ def test_letter_codes_named_by_a_compound_after_the_code_word(text: str, code: s
         ("sms", "508810 ni nambari yako ya kuthibitisha.", "508810"),
         ("sms", "Via kontrolkodo estas 482913", "482913"),
         ("sms", "Su códigu de verificación ye 482913", "482913"),
+        # A warning to keep it secret right before it, as banks word one-time codes.
+        (
+            "sms",
+            "Для входа введите код. Звоните 8-800-2005-303. Не сообщайте его никому: 24808",  # noqa: RUF001
+            "24808",
+        ),
+        (
+            "sms",
+            "Payment of GBP 9.94 to 560027. NEVER share this code, not even with staff 699486",
+            "699486",
+        ),
+        ("sms", "Never share your code with anyone. Order 12345 has shipped.", None),
+        ("sms", "Don't tell anyone, 50% off today only with 4455", None),
+        # A text that is only its code; not a year.
+        ("sms", "367182", "367182"),
+        ("sms", "2024", None),
     ],
 )
 def test_classes_unseen_messages_miss(channel: str, text: str, code: str | None) -> None:

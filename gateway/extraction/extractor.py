@@ -396,7 +396,7 @@ Span = tuple[int, int]
 @dataclass(slots=True)
 class _Evidence:
     value: float = 0.0
-    link: str = "none"  # direct, label, near, purpose, line, nearby
+    link: str = "none"  # direct, label, near, purpose, line, nearby, secrecy, alone
     strict: bool = False  # the link leaves no doubt, even for an all-letter code
 
     def offer(self, value: float, link: str, strict: bool = False) -> None:
@@ -488,6 +488,24 @@ def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Sp
     ):
         ev.offer(8.0, "line")
 
+    # A warning to keep it secret right before it, in the same sentence: "Do not share
+    # it with anyone: 24808", "NEVER share this code, not even with our staff 699486".
+    if ev.value < 8.0 and cand.kind in ("digits", "mixed"):
+        for m in lex.SECRECY_RE.finditer(ctx.low, max(0, s - 80), s):
+            if not lex.BREAK_RE.search(doc, m.end(), s) and not between(m.end(), s):
+                ev.offer(8.0, "secrecy")
+                break
+
+    # Nothing else in the message: a text that is only its code (four to eight digits,
+    # not a year).
+    if (
+        cand.kind == "digits"
+        and 4 <= len(cand.value) <= 8
+        and not (len(cand.value) == 4 and cand.value[:2] in ("19", "20"))
+        and not (doc[:s] + doc[e:]).strip(lex.LINE_TRIM)
+    ):
+        ev.offer(8.0, "alone", True)
+
     # A code word in the sentence before or after, and a qualifier in its own.
     if ev.value < 4.0 and cand.kind != "alpha" and ctx.qualifier_in(left, right):
         before = ctx.clause(max(0, left - 2), max(0, left - 2))[0]
@@ -536,7 +554,7 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Judged:
     score = cand.prior + ev.value + (1.5 if qualified else 0.0)
     if ctx.any_code:
         score += 1.0
-    elif ev.link != "purpose":
+    elif ev.link not in ("purpose", "alone"):
         score -= 6.0
     if cand.kind != "alpha" and len(numbers.items) == 1:
         score += 1.0  # the only number in a message about a code
@@ -623,6 +641,8 @@ LINKS = {
     "purpose": "asked to be entered for a purpose",
     "line": "alone on its line, by a line naming a code",
     "nearby": "a code word in the next sentence",
+    "secrecy": "a warning to keep it secret right before it",
+    "alone": "the whole message",
     "none": "no code word leads to it",
 }
 

@@ -69,11 +69,21 @@ CODE: tuple[str, ...] = (
     # Vietnamese ("mã" alone is too common a syllable, so only in phrases)
     r"m[aã] (?:x[aá]c|otp|k[ií]ch|b[aả]o|đăng|dang|giao|pin|s[oố])\w*",
     r"m[aậ]t kh[aẩ]u",
+    # Passwords and tokens as common translations name them (WordPress, Mozilla, Nextcloud
+    # glossaries): Malay, Baltic, Finnic, South Slavic, Albanian, Turkic, Celtic, Iberian,
+    # Bantu, Afrikaans, Greek, Central Asian; "jeton"/"gettone" are French, Romanian,
+    # Turkish and Italian for a token; Latin, Kabyle and Sardinian for a code (Faroese
+    # compounds: CODE_SUFFIX)
+    r"kata laluan", r"slaptažod\w*", r"parol\w*", r"parool\w*", r"salasõna\w*", r"лозинк\w*",
+    r"fjal[eë]kalim\w*", r"[şs]ifr[eə]\w*", r"lykilorð\w*", r"p?h?asfhocal\w*", r"cyfrinair",
+    r"pasahitz\w*", r"contrasinal", r"contrasenya", r"nenosiri", r"wagwoord\w*", r"jeton\w*",
+    r"gettone", r"διακριτικ\w*", r"құпия сөз\w*", r"нууц үг\w*", r"сыр сөз\w*", r"рамз\w*",
+    r"codic\w*", r"codex", r"tangalt\w*", r"còdighe",
 )  # fmt: skip
 
 CODE_SUFFIX: tuple[str, ...] = (
     r"code[sn]?", r"kode[nr]?", r"koade", r"kod", r"kodo\w*", r"kód\w*", r"kóð\w*",
-    r"koodi\w*", r"kood\w*",
+    r"koodi\w*", r"kood\w*", r"arkot[au]",
     r"passwort", r"kennwort", r"wachtwoord", r"lösenord", r"passord", r"salasana\w*",
 )  # fmt: skip
 
@@ -286,9 +296,15 @@ CODE_CJK: tuple[str, ...] = (
     "일회용", "토큰",
     # Thai, Hebrew, Arabic, Persian, Urdu, Hindi, Bengali, others
     "รหัส", "โค้ด", "קוד", "סיסמ", "رمز", "كود", "كلمة المرور", "كلمة السر", "گذرواژه",
-    "کوڈ", "कोड", "ओटीपी", "पासवर्ड", "কোড", "ওটিপি", "குறியீடு", "కోడ్", "კოდ", "կոդ",
+    "کوڈ", "कोड", "ओटीपी", "पासवर्ड", "কোড", "ওটিপি", "குறியீ", "కోడ్", "კოდ", "կոդ",
     # Kannada, Malayalam, Gujarati, Punjabi, Sinhala, Khmer, Lao, Burmese, Amharic, Pashto
     "ಕೋಡ್", "കോഡ്", "કોડ", "ਕੋਡ", "කේත", "កូដ", "ລະຫັດ", "ကုဒ်", "ኮድ", "کوډ",
+    # Odia, Sindhi, Assamese for a code; tokens and passwords in Indic, Arabic-script,
+    # Hebrew, Thai, Caucasian and South-East Asian scripts
+    "କୋଡ", "ڪوڊ", "ক'ড", "ক’ড", "टोकन", "টোকেন", "توکن", "ٹوکن", "אסימון", "โทเค็น",
+    "პაროლ", "գաղտնաբառ", "ពាក្យសម្ងាត់", "கடவுச்சொல்", "పాస్‌వర్డ్", "పాస్వర్డ్",
+    "پاس ورڈ", "পাসওয়ার্ড", "پټنوم", "संकेतशब्द", "પાસવર્ડ", "ਪਾਸਵਰਡ", "මුරපද", "စကားဝှက်",
+    "የይለፍ ቃል",
 )  # fmt: skip
 
 # Persian "کد" is two letters and sits inside longer words: needs its own boundaries.
@@ -694,3 +710,26 @@ PURPOSE_RE = re.compile(  # between a number and the qualifier naming its purpos
 )
 PURPOSE_AFTER_RE = re.compile(r"\s+(?:to|pour|para|per|um|zum|om|aby|чтобы|для)\s+[^\W\d_]", re.I)
 KEYWORD_DASH_RE = re.compile(r"(?<![A-Za-z])(?:otp|code|pin|tan|kod)-$", re.I)
+
+# "Do not share it with anyone: 24808", "NEVER share this code, not even with our staff
+# 699486": a warning to keep what follows secret, the way banks word their one-time
+# codes (matched against the folded lower-case message, so written without accents).
+SECRECY_RE = re.compile(
+    r"(?<![^\W\d_])(?:"
+    r"(?:never|do not|don'?t|please do not) (?:share|disclose|tell|reveal|give|forward)"
+    r"|никому не (?:сообщайте|говорите|передавайте|показывайте|называйте)"
+    r"|не (?:сообщайте|говорите|передавайте|называйте) (?:[^\W\d_]+ )?никому"
+    r"|нікому не (?:повідомляйте|кажіть|передавайте)"
+    r"|не (?:повідомляйте|кажіть|передавайте) (?:[^\W\d_]+ )?нікому"
+    r"|nikomu ne (?:soobs\w*|govorite|peredavajte|povidoml\w*)"
+    r"|ne (?:soobs\w*|govorite|peredavajte) (?:[^\W\d_]+ )?nikomu"
+    r"|nikoly ne povidoml\w*"
+    r"|no (?:lo )?(?:compartas|comparta|compartir|reveles|divulgues)|nunca compartas"
+    r"|ne (?:le |la )?(?:communiquez|partagez|divulguez)|ne jamais (?:communiquer|partager)"
+    r"|nicht weiter(?:geben|gegeben)|niemals weiter\w*|non (?:condividere|comunicare|divulgare)"
+    r"|n[aã]o (?:compartilhe|partilhe|divulgue|informe)|nunca (?:compartilhe|partilhe)"
+    r"|nie (?:udostepniaj|podawaj|przekazuj|ujawniaj)|kimseyle paylasmay\w*"
+    r"|jangan (?:berikan|bagikan|memberikan|beritahu\w*)|khong (?:chia se|cung cap|tiet lo)"
+    r")(?![^\W\d_])"
+    r"|请勿泄露|切勿泄露|请勿告知|切勿告知|不要告诉|請勿洩露|請勿洩漏|切勿洩露|請勿告知|教えないで|共有しないで"
+)
