@@ -866,6 +866,11 @@ def test_code_words_in_more_scripts(text: str) -> None:
         "ඔබගේ මුරපදය: 482913",  # Sinhala
         "Tín váttanarkota: 482913",  # Faroese
         "Codicem tuum: 482913",  # Latin
+        "Κώδικας πιστοποίησης: 482913",  # Greek, capitalised
+        "Šifra za autentifikaciju: 482913",  # Croatian
+        "El vostre testimoni és 482913",  # Catalan (a token)
+        "Mã thông báo của bạn là 482913",  # Vietnamese (a token)
+        "Din sjetong er 482913",  # Norwegian (a token)
     ],
 )
 def test_passwords_and_tokens_in_more_languages(text: str) -> None:
@@ -935,6 +940,36 @@ def test_letter_codes_named_by_a_compound_after_the_code_word(text: str, code: s
         # A text that is only its code; not a year.
         ("sms", "367182", "367182"),
         ("sms", "2024", None),
+        # Four capitals named plainly, which do not read as a word.
+        ("sms", "Your verification code is KFZQ", "KFZQ"),
+        ("sms", "Your code: KFZQ", "KFZQ"),
+        ("sms", "Voucher code: SAVE", None),
+        ("sms", "Error code: HTTP", None),
+        # A long code read in groups of four, named plainly, beside a link.
+        (
+            "email",
+            "Your verification code is 8FK2-LQ9X-PZ7M-W3RT (valid for 30 minutes). "
+            "Or open https://example.com/v?t=Zx81kQp2",
+            "8FK2LQ9XPZ7MW3RT",
+        ),
+        ("sms", "Your order ABCD-1234-EFGH-5678 has shipped", None),
+        ("sms", "Your product key: 8FK2-LQ9X-PZ7M-W3RT-AAAA", None),
+        # At the head of the sentence after the one naming it, across a full stop.
+        ("sms", "以下は確認コードです。482913を入力してください。", "482913"),
+        ("sms", "您的验证码已发送。482913，5分钟内有效。", "482913"),  # noqa: RUF001
+        ("sms", "您的订单已发货。482913是您的运单号。", None),
+        # A rule drawn between the line naming a code and the code's own line.
+        (
+            "email",
+            "The following one-time code should only be used in your browser.\n\n"
+            + "-" * 40
+            + "\n\nZ9KL78FY\n\n"
+            + "-" * 40,
+            "Z9KL78FY",
+        ),
+        # Turkish dotted capital I: "İndirim kodunuz" is a discount code.
+        ("sms", "İndirim kodunuz: YAZ20", None),
+        ("sms", "GİRİŞ KODUNUZ: 482913", "482913"),
     ],
 )
 def test_classes_unseen_messages_miss(channel: str, text: str, code: str | None) -> None:

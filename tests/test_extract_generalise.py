@@ -42,8 +42,10 @@ MAX_WRONG = 0.01
 # heldout.jsonl: its misses are words for "code" in languages the lexicon does not know
 # (82.9% when first measured; 85.4% since words were added for the second set, whose
 # tune part they came from: this set's misses were not looked at again); 87.8% since words
-# for passwords and tokens in more languages (from other projects' glossaries).
-KEPT_APART_MIN_EXACT = 0.87
+# for passwords and tokens in more languages (from other projects' glossaries); 90.2% since
+# the words for an authentication code of another Nextcloud app's translations
+# (nextcloud/twofactor_totp: Greek with its accent, Croatian "šifra").
+KEPT_APART_MIN_EXACT = 0.90
 # heldout2.jsonl, gathered in three batches, each batch's third set apart before tuning on
 # it: first measured at 70.1% exact, 0% wrong (first batch, 67 messages), then 91.0% exact,
 # 0% wrong (two batches, 89), then 89.0% exact, 3.0% wrong (three batches, 100); 92.0%
@@ -54,9 +56,12 @@ KEPT_APART_2_MIN_EXACT = 0.99
 # heldout3.jsonl: 94.2% exact, 0% wrong when first measured (before any change); 96.2%,
 # 0% wrong since. Below the goal (MIN_EXACT): only its totals are read.
 KEPT_APART_3_MIN_EXACT = 0.96
-# heldout4.jsonl: 98.0% exact, 0% wrong, 2.0% abstained when first measured (before any
-# change); the same since. Only its totals are read.
-KEPT_APART_4_MIN_EXACT = 0.979  # (96 of 98: at the goal, MIN_EXACT)
+# heldout4.jsonl, gathered in two batches, each batch's third set apart before tuning on it:
+# 98.0% exact, 0% wrong, 2.0% abstained (first batch, 98 messages, before any change); the
+# second batch's 12 at 83.3%, 0% wrong before tuning on it (the whole set 96.4%); 98.2%,
+# 0% wrong since a rule drawn under the line naming a code is read past. Only its totals
+# are read.
+KEPT_APART_4_MIN_EXACT = 0.981  # (108 of 110)
 
 
 def _figures(rows: list[dict[str, Any]]) -> training.Figures:
@@ -152,7 +157,7 @@ def test_fourth_kept_apart_set() -> None:
     wrong code, and no fewer exact than now."""
     rows = training.load(CODES / "heldout4.jsonl")
     tune = training.load(CODES / "tune4.jsonl")
-    assert len(rows) + len(tune) >= 300
+    assert len(rows) + len(tune) >= 340
     assert len({training.source_of(r) for r in rows + tune}) >= 3
     for row in rows + tune:  # the split is the hash's, not a choice
         apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0

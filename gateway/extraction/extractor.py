@@ -269,7 +269,7 @@ def _candidates(doc: str, tokens: list[tuple[int, int, str]]) -> list[_Candidate
                 lex.COPULA_END_RE.search(doc, max(0, start - 8), start) is not None
             )
             if (
-                len(tok) >= 5
+                (len(tok) >= 5 or (len(tok) == 4 and tok.isupper()))
                 and (tok.isupper() or (tok.islower() and after_label))
                 and tok.lower() not in lex.NOT_A_CODE_WORD
                 and not _glued(doc, start, end, False)
@@ -366,6 +366,16 @@ def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candid
     if after[0] != end + 1 or len(after[2]) != size or doc[end] not in " -":
         return None  # (a quick look at the next token, as all groups need, first)
     count = 3 if size == 2 else 2
+    if size == 4 and doc[end] == "-" and not tokens[i][2].isdigit():
+        # up to four groups of four: 8FK2-LQ9X-PZ7M-W3RT, a long code read in groups
+        while (
+            i + count < len(tokens)
+            and count < 4
+            and tokens[i + count][0] == tokens[i + count - 1][1] + 1
+            and doc[tokens[i + count - 1][1]] == "-"
+            and len(tokens[i + count][2]) == 4
+        ):
+            count += 1
     group = tokens[i : i + count]
     seps = {doc[a[1] : b[0]] for a, b in pairwise(group)}
     if len(group) < count or any(len(t) != size for _, _, t in group) or len(seps) != 1:
@@ -385,6 +395,10 @@ def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candid
         return None
     if (size == 3 and value.isalpha()) or _glued(doc, start, end, False):
         return None  # OPT-OUT is no code; ZRK-7QP is
+    if count > 2:  # a long code: only with letters and digits, and named plainly (see _score)
+        if value.isalpha():
+            return None
+        return _Candidate(value, start, end, "long", LONG_PRIOR), count
     return _Candidate(value, start, end, "alpha" if value.isalpha() else "mixed", 0.0), count
 
 
@@ -474,7 +488,11 @@ def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Sp
     lstart, lend = ctx.line(s, e)
     if not (doc[lstart:s] + doc[e:lend]).strip(lex.LINE_TRIM):
         above = doc[max(0, lstart - 250) : lstart].rstrip()
-        prev = max(0, lstart - 250) + above.rfind("\n", 0, max(0, len(above) - 1)) + 1
+        cut = above.rfind("\n", 0, max(0, len(above) - 1)) + 1
+        if not above[cut:].strip(lex.RULE_CHARS):  # a rule ("-----") under the line naming it
+            above = above[:cut].rstrip()
+            cut = above.rfind("\n", 0, max(0, len(above) - 1)) + 1
+        prev = max(0, lstart - 250) + cut
         below = doc.find("\n", lend + 1, lend + 250)
         below = doc.find("\n", below + 1) if below >= 0 and not doc[lend:below].strip() else below
         if ctx.code_in(prev, lstart):
@@ -488,18 +506,35 @@ def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Sp
     ):
         ev.offer(8.0, "line")
 
+    # At the head of the sentence after one naming a code, across a Chinese or Japanese
+    # full stop: "以下は確認コードです。482913を入力してください。"
+    if ev.value < 8.0 and cand.kind in ("digits", "mixed"):
+        stop = s
+        while stop and s - stop < 3 and doc[stop - 1] in " \t":
+            stop -= 1
+        if stop and doc[stop - 1] == "。":
+            begin = max(doc.rfind(c, max(0, stop - 201), stop - 1) for c in "。！？\n") + 1
+            if ctx.code_in(max(begin, stop - 200), stop) and not between(begin, s):
+                ev.offer(8.0, "line")
+
     # A warning to keep it secret right before it, in the same sentence: "Do not share
     # it with anyone: 24808", "NEVER share this code, not even with our staff 699486".
     if ev.value < 8.0 and cand.kind in ("digits", "mixed"):
-        for m in lex.SECRECY_RE.finditer(ctx.low, max(0, s - 80), s):
-            if not lex.BREAK_RE.search(doc, m.end(), s) and not between(m.end(), s):
+        window = ctx.low[max(0, s - 80) : s]
+        if any(key in window for key in lex.SECRECY_KEYS):  # (most text has none: a quick look)
+            warned = [m.end() for m in lex.SECRECY_RE.finditer(ctx.low, max(0, s - 80), s)]
+            if (
+                warned
+                and not lex.BREAK_RE.search(doc, warned[-1], s)
+                and not between(warned[-1], s)
+            ):
                 ev.offer(8.0, "secrecy")
-                break
 
     # Nothing else in the message: a text that is only its code (four to eight digits,
     # not a year).
     if (
         cand.kind == "digits"
+        and len(doc) <= e - s + 8
         and 4 <= len(cand.value) <= 8
         and not (len(cand.value) == 4 and cand.value[:2] in ("19", "20"))
         and not (doc[:s] + doc[e:]).strip(lex.LINE_TRIM)

@@ -101,7 +101,9 @@ class MessageIndex:
         else:
             low = doc.lower()
             if len(low) != len(doc):  # "İ" lower-cases to two characters: keep positions
-                low = "".join(c if len(c.lower()) != 1 else c.lower() for c in doc)
+                low = "".join(
+                    c.lower() if len(c.lower()) == 1 else "i" if c == "İ" else c for c in doc
+                )
         if others:  # accents dropped: words are found whichever way they are written
             low = lex.fold(low)
             others = beyond_ascii(low)

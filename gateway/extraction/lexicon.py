@@ -47,7 +47,7 @@ from typing import Any
 CODE: tuple[str, ...] = (
     # English and international
     r"codes?", r"passcodes?", r"otps?", r"pins?", r"pincodes?", r"passwords?", r"passwd",
-    r"2fa", r"mfa", r"tan", r"mtan", r"smstan", r"tokens?", r"captchas?", r"капч\w*",
+    r"2fa", r"mfa", r"tan", r"mtan", r"smstan", r"token\w*", r"captchas?", r"капч\w*",
     # German, Dutch, Scandinavian, Finnish (single words; compounds via CODE_SUFFIX)
     r"passwort\w*", r"kennwort\w*", r"wachtwoord\w*", r"lösenord\w*", r"losenord\w*",
     r"passord\w*", r"kodeord\w*", r"salasana\w*", r"koodi\w*", r"kood\w*",
@@ -65,7 +65,7 @@ CODE: tuple[str, ...] = (
     r"jelsz[oó]\w*", r"[şs]ifre\w*", r"sandi", r"kodas", r"kods",
     r"код\w*", r"парол\w*", r"пин", r"пін", r"токен\w*",
     # Greek
-    r"κωδικ\w*", r"συνθηματικ\w*",
+    r"κ[ωώ]δικ\w*", r"συνθηματικ\w*",
     # Vietnamese ("mã" alone is too common a syllable, so only in phrases)
     r"m[aã] (?:x[aá]c|otp|k[ií]ch|b[aả]o|đăng|dang|giao|pin|s[oố])\w*",
     r"m[aậ]t kh[aẩ]u",
@@ -75,10 +75,14 @@ CODE: tuple[str, ...] = (
     # Turkish and Italian for a token; Latin, Kabyle and Sardinian for a code (Faroese
     # compounds: CODE_SUFFIX)
     r"kata laluan", r"slaptažod\w*", r"parol\w*", r"parool\w*", r"salasõna\w*", r"лозинк\w*",
-    r"fjal[eë]kalim\w*", r"[şs]ifr[eə]\w*", r"lykilorð\w*", r"p?h?asfhocal\w*", r"cyfrinair",
+    r"fjal[eë]kalim\w*", r"[şs]ifr\w*", r"lykilorð\w*", r"p?h?asfhocal\w*", r"cyfrinair",
     r"pasahitz\w*", r"contrasinal", r"contrasenya", r"nenosiri", r"wagwoord\w*", r"jeton\w*",
     r"gettone", r"διακριτικ\w*", r"құпия сөз\w*", r"нууц үг\w*", r"сыр сөз\w*", r"рамз\w*",
     r"codic\w*", r"codex", r"tangalt\w*", r"còdighe",
+    # A token in Catalan, Galician, Estonian, Irish, Icelandic, Lithuanian, Latvian,
+    # Norwegian; Vietnamese "mã thông báo" (a token) and "mã của bạn" (your code)
+    r"testimoni", r"testemu[ñn]o", r"tõend\w*", r"c?h?omhartha\w*", r"teikn\w*", r"rakt[aą]s?",
+    r"marķier\w*", r"sjetong\w*", r"m[aã] th[oô]ng b[aá]o", r"m[aã] c[uủ]a b[aạ]n",
 )  # fmt: skip
 
 CODE_SUFFIX: tuple[str, ...] = (
@@ -304,7 +308,7 @@ CODE_CJK: tuple[str, ...] = (
     "କୋଡ", "ڪوڊ", "ক'ড", "ক’ড", "टोकन", "টোকেন", "توکن", "ٹوکن", "אסימון", "โทเค็น",
     "პაროლ", "գաղտնաբառ", "ពាក្យសម្ងាត់", "கடவுச்சொல்", "పాస్‌వర్డ్", "పాస్వర్డ్",
     "پاس ورڈ", "পাসওয়ার্ড", "پټنوم", "संकेतशब्द", "પાસવર્ડ", "ਪਾਸਵਰਡ", "මුරපද", "စကားဝှက်",
-    "የይለፍ ቃል",
+    "የይለፍ ቃል", "ტოკენ", "ටෝකන",
 )  # fmt: skip
 
 # Persian "کد" is two letters and sits inside longer words: needs its own boundaries.
@@ -690,6 +694,7 @@ SEND_TO_RE = re.compile(
 )
 RIGHT_LABEL = re.compile(r"[^\W\d_][:：]")
 CLAUSE_PUNCT = re.compile(r"[,;()\[\]、]")
+RULE_CHARS = " \t-=_*~.·•─━═—–"  # a line of only these is a rule drawn between parts of a mail
 LINE_TRIM = " \t[](){}<>【】「」『』〔〕«»\"'*:：.,!-–—|#"
 # Grammar around a code: "Code: 1234", "Ihr Code lautet 1234", "1234 to sign in".
 COPULA_RE = re.compile(r"(?:is|ist|est|es|är|er|je|lautet)(?![^\W\d_])|[是为為は:：]", re.I)
@@ -710,6 +715,13 @@ PURPOSE_RE = re.compile(  # between a number and the qualifier naming its purpos
 )
 PURPOSE_AFTER_RE = re.compile(r"\s+(?:to|pour|para|per|um|zum|om|aby|чтобы|для)\s+[^\W\d_]", re.I)
 KEYWORD_DASH_RE = re.compile(r"(?<![A-Za-z])(?:otp|code|pin|tan|kod)-$", re.I)
+
+# Pieces one of SECRECY_RE's phrases holds: text with none of them is not searched.
+SECRECY_KEYS = (
+    "never", "not ", "n't", "dont", "никому", "нікому", "nikomu", "nikoly", "no ", "nunca",
+    "ne ", "nicht", "niemals", "non ", "nao ", "não ", "nie ", "kimseyle", "jangan", "khong",
+    "请勿", "切勿", "不要", "請勿", "ないで",
+)  # fmt: skip
 
 # "Do not share it with anyone: 24808", "NEVER share this code, not even with our staff
 # 699486": a warning to keep what follows secret, the way banks word their one-time
