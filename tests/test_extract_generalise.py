@@ -56,12 +56,12 @@ KEPT_APART_2_MIN_EXACT = 0.99
 # heldout3.jsonl: 94.2% exact, 0% wrong when first measured (before any change); 96.2%,
 # 0% wrong since. Below the goal (MIN_EXACT): only its totals are read.
 KEPT_APART_3_MIN_EXACT = 0.96
-# heldout4.jsonl, gathered in two batches, each batch's third set apart before tuning on it:
-# 98.0% exact, 0% wrong, 2.0% abstained (first batch, 98 messages, before any change); the
-# second batch's 12 at 83.3%, 0% wrong before tuning on it (the whole set 96.4%); 98.2%,
-# 0% wrong since a rule drawn under the line naming a code is read past. Only its totals
-# are read.
-KEPT_APART_4_MIN_EXACT = 0.981  # (108 of 110)
+# heldout4.jsonl, gathered in three batches, each batch's third set apart before tuning on
+# it: 98.0% exact, 0% wrong, 2.0% abstained (first batch, 98 messages, before any change);
+# the second batch's 12 at 83.3%, 0% wrong before tuning on it (the whole set 96.4%); 98.2%,
+# 0% wrong since a rule drawn under the line naming a code is read past; the third batch's
+# 7 at 100% before tuning on it (the whole set 98.3%). Only its totals are read.
+KEPT_APART_4_MIN_EXACT = 0.982  # (115 of 117)
 
 
 def _figures(rows: list[dict[str, Any]]) -> training.Figures:
@@ -157,7 +157,7 @@ def test_fourth_kept_apart_set() -> None:
     wrong code, and no fewer exact than now."""
     rows = training.load(CODES / "heldout4.jsonl")
     tune = training.load(CODES / "tune4.jsonl")
-    assert len(rows) + len(tune) >= 340
+    assert len(rows) + len(tune) >= 360
     assert len({training.source_of(r) for r in rows + tune}) >= 3
     for row in rows + tune:  # the split is the hash's, not a choice
         apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
