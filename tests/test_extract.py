@@ -831,6 +831,54 @@ def test_code_words_in_more_scripts(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "Kata laluan sekali guna anda ialah 482913",  # Malay
+        "Jūsų slaptažodis: 482913",  # Lithuanian
+        "Jūsu vienreizējā parole: 482913",  # Latvian
+        "Teie ühekordne parool: 482913",  # Estonian
+        "Ваша лозинка за пријаву: 482913",  # Serbian
+        "Fjalëkalimi juaj i njëhershëm: 482913",  # Albanian
+        "Birdəfəlik şifrə: 482913",  # Azerbaijani
+        "Lykilorðið þitt: 482913",  # Icelandic
+        "Eich cyfrinair: 482913",  # Welsh
+        "Zure pasahitza: 482913",  # Basque
+        "O teu contrasinal: 482913",  # Galician
+        "La teva contrasenya: 482913",  # Catalan
+        "Nenosiri lako: 482913",  # Swahili
+        "Jou wagwoord: 482913",  # Afrikaans
+        "Votre jeton : 482913",  # French (a token)
+        "Jetonunuz: 482913",  # Turkish
+        "Το διακριτικό σας: 482913",  # Greek  # noqa: RUF001
+        "आपका टोकन: 482913",  # Hindi
+        "আপনার টোকেন: 482913",  # Bengali
+        "توکن شما: 482913",  # Persian
+        "האסימון שלך: 482913",  # Hebrew
+        "โทเค็นของคุณ: 482913",  # Thai
+        "உங்கள் சரிபார்ப்பு குறியீட்டை உள்ளிடவும்: 482913",  # Tamil, inflected
+        "ଆପଣଙ୍କ କୋଡ: 482913",  # Odia
+        "توهان جو ڪوڊ: 482913",  # Sindhi
+        "Сіздің құпия сөзіңіз: 482913",  # Kazakh
+        "Таны нууц үг: 482913",  # Mongolian  # noqa: RUF001
+        "თქვენი პაროლი: 482913",  # Georgian
+        "Ձեր գաղտնաբառը: 482913",  # Armenian
+        "ពាក្យសម្ងាត់របស់អ្នក: 482913",  # Khmer
+        "ඔබගේ මුරපදය: 482913",  # Sinhala
+        "Tín váttanarkota: 482913",  # Faroese
+        "Codicem tuum: 482913",  # Latin
+        "Κώδικας πιστοποίησης: 482913",  # Greek, capitalised
+        "Šifra za autentifikaciju: 482913",  # Croatian
+        "El vostre testimoni és 482913",  # Catalan (a token)
+        "Mã thông báo của bạn là 482913",  # Vietnamese (a token)
+        "Din sjetong er 482913",  # Norwegian (a token)
+    ],
+)
+def test_passwords_and_tokens_in_more_languages(text: str) -> None:
+    """Words for password, one-time password and token in the most used languages."""
+    assert extract_code(channel="sms", text=text) == "482913"
+
+
+@pytest.mark.parametrize(
     ("text", "code"),
     [
         # A compound right after the code word says what it is for (Swedish, German, Dutch).
@@ -841,3 +889,88 @@ def test_code_words_in_more_scripts(text: str) -> None:
 )
 def test_letter_codes_named_by_a_compound_after_the_code_word(text: str, code: str) -> None:
     assert extract_code(channel="email", text=text) == code
+
+
+@pytest.mark.parametrize(
+    ("channel", "text", "code"),
+    [
+        # Letters only, named plainly, not reading as a word: what it is for may go unsaid.
+        ("sms", "Your code is QKZMBF", "QKZMBF"),
+        ("sms", "Your login code is wkfjdh. It expires in 10 minutes.", "wkfjdh"),
+        ("sms", "Your code is READY", None),
+        ("sms", "Din kode er oppgitt nedenfor.", None),
+        ("email", "Keine Aktion ist erforderlich. Ihr Code ist keine Nummer.", None),
+        # Three digits after an entry verb that says what for.
+        ("sms", "Use 739 to log in.", "739"),
+        ("sms", "Use 739 more points.", None),
+        # A digit with upper-case letters, as alphabets of letters and digits draw them.
+        ("sms", "验证码 7MQLRQ", "7MQLRQ"),
+        ("sms", "Download 4K VIDEOS now", None),
+        # Latin code words glued to Chinese, Japanese or Korean.
+        ("sms", "あなたのOTPは678887です。", "678887"),
+        ("sms", "您的code是678887", "678887"),
+        ("sms", "あなたのcaptchaは:678887です。10分以内有効です。", "678887"),
+        # Japanese particles and endings weigh less between a code word and its code.
+        ("sms", "次のコードを使用して認証してください DD3V5T", "DD3V5T"),
+        ("sms", "ご注文番号 12345678 の確認コードは 482913 です", "482913"),
+        # A card number an identifier names does not stand between a code word and its code.
+        (
+            "sms",
+            "OTP for txn of INR 2,499.00 at AMAZON on card XX1234 is 583920. Valid for 5 mins.",
+            "583920",
+        ),
+        ("sms", "Rs.1,250.00 debited from A/c XX4521 on 15-01-24. UPI Ref 423567890.", None),
+        # Words for code in more languages.
+        ("sms", "508810 ni nambari yako ya kuthibitisha.", "508810"),
+        ("sms", "Via kontrolkodo estas 482913", "482913"),
+        ("sms", "Su códigu de verificación ye 482913", "482913"),
+        # A warning to keep it secret right before it, as banks word one-time codes.
+        (
+            "sms",
+            "Для входа введите код. Звоните 8-800-2005-303. Не сообщайте его никому: 24808",  # noqa: RUF001
+            "24808",
+        ),
+        (
+            "sms",
+            "Payment of GBP 9.94 to 560027. NEVER share this code, not even with staff 699486",
+            "699486",
+        ),
+        ("sms", "Never share your code with anyone. Order 12345 has shipped.", None),
+        ("sms", "Don't tell anyone, 50% off today only with 4455", None),
+        # A text that is only its code; not a year.
+        ("sms", "367182", "367182"),
+        ("sms", "2024", None),
+        # Four capitals named plainly, which do not read as a word.
+        ("sms", "Your verification code is KFZQ", "KFZQ"),
+        ("sms", "Your code: KFZQ", "KFZQ"),
+        ("sms", "Voucher code: SAVE", None),
+        ("sms", "Error code: HTTP", None),
+        # A long code read in groups of four, named plainly, beside a link.
+        (
+            "email",
+            "Your verification code is 8FK2-LQ9X-PZ7M-W3RT (valid for 30 minutes). "
+            "Or open https://example.com/v?t=Zx81kQp2",
+            "8FK2LQ9XPZ7MW3RT",
+        ),
+        ("sms", "Your order ABCD-1234-EFGH-5678 has shipped", None),
+        ("sms", "Your product key: 8FK2-LQ9X-PZ7M-W3RT-AAAA", None),
+        # At the head of the sentence after the one naming it, across a full stop.
+        ("sms", "以下は確認コードです。482913を入力してください。", "482913"),
+        ("sms", "您的验证码已发送。482913，5分钟内有效。", "482913"),  # noqa: RUF001
+        ("sms", "您的订单已发货。482913是您的运单号。", None),
+        # A rule drawn between the line naming a code and the code's own line.
+        (
+            "email",
+            "The following one-time code should only be used in your browser.\n\n"
+            + "-" * 40
+            + "\n\nZ9KL78FY\n\n"
+            + "-" * 40,
+            "Z9KL78FY",
+        ),
+        # Turkish dotted capital I: "İndirim kodunuz" is a discount code.
+        ("sms", "İndirim kodunuz: YAZ20", None),
+        ("sms", "GİRİŞ KODUNUZ: 482913", "482913"),
+    ],
+)
+def test_classes_unseen_messages_miss(channel: str, text: str, code: str | None) -> None:
+    assert extract_code(channel=channel, text=text) == code

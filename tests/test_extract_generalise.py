@@ -5,15 +5,17 @@ is none), wrong (another code, or one where there is none) and abstained:
 
 - the shared corpus (``../shared/corpus``), which the rules were tuned on;
 - leave one source out over every labelled message the repository knows of
-  (the shared corpus, ``tests/data/codes/tune.jsonl`` and ``tune2.jsonl``, and the link sets of
-  ``tests/data/links`` as mails with no code): each source (a repository or
+  (the shared corpus, ``tests/data/codes/tune.jsonl``, ``tune2.jsonl``, ``tune3.jsonl`` and
+  ``tune4.jsonl``,
+  and the link sets of ``tests/data/links`` as mails with no code): each source (a repository or
   a project's family) in turn is read with what was learned from the others.
   The shipped extractor learns nothing from data (its rules are written; the
   learned ranker of ``gateway.extraction.ranker`` is measured against it by
   ``python -m gateway.extraction.training --cv`` and not used while it does
   not do better), so for it each source is read as it is;
-- ``tests/data/codes/heldout.jsonl`` and ``heldout2.jsonl``, each set apart
-  before any tuning on its set (see their README) and never tuned on.
+- ``tests/data/codes/heldout.jsonl``, ``heldout2.jsonl``, ``heldout3.jsonl`` and
+  ``heldout4.jsonl``, each set
+  apart before any tuning on its set (see their README) and never tuned on.
 """
 
 from __future__ import annotations
@@ -39,14 +41,27 @@ MAX_WRONG = 0.01
 # The kept-apart sets are not yet at the goal (MIN_EXACT); these pin where they stand.
 # heldout.jsonl: its misses are words for "code" in languages the lexicon does not know
 # (82.9% when first measured; 85.4% since words were added for the second set, whose
-# tune part they came from: this set's misses were not looked at again).
-KEPT_APART_MIN_EXACT = 0.85
+# tune part they came from: this set's misses were not looked at again); 87.8% since words
+# for passwords and tokens in more languages (from other projects' glossaries); 90.2% since
+# the words for an authentication code of another Nextcloud app's translations
+# (nextcloud/twofactor_totp: Greek with its accent, Croatian "šifra").
+KEPT_APART_MIN_EXACT = 0.90
 # heldout2.jsonl, gathered in three batches, each batch's third set apart before tuning on
 # it: first measured at 70.1% exact, 0% wrong (first batch, 67 messages), then 91.0% exact,
 # 0% wrong (two batches, 89), then 89.0% exact, 3.0% wrong (three batches, 100); 92.0%
 # exact, 0% wrong after tuning on it; 93.0% since. Below the goal (MIN_EXACT): only its
-# totals are read.
-KEPT_APART_2_MIN_EXACT = 0.93
+# totals are read. 99.0% since codes of letters only are read where a code word names them
+# plainly and they do not read as a word.
+KEPT_APART_2_MIN_EXACT = 0.99
+# heldout3.jsonl: 94.2% exact, 0% wrong when first measured (before any change); 96.2%,
+# 0% wrong since. Below the goal (MIN_EXACT): only its totals are read.
+KEPT_APART_3_MIN_EXACT = 0.96
+# heldout4.jsonl, gathered in three batches, each batch's third set apart before tuning on
+# it: 98.0% exact, 0% wrong, 2.0% abstained (first batch, 98 messages, before any change);
+# the second batch's 12 at 83.3%, 0% wrong before tuning on it (the whole set 96.4%); 98.2%,
+# 0% wrong since a rule drawn under the line naming a code is read past; the third batch's
+# 7 at 100% before tuning on it (the whole set 98.3%). Only its totals are read.
+KEPT_APART_4_MIN_EXACT = 0.982  # (115 of 117)
 
 
 def _figures(rows: list[dict[str, Any]]) -> training.Figures:
@@ -122,9 +137,39 @@ def test_second_kept_apart_set() -> None:
     _check("second kept-apart set", _figures(rows), KEPT_APART_2_MIN_EXACT)
 
 
+def test_third_kept_apart_set() -> None:
+    """The third gathered set's kept-apart third (by a hash of the id), committed before any
+    tuning on the set: never a wrong code, and no fewer exact than now."""
+    rows = training.load(CODES / "heldout3.jsonl")
+    tune = training.load(CODES / "tune3.jsonl")
+    assert len(rows) + len(tune) >= 130
+    assert len({training.source_of(r) for r in rows + tune}) >= 3
+    for row in rows + tune:  # the split is the hash's, not a choice
+        apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
+        assert apart == (row in rows), row["id"]
+    print(f"third set, tune part: {_figures(tune)}")
+    _check("third kept-apart set", _figures(rows), KEPT_APART_3_MIN_EXACT)
+
+
+def test_fourth_kept_apart_set() -> None:
+    """The fourth gathered set's kept-apart third (by a hash of the id), committed before any
+    tuning on the set (bank SMS, discount mails, sign-in mails in many languages): never a
+    wrong code, and no fewer exact than now."""
+    rows = training.load(CODES / "heldout4.jsonl")
+    tune = training.load(CODES / "tune4.jsonl")
+    assert len(rows) + len(tune) >= 360
+    assert len({training.source_of(r) for r in rows + tune}) >= 3
+    for row in rows + tune:  # the split is the hash's, not a choice
+        apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
+        assert apart == (row in rows), row["id"]
+    print(f"fourth set, tune part: {_figures(tune)}")
+    _check("fourth kept-apart set", _figures(rows), KEPT_APART_4_MIN_EXACT)
+
+
 def test_gathered_set_names_its_sources() -> None:
     """Each gathered message says where it comes from and what a person would type."""
-    for name in ("tune.jsonl", "heldout.jsonl", "tune2.jsonl", "heldout2.jsonl"):
+    names = ("tune", "heldout", "tune2", "heldout2", "tune3", "heldout3", "tune4", "heldout4")
+    for name in (f"{n}.jsonl" for n in names):
         for line in (CODES / name).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             assert ":" in row["source"] and row["family"] and row["lang"]

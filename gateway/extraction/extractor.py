@@ -95,6 +95,10 @@ _DIGITS_OR_CAPITALS = re.compile(
     r"[0-9A-Z](?:(?<=[0-9])[A-Za-z0-9]*|(?<![A-Za-z0-9][A-Z])[A-Z]{2,}(?![A-Za-z0-9]))"
 )
 _AFTER_COLON = re.compile(r":(?: {0,2})([a-z]+)(?![A-Za-z0-9])")
+# "code is wkfjdh.": a lower-case word after a copula that ends its sentence or line
+_AFTER_COPULA = re.compile(
+    r"(?<![^\W\d_])(?:is|ist|est|es|är|er|je|lautet) ([a-z]{5,10})(?=[ \t]*(?:[.,;!?)\]\n]|$))"
+)
 _DIGIT_GROUP_BEFORE = re.compile(r"(?<![A-Za-z0-9])\d{1,5}$")
 _DIGIT_GROUP_AFTER = re.compile(r"\d{1,5}(?![A-Za-z0-9])")
 _RUNS = re.compile(r"\d+|[A-Za-z]+")
@@ -156,8 +160,11 @@ def _mixed_prior(value: str) -> float | None:
     prior = -1.0 if len(value) == 4 else 0.0
     if len(runs) == 2:
         first, second = runs
-        if first.isdigit() and (len(second) <= 3 or len(first) <= 2):
-            return None  # 30GB, 500TL, 99Freelas: a quantity or a word
+        # 30GB, 500TL, 99Freelas: a quantity or a word; not 7MQLRQ, a digit and
+        # upper-case letters as code alphabets of letters and digits give them
+        code_like = len(first) <= 2 and len(second) >= 4 and second.isupper()
+        if first.isdigit() and (len(second) <= 3 or len(first) <= 2) and not code_like:
+            return None
         prior -= 1.0
         year = len(second) == 4 and second[:2] in ("19", "20")
         if first.isalpha() and len(first) >= 3 and (len(second) <= 3 or year):
@@ -171,17 +178,27 @@ def _tokens(doc: str) -> list[tuple[int, int, str]]:
     """What ``_TOKEN`` finds, in order: (start, end, text), the first MAX_TOKENS of them."""
     if not doc.isascii() and _OTHER_DIGIT.search(beyond_ascii(doc)):
         found = islice(_TOKEN.finditer(doc), MAX_TOKENS)
-        return [(m.start(), m.end(), m.group()) for m in found]
+        tokens = [(m.start(), m.end(), m.group()) for m in found]
+        limit = tokens[-1][1] if len(tokens) == MAX_TOKENS else len(doc)
+        copula = list(islice(_AFTER_COPULA.finditer(doc, 0, limit), MAX_TOKENS))
+        if copula:
+            tokens = sorted({*tokens, *((m.start(1), m.end(1), m.group(1)) for m in copula)})
+            del tokens[MAX_TOKENS:]
+        return tokens
     tokens = []
     for m in islice(_DIGITS_OR_CAPITALS.finditer(doc), MAX_TOKENS):
         start, end = m.span()
         while start and doc[start - 1] in _LETTERS:  # "abc123": the letters are part of it
             start -= 1
         tokens.append((start, end, doc[start:end]))
-    if ":" in doc:
-        limit = tokens[-1][1] if len(tokens) == MAX_TOKENS else len(doc)
-        colon = islice(_AFTER_COLON.finditer(doc, 0, limit), MAX_TOKENS)
-        tokens += ((m.start(1), m.end(1), m.group(1)) for m in colon)
+    limit = tokens[-1][1] if len(tokens) == MAX_TOKENS else len(doc)
+    added = False
+    for pattern in (_AFTER_COLON,) * (":" in doc) + (_AFTER_COPULA,):
+        found = islice(pattern.finditer(doc, 0, limit), MAX_TOKENS)
+        before = len(tokens)
+        tokens += ((m.start(1), m.end(1), m.group(1)) for m in found)
+        added = added or len(tokens) > before
+    if added:
         tokens.sort()
         del tokens[MAX_TOKENS:]
     return tokens
@@ -223,7 +240,9 @@ def _candidates(doc: str, tokens: list[tuple[int, int, str]]) -> list[_Candidate
         i += 1
         if len(tok) == 3 and tok.isdigit():
             # "enter code 548": three digits are a code only right after a code word
-            if _right_after_code_word(doc, start) and not _glued(doc, start, end, True):
+            if (
+                _right_after_code_word(doc, start) or _entered_for_a_purpose(doc, start, end)
+            ) and not _glued(doc, start, end, True):
                 found.append(_Candidate(tok, start, end, "digits", SHORT_PRIOR))
             continue
         if LONG_CODE_CHARS[0] <= len(tok) <= LONG_CODE_CHARS[1] and _long_code_shape(tok):
@@ -244,11 +263,14 @@ def _candidates(doc: str, tokens: list[tuple[int, int, str]]) -> list[_Candidate
             elif not _glued(doc, start, end, True):
                 found.append(_Candidate(tok, start, end, "digits", _digit_prior(tok)))
         elif tok.isalpha():
-            # A word-like code is upper case, or lower case right after a colon.
-            after_colon = doc[max(0, start - 4) : start].rstrip().endswith((":", "："))
+            # A word-like code is upper case, or lower case right after a colon or
+            # a copula ("code: mifsuc", "code is qkzmbf"; _score wants a code word there).
+            after_label = _after_colon(doc, start) or (
+                lex.COPULA_END_RE.search(doc, max(0, start - 8), start) is not None
+            )
             if (
-                len(tok) >= 5
-                and (tok.isupper() or (tok.islower() and after_colon))
+                (len(tok) >= 5 or (len(tok) == 4 and tok.isupper()))
+                and (tok.isupper() or (tok.islower() and after_label))
                 and tok.lower() not in lex.NOT_A_CODE_WORD
                 and not _glued(doc, start, end, False)
             ):
@@ -309,6 +331,31 @@ def _right_after_code_word(doc: str, start: int) -> bool:
     return _CODE_WORD_BEFORE.search(doc, max(0, start - 16), start) is not None
 
 
+def _entered_for_a_purpose(doc: str, start: int, end: int) -> bool:
+    """ "Use 739 to log in", "Enter 482 to verify": an entry verb, the number, a purpose."""
+    low = doc[max(0, start - 12) : start].lower()
+    return (
+        lex.ENTRY_VERB_RE.search(low) is not None
+        and lex.PURPOSE_AFTER_RE.match(doc, end) is not None
+        and lex.QUALIFIER_IN_WORD_RE.search(doc[end : end + 40].lower()) is not None
+    )
+
+
+def _after_colon(doc: str, start: int) -> bool:
+    return doc[max(0, start - 4) : start].rstrip().endswith((":", "："))
+
+
+def _wordlike(tok: str) -> bool:
+    """Whether an all-letter token reads as a word: a third or more of it vowels.
+
+    Codes drawn from the alphabet have few (a sixth to a quarter on average;
+    some alphabets none); words in the languages that use these letters have
+    about two in five.
+    """
+    low = tok.lower()
+    return low in lex.NOT_A_CODE_WORD or 3 * sum(c in "aeiouy" for c in low) >= len(low)
+
+
 def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candidate, int] | None:
     """A code in equal groups (``12 34 56``, ``123-456``, ``XPGS-STSW``) and its token count.
 
@@ -319,6 +366,16 @@ def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candid
     if after[0] != end + 1 or len(after[2]) != size or doc[end] not in " -":
         return None  # (a quick look at the next token, as all groups need, first)
     count = 3 if size == 2 else 2
+    if size == 4 and doc[end] == "-" and not tokens[i][2].isdigit():
+        # up to four groups of four: 8FK2-LQ9X-PZ7M-W3RT, a long code read in groups
+        while (
+            i + count < len(tokens)
+            and count < 4
+            and tokens[i + count][0] == tokens[i + count - 1][1] + 1
+            and doc[tokens[i + count - 1][1]] == "-"
+            and len(tokens[i + count][2]) == 4
+        ):
+            count += 1
     group = tokens[i : i + count]
     seps = {doc[a[1] : b[0]] for a, b in pairwise(group)}
     if len(group) < count or any(len(t) != size for _, _, t in group) or len(seps) != 1:
@@ -338,6 +395,10 @@ def _join(doc: str, tokens: list[tuple[int, int, str]], i: int) -> tuple[_Candid
         return None
     if (size == 3 and value.isalpha()) or _glued(doc, start, end, False):
         return None  # OPT-OUT is no code; ZRK-7QP is
+    if count > 2:  # a long code: only with letters and digits, and named plainly (see _score)
+        if value.isalpha():
+            return None
+        return _Candidate(value, start, end, "long", LONG_PRIOR), count
     return _Candidate(value, start, end, "alpha" if value.isalpha() else "mixed", 0.0), count
 
 
@@ -349,7 +410,7 @@ Span = tuple[int, int]
 @dataclass(slots=True)
 class _Evidence:
     value: float = 0.0
-    link: str = "none"  # direct, label, near, purpose, line, nearby
+    link: str = "none"  # direct, label, near, purpose, line, nearby, secrecy, alone
     strict: bool = False  # the link leaves no doubt, even for an all-letter code
 
     def offer(self, value: float, link: str, strict: bool = False) -> None:
@@ -364,10 +425,14 @@ class _Numbers:
     items: list[_Candidate]
     starts: list[int]
 
-    def between(self, a: int, b: int, cand: _Candidate) -> int:
-        """How many of them, other than ``cand``, lie within ``a``..``b``."""
+    def between(self, a: int, b: int, cand: _Candidate, ctx: MessageIndex | None = None) -> int:
+        """How many of them, other than ``cand``, lie within ``a``..``b`` (with ``ctx``:
+        not counting those an identifier names, "card XX1234", which are not codes)."""
         lo, hi = bisect.bisect_left(self.starts, a), bisect.bisect_left(self.starts, b)
-        return sum(o.end <= b and o is not cand for o in self.items[lo:hi])
+        return sum(
+            o.end <= b and o is not cand and (ctx is None or ctx.identifier_before(o.start) is None)
+            for o in self.items[lo:hi]
+        )
 
 
 def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Span) -> _Evidence:
@@ -376,7 +441,7 @@ def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Sp
     ev = _Evidence()
 
     def between(a: int, b: int) -> int:
-        return numbers.between(a, b, cand)
+        return numbers.between(a, b, cand, ctx)
 
     # A code word before it, in the same clause: "code: 1234", "Ihr Code lautet 1234".
     i = bisect.bisect_right(ctx.code_ends, s)
@@ -423,7 +488,11 @@ def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Sp
     lstart, lend = ctx.line(s, e)
     if not (doc[lstart:s] + doc[e:lend]).strip(lex.LINE_TRIM):
         above = doc[max(0, lstart - 250) : lstart].rstrip()
-        prev = max(0, lstart - 250) + above.rfind("\n", 0, max(0, len(above) - 1)) + 1
+        cut = above.rfind("\n", 0, max(0, len(above) - 1)) + 1
+        if not above[cut:].strip(lex.RULE_CHARS):  # a rule ("-----") under the line naming it
+            above = above[:cut].rstrip()
+            cut = above.rfind("\n", 0, max(0, len(above) - 1)) + 1
+        prev = max(0, lstart - 250) + cut
         below = doc.find("\n", lend + 1, lend + 250)
         below = doc.find("\n", below + 1) if below >= 0 and not doc[lend:below].strip() else below
         if ctx.code_in(prev, lstart):
@@ -436,6 +505,41 @@ def _evidence(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers, clause: Sp
         and ctx.code_in(ctx.clause(max(0, left - 2), max(0, left - 2))[0], left)
     ):
         ev.offer(8.0, "line")
+
+    # At the head of the sentence after one naming a code, across a Chinese or Japanese
+    # full stop: "以下は確認コードです。482913を入力してください。"
+    if ev.value < 8.0 and cand.kind in ("digits", "mixed"):
+        stop = s
+        while stop and s - stop < 3 and doc[stop - 1] in " \t":
+            stop -= 1
+        if stop and doc[stop - 1] == "。":
+            begin = max(doc.rfind(c, max(0, stop - 201), stop - 1) for c in "。！？\n") + 1
+            if ctx.code_in(max(begin, stop - 200), stop) and not between(begin, s):
+                ev.offer(8.0, "line")
+
+    # A warning to keep it secret right before it, in the same sentence: "Do not share
+    # it with anyone: 24808", "NEVER share this code, not even with our staff 699486".
+    if ev.value < 8.0 and cand.kind in ("digits", "mixed"):
+        window = ctx.low[max(0, s - 80) : s]
+        if any(key in window for key in lex.SECRECY_KEYS):  # (most text has none: a quick look)
+            warned = [m.end() for m in lex.SECRECY_RE.finditer(ctx.low, max(0, s - 80), s)]
+            if (
+                warned
+                and not lex.BREAK_RE.search(doc, warned[-1], s)
+                and not between(warned[-1], s)
+            ):
+                ev.offer(8.0, "secrecy")
+
+    # Nothing else in the message: a text that is only its code (four to eight digits,
+    # not a year).
+    if (
+        cand.kind == "digits"
+        and len(doc) <= e - s + 8
+        and 4 <= len(cand.value) <= 8
+        and not (len(cand.value) == 4 and cand.value[:2] in ("19", "20"))
+        and not (doc[:s] + doc[e:]).strip(lex.LINE_TRIM)
+    ):
+        ev.offer(8.0, "alone", True)
 
     # A code word in the sentence before or after, and a qualifier in its own.
     if ev.value < 4.0 and cand.kind != "alpha" and ctx.qualifier_in(left, right):
@@ -468,11 +572,15 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Judged:
         ev.link == "line" and ctx.qualifier_in(max(0, s - 250), e + 250)
     )
     # A word is a code only where the message says so plainly, and what for.
+    # (What it is for may go unsaid, and a lower-case one need not follow a label,
+    # where the word does not read as a word: "Your code is QKZMBF".)
     if cand.kind == "alpha" and (
         not ev.strict
-        or not qualified
         or ctx.shouting
-        or (cand.value.islower() and ev.link != "label")
+        or (
+            (not qualified or (cand.value.islower() and not _after_colon(doc, s)))
+            and _wordlike(cand.value)
+        )
     ):
         return _OUT
     if cand.kind == "long" and (not ev.strict or not qualified):
@@ -481,7 +589,7 @@ def _score(ctx: MessageIndex, cand: _Candidate, numbers: _Numbers) -> _Judged:
     score = cand.prior + ev.value + (1.5 if qualified else 0.0)
     if ctx.any_code:
         score += 1.0
-    elif ev.link != "purpose":
+    elif ev.link not in ("purpose", "alone"):
         score -= 6.0
     if cand.kind != "alpha" and len(numbers.items) == 1:
         score += 1.0  # the only number in a message about a code
@@ -568,6 +676,8 @@ LINKS = {
     "purpose": "asked to be entered for a purpose",
     "line": "alone on its line, by a line naming a code",
     "nearby": "a code word in the next sentence",
+    "secrecy": "a warning to keep it secret right before it",
+    "alone": "the whole message",
     "none": "no code word leads to it",
 }
 

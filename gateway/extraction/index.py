@@ -31,6 +31,7 @@ _ASCII_RUN = re.compile("[a-z]+")
 _ASCII_UPPERS = re.compile(r"[A-Z]+")
 _GAP_WORD = re.compile(r"[^\W\d_]+|\d+")
 _OTHER_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")  # a letter beyond ASCII
+_HIRAGANA = re.compile("[\u3041-\u309f]")
 _SPACELESS = re.compile(r"[\u0E00-\u0E7F\u3040-\u30FF\u3400-\u9FFF\uF900-\uFAFF]")
 _LETTERS_BEFORE = re.compile(r"[^\W\d_]*$")
 _LONG_WORD = re.compile(r"[^\W\d_]{9,}")  # long enough to be a compound
@@ -100,7 +101,9 @@ class MessageIndex:
         else:
             low = doc.lower()
             if len(low) != len(doc):  # "İ" lower-cases to two characters: keep positions
-                low = "".join(c if len(c.lower()) != 1 else c.lower() for c in doc)
+                low = "".join(
+                    c.lower() if len(c.lower()) == 1 else "i" if c == "İ" else c for c in doc
+                )
         if others:  # accents dropped: words are found whichever way they are written
             low = lex.fold(low)
             others = beyond_ascii(low)
@@ -264,7 +267,10 @@ class MessageIndex:
         count = 0.0
         for w in found:
             if _SPACELESS.search(w):
-                count += len(w) / 2  # Chinese, Japanese, Thai: no spaces between words
+                # Chinese, Japanese, Thai: no spaces between words; Japanese hiragana
+                # mostly particles and endings ("を使用してください"), a quarter as much
+                kana = len(_HIRAGANA.findall(w))
+                count += (len(w) - kana) / 2 + kana / 8
             elif raw or w.lower() not in lex.CONNECTOR_WORDS:
                 count += 1
         return count

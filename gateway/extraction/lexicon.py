@@ -47,12 +47,16 @@ from typing import Any
 CODE: tuple[str, ...] = (
     # English and international
     r"codes?", r"passcodes?", r"otps?", r"pins?", r"pincodes?", r"passwords?", r"passwd",
-    r"2fa", r"mfa", r"tan", r"mtan", r"smstan", r"tokens?",
+    r"2fa", r"mfa", r"tan", r"mtan", r"smstan", r"token\w*", r"captchas?", r"капч\w*",
     # German, Dutch, Scandinavian, Finnish (single words; compounds via CODE_SUFFIX)
     r"passwort\w*", r"kennwort\w*", r"wachtwoord\w*", r"lösenord\w*", r"losenord\w*",
     r"passord\w*", r"kodeord\w*", r"salasana\w*", r"koodi\w*", r"kood\w*",
     # Icelandic, Irish, Welsh, Basque, Maltese, Swahili
-    r"kóð\w*", r"c[hw]?ód", r"kodea", r"kodiċi", r"msimbo",
+    r"kóð\w*", r"c[hw]?[óò]d", r"kodea", r"kodiċi", r"msimbo",
+    # Asturian, Occitan, Haitian, Frisian, Esperanto, African languages, Maori
+    r"c[oó]digu", r"còd[ei]", r"kòd", r"koade", r"kodo\w*", r"ikhodi", r"ikhowudi",
+    r"koodu", r"koodh\w*", r"kaody", r"waehere", r"lambar (?:tabbatarwa|sirri)",
+    r"nambari(?: yako| yenu)? ya (?:siri|uthibitisho|kuthibitisha)",
     # Romance
     r"c[oó]digos?", r"cdigo", r"codi", r"codice", r"codici", r"codul(?:ui)?", r"cod",
     r"mot(?:s)? de passe", r"clave", r"contrase[ñn]a", r"senhas?", r"parol[aă]?",
@@ -61,14 +65,29 @@ CODE: tuple[str, ...] = (
     r"jelsz[oó]\w*", r"[şs]ifre\w*", r"sandi", r"kodas", r"kods",
     r"код\w*", r"парол\w*", r"пин", r"пін", r"токен\w*",
     # Greek
-    r"κωδικ\w*", r"συνθηματικ\w*",
+    r"κ[ωώ]δικ\w*", r"συνθηματικ\w*",
     # Vietnamese ("mã" alone is too common a syllable, so only in phrases)
     r"m[aã] (?:x[aá]c|otp|k[ií]ch|b[aả]o|đăng|dang|giao|pin|s[oố])\w*",
     r"m[aậ]t kh[aẩ]u",
+    # Passwords and tokens as common translations name them (WordPress, Mozilla, Nextcloud
+    # glossaries): Malay, Baltic, Finnic, South Slavic, Albanian, Turkic, Celtic, Iberian,
+    # Bantu, Afrikaans, Greek, Central Asian; "jeton"/"gettone" are French, Romanian,
+    # Turkish and Italian for a token; Latin, Kabyle and Sardinian for a code (Faroese
+    # compounds: CODE_SUFFIX)
+    r"kata laluan", r"slaptažod\w*", r"parol\w*", r"parool\w*", r"salasõna\w*", r"лозинк\w*",
+    r"fjal[eë]kalim\w*", r"[şs]ifr\w*", r"lykilorð\w*", r"p?h?asfhocal\w*", r"cyfrinair",
+    r"pasahitz\w*", r"contrasinal", r"contrasenya", r"nenosiri", r"wagwoord\w*", r"jeton\w*",
+    r"gettone", r"διακριτικ\w*", r"құпия сөз\w*", r"нууц үг\w*", r"сыр сөз\w*", r"рамз\w*",
+    r"codic\w*", r"codex", r"tangalt\w*", r"còdighe",
+    # A token in Catalan, Galician, Estonian, Irish, Icelandic, Lithuanian, Latvian,
+    # Norwegian; Vietnamese "mã thông báo" (a token) and "mã của bạn" (your code)
+    r"testimoni", r"testemu[ñn]o", r"tõend\w*", r"c?h?omhartha\w*", r"teikn\w*", r"rakt[aą]s?",
+    r"marķier\w*", r"sjetong\w*", r"m[aã] th[oô]ng b[aá]o", r"m[aã] c[uủ]a b[aạ]n",
 )  # fmt: skip
 
 CODE_SUFFIX: tuple[str, ...] = (
-    r"code[sn]?", r"kode[nr]?", r"kod", r"kód\w*", r"kóð\w*", r"koodi\w*", r"kood\w*",
+    r"code[sn]?", r"kode[nr]?", r"koade", r"kod", r"kodo\w*", r"kód\w*", r"kóð\w*",
+    r"koodi\w*", r"kood\w*", r"arkot[au]",
     r"passwort", r"kennwort", r"wachtwoord", r"lösenord", r"passord", r"salasana\w*",
 )  # fmt: skip
 
@@ -281,9 +300,15 @@ CODE_CJK: tuple[str, ...] = (
     "일회용", "토큰",
     # Thai, Hebrew, Arabic, Persian, Urdu, Hindi, Bengali, others
     "รหัส", "โค้ด", "קוד", "סיסמ", "رمز", "كود", "كلمة المرور", "كلمة السر", "گذرواژه",
-    "کوڈ", "कोड", "ओटीपी", "पासवर्ड", "কোড", "ওটিপি", "குறியீடு", "కోడ్", "კოდ", "կոդ",
+    "کوڈ", "कोड", "ओटीपी", "पासवर्ड", "কোড", "ওটিপি", "குறியீ", "కోడ్", "კოდ", "կոդ",
     # Kannada, Malayalam, Gujarati, Punjabi, Sinhala, Khmer, Lao, Burmese, Amharic, Pashto
     "ಕೋಡ್", "കോഡ്", "કોડ", "ਕੋਡ", "කේත", "កូដ", "ລະຫັດ", "ကုဒ်", "ኮድ", "کوډ",
+    # Odia, Sindhi, Assamese for a code; tokens and passwords in Indic, Arabic-script,
+    # Hebrew, Thai, Caucasian and South-East Asian scripts
+    "କୋଡ", "ڪوڊ", "ক'ড", "ক’ড", "टोकन", "টোকেন", "توکن", "ٹوکن", "אסימון", "โทเค็น",
+    "პაროლ", "գաղտնաբառ", "ពាក្យសម្ងាត់", "கடவுச்சொல்", "పాస్‌వర్డ్", "పాస్వర్డ్",
+    "پاس ورڈ", "পাসওয়ার্ড", "پټنوم", "संकेतशब्द", "પાસવર્ડ", "ਪਾਸਵਰਡ", "මුරපද", "စကားဝှက်",
+    "የይለፍ ቃል", "ტოკენ", "ටෝකන",
 )  # fmt: skip
 
 # Persian "کد" is two letters and sits inside longer words: needs its own boundaries.
@@ -400,8 +425,11 @@ IDENTIFIER, PROMOTION, MEETING, BOOKING, ENTRY_VERB = map(
 # --- compiled matchers --------------------------------------------------------------------
 
 LETTER = r"[^\W\d_]"
-NOT_AFTER_LETTER = rf"(?<!{LETTER})"
-NOT_BEFORE_LETTER = rf"(?!{LETTER})"
+# A word's edges: Chinese, Japanese and Korean letters end a word of another script
+# ("あなたのOTPは123456です", "您的code是"), as spaces do.
+_BOUNDED_LETTER = r"[^\W\d_\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]"
+NOT_AFTER_LETTER = rf"(?<!{_BOUNDED_LETTER})"
+NOT_BEFORE_LETTER = rf"(?!{_BOUNDED_LETTER})"
 _QUANTIFIERS = ("?", "*", "+", "{")
 
 
@@ -666,6 +694,7 @@ SEND_TO_RE = re.compile(
 )
 RIGHT_LABEL = re.compile(r"[^\W\d_][:：]")
 CLAUSE_PUNCT = re.compile(r"[,;()\[\]、]")
+RULE_CHARS = " \t-=_*~.·•─━═—–"  # a line of only these is a rule drawn between parts of a mail
 LINE_TRIM = " \t[](){}<>【】「」『』〔〕«»\"'*:：.,!-–—|#"
 # Grammar around a code: "Code: 1234", "Ihr Code lautet 1234", "1234 to sign in".
 COPULA_RE = re.compile(r"(?:is|ist|est|es|är|er|je|lautet)(?![^\W\d_])|[是为為は:：]", re.I)
@@ -686,3 +715,33 @@ PURPOSE_RE = re.compile(  # between a number and the qualifier naming its purpos
 )
 PURPOSE_AFTER_RE = re.compile(r"\s+(?:to|pour|para|per|um|zum|om|aby|чтобы|для)\s+[^\W\d_]", re.I)
 KEYWORD_DASH_RE = re.compile(r"(?<![A-Za-z])(?:otp|code|pin|tan|kod)-$", re.I)
+
+# Pieces one of SECRECY_RE's phrases holds: text with none of them is not searched.
+SECRECY_KEYS = (
+    "never", "not ", "n't", "dont", "никому", "нікому", "nikomu", "nikoly", "no ", "nunca",
+    "ne ", "nicht", "niemals", "non ", "nao ", "não ", "nie ", "kimseyle", "jangan", "khong",
+    "请勿", "切勿", "不要", "請勿", "ないで",
+)  # fmt: skip
+
+# "Do not share it with anyone: 24808", "NEVER share this code, not even with our staff
+# 699486": a warning to keep what follows secret, the way banks word their one-time
+# codes (matched against the folded lower-case message, so written without accents).
+SECRECY_RE = re.compile(
+    r"(?<![^\W\d_])(?:"
+    r"(?:never|do not|don'?t|please do not) (?:share|disclose|tell|reveal|give|forward)"
+    r"|никому не (?:сообщайте|говорите|передавайте|показывайте|называйте)"
+    r"|не (?:сообщайте|говорите|передавайте|называйте) (?:[^\W\d_]+ )?никому"
+    r"|нікому не (?:повідомляйте|кажіть|передавайте)"
+    r"|не (?:повідомляйте|кажіть|передавайте) (?:[^\W\d_]+ )?нікому"
+    r"|nikomu ne (?:soobs\w*|govorite|peredavajte|povidoml\w*)"
+    r"|ne (?:soobs\w*|govorite|peredavajte) (?:[^\W\d_]+ )?nikomu"
+    r"|nikoly ne povidoml\w*"
+    r"|no (?:lo )?(?:compartas|comparta|compartir|reveles|divulgues)|nunca compartas"
+    r"|ne (?:le |la )?(?:communiquez|partagez|divulguez)|ne jamais (?:communiquer|partager)"
+    r"|nicht weiter(?:geben|gegeben)|niemals weiter\w*|non (?:condividere|comunicare|divulgare)"
+    r"|n[aã]o (?:compartilhe|partilhe|divulgue|informe)|nunca (?:compartilhe|partilhe)"
+    r"|nie (?:udostepniaj|podawaj|przekazuj|ujawniaj)|kimseyle paylasmay\w*"
+    r"|jangan (?:berikan|bagikan|memberikan|beritahu\w*)|khong (?:chia se|cung cap|tiet lo)"
+    r")(?![^\W\d_])"
+    r"|请勿泄露|切勿泄露|请勿告知|切勿告知|不要告诉|請勿洩露|請勿洩漏|切勿洩露|請勿告知|教えないで|共有しないで"
+)
