@@ -156,12 +156,13 @@ def main() -> int:
 
         with holding(gw.base, key, [c["id"] for c in creds], args.waiters):
             holding_rss = rss_kib(gw.pid)
-            gw.gc_pauses()
+            parking_gc = gw.gc_pauses()
             cpu = cpu_seconds(gw.pid)
             busy_api = asyncio.run(api_latency(gw.base, key, creds, args.requests))
             busy_cpu = cpu_seconds(gw.pid) - cpu
             busy_gc = gw.gc_pauses()
             arrival = asyncio.run(rounds(gw.base, gw.smtp_port, key, timed, args.rounds))
+            arrival_gc = gw.gc_pauses()
         per_waiter = (holding_rss - idle_rss) * 1024 / args.waiters
         engine = "PostgreSQL" if args.database_url else "SQLite"
         ms = [s * 1000 for s in arrival]
@@ -180,9 +181,15 @@ def main() -> int:
             f"gateway CPU per API call: {idle_cpu / args.requests * 1000:.2f} ms idle, "
             f"{busy_cpu / args.requests * 1000:.2f} ms holding {args.waiters} waiters"
         )
-        for phase, pauses in (("idle", idle_gc), (f"holding {args.waiters}", busy_gc)):
+        phases = (
+            ("during the API calls, idle", idle_gc),
+            (f"while {args.waiters} long polls parked", parking_gc),
+            (f"during the API calls, holding {args.waiters}", busy_gc),
+            (f"during the mails, holding {args.waiters}", arrival_gc),
+        )
+        for phase, pauses in phases:
             print(
-                f"garbage collector during the API calls, {phase}: "
+                f"garbage collector {phase}: "
                 f"{pauses['tracked']['objects']} objects tracked; "
                 + "; ".join(
                     f"gen{g} {pauses[g]['count']}x, {pauses[g]['total_ms']:.1f} ms in all, "

@@ -8,6 +8,7 @@ needs to be.
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.app import Gateway
+from gateway.app import FULL_COLLECTION_EVERY, Gateway, settle_heap
 from gateway.listeners import GatewayRequestHandler, start_http
 from gateway.services.inbound import Message
 from gateway.services.waiters import Bells, sleep_on
@@ -253,3 +254,17 @@ async def test_an_agent_gets_its_code_without_waiting_for_the_presence_record_to
 
 async def _recorded_waits_are(gateway: Gateway, count: int) -> bool:
     return await _recorded_waits(gateway) == count
+
+
+def test_serving_freezes_what_start_up_built_and_makes_full_collections_rarer() -> None:
+    """After ``settle_heap`` (``serve`` calls it once started) the objects built so far are out
+    of the collector's passes, and a full pass waits for 100 younger ones, not 10."""
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold() == (before[0], before[1], FULL_COLLECTION_EVERY)
+        assert before[2] < FULL_COLLECTION_EVERY
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
