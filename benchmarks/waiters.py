@@ -5,14 +5,18 @@ Starts ``otpgate serve`` (SQLite by default, or ``--database-url``), creates
 
 - the gateway process's resident memory (``VmRSS``; its ingest worker is a
   separate process, not counted), and
-- the API's latency: ``GET /v1/credentials/{id}`` one after another;
+- the API's latency: ``GET /v1/credentials/{id}`` one after another, and
+  the garbage collector's pauses during those calls (the gateway runs under
+  ``gcprobe.py``): timings are noisy on a shared machine, the collector's
+  work is not;
 
 then opens ``--waiters`` long polls (``GET .../code?wait=300``) spread over
-the credentials, waits until ``/metrics`` shows every one parked, and
-measures again: memory (the difference over the number of waiters is the
-cost of one), the API's latency while they wait, and arrival-to-agent (the
-final ``.`` of a mail's DATA to a further agent holding the code, as
-``latency.py``) with all of them waiting.
+the credentials, from a process of their own (not the one that times), waits
+until ``/metrics`` shows every one parked, and measures again: memory (the
+difference over the number of waiters is the cost of one), the API's latency
+and the collector's pauses while they wait, and arrival-to-agent (the final
+``.`` of a mail's DATA to a further agent holding the code, as ``latency.py``)
+with all of them waiting.
 
     python benchmarks/waiters.py [--waiters 10000] [--credentials 500] [--database-url ...]
 
@@ -24,13 +28,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import multiprocessing
 import re
 import resource
 import time
+from collections.abc import Awaitable, Iterator
+from multiprocessing.connection import Connection
 from typing import Any
 
 import aiohttp
-from harness import call, gateway, rss_kib
+from harness import call, cpu_seconds, gateway, rss_kib
 from latency import pct, rounds
 
 WAITING = re.compile(r"^otpgate_code_waiters (\d+)", re.M)
@@ -54,18 +62,20 @@ async def parked(base: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-async def hold(base: str, key: str, creds: list[dict[str, Any]], count: int, work: Any) -> Any:
-    """Open *count* long polls, wait until all are parked, run *work*, then let them go."""
+async def hold_polls(
+    base: str, key: str, cred_ids: list[str], count: int, until: Awaitable[Any]
+) -> Any:
+    """Open *count* long polls, wait until all are parked, await *until*, then let them go."""
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=None)
     headers = {"Authorization": f"Bearer {key}"}
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as http:
 
-        async def poll(cred: dict[str, Any]) -> None:
-            async with http.get(f"{base}/v1/credentials/{cred['id']}/code?wait=300") as r:
+        async def poll(cred_id: str) -> None:
+            async with http.get(f"{base}/v1/credentials/{cred_id}/code?wait=300") as r:
                 await r.read()
 
-        polls = [asyncio.create_task(poll(creds[i % len(creds)])) for i in range(count)]
+        polls = [asyncio.create_task(poll(cred_ids[i % len(cred_ids)])) for i in range(count)]
         deadline = time.monotonic() + 300
         while (n := await parked(base)) < count:
             if time.monotonic() > deadline:
@@ -73,11 +83,43 @@ async def hold(base: str, key: str, creds: list[dict[str, Any]], count: int, wor
             await asyncio.sleep(0.5)
         await asyncio.sleep(2)  # settle
         try:
-            return await work()
+            return await until
         finally:
             for task in polls:
                 task.cancel()
             await asyncio.gather(*polls, return_exceptions=True)
+
+
+def _polls_process(base: str, key: str, cred_ids: list[str], count: int, pipe: Connection) -> None:
+    """The long polls in a process of their own: parked, it says so and waits to be told to stop."""
+
+    async def told() -> None:
+        pipe.send("parked")
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+
+    asyncio.run(hold_polls(base, key, cred_ids, count, told()))
+
+
+@contextlib.contextmanager
+def holding(base: str, key: str, cred_ids: list[str], count: int) -> Iterator[None]:
+    """*count* long polls parked for the block, held by another process.
+
+    Not by this one: its event loop and heap would carry 10,000 connections
+    while it times the API, and its own pauses would be counted as the
+    gateway's.
+    """
+    here, there = multiprocessing.Pipe()
+    spawn = multiprocessing.get_context("spawn")
+    proc = spawn.Process(target=_polls_process, args=(base, key, cred_ids, count, there))
+    proc.start()
+    try:
+        if not here.poll(360):
+            raise RuntimeError("the long polls did not park")
+        here.recv()
+        yield
+    finally:
+        here.send("stop")
+        proc.join(60)
 
 
 def main() -> int:
@@ -96,7 +138,7 @@ def main() -> int:
         "OTPGATE_CODE_TTL": "3600",
         "OTPGATE_HTTP_MAX_CONNECTIONS_PER_CLIENT": str(args.waiters + 100),
     }
-    with gateway(args.database_url, **env) as gw:
+    with gateway(args.database_url, gc_probe=True, **env) as gw:
         key = gw.tenant_key()
         creds = [
             call(gw.base, "/v1/credentials", {"name": f"c{i}"}, key)
@@ -105,18 +147,22 @@ def main() -> int:
         timed = [call(gw.base, "/v1/credentials", {"name": f"t{i}"}, key) for i in range(10)]
         asyncio.run(api_latency(gw.base, key, creds, 200))  # warm-up
         asyncio.run(rounds(gw.base, gw.smtp_port, key, timed, 20))
+        gw.gc_pauses()
+        cpu = cpu_seconds(gw.pid)
         idle_api = asyncio.run(api_latency(gw.base, key, creds, args.requests))
+        idle_cpu = cpu_seconds(gw.pid) - cpu
+        idle_gc = gw.gc_pauses()
         idle_rss = rss_kib(gw.pid)
 
-        async def measure() -> tuple[int, list[float], list[float]]:
+        with holding(gw.base, key, [c["id"] for c in creds], args.waiters):
             holding_rss = rss_kib(gw.pid)
-            api = await api_latency(gw.base, key, creds, args.requests)
-            arrival = await rounds(gw.base, gw.smtp_port, key, timed, args.rounds)
-            return holding_rss, api, arrival
-
-        holding_rss, busy_api, arrival = asyncio.run(
-            hold(gw.base, key, creds, args.waiters, measure)
-        )
+            parking_gc = gw.gc_pauses()
+            cpu = cpu_seconds(gw.pid)
+            busy_api = asyncio.run(api_latency(gw.base, key, creds, args.requests))
+            busy_cpu = cpu_seconds(gw.pid) - cpu
+            busy_gc = gw.gc_pauses()
+            arrival = asyncio.run(rounds(gw.base, gw.smtp_port, key, timed, args.rounds))
+            arrival_gc = gw.gc_pauses()
         per_waiter = (holding_rss - idle_rss) * 1024 / args.waiters
         engine = "PostgreSQL" if args.database_url else "SQLite"
         ms = [s * 1000 for s in arrival]
@@ -131,6 +177,26 @@ def main() -> int:
             f"p50 {pct(busy_api, 0.5):.2f} ms / "
             f"p99 {pct(busy_api, 0.99):.2f} ms holding {args.waiters} waiters"
         )
+        print(
+            f"gateway CPU per API call: {idle_cpu / args.requests * 1000:.2f} ms idle, "
+            f"{busy_cpu / args.requests * 1000:.2f} ms holding {args.waiters} waiters"
+        )
+        phases = (
+            ("during the API calls, idle", idle_gc),
+            (f"while {args.waiters} long polls parked", parking_gc),
+            (f"during the API calls, holding {args.waiters}", busy_gc),
+            (f"during the mails, holding {args.waiters}", arrival_gc),
+        )
+        for phase, pauses in phases:
+            print(
+                f"garbage collector {phase}: "
+                f"{pauses['tracked']['objects']} objects tracked; "
+                + "; ".join(
+                    f"gen{g} {pauses[g]['count']}x, {pauses[g]['total_ms']:.1f} ms in all, "
+                    f"longest {pauses[g]['max_ms']:.2f} ms"
+                    for g in ("0", "1", "2")
+                )
+            )
         print(
             f"arrival-to-agent over {len(ms)} mails with {args.waiters} waiting: "
             f"p50 {pct(ms, 0.50):.2f} ms, p90 {pct(ms, 0.90):.2f} ms, p99 {pct(ms, 0.99):.2f} ms, "

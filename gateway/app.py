@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import fcntl
 import functools
+import gc
 import ipaddress
 import logging
 import os
@@ -628,6 +629,7 @@ async def run(settings: Settings) -> None:
         if admin_key is not None:
             _show_admin_key(admin_key, settings.data_dir / "admin.key")
         _warn_local_public_url(settings)
+        settle_heap()
         log.info(
             "otpgate is serving",
             extra={
@@ -642,6 +644,27 @@ async def run(settings: Settings) -> None:
         await stop.wait()
         log.info("shutting down")
     log.info("stopped")
+
+
+#: A full collection waits for this many younger ones (CPython's default is 10).
+FULL_COLLECTION_EVERY = 100
+
+
+def settle_heap() -> None:
+    """Keep the garbage collector's full passes short and rare once ``serve`` has started.
+
+    A full pass walks every tracked object, and each parked long poll adds
+    some sixty.  CPython runs one whenever the long-lived objects have grown
+    by a quarter, so 10,000 agents arriving meant seven passes over a growing
+    heap, stalling every request for up to a second on a busy machine
+    (``benchmarks/waiters.py`` counts them).  What start-up built lives as
+    long as the process: it is frozen out of every pass; and a full pass also
+    waits for :data:`FULL_COLLECTION_EVERY` younger ones.
+    """
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 def _show_admin_key(admin_key: str, path: Path) -> None:

@@ -1,29 +1,32 @@
 """What a parked long poll costs the gateway: one task each, and nothing of the database.
 
 Ten thousand agents may wait on one replica at once (``benchmarks/waiters.py``
-measures the memory); these tests pin the two things that made each of them
-dearer than it needs to be.
+measures the memory); these tests pin what made each of them dearer than it
+needs to be.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.app import Gateway
-from gateway.listeners import GatewayRequestHandler
+from gateway.app import FULL_COLLECTION_EVERY, Gateway, settle_heap
+from gateway.listeners import GatewayRequestHandler, start_http
 from gateway.services.inbound import Message
 from gateway.services.waiters import Bells, sleep_on
 from gateway.store import presence as presence_rows
 from gateway.store.models import CodeWait
 
-from .helpers import ADMIN, bearer, eventually, parked
+from .helpers import ADMIN, bearer, eventually, listening, parked, port_of
 
 
 def _frames(task: asyncio.Task[Any]) -> list[Any]:
@@ -145,9 +148,72 @@ async def test_a_parked_request_keeps_no_frame_of_the_body_deadline(
     await asyncio.gather(poll, return_exceptions=True)
 
 
+async def test_a_parked_request_keeps_no_copy_of_the_api_key(
+    client: TestClient[Any, Any], gateway: Gateway
+) -> None:
+    """Once the key is checked, no frame of a parked long poll keeps a copy of it."""
+    tenant = await client.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN)
+    key = (await tenant.json())["api_key"]
+    owner = bearer(key)
+    cred = await (await client.post("/v1/credentials", json={"name": "c"}, headers=owner)).json()
+    poll = asyncio.create_task(
+        client.get(f"/v1/credentials/{cred['id']}/code", params={"wait": "30"}, headers=owner)
+    )
+    await parked(gateway, cred["id"])
+
+    def serving() -> list[Any]:
+        for task in asyncio.all_tasks():
+            frames = _frames(task)
+            if "get_code" in [c.__qualname__ for c in frames]:
+                return frames
+        return []
+
+    async def sleeping() -> bool:
+        return "Ticket.sleep" in [c.__qualname__ for c in serving()]
+
+    await eventually(sleeping)
+    # By code, not coroutine name: the guard wraps (and is named as) the route's handler.
+    held = {c.cr_code.co_qualname: list(c.cr_frame.f_locals.values()) for c in serving()}
+    assert "guard.<locals>.guarded" in held, list(held)
+    assert not [name for name, values in held.items() if key in values], list(held)
+    poll.cancel()
+    await asyncio.gather(poll, return_exceptions=True)
+
+
 def test_the_connection_protocol_carries_no_instance_dict() -> None:
     """aiohttp's protocol is slotted; a subclass without slots would add a dict per connection."""
     assert GatewayRequestHandler.__dictoffset__ == 0
+
+
+async def test_pipelined_requests_are_answered_in_order_from_a_small_queue() -> None:
+    """Requests sent back to back on one connection are answered in order, and the queue they
+    wait in costs a connection tens of bytes, not a deque's 760."""
+    queue_sizes: list[int] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        if request.match_info["n"] == "1":
+            await asyncio.sleep(0.05)  # the others arrive and queue meanwhile
+        queue_sizes.append(sys.getsizeof(request.protocol._messages))
+        return web.Response(text=request.match_info["n"])
+
+    app = web.Application()
+    app.router.add_get("/n/{n}", echo)
+    sock = listening()
+    runner = await start_http(app, sock)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(sock))
+        writer.write(
+            b"".join(f"GET /n/{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for n in (1, 2, 3))
+            + b"GET /n/4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    finally:
+        await runner.cleanup()
+    answers = answer.split(b"HTTP/1.1 ")[1:]
+    assert [a.startswith(b"200 ") for a in answers] == [True] * 4, answer
+    assert [a.partition(b"\r\n\r\n")[2] for a in answers] == [b"1", b"2", b"3", b"4"]
+    assert max(queue_sizes) < 200, queue_sizes
 
 
 async def test_an_agent_gets_its_code_without_waiting_for_the_presence_record_to_go(
@@ -188,3 +254,17 @@ async def test_an_agent_gets_its_code_without_waiting_for_the_presence_record_to
 
 async def _recorded_waits_are(gateway: Gateway, count: int) -> bool:
     return await _recorded_waits(gateway) == count
+
+
+def test_serving_freezes_what_start_up_built_and_makes_full_collections_rarer() -> None:
+    """After ``settle_heap`` (``serve`` calls it once started) the objects built so far are out
+    of the collector's passes, and a full pass waits for 100 younger ones, not 10."""
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold() == (before[0], before[1], FULL_COLLECTION_EVERY)
+        assert before[2] < FULL_COLLECTION_EVERY
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

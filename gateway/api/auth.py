@@ -78,6 +78,8 @@ def guard(handler: Handler, access: Access, *, bound: bool) -> Handler:
             principal = await request.app[SERVICES].tenants.authenticate(key)
         check(principal, access, bound=bound)
         request[_PRINCIPAL] = principal
+        # A long poll parks in this frame for minutes: it keeps no copy of the key.
+        del key
         return await handler(request)
 
     return guarded
