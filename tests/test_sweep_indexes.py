@@ -86,13 +86,17 @@ SHORT = {"web_sessions"}
 
 
 async def test_sweeper_round_reads_no_long_table_whole(gateway: Gateway) -> None:
-    """No statement of a sweeper round scans a table that grows with the data."""
+    """No statement of a sweeper round scans a table that grows with the data.
+
+    On PostgreSQL the planner chooses freely here, on tables it has no
+    statistics for: as on a store just filled, or where autovacuum is off.
+    """
     with statements() as seen:
         for sweep in sweeper_round(gateway):
             await sweep()
     assert seen
     for stmt in seen:
-        plan = await _plan(gateway, stmt)
+        plan = await _plan(gateway, stmt, seqscan=True)
         if gateway.db.is_sqlite:
             scanned = set(re.findall(r"^SCAN (\w+)", plan, re.MULTILINE))
         else:
@@ -190,13 +194,14 @@ async def test_metrics_scrape_counts_only_the_queues(client: Any) -> None:
     assert "received_codes" not in read
 
 
-async def _plan(gateway: Gateway, stmt: Any) -> str:
+async def _plan(gateway: Gateway, stmt: Any, *, seqscan: bool = False) -> str:
     dialect = sqlite.dialect() if gateway.db.is_sqlite else postgresql.dialect()
     sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     async with gateway.db.write() as conn:
         if gateway.db.is_sqlite:
             rows = await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
             return "\n".join(str(r[-1]) for r in rows)
-        # An empty table is cheapest to scan: ask whether an index can serve at all.
-        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        if not seqscan:
+            # An empty table is cheapest to scan: ask whether an index can serve at all.
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))
         return "\n".join(r[0] for r in await conn.execute(text(f"EXPLAIN {sql}")))

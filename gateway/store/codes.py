@@ -138,7 +138,7 @@ async def take_code(
 
 
 async def any_expired(conn: Conn, now: float) -> bool:
-    return await any_row(conn, _RC, col(_RC.expires_at) <= now)
+    return await any_row(conn, col(_RC.expires_at), col(_RC.expires_at) <= now)
 
 
 async def delete_expired(conn: Conn, now: float) -> int:

@@ -96,7 +96,7 @@ async def daily(
 
 async def any_before(conn: Conn, *, before: str) -> bool:
     """Whether counts of days before *before* are kept."""
-    return await any_row(conn, _M, col(_M.day) < before)
+    return await any_row(conn, col(_M.day), col(_M.day) < before)
 
 
 async def forget(conn: Conn, *, before: str) -> int:

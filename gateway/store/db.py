@@ -253,9 +253,16 @@ class InlineConnection:
 Conn = AsyncConnection | InlineConnection
 
 
-async def any_row(conn: Conn, table: Any, *where: ColumnElement[bool]) -> bool:
-    """Whether a row of *table* matches *where*: the first one found ends the search."""
-    stmt = select(literal(1)).select_from(table).where(*where).limit(1)
+async def any_row(conn: Conn, by: Any, *where: ColumnElement[bool]) -> bool:
+    """Whether a row of *by*'s table matches *where*: the first one found ends the search.
+
+    *by* is the indexed column *where* bounds (a time).  Asking for the rows
+    in its order makes the planner walk that index, statistics or none:
+    without the order PostgreSQL, expecting many rows to match, reads the
+    table from the start, and a million rows of which none match are read
+    whole.
+    """
+    stmt = select(literal(1)).select_from(by.table).where(*where).order_by(by).limit(1)
     return (await conn.execute(stmt)).first() is not None
 
 

@@ -192,7 +192,7 @@ async def seen(conn: Conn, provider: str, message_id: str) -> bool:
 
 
 async def any_seen_before(conn: Conn, before: float) -> bool:
-    return await any_row(conn, InboundSeen, col(InboundSeen.seen_at) < before)
+    return await any_row(conn, col(InboundSeen.seen_at), col(InboundSeen.seen_at) < before)
 
 
 async def forget_seen(conn: Conn, before: float) -> int:

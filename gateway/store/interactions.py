@@ -268,7 +268,7 @@ def _finished_before(before: float) -> tuple[Any, ...]:
 
 
 async def any_finished_before(conn: Conn, *, before: float) -> bool:
-    return await any_row(conn, _I, *_finished_before(before))
+    return await any_row(conn, col(_I.expires_at), *_finished_before(before))
 
 
 async def forget_finished(conn: Conn, *, before: float) -> int:

@@ -62,7 +62,9 @@ async def finish(conn: Conn, login_id: str, *, status: str, now: float) -> bool:
 
 async def any_due(conn: Conn, now: float) -> bool:
     """Whether an open login's time is up."""
-    return await any_row(conn, _L, col(_L.status) == OPEN, col(_L.expires_at) <= now)
+    return await any_row(
+        conn, col(_L.expires_at), col(_L.status) == OPEN, col(_L.expires_at) <= now
+    )
 
 
 async def expire_due(conn: Conn, now: float, *, credential_id: str | None = None) -> list[Any]:

@@ -50,7 +50,7 @@ async def end_wait(conn: Conn, wait_id: str) -> None:
 
 async def any_wait_over(conn: Conn, now: float) -> bool:
     """Whether a wait is past its end."""
-    return await any_row(conn, CodeWait, col(CodeWait.until) <= now)
+    return await any_row(conn, col(CodeWait.until), col(CodeWait.until) <= now)
 
 
 async def forget_waits(conn: Conn, now: float) -> int:

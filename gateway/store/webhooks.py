@@ -323,7 +323,7 @@ async def recent_attempts(conn: Conn, tenant_id: str, *, limit: int) -> Sequence
 
 
 async def any_attempt_before(conn: Conn, *, before: float) -> bool:
-    return await any_row(conn, WebhookAttempt, col(WebhookAttempt.at) < before)
+    return await any_row(conn, col(WebhookAttempt.at), col(WebhookAttempt.at) < before)
 
 
 async def forget_attempts(conn: Conn, *, before: float) -> int:

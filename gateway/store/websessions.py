@@ -48,7 +48,7 @@ def _stale(now: float, idle_before: float) -> Any:
 
 async def any_stale(conn: Conn, *, now: float, idle_before: float) -> bool:
     # Sessions are people signed in to the pages: a short table, read whole.
-    return await any_row(conn, _S, _stale(now, idle_before))
+    return await any_row(conn, col(_S.expires_at), _stale(now, idle_before))
 
 
 async def remove_stale(conn: Conn, *, now: float, idle_before: float) -> int:
