@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from aiohttp import web
 
@@ -34,7 +33,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
-        waiting = await backlog(services.db, now=time.time())
+        waiting = await backlog(services.db)
     except Exception as exc:  # the counters still render; the backlog keeps its last value
         log.warning("could not count the backlog for /metrics", extra={"error": type(exc).__name__})
     else:

@@ -251,8 +251,11 @@ class CodeService:
 
     async def sweep(self) -> int:
         """Destroy received codes whose time is up; returns how many."""
-        async with self._db.write() as conn:
-            return await code_rows.delete_expired(conn, self._clock())
+        now = self._clock()
+        return await self._db.sweep(
+            lambda conn: code_rows.any_expired(conn, now),
+            lambda conn: code_rows.delete_expired(conn, now),
+        )
 
     def _authenticator(self, tenant_id: str, cred_id: str, row: Any) -> otp.Authenticator:
         secret = self._vault.open_field_under(

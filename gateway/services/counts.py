@@ -98,5 +98,7 @@ class MessageCounts:
     async def sweep(self) -> int:
         """Forget the days older than :data:`KEEP_DAYS`."""
         before = utc_day(self._clock() - KEEP_DAYS * _DAY)
-        async with self._db.write() as conn:
-            return await count_rows.forget(conn, before=before)
+        return await self._db.sweep(
+            lambda conn: count_rows.any_before(conn, before=before),
+            lambda conn: count_rows.forget(conn, before=before),
+        )

@@ -603,8 +603,11 @@ class InteractionService:
             if len(due) < _SWEEP_BATCH:
                 break
         if now >= self._next_forget:
-            async with self._db.write() as conn:
-                await interaction_rows.forget_finished(conn, before=now - KEEP_FINISHED)
+            before = now - KEEP_FINISHED
+            await self._db.sweep(
+                lambda conn: interaction_rows.any_finished_before(conn, before=before),
+                lambda conn: interaction_rows.forget_finished(conn, before=before),
+            )
             self._next_forget = now + _FORGET_EVERY
         return expired
 

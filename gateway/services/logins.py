@@ -289,9 +289,15 @@ class LoginService:
 
     async def sweep(self) -> int:
         """Finish as ``failed`` every login whose time is up; how many."""
-        async with self._db.write() as conn:
-            ended = await login_rows.expire_due(conn, self._clock())
+        now = self._clock()
+        ended: list[Any] = []
+
+        async def expire(conn: Conn) -> int:
+            ended.extend(await login_rows.expire_due(conn, now))
             await self._record_ended(conn, ended)
+            return len(ended)
+
+        await self._db.sweep(lambda conn: login_rows.any_due(conn, now), expire)
         self._announce_ended(ended)
         await self._codes.waits.sweep(self._clock())
         return len(ended)

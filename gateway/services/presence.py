@@ -115,5 +115,7 @@ class Waits:
         return len(self._records)
 
     async def sweep(self, now: float) -> int:
-        async with self._db.write() as conn:
-            return await presence_rows.forget_waits(conn, now)
+        return await self._db.sweep(
+            lambda conn: presence_rows.any_wait_over(conn, now),
+            lambda conn: presence_rows.forget_waits(conn, now),
+        )

@@ -168,10 +168,10 @@ class Heartbeat:
                 await replica_rows.leave(conn, self.id)
 
 
-async def backlog(db: Database, *, now: float) -> dict[str, int]:
-    """The work waiting in the store (codes, interactions, forwards, webhook deliveries)."""
+async def backlog(db: Database) -> dict[str, int]:
+    """The forwarded copies and webhook deliveries waiting to be sent."""
     async with db.read() as conn:
-        return await replica_rows.counts(conn, now)
+        return await replica_rows.queues(conn)
 
 
 #: A replica not heard from for this long is no longer listed.

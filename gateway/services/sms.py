@@ -149,5 +149,8 @@ class SmsService:
 
     async def sweep(self) -> int:
         """Forget message ids older than the redelivery window."""
-        async with self._db.write() as conn:
-            return await inbound_rows.forget_seen(conn, self._clock() - SEEN_SECONDS)
+        before = self._clock() - SEEN_SECONDS
+        return await self._db.sweep(
+            lambda conn: inbound_rows.any_seen_before(conn, before),
+            lambda conn: inbound_rows.forget_seen(conn, before),
+        )

@@ -265,5 +265,8 @@ class WebhookEndpoints:
 
     async def forget_attempts(self) -> int:
         """Drop the record of attempts older than :data:`KEEP_ATTEMPTS`."""
-        async with self._db.write() as conn:
-            return await webhook_rows.forget_attempts(conn, before=self._clock() - KEEP_ATTEMPTS)
+        before = self._clock() - KEEP_ATTEMPTS
+        return await self._db.sweep(
+            lambda conn: webhook_rows.any_attempt_before(conn, before=before),
+            lambda conn: webhook_rows.forget_attempts(conn, before=before),
+        )

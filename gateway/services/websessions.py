@@ -107,8 +107,11 @@ class WebSessions:
     async def sweep(self) -> int:
         """Delete ended sessions."""
         now = self._clock()
-        async with self._db.write() as conn:
-            return await session_rows.remove_stale(conn, now=now, idle_before=now - IDLE_SECONDS)
+        idle_before = now - IDLE_SECONDS
+        return await self._db.sweep(
+            lambda conn: session_rows.any_stale(conn, now=now, idle_before=idle_before),
+            lambda conn: session_rows.remove_stale(conn, now=now, idle_before=idle_before),
+        )
 
     # -- CSRF -------------------------------------------------------------------------
 

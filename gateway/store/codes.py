@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select
 from sqlmodel import col
 
-from .db import Conn
+from .db import Conn, any_row
 from .models import Credential, ReceivedCode
 
 _RC = ReceivedCode
@@ -135,6 +135,10 @@ async def take_code(
         )
     )
     return row
+
+
+async def any_expired(conn: Conn, now: float) -> bool:
+    return await any_row(conn, col(_RC.expires_at), col(_RC.expires_at) <= now)
 
 
 async def delete_expired(conn: Conn, now: float) -> int:

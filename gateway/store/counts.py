@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlmodel import col
 
-from .db import Conn
+from .db import Conn, any_row
 from .models import MessageCount
 
 _M = MessageCount
@@ -92,6 +92,11 @@ async def daily(
     if only is not None:
         stmt = stmt.where(col(_M.credential_id).in_(list(only)))
     return list((await conn.execute(stmt)).all())
+
+
+async def any_before(conn: Conn, *, before: str) -> bool:
+    """Whether counts of days before *before* are kept."""
+    return await any_row(conn, col(_M.day), col(_M.day) < before)
 
 
 async def forget(conn: Conn, *, before: str) -> int:

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import ColumnElement, Engine, create_engine, event, literal, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -186,6 +186,21 @@ class Database:
             return sync_conn
         return None
 
+    async def sweep(
+        self, due: Callable[[Conn], Awaitable[bool]], remove: Callable[[Conn], Awaitable[int]]
+    ) -> int:
+        """A sweeper's *remove*, in a write transaction only when *due* finds work; how many.
+
+        *due* looks on a read connection, so a round with nothing due (most
+        rounds) takes no write lock, holds up no mail being committed and
+        writes nothing: one index probe per table on a store of any size.
+        """
+        async with self.read() as conn:
+            if not await due(conn):
+                return 0
+        async with self.write() as conn:
+            return await remove(conn)
+
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
         async with self.engine.connect() as conn:
@@ -236,6 +251,19 @@ class InlineConnection:
 
 #: What the store's query functions take: an async connection or an inline one.
 Conn = AsyncConnection | InlineConnection
+
+
+async def any_row(conn: Conn, by: Any, *where: ColumnElement[bool]) -> bool:
+    """Whether a row of *by*'s table matches *where*: the first one found ends the search.
+
+    *by* is the indexed column *where* bounds (a time).  Asking for the rows
+    in its order makes the planner walk that index, statistics or none:
+    without the order PostgreSQL, expecting many rows to match, reads the
+    table from the start, and a million rows of which none match are read
+    whole.
+    """
+    stmt = select(literal(1)).select_from(by.table).where(*where).order_by(by).limit(1)
+    return (await conn.execute(stmt)).first() is not None
 
 
 def _inline_engine(engine: AsyncEngine, *, writer: bool) -> Engine:

@@ -28,7 +28,7 @@ from ..events import Event
 from . import counts, presence
 from .codes import ROUTE_COLUMNS, CodeRow, insert_codes
 from .counts import CountRow
-from .db import Conn
+from .db import Conn, any_row
 from .models import Credential, Forward, ForwardOutbox, InboundSeen, SmsDevice
 from .signals import notify
 from .webhooks import enqueue_many, fan_out_params
@@ -189,6 +189,10 @@ async def write(conn: Conn, items: Sequence[Write]) -> None:
 async def seen(conn: Conn, provider: str, message_id: str) -> bool:
     params = {"provider": provider, "message_id": message_id}
     return (await conn.execute(_SEEN, params)).first() is not None
+
+
+async def any_seen_before(conn: Conn, before: float) -> bool:
+    return await any_row(conn, col(InboundSeen.seen_at), col(InboundSeen.seen_at) < before)
 
 
 async def forget_seen(conn: Conn, before: float) -> int:

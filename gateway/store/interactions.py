@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlmodel import col
 
-from .db import Conn
+from .db import Conn, any_row
 from .models import Credential, Interaction, ReceivedCode
 
 _I = Interaction
@@ -263,11 +263,17 @@ async def expire_due(conn: Conn, interaction_ids: Sequence[str], *, now: float) 
     return (await conn.execute(stmt)).all()
 
 
+def _finished_before(before: float) -> tuple[Any, ...]:
+    return col(_I.status).in_(FINISHED), col(_I.expires_at) < before
+
+
+async def any_finished_before(conn: Conn, *, before: float) -> bool:
+    return await any_row(conn, col(_I.expires_at), *_finished_before(before))
+
+
 async def forget_finished(conn: Conn, *, before: float) -> int:
     """Delete finished interactions whose time ended before *before*."""
-    result = await conn.execute(
-        delete(_I).where(col(_I.status).in_(FINISHED), col(_I.expires_at) < before)
-    )
+    result = await conn.execute(delete(_I).where(*_finished_before(before)))
     return int(result.rowcount or 0)
 
 

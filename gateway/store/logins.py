@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlmodel import col
 
-from .db import Conn
+from .db import Conn, any_row
 from .models import Login
 
 OPEN = "open"
@@ -58,6 +58,13 @@ async def finish(conn: Conn, login_id: str, *, status: str, now: float) -> bool:
         .values(status=status, finished_at=now)
     )
     return bool(result.rowcount)
+
+
+async def any_due(conn: Conn, now: float) -> bool:
+    """Whether an open login's time is up."""
+    return await any_row(
+        conn, col(_L.expires_at), col(_L.status) == OPEN, col(_L.expires_at) <= now
+    )
 
 
 async def expire_due(conn: Conn, now: float, *, credential_id: str | None = None) -> list[Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlmodel import col
 
-from .db import Conn
+from .db import Conn, any_row
 from .models import CodeWait, Login
 from .webhooks import fan_out_when
 
@@ -46,6 +46,11 @@ async def move_wait(conn: Conn, wait_id: str, until: float) -> None:
 
 async def end_wait(conn: Conn, wait_id: str) -> None:
     await conn.execute(delete(CodeWait).where(col(CodeWait.id) == wait_id))
+
+
+async def any_wait_over(conn: Conn, now: float) -> bool:
+    """Whether a wait is past its end."""
+    return await any_row(conn, col(CodeWait.until), col(CodeWait.until) <= now)
 
 
 async def forget_waits(conn: Conn, now: float) -> int:

@@ -40,21 +40,37 @@ async def forget_before(conn: Conn, before: float) -> int:
     return int(result.rowcount or 0)
 
 
-async def counts(conn: Conn, now: float) -> dict[str, int]:
-    """How much work waits: codes, interactions, forwarded copies, webhook deliveries."""
+async def _count(conn: Conn, stmt: Any) -> int:
+    return int((await conn.execute(stmt)).scalar_one())
 
-    async def count(stmt: Any) -> int:
-        return int((await conn.execute(stmt)).scalar_one())
 
+async def queues(conn: Conn) -> dict[str, int]:
+    """The sending queues' lengths: forwarded copies and webhook deliveries.
+
+    Each holds only work not yet done, so counting it stays cheap however
+    much the store keeps (what ``/metrics`` reads on every scrape).
+    """
     return {
-        "codes_waiting": await count(
-            select(func.count()).where(col(ReceivedCode.expires_at) > now)
+        "forwards_pending": await _count(conn, select(func.count()).select_from(ForwardOutbox)),
+        "webhook_deliveries_pending": await _count(
+            conn, select(func.count()).select_from(WebhookDelivery)
         ),
-        "interactions_open": await count(
-            select(func.count()).where(col(Interaction.status).in_(("pending", "submitted")))
+    }
+
+
+async def counts(conn: Conn, now: float) -> dict[str, int]:
+    """How much work waits: codes, interactions, forwarded copies, webhook deliveries.
+
+    The codes not yet expired are read from their index one by one: for
+    ``otpgate status``, not for a scrape.
+    """
+    return {
+        "codes_waiting": await _count(
+            conn, select(func.count()).where(col(ReceivedCode.expires_at) > now)
         ),
-        "forwards_pending": await count(select(func.count()).select_from(ForwardOutbox)),
-        "webhook_deliveries_pending": await count(
-            select(func.count()).select_from(WebhookDelivery)
+        "interactions_open": await _count(
+            conn,
+            select(func.count()).where(col(Interaction.status).in_(("pending", "submitted"))),
         ),
+        **await queues(conn),
     }

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlmodel import col
 
 from ..events import NAMES, event_body
-from .db import Conn
+from .db import Conn, any_row
 from .models import Tenant, Webhook, WebhookAttempt, WebhookDelivery
 from .outbox import OutboxTable
 
@@ -320,6 +320,10 @@ async def recent_attempts(conn: Conn, tenant_id: str, *, limit: int) -> Sequence
     )
     rows: Sequence[Any] = (await conn.execute(stmt)).all()
     return rows
+
+
+async def any_attempt_before(conn: Conn, *, before: float) -> bool:
+    return await any_row(conn, col(WebhookAttempt.at), col(WebhookAttempt.at) < before)
 
 
 async def forget_attempts(conn: Conn, *, before: float) -> int:

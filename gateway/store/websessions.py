@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, update
 from sqlmodel import col
 
-from .db import Conn
+from .db import Conn, any_row
 from .models import WebSession
 
 _S = WebSession
@@ -42,9 +42,16 @@ async def remove_for_key(conn: Conn, key_id: str) -> int:
     return int(result.rowcount or 0)
 
 
+def _stale(now: float, idle_before: float) -> Any:
+    return or_(col(_S.expires_at) <= now, col(_S.last_seen_at) < idle_before)
+
+
+async def any_stale(conn: Conn, *, now: float, idle_before: float) -> bool:
+    # Sessions are people signed in to the pages: a short table, read whole.
+    return await any_row(conn, col(_S.expires_at), _stale(now, idle_before))
+
+
 async def remove_stale(conn: Conn, *, now: float, idle_before: float) -> int:
     """Delete sessions past their absolute end or idle since before *idle_before*."""
-    result = await conn.execute(
-        delete(_S).where(or_(col(_S.expires_at) <= now, col(_S.last_seen_at) < idle_before))
-    )
+    result = await conn.execute(delete(_S).where(_stale(now, idle_before)))
     return int(result.rowcount or 0)
