@@ -32,7 +32,10 @@ _ASCII_UPPERS = re.compile(r"[A-Z]+")
 _GAP_WORD = re.compile(r"[^\W\d_]+|\d+")
 _OTHER_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")  # a letter beyond ASCII
 _HIRAGANA = re.compile("[\u3041-\u309f]")
-_SPACELESS = re.compile(r"[\u0E00-\u0E7F\u3040-\u30FF\u3400-\u9FFF\uF900-\uFAFF]")
+# Scripts written without spaces between words: Thai, Lao, Burmese, Khmer, Chinese, Japanese
+_SPACELESS = re.compile(
+    r"[\u0E00-\u0EFF\u1000-\u109F\u1780-\u17FF\u3040-\u30FF\u3400-\u9FFF\uF900-\uFAFF]"
+)
 _LETTERS_BEFORE = re.compile(r"[^\W\d_]*$")
 _LONG_WORD = re.compile(r"[^\W\d_]{9,}")  # long enough to be a compound
 _COMPOUNDS_LOOKED_AT = 20  # code words whose next words are looked into
@@ -267,7 +270,7 @@ class MessageIndex:
         count = 0.0
         for w in found:
             if _SPACELESS.search(w):
-                # Chinese, Japanese, Thai: no spaces between words; Japanese hiragana
+                # Chinese, Japanese, Thai, Lao, Burmese, Khmer: no spaces between words; hiragana
                 # mostly particles and endings ("を使用してください"), a quarter as much
                 kana = len(_HIRAGANA.findall(w))
                 count += (len(w) - kana) / 2 + kana / 8

@@ -301,8 +301,10 @@ CODE_CJK: tuple[str, ...] = (
     # Thai, Hebrew, Arabic, Persian, Urdu, Hindi, Bengali, others
     "รหัส", "โค้ด", "קוד", "סיסמ", "رمز", "كود", "كلمة المرور", "كلمة السر", "گذرواژه",
     "کوڈ", "कोड", "ओटीपी", "पासवर्ड", "কোড", "ওটিপি", "குறியீ", "కోడ్", "კოდ", "կոդ",
-    # Kannada, Malayalam, Gujarati, Punjabi, Sinhala, Khmer, Lao, Burmese, Amharic, Pashto
+    # Kannada, Malayalam, Gujarati, Punjabi, Sinhala, Khmer, Lao, Burmese, Amharic, Pashto;
     "ಕೋಡ್", "കോഡ്", "કોડ", "ਕੋਡ", "කේත", "កូដ", "ລະຫັດ", "ကုဒ်", "ኮድ", "کوډ",
+    # Kurdish (Sorani) for a code, with its suffixes glued on (کۆدی, کۆدە)
+    "کۆد",
     # Odia, Sindhi, Assamese for a code; tokens and passwords in Indic, Arabic-script,
     # Hebrew, Thai, Caucasian and South-East Asian scripts
     "କୋଡ", "ڪوڊ", "ক'ড", "ক’ড", "टोकन", "টোকেন", "توکن", "ٹوکن", "אסימון", "โทเค็น",
@@ -321,6 +323,10 @@ QUALIFIER_CJK: tuple[str, ...] = (
     "लॉगिन", "重置", "重設", "再設定", "リセット", "초기화", "재설정", "ลงชื่อเข้าใช้",
     "เข้าสู่ระบบ", "รีเซ็ต", "تسجيل الدخول", "إعادة تعيين", "بازنشانی", "איפוס", "התחברות",
     "შესვლ", "აღდგენ", "დასტურ", "रीसेट",
+    # Khmer, Lao, Burmese, Bengali, Tamil, Urdu, Amharic, Sorani: verify, confirm, sign in
+    "ផ្ទៀងផ្ទាត់", "បញ្ជាក់", "ចូលប្រព័ន្ធ", "ຢືນຢັນ", "ກວດສອບ", "ເຂົ້າສູ່ລະບົບ", "အတည်ပြု",
+    "အကောင့်ဝင်", "যাচাই", "প্রমাণীকরণ", "লগইন", "சரிபார்ப்பு", "உள்நுழை", "تصدیق", "لاگ ان",
+    "ማረጋገጫ", "چونەژوورەوە",
 )  # fmt: skip
 
 NOT_CODE_QUALIFIER_CJK: tuple[str, ...] = (
@@ -643,7 +649,10 @@ ENTRY_VERB_RE = re.compile(f"{NOT_AFTER_LETTER}(?:{_alternation(ENTRY_VERB)})\\s
 CONNECTOR_WORDS = frozenset(CONNECTOR)
 CONNECTOR_CJK_RE = re.compile(
     _anywhere(("คือ", "הוא", "היא", "שלך", "שלכם", "هو", "الخاص بك", "لك", "شما", "است", "है",
-               "आपका", "είναι", "σας", "σου", "ваш", "ваша"))
+               "आपका", "είναι", "σας", "σου", "ваш", "ваша",
+               # "is" and "your" in Khmer, Lao, Burmese, Thai, Bengali, Tamil, Urdu, Amharic
+               "គឺ", "របស់អ្នក", "ແມ່ນ", "ຂອງທ່ານ", "သင့်", "ဖြစ်သည်", "ของคุณ", "আপনার",
+               "உங்கள்", "آپ کا", "ہے", "የእርስዎ", "ነው"))
     + f"|[{re.escape(CONNECTOR_CJK)}]"
 )  # fmt: skip
 
