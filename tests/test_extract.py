@@ -974,3 +974,58 @@ def test_letter_codes_named_by_a_compound_after_the_code_word(text: str, code: s
 )
 def test_classes_unseen_messages_miss(channel: str, text: str, code: str | None) -> None:
     assert extract_code(channel=channel, text=text) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # Sorani Kurdish names a code کۆد, its suffixes glued on.
+        ("کۆدی چونەژوورەوەکەت: 294385\n\nئەم کۆدە لە 5 خولەک بەسەردەچێت.", "294385"),  # noqa: RUF001
+        # Vietnamese: the code to enter, the one that follows ("mã" alone is too common).
+        (
+            "Vui lòng xác minh địa chỉ email của bạn bằng cách nhập các mã sau.\n\n862042\n\n.",
+            "862042",
+        ),
+        ("Vui long nhap ma sau de xac minh: 482913", "482913"),
+        # "is" and "your" in Bengali, Urdu and Amharic stand between a code word and its code.
+        ("আপনার ইমেইল প্রমাণীকরণ কোড: 482913", "482913"),
+        ("آپ کا تصدیقی کوڈ 482913 ہے", "482913"),
+        ("የማረጋገጫ ኮድዎ 482913 ነው", "482913"),
+    ],
+)
+def test_code_words_in_scripts_without_spaces_and_more_languages(text: str, code: str) -> None:
+    assert extract_code(channel="sms", text=text) == code
+
+
+def test_khmer_lao_burmese_are_read_as_scripts_without_spaces() -> None:
+    """Khmer, Lao and Burmese are written without spaces between words, like Thai: the
+    letters between a code word and its code count as Thai's do, not as many words."""
+    text = (
+        "Hello!\n\nកូដចូលប្រព័ន្ធរបស់អ្នកគឺ៖ 576333\n\nកូដនេះនឹងផុតកំណត់ក្នុងរយៈពេល 10 នាទី។\n\nRegards,\nTodo365"
+    )
+    assert extract_code(channel="email", subject="សួស្តី", text=text) == "576333"
+    for text in (
+        "ລະຫັດ OTP ຂອງທ່ານສຳລັບການຢືນຢັນຕົວຕົນແມ່ນ 576333",
+        "သင့်အကောင့်ဝင်ရောက်ရန် အတည်ပြုကုဒ်မှာ 576333 ဖြစ်သည်",
+        "លេខកូដសម្ងាត់សម្រាប់ចូលប្រើគណនីរបស់លោកអ្នកគឺ 576333",
+    ):
+        assert extract_code(channel="sms", text=text) == "576333", text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Promotions with a code to enter, in the languages of South-East and South Asia,
+        # the Middle East and Africa: a discount code is not a code to sign in with.
+        "Nhập mã GIAM50K để được giảm 50.000đ cho đơn hàng từ 200.000đ",
+        "Nhập mã ưu đãi TET2026 ngay hôm nay",
+        "Gunakan kode HEMAT20, potongan Rp20.000 untuk belanja pertama",
+        "Guna kod JIMAT15 untuk diskaun 15% hari ini",
+        "Tumia msimbo wa punguzo OFA20 kupata punguzo la 20%",
+        "प्रोमो कोड FLAT100 का उपयोग करें और ₹100 की छूट पाएं",
+        "ใช้โค้ด SALE50 รับส่วนลด 50% วันนี้เท่านั้น",
+        "Daftar hari ini, dapat potongan harga.\n\nBELAJAR30\n\nGunakan kode promo saat checkout.",
+    ],
+)
+def test_promotion_codes_in_more_languages_give_none(text: str) -> None:
+    assert extract_code(channel="sms", text=text) is None

@@ -68,6 +68,8 @@ CODE: tuple[str, ...] = (
     r"κ[ωώ]δικ\w*", r"συνθηματικ\w*",
     # Vietnamese ("mã" alone is too common a syllable, so only in phrases)
     r"m[aã] (?:x[aá]c|otp|k[ií]ch|b[aả]o|đăng|dang|giao|pin|s[oố])\w*",
+    # ... or one to enter, or the one that follows: "nhập các mã sau", "mã dưới đây"
+    r"(?:nh[aậ]p|d[uù]ng|s[uử] d[uụ]ng) (?:c[aá]c )?m[aã]", r"m[aã] (?:sau|d[uư][oớ]i)",
     r"m[aậ]t kh[aẩ]u",
     # Passwords and tokens as common translations name them (WordPress, Mozilla, Nextcloud
     # glossaries): Malay, Baltic, Finnic, South Slavic, Albanian, Turkic, Celtic, Iberian,
@@ -235,6 +237,9 @@ PROMOTION: tuple[str, ...] = (
     r"slev\w*", r"zľav\w*", r"kedvezmény\w*", r"kupon\w*", r"alennus\w*",
     r"popust\w*", r"reducere", r"diskon", r"знижк\w*", r"купон\w*", r"εκπτωσ\w*",
     r"gi[aả]m gi[aá]", r"khuy[eế]n m[aã]i", r"tarjous\w*", r"aanbod", r"oferta\w*",
+    # Vietnamese, Indonesian, Malay, Filipino, Swahili: a price cut, an offer, a saving
+    r"(?:đư[oợ]c|duoc) gi[aả]m", r"[uư]u đ[aã]i", r"ho[aà]n ti[eề]n", r"mi[eễ]n ph[ií]",
+    r"hemat", r"potongan", r"diskaun", r"diskwento", r"punguzo",
 )  # fmt: skip
 
 MEETING: tuple[str, ...] = (
@@ -351,6 +356,9 @@ PROMOTION_CJK: tuple[str, ...] = (
     "优惠", "優惠", "折扣", "促销", "促銷", "特价", "特價", "割引", "セール", "할인", "쿠폰",
     "הנחה", "خصم", "تخفیف", "छूट", "ส่วนลด", "クーポン", "쿠폰", "优惠券", "優惠券", "折价", "满减",
     "コード割引", "кешбэк", "кэшбэк",
+    # discounts and offers in Indic, Arabic-script, Ethiopic and South-East Asian scripts
+    "प्रोमो", "कैशबैक", "ছাড়", "অফার", "தள்ளுபடி", "رعایت", "كوبون", "ቅናሽ", "បញ្ចុះតម្លៃ",
+    "ສ່ວນຫຼຸດ", "လျှော့စျေး",
 )  # fmt: skip
 
 MEETING_CJK: tuple[str, ...] = ("会议", "會議", "会議", "회의", "פגישה", "اجتماع", "جلسه")
