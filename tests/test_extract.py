@@ -213,10 +213,21 @@ def test_digits_spread_apart(subject: str, text: str, html: str, code: str | Non
         ("Your order number: AB12CD34EF56GH78", None),
         ("Your code: 7fK2pQ9xLm3Rt8Vb", None),  # no word says what for
         ("Session a1b2c3d4e5f6g7h8, verification code 482913", "482913"),
+        # 16 random bytes in hexadecimal, 32 characters, as some systems give a code to type
+        # or paste (a link holding it too); named as anything but a code to sign in with, none
+        (
+            "Email verification code: 46d13cf23a6c69c4f8a7eb11501509ed\n\nAlternatively you "
+            "may click the following link:\n\nhttps://example.org/verify/46d13cf23a6c69c4f8a7eb11501509ed",
+            "46d13cf23a6c69c4f8a7eb11501509ed",
+        ),
+        ("Your invitation code: 3f2a9c1d7e8b4a6f5c3d2e1f0a9b8c7d", None),
+        ("Transaction code: 3f2a9c1d7e8b4a6f5c3d2e1f0a9b8c7d\nAmount: $20.00", None),
+        ("Your new API token is 9f8e7d6c5b4a39281706f5e4d3c2b1a0. Keep it secret.", None),
+        ("Commit 3f2a9c1d7e8b4a6f5c3d2e1f0a9b8c7d passed; verification code coverage 98%", None),
     ],
 )
 def test_long_tokens_named_plainly_as_a_code(text: str, code: str | None) -> None:
-    """A 16-24 character token is the code only where a code word plainly names it."""
+    """A token of 11 to 32 characters is the code only where a code word plainly names it."""
     assert extract_code(channel="email", text=text) == code
 
 

@@ -69,7 +69,7 @@ MAX_HTML_CHARS = 300_000
 MAX_HTML_TAGS = 5_000  # the HTML part is read up to its 5,000th tag
 MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to there
 MAX_TOKENS = 1_000  # and with more tokens that could be one (single digits, capitals...)
-LONG_CODE_CHARS = (11, 24)
+LONG_CODE_CHARS = (11, 32)  # up to 16 random bytes in hexadecimal, given as a code to type
 LONG_PRIOR = -2.0  # a long token's, which needs a code word naming it plainly
 SHORT_PRIOR = -2.0  # a three-digit code's, which needs a code word right before it
 READ_BEYOND = 400  # characters read after the last candidate of a message cut short
@@ -112,7 +112,7 @@ class _Candidate:
     value: str
     start: int
     end: int
-    kind: str  # "digits", "mixed", "alpha" or "long" (11 to 24 letters and digits)
+    kind: str  # "digits", "mixed", "alpha" or "long" (11 to 32 letters and digits)
     prior: float
 
 

@@ -85,6 +85,7 @@ CODE: tuple[str, ...] = (
     # Norwegian; Vietnamese "mã thông báo" (a token) and "mã của bạn" (your code)
     r"testimoni", r"testemu[ñn]o", r"tõend\w*", r"c?h?omhartha\w*", r"teikn\w*", r"rakt[aą]s?",
     r"marķier\w*", r"sjetong\w*", r"m[aã] th[oô]ng b[aá]o", r"m[aã] c[uủ]a b[aạ]n",
+    r"belirte[cç]\w*",  # a token (Turkish)
 )  # fmt: skip
 
 CODE_SUFFIX: tuple[str, ...] = (
