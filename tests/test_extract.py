@@ -1040,3 +1040,22 @@ def test_khmer_lao_burmese_are_read_as_scripts_without_spaces() -> None:
 )
 def test_promotion_codes_in_more_languages_give_none(text: str) -> None:
     assert extract_code(channel="sms", text=text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # A code word set equal to the code, as banks write it; its reference stays out.
+        ("OTP=482913 (Ref=KXTZ) สำหรับยืนยันการชำระเงิน 250.00 บาท ที่ LAZADA", "482913"),
+        ("Your OTP=4829 for login", "4829"),
+        # ... but never a parameter of a link or of an identifier.
+        ("Visit example.com/login?otp=482913 now", None),
+        ("user_code=482913", None),
+        ("id=482913 code sent", None),
+        # A verification number in Swahili (the short "namba") and Amharic.
+        ("M-PESA: Namba yako ya uthibitisho ni 482913. Usishiriki na mtu yeyote.", "482913"),
+        ("የማረጋገጫ ቁጥርዎ 482913 ነው። ለማንም አያጋሩ።", "482913"),
+    ],
+)
+def test_code_word_equals_and_verification_numbers(text: str, code: str | None) -> None:
+    assert extract_code(channel="sms", text=text) == code

@@ -120,7 +120,9 @@ def _glued(doc: str, start: int, end: int, digits: bool) -> bool:
     """True when the token is a piece of a larger number, identifier or word."""
     p, pp = (doc[start - 1] if start else " "), (doc[start - 2] if start > 1 else " ")
     n, nn = doc[end : end + 1] or " ", doc[end + 1 : end + 2] or " "
-    if p in "+*@_•=&" or n in "@_*":
+    if p == "=" and lex.KEYWORD_EQUALS_RE.search(doc, max(0, start - 10), start):
+        pass  # OTP=482913: a code word's value, not a piece of a longer identifier
+    elif p in "+*@_•=&" or n in "@_*":
         return True  # phone, masked card, e-mail, identifier
     if (p in ".,:" and pp.isdigit()) or (n in ".,:" and nn.isdigit()):
         return True  # 12.03.2024, 1.240,00, 12:30, 192.0.2.1

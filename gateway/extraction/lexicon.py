@@ -56,7 +56,7 @@ CODE: tuple[str, ...] = (
     # Asturian, Occitan, Haitian, Frisian, Esperanto, African languages, Maori
     r"c[oó]digu", r"còd[ei]", r"kòd", r"koade", r"kodo\w*", r"ikhodi", r"ikhowudi",
     r"koodu", r"koodh\w*", r"kaody", r"waehere", r"lambar (?:tabbatarwa|sirri)",
-    r"nambari(?: yako| yenu)? ya (?:siri|uthibitisho|kuthibitisha)",
+    r"namba(?:ri)?(?: yako| yenu)? ya (?:siri|uthibitisho|kuthibitisha)",
     # Romance
     r"c[oó]digos?", r"cdigo", r"codi", r"codice", r"codici", r"codul(?:ui)?", r"cod",
     r"mot(?:s)? de passe", r"clave", r"contrase[ñn]a", r"senhas?", r"parol[aă]?",
@@ -317,6 +317,8 @@ CODE_CJK: tuple[str, ...] = (
     "პაროლ", "գաղտնաբառ", "ពាក្យសម្ងាត់", "கடவுச்சொல்", "పాస్‌వర్డ్", "పాస్వర్డ్",
     "پاس ورڈ", "পাসওয়ার্ড", "پټنوم", "संकेतशब्द", "પાસવર્ડ", "ਪਾਸਵਰਡ", "මුරපද", "စကားဝှက်",
     "የይለፍ ቃል", "ტოკენ", "ටෝකන",
+    # a verification number (Amharic)
+    "ማረጋገጫ ቁጥር",
 )  # fmt: skip
 
 # Persian "کد" is two letters and sits inside longer words: needs its own boundaries.
@@ -733,6 +735,9 @@ PURPOSE_RE = re.compile(  # between a number and the qualifier naming its purpos
 )
 PURPOSE_AFTER_RE = re.compile(r"\s+(?:to|pour|para|per|um|zum|om|aby|чтобы|для)\s+[^\W\d_]", re.I)
 KEYWORD_DASH_RE = re.compile(r"(?<![A-Za-z])(?:otp|code|pin|tan|kod)-$", re.I)
+# "OTP=482913 (Ref=KXTZ)", as banks write it: a code word set equal to the code, outside a
+# link's query (links are blanked before reading; "&code=" or "?otp=" stays glued)
+KEYWORD_EQUALS_RE = re.compile(r"(?<![\w&?/=.-])(?:otp|code|pin|tan|kod|passcode) ?=$", re.I)
 
 # Pieces one of SECRECY_RE's phrases holds: text with none of them is not searched.
 SECRECY_KEYS = (
