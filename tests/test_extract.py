@@ -1059,3 +1059,31 @@ def test_promotion_codes_in_more_languages_give_none(text: str) -> None:
 )
 def test_code_word_equals_and_verification_numbers(text: str, code: str | None) -> None:
     assert extract_code(channel="sms", text=text) == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A postal code, named after the word for code as many languages order it, or by a
+        # word that holds it (Hebrew), or by a compound (Malay): not a code to sign in with.
+        "Kode pos 40115, nomor pesanan 482913",
+        "Código postal: 28013",
+        "کد پستی: 1591634311",
+        "کۆدی پۆستە: 44001",
+        "الرمز البريدي: 11564",
+        "รหัสไปรษณีย์ 10110",
+        "Mã bưu chính: 700000",
+        "Kodi ya posta: 00100",
+        "מיקוד: 6423901",
+        "Poskod: 50450",
+    ],
+)
+def test_postal_codes_named_after_the_code_word_give_none(text: str) -> None:
+    assert extract_code(channel="sms", text=text) is None
+
+
+def test_a_word_after_the_code_word_that_is_a_number_does_not_negate_it() -> None:
+    """Only a word right after the code word (an ending and one word at most between) says
+    it is not a sign-in code; a reference after the code itself does not."""
+    text = "OTP=482913 (Ref=KXTZ) สำหรับยืนยันการชำระเงิน 250.00 บาท"
+    assert extract_code(channel="sms", text=text) == "482913"

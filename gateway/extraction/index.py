@@ -39,6 +39,7 @@ _SPACELESS = re.compile(
 _LETTERS_BEFORE = re.compile(r"[^\W\d_]*$")
 _LONG_WORD = re.compile(r"[^\W\d_]{9,}")  # long enough to be a compound
 _COMPOUNDS_LOOKED_AT = 20  # code words whose next words are looked into
+_WORD_AFTER = re.compile(r"[^\W\d_]*\s*(?:[^\W\d_]+\s+)?")  # an ending, and a word at most
 
 
 @dataclass(slots=True)
@@ -201,20 +202,31 @@ class MessageIndex:
         for start, end in compounds:
             word = self.low[start:end]
             suffix = lex.COMPOUND_CODE_RE.search(word)
-            head = word[: suffix.start() if suffix else 0].rstrip("s-")
-            if head in lex.NOT_CODE_PREFIX or any(
-                len(p) >= 5 and head.endswith(p) for p in lex.NOT_CODE_PREFIX
+            whole = word[: suffix.start() if suffix else 0]
+            head = whole.rstrip("s-")  # (a linking -s: "Anmeldungscode")
+            if (
+                head in lex.NOT_CODE_PREFIX
+                or whole in lex.NOT_CODE_PREFIX
+                or any(len(p) >= 5 and head.endswith(p) for p in lex.NOT_CODE_PREFIX)
             ):
                 continue  # postcode, Gutscheincode, barcode, encode
             found["code"].append((start, end))
         code = found["code"] if self.plain and not compounds else sorted(set(found["code"]))
         not_code_ends = sorted(e for _, e in found["not_code"])
+        not_code_starts = sorted(s for s, _ in found["not_code"])
         hits = []
         for start, end in code:
             near = not_code_ends[bisect.bisect_left(not_code_ends, start - 20) :]
             negated = any(  # "tracking code", "gift card code", "booking confirmation code"
                 self.words(e, start, raw=True) <= 1 for e in near[:3] if e <= start
             )
+            if not negated and not_code_starts:  # "código postal", "kode pos", "کد پستی"
+                after = not_code_starts[bisect.bisect_left(not_code_starts, end) :]
+                negated = any(
+                    _WORD_AFTER.fullmatch(self.doc, end, s) is not None
+                    for s in after[:2]
+                    if s <= end + 20
+                ) or any(a <= start and end <= b for a, b in found["not_code"])  # מיקוד
             hits.append(Hit(start, end, negated))
         return hits
 

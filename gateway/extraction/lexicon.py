@@ -102,7 +102,7 @@ NOT_CODE_PREFIX: tuple[str, ...] = (
     "einladungs", "html", "tax", "steuer", "swift", "sort", "bank", "bankleit", "iban",
     "produkt", "product", "artikel", "farb", "color", "colour", "zeichen", "morse", "dress",
     "kunden", "pick", "pickup", "abhol", "rabattkod", "dörr", "tür", "door", "gate",
-    "korting", "alennus", "soodus", "kampanja", "tarjous", "lahja", "kupon", "kupong",
+    "korting", "alennus", "soodus", "kampanja", "tarjous", "lahja", "kupon", "kupong", "pos",
 )  # fmt: skip
 
 QUALIFIER: tuple[str, ...] = (
@@ -168,6 +168,8 @@ NOT_CODE_QUALIFIER: tuple[str, ...] = (
     r"slev\w*", r"zľav\w*", r"zlav\w*", r"kedvezmény\w*", r"kupon\w*", r"alennus\w*",
     r"popust\w*", r"reducere", r"diskon", r"знижк\w*", r"купон\w*", r"εκπτωσ\w*",
     r"κουπόνι\w*", r"gi[aả]m gi[aá]", r"khuy[eế]n m[aã]i", r"rabattkod\w*", r"akci\w*",
+    # Postal codes named after the word for code: Indonesian, Malay, Vietnamese, Swahili
+    r"pos", r"b[uư]u (?:ch[ií]nh|đi[eệ]n)", r"ya posta",
 )  # fmt: skip
 
 IDENTIFIER: tuple[str, ...] = (
@@ -341,6 +343,8 @@ NOT_CODE_QUALIFIER_CJK: tuple[str, ...] = (
     "取件", "取货", "取貨", "提货", "兑换", "兌換", "邀请", "邀請", "优惠", "優惠", "邮政",
     "郵政", "邮编", "推荐", "推薦", "礼品", "禮品", "クーポン", "招待", "郵便", "할인", "쿠폰",
     "우편", "초대", "קופון", "הנחה", "خصم", "تخفیف", "कूपन",
+    # postal (Persian, Sorani, Arabic, Thai, Hindi) and a postal code (Hebrew)
+    "پستی", "پۆست", "البريدي", "بريدي", "ไปรษณีย์", "डाक", "מיקוד",
 )  # fmt: skip
 
 IDENTIFIER_CJK: tuple[str, ...] = (
