@@ -1087,3 +1087,32 @@ def test_a_word_after_the_code_word_that_is_a_number_does_not_negate_it() -> Non
     it is not a sign-in code; a reference after the code itself does not."""
     text = "OTP=482913 (Ref=KXTZ) สำหรับยืนยันการชำระเงิน 250.00 บาท"
     assert extract_code(channel="sms", text=text) == "482913"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "আপনার কুপন কোড: SAVE2026",  # a coupon's code (Bengali)
+        "Your order code: 482913",  # an order's code
+        "Kode pesanan Anda: 482913",  # (Indonesian)
+        "رمز الطلب: 482913",  # (Arabic)
+        "Tu código de descuento: VERANO15",  # a discount's, named after the code word
+    ],
+)
+def test_coupon_and_order_codes_give_none(text: str) -> None:
+    assert extract_code(channel="sms", text=text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A word for an order further after the code word, or before it, says what the code
+        # is for, not what kind it is.
+        "Kode OTP untuk pesanan Anda: 482913",
+        "Untuk pesanan Anda, kode verifikasi: 482913",
+        "Enter the code in order to sign in: 482913",
+        "Your code to confirm the order: 482913",
+    ],
+)
+def test_order_words_farther_from_the_code_word_leave_it_a_code(text: str) -> None:
+    assert extract_code(channel="sms", text=text) == "482913"

@@ -39,7 +39,11 @@ _SPACELESS = re.compile(
 _LETTERS_BEFORE = re.compile(r"[^\W\d_]*$")
 _LONG_WORD = re.compile(r"[^\W\d_]{9,}")  # long enough to be a compound
 _COMPOUNDS_LOOKED_AT = 20  # code words whose next words are looked into
-_WORD_AFTER = re.compile(r"[^\W\d_]*\s*(?:[^\W\d_]+\s+)?")  # an ending, and a word at most
+# What may stand between a code word and a word after it saying what kind it is: an
+# ending ("کۆدی") and a linking particle ("código de descuento", "kodi ya posta")
+_WORD_AFTER = re.compile(
+    r"[^\W\d_]*\s*(?:(?:de|di|da|do|del|della|du|des|ya|wa|za|la|na|ng|of|für)\s+)?", re.I
+)
 
 
 @dataclass(slots=True)

@@ -170,6 +170,9 @@ NOT_CODE_QUALIFIER: tuple[str, ...] = (
     r"κουπόνι\w*", r"gi[aả]m gi[aá]", r"khuy[eế]n m[aã]i", r"rabattkod\w*", r"akci\w*",
     # Postal codes named after the word for code: Indonesian, Malay, Vietnamese, Swahili
     r"pos", r"b[uư]u (?:ch[ií]nh|đi[eệ]n)", r"ya posta",
+    # an order's code (English, Indonesian, Malay), only right next to the word for code
+    r"order(?=[ -]?codes?(?![^\W\d_]))", r"(?<=kode )pesanan", r"(?<=kod )pesanan",
+    r"(?<=رمز )الطلب", r"(?<=كود )الطلب",  # (Arabic)
 )  # fmt: skip
 
 IDENTIFIER: tuple[str, ...] = (
@@ -345,6 +348,8 @@ NOT_CODE_QUALIFIER_CJK: tuple[str, ...] = (
     "우편", "초대", "קופון", "הנחה", "خصم", "تخفیف", "कूपन",
     # postal (Persian, Sorani, Arabic, Thai, Hindi) and a postal code (Hebrew)
     "پستی", "پۆست", "البريدي", "بريدي", "ไปรษณีย์", "डाक", "מיקוד",
+    # a coupon (Bengali)
+    "কুপন",
 )  # fmt: skip
 
 IDENTIFIER_CJK: tuple[str, ...] = (
@@ -365,7 +370,7 @@ PROMOTION_CJK: tuple[str, ...] = (
     "コード割引", "кешбэк", "кэшбэк",
     # discounts and offers in Indic, Arabic-script, Ethiopic and South-East Asian scripts
     "प्रोमो", "कैशबैक", "ছাড়", "অফার", "தள்ளுபடி", "رعایت", "كوبون", "ቅናሽ", "បញ្ចុះតម្លៃ",
-    "ສ່ວນຫຼຸດ", "လျှော့စျေး",
+    "ສ່ວນຫຼຸດ", "လျှော့စျေး", "কুপন",
 )  # fmt: skip
 
 MEETING_CJK: tuple[str, ...] = ("会议", "會議", "会議", "회의", "פגישה", "اجتماع", "جلسه")
