@@ -61,18 +61,20 @@ KEPT_APART_3_MIN_EXACT = 0.96
 # 0% wrong since a rule drawn under the line naming a code is read past; the third batch's
 # 7 at 100% before tuning on it (the whole set 98.3%). Only its totals are read.
 KEPT_APART_4_MIN_EXACT = 0.982  # (115 of 117)
-# heldout5.jsonl, gathered in five batches, each batch's third set apart before tuning on
+# heldout5.jsonl, gathered in six batches, each batch's third set apart before tuning on
 # it: the first batch's 12 at 100%, 0% wrong before any change; the second batch's 11 at
 # 90.9%, 0% wrong before tuning on it (the set's 23 at 95.7%); 100% since Vietnamese words
 # for the code to enter and the one that follows (its tune part's miss: the same Keycloak
 # template in another part of the mail); the third batch's 3 at 66.7%, 0% wrong before
 # tuning on it (the set's 26 at 96.2%); 100% since long codes of up to 32 characters (16
 # random bytes in hexadecimal) are read where a code word plainly names them; the fourth
-# batch's 10 and the fifth's 6 at 100% before tuning on them. Only its totals are read.
-KEPT_APART_5_MIN_EXACT = 1.0  # (42 of 42)
+# batch's 10, the fifth's 6 and the sixth's 5 at 100% before tuning on them. Only its totals
+# are read.
+KEPT_APART_5_MIN_EXACT = 1.0  # (47 of 47)
 # Every kept-apart set taken together: the third of every message gathered that was never
 # tuned on. 97.3% exact, 0% wrong (324 of 333) when first measured; 327 of 336 with the
-# fifth set's third batch, 337 of 346 with its fourth, 343 of 352 (97.4%) with its fifth.
+# fifth set's third batch, 337 of 346 with its fourth, 343 of 352 (97.4%) with its fifth,
+# 348 of 357 (97.5%) with its sixth.
 ALL_KEPT_APART_MIN_EXACT = 0.974
 KEPT_APART = {
     "heldout.jsonl": KEPT_APART_MIN_EXACT,
@@ -192,7 +194,7 @@ def test_fifth_kept_apart_set() -> None:
     code, and no fewer exact than now."""
     rows = training.load(CODES / "heldout5.jsonl")
     tune = training.load(CODES / "tune5.jsonl")
-    assert len(rows) + len(tune) >= 130
+    assert len(rows) + len(tune) >= 148
     assert len({training.source_of(r) for r in rows + tune}) >= 10
     for row in rows + tune:  # the split is the hash's, not a choice
         apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
@@ -217,7 +219,7 @@ def test_every_kept_apart_set_together() -> None:
         print(f"{name}: {figures} (pinned at {pinned:.1%})")
         for key in ("n", "exact", "wrong", "ambiguous", "missed"):
             setattr(together, key, getattr(together, key) + getattr(figures, key))
-    assert together.n >= 352
+    assert together.n >= 357
     _check("every kept-apart set", together, ALL_KEPT_APART_MIN_EXACT)
 
 
