@@ -125,6 +125,7 @@ def adversarial() -> dict[str, dict[str, str]]:
         "identifiers": "order 4839201 card 7305 ",
         "scripts without spaces": "លេខកូដរបស់អ្នកគឺ 482913 ",
         "long hexadecimal codes": "code: 3f2a9c1d7e8b4a6f5c3d2e1f0a9b8c7d ",
+        "code words a word after makes another kind": "código postal 28013 رمز الطلب 1 ",
     }
     cases = {name: {"text": fill(piece, t)} for name, piece in texts.items()}
     cases["HTML cells"] = {"html": fill("<td>1</td>", h)}

@@ -217,7 +217,8 @@ class MessageIndex:
             found["code"].append((start, end))
         code = found["code"] if self.plain and not compounds else sorted(set(found["code"]))
         not_code_ends = sorted(e for _, e in found["not_code"])
-        not_code_starts = sorted(s for s, _ in found["not_code"])
+        not_code_spans = sorted(found["not_code"])
+        not_code_starts = [s for s, _ in not_code_spans]
         hits = []
         for start, end in code:
             near = not_code_ends[bisect.bisect_left(not_code_ends, start - 20) :]
@@ -230,7 +231,14 @@ class MessageIndex:
                     _WORD_AFTER.fullmatch(self.doc, end, s) is not None
                     for s in after[:2]
                     if s <= end + 20
-                ) or any(a <= start and end <= b for a, b in found["not_code"])  # מיקוד
+                )
+                i = bisect.bisect_right(not_code_starts, start)
+                negated = (
+                    negated
+                    or any(  # a word holding the code word: "מיקוד"
+                        end <= b for _, b in not_code_spans[max(0, i - 2) : i]
+                    )
+                )
             hits.append(Hit(start, end, negated))
         return hits
 
