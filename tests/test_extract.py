@@ -213,10 +213,21 @@ def test_digits_spread_apart(subject: str, text: str, html: str, code: str | Non
         ("Your order number: AB12CD34EF56GH78", None),
         ("Your code: 7fK2pQ9xLm3Rt8Vb", None),  # no word says what for
         ("Session a1b2c3d4e5f6g7h8, verification code 482913", "482913"),
+        # 16 random bytes in hexadecimal, 32 characters, as some systems give a code to type
+        # or paste (a link holding it too); named as anything but a code to sign in with, none
+        (
+            "Email verification code: 46d13cf23a6c69c4f8a7eb11501509ed\n\nAlternatively you "
+            "may click the following link:\n\nhttps://example.org/verify/46d13cf23a6c69c4f8a7eb11501509ed",
+            "46d13cf23a6c69c4f8a7eb11501509ed",
+        ),
+        ("Your invitation code: 3f2a9c1d7e8b4a6f5c3d2e1f0a9b8c7d", None),
+        ("Transaction code: 3f2a9c1d7e8b4a6f5c3d2e1f0a9b8c7d\nAmount: $20.00", None),
+        ("Your new API token is 9f8e7d6c5b4a39281706f5e4d3c2b1a0. Keep it secret.", None),
+        ("Commit 3f2a9c1d7e8b4a6f5c3d2e1f0a9b8c7d passed; verification code coverage 98%", None),
     ],
 )
 def test_long_tokens_named_plainly_as_a_code(text: str, code: str | None) -> None:
-    """A 16-24 character token is the code only where a code word plainly names it."""
+    """A token of 11 to 32 characters is the code only where a code word plainly names it."""
     assert extract_code(channel="email", text=text) == code
 
 
@@ -974,3 +985,134 @@ def test_letter_codes_named_by_a_compound_after_the_code_word(text: str, code: s
 )
 def test_classes_unseen_messages_miss(channel: str, text: str, code: str | None) -> None:
     assert extract_code(channel=channel, text=text) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # Sorani Kurdish names a code کۆد, its suffixes glued on.
+        ("کۆدی چونەژوورەوەکەت: 294385\n\nئەم کۆدە لە 5 خولەک بەسەردەچێت.", "294385"),  # noqa: RUF001
+        # Vietnamese: the code to enter, the one that follows ("mã" alone is too common).
+        (
+            "Vui lòng xác minh địa chỉ email của bạn bằng cách nhập các mã sau.\n\n862042\n\n.",
+            "862042",
+        ),
+        ("Vui long nhap ma sau de xac minh: 482913", "482913"),
+        # "is" and "your" in Bengali, Urdu and Amharic stand between a code word and its code.
+        ("আপনার ইমেইল প্রমাণীকরণ কোড: 482913", "482913"),
+        ("آپ کا تصدیقی کوڈ 482913 ہے", "482913"),
+        ("የማረጋገጫ ኮድዎ 482913 ነው", "482913"),
+    ],
+)
+def test_code_words_in_scripts_without_spaces_and_more_languages(text: str, code: str) -> None:
+    assert extract_code(channel="sms", text=text) == code
+
+
+def test_khmer_lao_burmese_are_read_as_scripts_without_spaces() -> None:
+    """Khmer, Lao and Burmese are written without spaces between words, like Thai: the
+    letters between a code word and its code count as Thai's do, not as many words."""
+    text = (
+        "Hello!\n\nកូដចូលប្រព័ន្ធរបស់អ្នកគឺ៖ 576333\n\nកូដនេះនឹងផុតកំណត់ក្នុងរយៈពេល 10 នាទី។\n\nRegards,\nTodo365"
+    )
+    assert extract_code(channel="email", subject="សួស្តី", text=text) == "576333"
+    for text in (
+        "ລະຫັດ OTP ຂອງທ່ານສຳລັບການຢືນຢັນຕົວຕົນແມ່ນ 576333",
+        "သင့်အကောင့်ဝင်ရောက်ရန် အတည်ပြုကုဒ်မှာ 576333 ဖြစ်သည်",
+        "លេខកូដសម្ងាត់សម្រាប់ចូលប្រើគណនីរបស់លោកអ្នកគឺ 576333",
+    ):
+        assert extract_code(channel="sms", text=text) == "576333", text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Promotions with a code to enter, in the languages of South-East and South Asia,
+        # the Middle East and Africa: a discount code is not a code to sign in with.
+        "Nhập mã GIAM50K để được giảm 50.000đ cho đơn hàng từ 200.000đ",
+        "Nhập mã ưu đãi TET2026 ngay hôm nay",
+        "Gunakan kode HEMAT20, potongan Rp20.000 untuk belanja pertama",
+        "Guna kod JIMAT15 untuk diskaun 15% hari ini",
+        "Tumia msimbo wa punguzo OFA20 kupata punguzo la 20%",
+        "प्रोमो कोड FLAT100 का उपयोग करें और ₹100 की छूट पाएं",
+        "ใช้โค้ด SALE50 รับส่วนลด 50% วันนี้เท่านั้น",
+        "Daftar hari ini, dapat potongan harga.\n\nBELAJAR30\n\nGunakan kode promo saat checkout.",
+    ],
+)
+def test_promotion_codes_in_more_languages_give_none(text: str) -> None:
+    assert extract_code(channel="sms", text=text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # A code word set equal to the code, as banks write it; its reference stays out.
+        ("OTP=482913 (Ref=KXTZ) สำหรับยืนยันการชำระเงิน 250.00 บาท ที่ LAZADA", "482913"),
+        ("Your OTP=4829 for login", "4829"),
+        # ... but never a parameter of a link or of an identifier.
+        ("Visit example.com/login?otp=482913 now", None),
+        ("user_code=482913", None),
+        ("id=482913 code sent", None),
+        # A verification number in Swahili (the short "namba") and Amharic.
+        ("M-PESA: Namba yako ya uthibitisho ni 482913. Usishiriki na mtu yeyote.", "482913"),
+        ("የማረጋገጫ ቁጥርዎ 482913 ነው። ለማንም አያጋሩ።", "482913"),
+    ],
+)
+def test_code_word_equals_and_verification_numbers(text: str, code: str | None) -> None:
+    assert extract_code(channel="sms", text=text) == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A postal code, named after the word for code as many languages order it, or by a
+        # word that holds it (Hebrew), or by a compound (Malay): not a code to sign in with.
+        "Kode pos 40115, nomor pesanan 482913",
+        "Código postal: 28013",
+        "کد پستی: 1591634311",
+        "کۆدی پۆستە: 44001",
+        "الرمز البريدي: 11564",
+        "รหัสไปรษณีย์ 10110",
+        "Mã bưu chính: 700000",
+        "Kodi ya posta: 00100",
+        "מיקוד: 6423901",
+        "Poskod: 50450",
+    ],
+)
+def test_postal_codes_named_after_the_code_word_give_none(text: str) -> None:
+    assert extract_code(channel="sms", text=text) is None
+
+
+def test_a_word_after_the_code_word_that_is_a_number_does_not_negate_it() -> None:
+    """Only a word right after the code word (an ending and one word at most between) says
+    it is not a sign-in code; a reference after the code itself does not."""
+    text = "OTP=482913 (Ref=KXTZ) สำหรับยืนยันการชำระเงิน 250.00 บาท"
+    assert extract_code(channel="sms", text=text) == "482913"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "আপনার কুপন কোড: SAVE2026",  # a coupon's code (Bengali)
+        "Your order code: 482913",  # an order's code
+        "Kode pesanan Anda: 482913",  # (Indonesian)
+        "رمز الطلب: 482913",  # (Arabic)
+        "Tu código de descuento: VERANO15",  # a discount's, named after the code word
+    ],
+)
+def test_coupon_and_order_codes_give_none(text: str) -> None:
+    assert extract_code(channel="sms", text=text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A word for an order further after the code word, or before it, says what the code
+        # is for, not what kind it is.
+        "Kode OTP untuk pesanan Anda: 482913",
+        "Untuk pesanan Anda, kode verifikasi: 482913",
+        "Enter the code in order to sign in: 482913",
+        "Your code to confirm the order: 482913",
+    ],
+)
+def test_order_words_farther_from_the_code_word_leave_it_a_code(text: str) -> None:
+    assert extract_code(channel="sms", text=text) == "482913"

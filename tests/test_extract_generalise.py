@@ -5,17 +5,16 @@ is none), wrong (another code, or one where there is none) and abstained:
 
 - the shared corpus (``../shared/corpus``), which the rules were tuned on;
 - leave one source out over every labelled message the repository knows of
-  (the shared corpus, ``tests/data/codes/tune.jsonl``, ``tune2.jsonl``, ``tune3.jsonl`` and
-  ``tune4.jsonl``,
+  (the shared corpus, ``tests/data/codes/tune.jsonl`` to ``tune5.jsonl``,
   and the link sets of ``tests/data/links`` as mails with no code): each source (a repository or
   a project's family) in turn is read with what was learned from the others.
   The shipped extractor learns nothing from data (its rules are written; the
   learned ranker of ``gateway.extraction.ranker`` is measured against it by
   ``python -m gateway.extraction.training --cv`` and not used while it does
   not do better), so for it each source is read as it is;
-- ``tests/data/codes/heldout.jsonl``, ``heldout2.jsonl``, ``heldout3.jsonl`` and
-  ``heldout4.jsonl``, each set
-  apart before any tuning on its set (see their README) and never tuned on.
+- ``tests/data/codes/heldout.jsonl`` to ``heldout5.jsonl``, each set apart before any tuning
+  on its set (see their README) and never tuned on; and all of them taken together (the
+  kept-apart third of every message gathered).
 """
 
 from __future__ import annotations
@@ -62,6 +61,28 @@ KEPT_APART_3_MIN_EXACT = 0.96
 # 0% wrong since a rule drawn under the line naming a code is read past; the third batch's
 # 7 at 100% before tuning on it (the whole set 98.3%). Only its totals are read.
 KEPT_APART_4_MIN_EXACT = 0.982  # (115 of 117)
+# heldout5.jsonl, gathered in six batches, each batch's third set apart before tuning on
+# it: the first batch's 12 at 100%, 0% wrong before any change; the second batch's 11 at
+# 90.9%, 0% wrong before tuning on it (the set's 23 at 95.7%); 100% since Vietnamese words
+# for the code to enter and the one that follows (its tune part's miss: the same Keycloak
+# template in another part of the mail); the third batch's 3 at 66.7%, 0% wrong before
+# tuning on it (the set's 26 at 96.2%); 100% since long codes of up to 32 characters (16
+# random bytes in hexadecimal) are read where a code word plainly names them; the fourth
+# batch's 10, the fifth's 6 and the sixth's 5 at 100% before tuning on them. Only its totals
+# are read.
+KEPT_APART_5_MIN_EXACT = 1.0  # (47 of 47)
+# Every kept-apart set taken together: the third of every message gathered that was never
+# tuned on. 97.3% exact, 0% wrong (324 of 333) when first measured; 327 of 336 with the
+# fifth set's third batch, 337 of 346 with its fourth, 343 of 352 (97.4%) with its fifth,
+# 348 of 357 (97.5%) with its sixth.
+ALL_KEPT_APART_MIN_EXACT = 0.974
+KEPT_APART = {
+    "heldout.jsonl": KEPT_APART_MIN_EXACT,
+    "heldout2.jsonl": KEPT_APART_2_MIN_EXACT,
+    "heldout3.jsonl": KEPT_APART_3_MIN_EXACT,
+    "heldout4.jsonl": KEPT_APART_4_MIN_EXACT,
+    "heldout5.jsonl": KEPT_APART_5_MIN_EXACT,
+}
 
 
 def _figures(rows: list[dict[str, Any]]) -> training.Figures:
@@ -166,9 +187,46 @@ def test_fourth_kept_apart_set() -> None:
     _check("fourth kept-apart set", _figures(rows), KEPT_APART_4_MIN_EXACT)
 
 
+def test_fifth_kept_apart_set() -> None:
+    """The fifth gathered set's kept-apart third (by a hash of the id), each batch's committed
+    before any tuning on it (sign-in code and link mails in the languages of South-East and
+    South Asia, the Middle East and Africa, CJK SMS and mails, promotions): never a wrong
+    code, and no fewer exact than now."""
+    rows = training.load(CODES / "heldout5.jsonl")
+    tune = training.load(CODES / "tune5.jsonl")
+    assert len(rows) + len(tune) >= 148
+    assert len({training.source_of(r) for r in rows + tune}) >= 10
+    for row in rows + tune:  # the split is the hash's, not a choice
+        apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
+        assert apart == (row in rows), row["id"]
+    print(f"fifth set, tune part: {_figures(tune)}")
+    _check("fifth kept-apart set", _figures(rows), KEPT_APART_5_MIN_EXACT)
+
+
+def test_every_kept_apart_set_together() -> None:
+    """All kept-apart sets as one (each one's figure printed): never a wrong code, and no
+    fewer exact than now; none shares a message with a part tuned on."""
+    together = training.Figures()
+    tuned = {
+        r["id"]
+        for n in ("tune", "tune2", "tune3", "tune4", "tune5")
+        for r in training.load(CODES / f"{n}.jsonl")
+    }
+    for name, pinned in KEPT_APART.items():
+        rows = training.load(CODES / name)
+        assert not tuned & {r["id"] for r in rows}, name
+        figures = _figures(rows)
+        print(f"{name}: {figures} (pinned at {pinned:.1%})")
+        for key in ("n", "exact", "wrong", "ambiguous", "missed"):
+            setattr(together, key, getattr(together, key) + getattr(figures, key))
+    assert together.n >= 357
+    _check("every kept-apart set", together, ALL_KEPT_APART_MIN_EXACT)
+
+
 def test_gathered_set_names_its_sources() -> None:
     """Each gathered message says where it comes from and what a person would type."""
     names = ("tune", "heldout", "tune2", "heldout2", "tune3", "heldout3", "tune4", "heldout4")
+    names += ("tune5", "heldout5")
     for name in (f"{n}.jsonl" for n in names):
         for line in (CODES / name).read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
@@ -225,7 +283,7 @@ def test_no_message_takes_long(text: str, subject: str) -> None:
         started = time.process_time()
         code = extractor.code(channel="email", subject=subject, **parts)
         assert time.process_time() - started < WORST_CPU_SECONDS, (len(text), parts.keys())
-        assert code is None or (code.strip() == code and 3 <= len(code) <= 24)
+        assert code is None or (code.strip() == code and 3 <= len(code) <= ex.LONG_CODE_CHARS[1])
 
 
 @pytest.mark.parametrize("markup", ["<x y='", '<a b="', "<x y='>'", "<!--", "<p"])

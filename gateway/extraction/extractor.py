@@ -69,7 +69,7 @@ MAX_HTML_CHARS = 300_000
 MAX_HTML_TAGS = 5_000  # the HTML part is read up to its 5,000th tag
 MAX_CANDIDATES = 200  # a message with more number-like tokens is read up to there
 MAX_TOKENS = 1_000  # and with more tokens that could be one (single digits, capitals...)
-LONG_CODE_CHARS = (11, 24)
+LONG_CODE_CHARS = (11, 32)  # up to 16 random bytes in hexadecimal, given as a code to type
 LONG_PRIOR = -2.0  # a long token's, which needs a code word naming it plainly
 SHORT_PRIOR = -2.0  # a three-digit code's, which needs a code word right before it
 READ_BEYOND = 400  # characters read after the last candidate of a message cut short
@@ -112,7 +112,7 @@ class _Candidate:
     value: str
     start: int
     end: int
-    kind: str  # "digits", "mixed", "alpha" or "long" (11 to 24 letters and digits)
+    kind: str  # "digits", "mixed", "alpha" or "long" (11 to 32 letters and digits)
     prior: float
 
 
@@ -120,7 +120,9 @@ def _glued(doc: str, start: int, end: int, digits: bool) -> bool:
     """True when the token is a piece of a larger number, identifier or word."""
     p, pp = (doc[start - 1] if start else " "), (doc[start - 2] if start > 1 else " ")
     n, nn = doc[end : end + 1] or " ", doc[end + 1 : end + 2] or " "
-    if p in "+*@_•=&" or n in "@_*":
+    if p == "=" and lex.KEYWORD_EQUALS_RE.search(doc, max(0, start - 10), start):
+        pass  # OTP=482913: a code word's value, not a piece of a longer identifier
+    elif p in "+*@_•=&" or n in "@_*":
         return True  # phone, masked card, e-mail, identifier
     if (p in ".,:" and pp.isdigit()) or (n in ".,:" and nn.isdigit()):
         return True  # 12.03.2024, 1.240,00, 12:30, 192.0.2.1

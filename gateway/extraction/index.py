@@ -32,10 +32,18 @@ _ASCII_UPPERS = re.compile(r"[A-Z]+")
 _GAP_WORD = re.compile(r"[^\W\d_]+|\d+")
 _OTHER_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")  # a letter beyond ASCII
 _HIRAGANA = re.compile("[\u3041-\u309f]")
-_SPACELESS = re.compile(r"[\u0E00-\u0E7F\u3040-\u30FF\u3400-\u9FFF\uF900-\uFAFF]")
+# Scripts written without spaces between words: Thai, Lao, Burmese, Khmer, Chinese, Japanese
+_SPACELESS = re.compile(
+    r"[\u0E00-\u0EFF\u1000-\u109F\u1780-\u17FF\u3040-\u30FF\u3400-\u9FFF\uF900-\uFAFF]"
+)
 _LETTERS_BEFORE = re.compile(r"[^\W\d_]*$")
 _LONG_WORD = re.compile(r"[^\W\d_]{9,}")  # long enough to be a compound
 _COMPOUNDS_LOOKED_AT = 20  # code words whose next words are looked into
+# What may stand between a code word and a word after it saying what kind it is: an
+# ending ("کۆدی") and a linking particle ("código de descuento", "kodi ya posta")
+_WORD_AFTER = re.compile(
+    r"[^\W\d_]*\s*(?:(?:de|di|da|do|del|della|du|des|ya|wa|za|la|na|ng|of|für)\s+)?", re.I
+)
 
 
 @dataclass(slots=True)
@@ -198,20 +206,39 @@ class MessageIndex:
         for start, end in compounds:
             word = self.low[start:end]
             suffix = lex.COMPOUND_CODE_RE.search(word)
-            head = word[: suffix.start() if suffix else 0].rstrip("s-")
-            if head in lex.NOT_CODE_PREFIX or any(
-                len(p) >= 5 and head.endswith(p) for p in lex.NOT_CODE_PREFIX
+            whole = word[: suffix.start() if suffix else 0]
+            head = whole.rstrip("s-")  # (a linking -s: "Anmeldungscode")
+            if (
+                head in lex.NOT_CODE_PREFIX
+                or whole in lex.NOT_CODE_PREFIX
+                or any(len(p) >= 5 and head.endswith(p) for p in lex.NOT_CODE_PREFIX)
             ):
                 continue  # postcode, Gutscheincode, barcode, encode
             found["code"].append((start, end))
         code = found["code"] if self.plain and not compounds else sorted(set(found["code"]))
         not_code_ends = sorted(e for _, e in found["not_code"])
+        not_code_spans = sorted(found["not_code"])
+        not_code_starts = [s for s, _ in not_code_spans]
         hits = []
         for start, end in code:
             near = not_code_ends[bisect.bisect_left(not_code_ends, start - 20) :]
             negated = any(  # "tracking code", "gift card code", "booking confirmation code"
                 self.words(e, start, raw=True) <= 1 for e in near[:3] if e <= start
             )
+            if not negated and not_code_starts:  # "código postal", "kode pos", "کد پستی"
+                after = not_code_starts[bisect.bisect_left(not_code_starts, end) :]
+                negated = any(
+                    _WORD_AFTER.fullmatch(self.doc, end, s) is not None
+                    for s in after[:2]
+                    if s <= end + 20
+                )
+                i = bisect.bisect_right(not_code_starts, start)
+                negated = (
+                    negated
+                    or any(  # a word holding the code word: "מיקוד"
+                        end <= b for _, b in not_code_spans[max(0, i - 2) : i]
+                    )
+                )
             hits.append(Hit(start, end, negated))
         return hits
 
@@ -267,7 +294,7 @@ class MessageIndex:
         count = 0.0
         for w in found:
             if _SPACELESS.search(w):
-                # Chinese, Japanese, Thai: no spaces between words; Japanese hiragana
+                # Chinese, Japanese, Thai, Lao, Burmese, Khmer: no spaces between words; hiragana
                 # mostly particles and endings ("を使用してください"), a quarter as much
                 kana = len(_HIRAGANA.findall(w))
                 count += (len(w) - kana) / 2 + kana / 8

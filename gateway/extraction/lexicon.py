@@ -56,7 +56,7 @@ CODE: tuple[str, ...] = (
     # Asturian, Occitan, Haitian, Frisian, Esperanto, African languages, Maori
     r"c[oó]digu", r"còd[ei]", r"kòd", r"koade", r"kodo\w*", r"ikhodi", r"ikhowudi",
     r"koodu", r"koodh\w*", r"kaody", r"waehere", r"lambar (?:tabbatarwa|sirri)",
-    r"nambari(?: yako| yenu)? ya (?:siri|uthibitisho|kuthibitisha)",
+    r"namba(?:ri)?(?: yako| yenu)? ya (?:siri|uthibitisho|kuthibitisha)",
     # Romance
     r"c[oó]digos?", r"cdigo", r"codi", r"codice", r"codici", r"codul(?:ui)?", r"cod",
     r"mot(?:s)? de passe", r"clave", r"contrase[ñn]a", r"senhas?", r"parol[aă]?",
@@ -68,6 +68,8 @@ CODE: tuple[str, ...] = (
     r"κ[ωώ]δικ\w*", r"συνθηματικ\w*",
     # Vietnamese ("mã" alone is too common a syllable, so only in phrases)
     r"m[aã] (?:x[aá]c|otp|k[ií]ch|b[aả]o|đăng|dang|giao|pin|s[oố])\w*",
+    # ... or one to enter, or the one that follows: "nhập các mã sau", "mã dưới đây"
+    r"(?:nh[aậ]p|d[uù]ng|s[uử] d[uụ]ng) (?:c[aá]c )?m[aã]", r"m[aã] (?:sau|d[uư][oớ]i)",
     r"m[aậ]t kh[aẩ]u",
     # Passwords and tokens as common translations name them (WordPress, Mozilla, Nextcloud
     # glossaries): Malay, Baltic, Finnic, South Slavic, Albanian, Turkic, Celtic, Iberian,
@@ -83,6 +85,7 @@ CODE: tuple[str, ...] = (
     # Norwegian; Vietnamese "mã thông báo" (a token) and "mã của bạn" (your code)
     r"testimoni", r"testemu[ñn]o", r"tõend\w*", r"c?h?omhartha\w*", r"teikn\w*", r"rakt[aą]s?",
     r"marķier\w*", r"sjetong\w*", r"m[aã] th[oô]ng b[aá]o", r"m[aã] c[uủ]a b[aạ]n",
+    r"belirte[cç]\w*",  # a token (Turkish)
 )  # fmt: skip
 
 CODE_SUFFIX: tuple[str, ...] = (
@@ -99,7 +102,7 @@ NOT_CODE_PREFIX: tuple[str, ...] = (
     "einladungs", "html", "tax", "steuer", "swift", "sort", "bank", "bankleit", "iban",
     "produkt", "product", "artikel", "farb", "color", "colour", "zeichen", "morse", "dress",
     "kunden", "pick", "pickup", "abhol", "rabattkod", "dörr", "tür", "door", "gate",
-    "korting", "alennus", "soodus", "kampanja", "tarjous", "lahja", "kupon", "kupong",
+    "korting", "alennus", "soodus", "kampanja", "tarjous", "lahja", "kupon", "kupong", "pos",
 )  # fmt: skip
 
 QUALIFIER: tuple[str, ...] = (
@@ -165,6 +168,11 @@ NOT_CODE_QUALIFIER: tuple[str, ...] = (
     r"slev\w*", r"zľav\w*", r"zlav\w*", r"kedvezmény\w*", r"kupon\w*", r"alennus\w*",
     r"popust\w*", r"reducere", r"diskon", r"знижк\w*", r"купон\w*", r"εκπτωσ\w*",
     r"κουπόνι\w*", r"gi[aả]m gi[aá]", r"khuy[eế]n m[aã]i", r"rabattkod\w*", r"akci\w*",
+    # Postal codes named after the word for code: Indonesian, Malay, Vietnamese, Swahili
+    r"pos", r"b[uư]u (?:ch[ií]nh|đi[eệ]n)", r"ya posta",
+    # an order's code (English, Indonesian, Malay), only right next to the word for code
+    r"order(?=[ -]?codes?(?![^\W\d_]))", r"(?<=kode )pesanan", r"(?<=kod )pesanan",
+    r"(?<=رمز )الطلب", r"(?<=كود )الطلب",  # (Arabic)
 )  # fmt: skip
 
 IDENTIFIER: tuple[str, ...] = (
@@ -235,6 +243,9 @@ PROMOTION: tuple[str, ...] = (
     r"slev\w*", r"zľav\w*", r"kedvezmény\w*", r"kupon\w*", r"alennus\w*",
     r"popust\w*", r"reducere", r"diskon", r"знижк\w*", r"купон\w*", r"εκπτωσ\w*",
     r"gi[aả]m gi[aá]", r"khuy[eế]n m[aã]i", r"tarjous\w*", r"aanbod", r"oferta\w*",
+    # Vietnamese, Indonesian, Malay, Filipino, Swahili: a price cut, an offer, a saving
+    r"(?:đư[oợ]c|duoc) gi[aả]m", r"[uư]u đ[aã]i", r"ho[aà]n ti[eề]n", r"mi[eễ]n ph[ií]",
+    r"hemat", r"potongan", r"diskaun", r"diskwento", r"punguzo",
 )  # fmt: skip
 
 MEETING: tuple[str, ...] = (
@@ -301,14 +312,18 @@ CODE_CJK: tuple[str, ...] = (
     # Thai, Hebrew, Arabic, Persian, Urdu, Hindi, Bengali, others
     "รหัส", "โค้ด", "קוד", "סיסמ", "رمز", "كود", "كلمة المرور", "كلمة السر", "گذرواژه",
     "کوڈ", "कोड", "ओटीपी", "पासवर्ड", "কোড", "ওটিপি", "குறியீ", "కోడ్", "კოდ", "կոդ",
-    # Kannada, Malayalam, Gujarati, Punjabi, Sinhala, Khmer, Lao, Burmese, Amharic, Pashto
+    # Kannada, Malayalam, Gujarati, Punjabi, Sinhala, Khmer, Lao, Burmese, Amharic, Pashto;
     "ಕೋಡ್", "കോഡ്", "કોડ", "ਕੋਡ", "කේත", "កូដ", "ລະຫັດ", "ကုဒ်", "ኮድ", "کوډ",
+    # Kurdish (Sorani) for a code, with its suffixes glued on (کۆدی, کۆدە)
+    "کۆد",
     # Odia, Sindhi, Assamese for a code; tokens and passwords in Indic, Arabic-script,
     # Hebrew, Thai, Caucasian and South-East Asian scripts
     "କୋଡ", "ڪوڊ", "ক'ড", "ক’ড", "टोकन", "টোকেন", "توکن", "ٹوکن", "אסימון", "โทเค็น",
     "პაროლ", "գաղտնաբառ", "ពាក្យសម្ងាត់", "கடவுச்சொல்", "పాస్‌వర్డ్", "పాస్వర్డ్",
     "پاس ورڈ", "পাসওয়ার্ড", "پټنوم", "संकेतशब्द", "પાસવર્ડ", "ਪਾਸਵਰਡ", "මුරපද", "စကားဝှက်",
     "የይለፍ ቃል", "ტოკენ", "ටෝකන",
+    # a verification number (Amharic)
+    "ማረጋገጫ ቁጥር",
 )  # fmt: skip
 
 # Persian "کد" is two letters and sits inside longer words: needs its own boundaries.
@@ -321,12 +336,20 @@ QUALIFIER_CJK: tuple[str, ...] = (
     "लॉगिन", "重置", "重設", "再設定", "リセット", "초기화", "재설정", "ลงชื่อเข้าใช้",
     "เข้าสู่ระบบ", "รีเซ็ต", "تسجيل الدخول", "إعادة تعيين", "بازنشانی", "איפוס", "התחברות",
     "შესვლ", "აღდგენ", "დასტურ", "रीसेट",
+    # Khmer, Lao, Burmese, Bengali, Tamil, Urdu, Amharic, Sorani: verify, confirm, sign in
+    "ផ្ទៀងផ្ទាត់", "បញ្ជាក់", "ចូលប្រព័ន្ធ", "ຢືນຢັນ", "ກວດສອບ", "ເຂົ້າສູ່ລະບົບ", "အတည်ပြု",
+    "အကောင့်ဝင်", "যাচাই", "প্রমাণীকরণ", "লগইন", "சரிபார்ப்பு", "உள்நுழை", "تصدیق", "لاگ ان",
+    "ማረጋገጫ", "چونەژوورەوە",
 )  # fmt: skip
 
 NOT_CODE_QUALIFIER_CJK: tuple[str, ...] = (
     "取件", "取货", "取貨", "提货", "兑换", "兌換", "邀请", "邀請", "优惠", "優惠", "邮政",
     "郵政", "邮编", "推荐", "推薦", "礼品", "禮品", "クーポン", "招待", "郵便", "할인", "쿠폰",
     "우편", "초대", "קופון", "הנחה", "خصم", "تخفیف", "कूपन",
+    # postal (Persian, Sorani, Arabic, Thai, Hindi) and a postal code (Hebrew)
+    "پستی", "پۆست", "البريدي", "بريدي", "ไปรษณีย์", "डाक", "מיקוד",
+    # a coupon (Bengali)
+    "কুপন",
 )  # fmt: skip
 
 IDENTIFIER_CJK: tuple[str, ...] = (
@@ -345,6 +368,9 @@ PROMOTION_CJK: tuple[str, ...] = (
     "优惠", "優惠", "折扣", "促销", "促銷", "特价", "特價", "割引", "セール", "할인", "쿠폰",
     "הנחה", "خصم", "تخفیف", "छूट", "ส่วนลด", "クーポン", "쿠폰", "优惠券", "優惠券", "折价", "满减",
     "コード割引", "кешбэк", "кэшбэк",
+    # discounts and offers in Indic, Arabic-script, Ethiopic and South-East Asian scripts
+    "प्रोमो", "कैशबैक", "ছাড়", "অফার", "தள்ளுபடி", "رعایت", "كوبون", "ቅናሽ", "បញ្ចុះតម្លៃ",
+    "ສ່ວນຫຼຸດ", "လျှော့စျေး", "কুপন",
 )  # fmt: skip
 
 MEETING_CJK: tuple[str, ...] = ("会议", "會議", "会議", "회의", "פגישה", "اجتماع", "جلسه")
@@ -643,7 +669,10 @@ ENTRY_VERB_RE = re.compile(f"{NOT_AFTER_LETTER}(?:{_alternation(ENTRY_VERB)})\\s
 CONNECTOR_WORDS = frozenset(CONNECTOR)
 CONNECTOR_CJK_RE = re.compile(
     _anywhere(("คือ", "הוא", "היא", "שלך", "שלכם", "هو", "الخاص بك", "لك", "شما", "است", "है",
-               "आपका", "είναι", "σας", "σου", "ваш", "ваша"))
+               "आपका", "είναι", "σας", "σου", "ваш", "ваша",
+               # "is" and "your" in Khmer, Lao, Burmese, Thai, Bengali, Tamil, Urdu, Amharic
+               "គឺ", "របស់អ្នក", "ແມ່ນ", "ຂອງທ່ານ", "သင့်", "ဖြစ်သည်", "ของคุณ", "আপনার",
+               "உங்கள்", "آپ کا", "ہے", "የእርስዎ", "ነው"))
     + f"|[{re.escape(CONNECTOR_CJK)}]"
 )  # fmt: skip
 
@@ -715,6 +744,9 @@ PURPOSE_RE = re.compile(  # between a number and the qualifier naming its purpos
 )
 PURPOSE_AFTER_RE = re.compile(r"\s+(?:to|pour|para|per|um|zum|om|aby|чтобы|для)\s+[^\W\d_]", re.I)
 KEYWORD_DASH_RE = re.compile(r"(?<![A-Za-z])(?:otp|code|pin|tan|kod)-$", re.I)
+# "OTP=482913 (Ref=KXTZ)", as banks write it: a code word set equal to the code, outside a
+# link's query (links are blanked before reading; "&code=" or "?otp=" stays glued)
+KEYWORD_EQUALS_RE = re.compile(r"(?<![\w&?/=.-])(?:otp|code|pin|tan|kod|passcode) ?=$", re.I)
 
 # Pieces one of SECRECY_RE's phrases holds: text with none of them is not searched.
 SECRECY_KEYS = (

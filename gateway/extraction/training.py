@@ -4,9 +4,9 @@
 
 Reads the labelled messages the repository knows of: the shared corpus
 (``otp_dev.jsonl``, ``email_dev.jsonl``), ``tests/data/codes/tune.jsonl``,
-``tests/data/codes/tune2.jsonl``, ``tune3.jsonl``, ``tune4.jsonl`` and, as messages with no code,
-the link sets of ``tests/data/links``. Never the kept-apart
-``tests/data/codes/heldout.jsonl``, ``heldout2.jsonl``, ``heldout3.jsonl`` and ``heldout4.jsonl``.
+``tests/data/codes/tune2.jsonl`` to ``tune5.jsonl`` and, as messages with no code, the
+link sets of ``tests/data/links``. Never the kept-apart
+``tests/data/codes/heldout.jsonl`` to ``heldout5.jsonl``.
 Every candidate of every message is a sample (is its value the expected code?); a logistic model is
 fitted by Newton's method with a fixed ridge, from zero, in a fixed order:
 the same data give the same weights, to the last digit. ``--write`` stores
@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CODES = ROOT / "tests" / "data" / "codes"
 LINKS = ROOT / "tests" / "data" / "links"
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
+KEPT_APART = tuple(f"heldout{n}.jsonl" for n in ("", "2", "3", "4", "5"))
 RIDGE = 1.0
 ITERATIONS = 30
 # The ranker's decision: a probability of ACCEPT, every other value at most MARGIN
@@ -211,7 +212,9 @@ class Figures:
 def training_rows(corpus: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(messages with labelled codes, link-set messages with none)."""
     coded = load(corpus / "otp_dev.jsonl") + load(corpus / "email_dev.jsonl")
-    coded += [r for n in ("tune", "tune2", "tune3", "tune4") for r in load(CODES / f"{n}.jsonl")]
+    coded += [
+        r for n in ("tune", "tune2", "tune3", "tune4", "tune5") for r in load(CODES / f"{n}.jsonl")
+    ]
     links = [r for n in ("tune", "consulted", "heldout") for r in load(LINKS / f"{n}.jsonl", True)]
     return coded, links
 
@@ -275,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rules_coded.add(s.expected, rules_decide(s))
         print(f"hand-written score alone, every message: {rules}")
         print(f"hand-written score alone, code corpora: {rules_coded}")
-    for name in ("heldout.jsonl", "heldout2.jsonl", "heldout3.jsonl", "heldout4.jsonl"):
+    for name in KEPT_APART:
         held = [read(r) for r in load(CODES / name)]
         kept = Figures()
         for s in held:
