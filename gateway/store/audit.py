@@ -86,8 +86,10 @@ async def append(conn: Conn, entries: Sequence[Entry]) -> None:
         await link(conn, tenant_id, (int(head[0]), str(head[1])), by_tenant[tenant_id])
 
 
-def head_cte(tenant_id: str, when: Any) -> CTE:
+def head_cte(tenant_id: Any, when: Any) -> CTE:
     """PostgreSQL: take *tenant_id*'s head (as :func:`append` does) only if *when* has a row.
+
+    *tenant_id* is an expression of the statement (a bound parameter, say).
 
     *when* is a selectable (a ``DELETE .. RETURNING`` CTE, say) of the
     statement the returned CTE joins; its columns are ``seq`` and ``hash``.
@@ -96,7 +98,7 @@ def head_cte(tenant_id: str, when: Any) -> CTE:
         pg_insert(AuditHead)
         .from_select(
             ["tenant_id", "seq", "hash"],
-            select(literal(tenant_id), literal(0), literal(GENESIS)).select_from(when),
+            select(tenant_id, literal(0), literal(GENESIS)).select_from(when),
         )
         .on_conflict_do_update(index_elements=["tenant_id"], set_={"seq": AuditHead.seq})
         .returning(col(AuditHead.seq), col(AuditHead.hash))

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, true
+from sqlalchemy import String, and_, bindparam, delete, func, insert, or_, select, true
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -92,8 +92,8 @@ async def insert_codes(conn: Conn, rows: Sequence[CodeRow], *, wake: bool = Fals
         await signals.notify(conn, (row.credential_id for row in rows))
 
 
-def _eligible(tenant_id: str, cred_id: str, *, now: float, since: float | None,
-              source: str | None, kind: str) -> Any:  # fmt: skip
+def _eligible(tenant_id: Any, cred_id: Any, *, now: Any, since: Any, source: Any,
+              kind: Any) -> Any:  # fmt: skip
     stmt = select(col(_RC.id)).where(
         col(_RC.tenant_id) == tenant_id,
         col(_RC.credential_id) == cred_id,
@@ -126,8 +126,8 @@ _TAKEN = (
 )
 
 
-def _newest(tenant_id: str, cred_id: str, *, now: float, since: float | None,
-            source: str | None, kind: str, lock: bool) -> Any:  # fmt: skip
+def _newest(tenant_id: Any, cred_id: Any, *, now: Any, since: Any, source: Any, kind: Any,
+            lock: bool) -> Any:  # fmt: skip
     chosen = (
         _eligible(tenant_id, cred_id, now=now, since=since, source=source, kind=kind)
         .order_by(col(_RC.received_at).desc(), col(_RC.id).desc())
@@ -138,7 +138,7 @@ def _newest(tenant_id: str, cred_id: str, *, now: float, since: float | None,
     return delete(_RC).where(col(_RC.id) == chosen.scalar_subquery()).returning(*_TAKEN)
 
 
-def _older(tenant_id: str, cred_id: str, kind: str, received_at: Any, row_id: Any, *,
+def _older(tenant_id: Any, cred_id: Any, kind: Any, received_at: Any, row_id: Any, *,
            lock: bool) -> Any:  # fmt: skip
     """Delete the credential's codes (or links) before ``(received_at, row_id)``.
 
@@ -159,7 +159,7 @@ def _older(tenant_id: str, cred_id: str, kind: str, received_at: Any, row_id: An
     return delete(_RC).where(col(_RC.id).in_(in_order.scalar_subquery()))
 
 
-def _before(table: Any, tenant_id: str, cred_id: str, kind: str, received_at: Any,
+def _before(table: Any, tenant_id: Any, cred_id: Any, kind: Any, received_at: Any,
             row_id: Any) -> tuple[Any, ...]:  # fmt: skip
     return (
         col(table.tenant_id) == tenant_id,
@@ -170,6 +170,62 @@ def _before(table: Any, tenant_id: str, cred_id: str, kind: str, received_at: An
             and_(col(table.received_at) == received_at, col(table.id) < row_id),
         ),
     )
+
+
+def _take_in_one(*, since: bool, source: bool) -> Any:
+    """The statement :func:`take_code_in_one` runs, built once (its values are bound).
+
+    Building it costs more than running it, so each shape (with or without
+    *since*, with or without *source*) is built at import.
+    """
+    tenant_id: Any = bindparam("tenant_id")
+    cred_id: Any = bindparam("cred_id")
+    kind: Any = bindparam("kind")
+    taken = _newest(
+        tenant_id,
+        cred_id,
+        now=bindparam("now"),
+        since=bindparam("since") if since else None,
+        source=bindparam("source") if source else None,
+        kind=kind,
+        lock=True,
+    ).cte("taken")
+    older = (
+        _older(tenant_id, cred_id, kind, taken.c.received_at, taken.c.id, lock=True)
+        .returning(col(_RC.id))
+        .cte("older")
+    )
+    answered = and_(taken.c.source == "user", taken.c.id.like(bindparam("answer"), escape="/"))
+    # The head is locked only once every older code is deleted: deleting one may
+    # wait for another taker, which must not be waiting for this head meanwhile.
+    # (PostgreSQL runs a CTE nobody reads after the statement's own work; the
+    # count makes the older codes' deletion a step that comes before the head.)
+    older_gone = select(func.count()).select_from(older).scalar_subquery() >= 0
+    head = audit_rows.head_cte(
+        bindparam("head_tenant", type_=String),
+        select(taken.c.id).where(~answered, older_gone).subquery(),
+    )
+    return (
+        select(
+            *taken.c,
+            col(Credential.data_key),
+            head.c.seq.label("head_seq"),
+            head.c.hash.label("head_hash"),
+        )
+        .select_from(taken)
+        .join(
+            Credential,
+            and_(col(Credential.tenant_id) == tenant_id, col(Credential.id) == cred_id),
+        )
+        .outerjoin(head, true())
+    )
+
+
+_TAKE_IN_ONE = {
+    (since, source): _take_in_one(since=since, source=source)
+    for since in (False, True)
+    for source in (False, True)
+}
 
 
 async def take_code_in_one(
@@ -193,38 +249,19 @@ async def take_code_in_one(
     settled first, and the event appended after, in the order every other
     writer takes those locks.
     """
-    taken = _newest(
-        tenant_id, cred_id, now=now, since=since, source=source, kind=kind, lock=True
-    ).cte("taken")
-    older = (
-        _older(tenant_id, cred_id, kind, taken.c.received_at, taken.c.id, lock=True)
-        .returning(col(_RC.id))
-        .cte("older")
-    )
-    answered = and_(taken.c.source == "user", taken.c.id.startswith(answer_prefix, autoescape=True))
-    # The head is locked only once every older code is deleted: deleting one may
-    # wait for another taker, which must not be waiting for this head meanwhile.
-    # (PostgreSQL runs a CTE nobody reads after the statement's own work; the
-    # count makes the older codes' deletion a step that comes before the head.)
-    older_gone = select(func.count()).select_from(older).scalar_subquery() >= 0
-    head = audit_rows.head_cte(
-        tenant_id, select(taken.c.id).where(~answered, older_gone).subquery()
-    )
-    stmt = (
-        select(
-            *taken.c,
-            col(Credential.data_key),
-            head.c.seq.label("head_seq"),
-            head.c.hash.label("head_hash"),
-        )
-        .select_from(taken)
-        .join(
-            Credential,
-            and_(col(Credential.tenant_id) == tenant_id, col(Credential.id) == cred_id),
-        )
-        .outerjoin(head, true())
-    )
-    return (await conn.execute(stmt)).first()
+    escaped = answer_prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    params = {
+        "tenant_id": tenant_id,
+        "head_tenant": tenant_id,
+        "cred_id": cred_id,
+        "kind": kind,
+        "now": now,
+        "since": since,
+        "source": source,
+        "answer": escaped + "%",
+    }
+    stmt = _TAKE_IN_ONE[since is not None, source is not None]
+    return (await conn.execute(stmt, params)).first()
 
 
 async def take_code(
