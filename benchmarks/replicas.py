@@ -7,6 +7,9 @@ Starts ``otpgate serve`` twice on one PostgreSQL database and one key ring
   while the mail goes to replica A's SMTP listener; from the final ``.`` of
   DATA to the agent holding the code (the wake-up crosses PostgreSQL's
   ``NOTIFY``);
+- **round trips to PostgreSQL per mail** (load-independent): an in-process
+  gateway on the same database stores a mail's code and hands it out while
+  SQLAlchemy's events count (``Database.round_trips``);
 - **SMTP throughput**: Postfix's ``smtp-source`` (Debian ``postfix``) sends
   to A alone, then to A and B at once (half each), 20 sessions per sender,
   a connection per mail.
@@ -31,6 +34,40 @@ from harness import call, gateway
 from latency import pct, rounds
 from smtp_throughput import MAIL, SMTP_SOURCE, blast
 
+from gateway.app import serving
+from gateway.services.inbound import Message
+from gateway.settings import Settings
+
+
+async def round_trips(database_url: str, data_dir: Path) -> tuple[int, int, int]:
+    """Round trips to store a mail's code, to hand it out, and to find nothing, in-process."""
+    env = {"OTPGATE_DATA_DIR": str(data_dir), "OTPGATE_DATABASE_URL": database_url}
+    async with serving(Settings.from_env(env), background=False, ingest=False) as gw:
+        tenant = await gw.services.tenants.create("round-trips")
+        cred = await gw.services.credentials.create(
+            tenant.id, name="c", username=None, password=None
+        )
+        info = await gw.services.credentials.get(tenant.id, cred.id)
+        route = await gw.services.inbound.route_for_inbox(info.inbox.partition("@")[0])
+        assert route is not None
+
+        def mail(code: str) -> Message:
+            text = f"Your verification code is {code}."
+            return Message("email", "no-reply@bench.example", "bench.example", "Code", text)
+
+        for n in range(3):  # the pool's connections have their statements prepared
+            await gw.services.inbound.accept(mail(f"90000{n}"), [route])
+            await gw.services.codes.code(tenant.id, cred.id)
+        with gw.db.round_trips() as arrival:
+            await gw.services.inbound.accept(mail("314159"), [route])
+        with gw.db.round_trips() as hand_out:
+            code = await gw.services.codes.code(tenant.id, cred.id)
+        with gw.db.round_trips() as nothing:
+            await gw.services.codes.code(tenant.id, cred.id)
+        if code is None or code.code != "314159":
+            raise RuntimeError("the in-process gateway did not hand out its code")
+        return arrival.count, hand_out.count, nothing.count
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -54,6 +91,12 @@ def main() -> int:
                 f"(PostgreSQL, agent on B, mail to A): p50 {pct(samples, 0.50):.2f} ms, "
                 f"p90 {pct(samples, 0.90):.2f} ms, "
                 f"p99 {pct(samples, 0.99):.2f} ms, max {max(samples):.2f} ms"
+            )
+            stored, handed, empty = asyncio.run(round_trips(args.database_url, a.work / "data"))
+            print(
+                f"round trips to PostgreSQL per mail (SQLAlchemy events): {stored} to store "
+                f"its code, {handed} to hand it out (GET /code with the code waiting), "
+                f"{empty} for a GET /code that finds nothing"
             )
             if not Path(SMTP_SOURCE).exists():
                 print("SMTP throughput: skipped (smtp-source, Debian package postfix, is missing)")

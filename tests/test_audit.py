@@ -209,17 +209,17 @@ async def test_a_code_and_its_event_commit_together(
     owner = (await new_tenant())["headers"]
     cred = await (await client.post("/v1/credentials", json={"name": "c"}, headers=owner)).json()
     await deliver(gateway, cred["inbox"], "246810")
-    real = audit_rows.append
+    real = audit_rows.link  # every event goes through it, however its head was taken
 
-    async def broken(conn: Any, entries: Any) -> None:
-        await real(conn, entries)
+    async def broken(conn: Any, tenant_id: str, head: Any, entries: Any) -> None:
+        await real(conn, tenant_id, head, entries)
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(audit_rows, "append", broken)
+    monkeypatch.setattr(audit_rows, "link", broken)
     resp = await client.get(f"/v1/credentials/{cred['id']}/code", headers=owner)
     assert resp.status == 500
     assert "246810" not in await resp.text()
-    monkeypatch.setattr(audit_rows, "append", real)
+    monkeypatch.setattr(audit_rows, "link", real)
     resp = await client.get(f"/v1/credentials/{cred['id']}/code", headers=owner)
     assert (await resp.json())["code"] == "246810"
     events = await all_events(client, owner)

@@ -132,11 +132,20 @@ class AuditTrail:
         credential_id: str | None = None,
         object_id: str | None = None,
         outcome: str = "ok",
+        head: tuple[int, str] | None = None,
     ) -> None:
-        """Add an event in the caller's transaction (it commits with the action)."""
-        if self.enabled:
-            entry = self._entry(tenant_id, actor, action, credential_id, object_id, outcome)
+        """Add an event in the caller's transaction (it commits with the action).
+
+        *head* is the chain's head when the transaction already took it
+        (``store.audit.head_cte``): one statement fewer.
+        """
+        if not self.enabled:
+            return
+        entry = self._entry(tenant_id, actor, action, credential_id, object_id, outcome)
+        if head is None:
             await audit_rows.append(conn, [entry])
+        else:
+            await audit_rows.link(conn, tenant_id, head, [entry])
 
     async def record(
         self,

@@ -215,35 +215,43 @@ class CodeService:
                     conn, tenant_id, cred_id, now=now, since=since, source=source, kind=kind
                 ):
                     return None
+        answer_prefix = f"{ids.INTERACTION}_"
         async with self._db.write() as conn:
-            row = await code_rows.take_code(
-                conn,
-                tenant_id,
-                cred_id,
-                now=now,
-                since=since,
-                source=source,
-                kind=kind,
-                lock=not self._db.is_sqlite,
-            )
+            if self._db.is_sqlite:
+                row = await code_rows.take_code(
+                    conn, tenant_id, cred_id, now=now, since=since, source=source, kind=kind,
+                    lock=False,
+                )  # fmt: skip
+            else:  # one statement: the code, the older ones, the data key, the audit head
+                row = await code_rows.take_code_in_one(
+                    conn, tenant_id, cred_id, now=now, since=since, source=source, kind=kind,
+                    answer_prefix=answer_prefix,
+                )  # fmt: skip
             if row is None:
                 return None
-            answered = row.source == "user" and row.id.startswith(f"{ids.INTERACTION}_")
+            answered = row.source == "user" and row.id.startswith(answer_prefix)
             # A person's answer to an interaction (the row has the interaction's id):
             # settle the interaction in this transaction, so it is never handed out twice.
             if answered and not await interaction_rows.settle_taken(conn, tenant_id, row.id):
                 return None
-            wrapped = await credential_rows.get_sealed(conn, tenant_id, cred_id)
-            action = "code.read" if kind == CODE else "link.read"
+            head: tuple[int, str] | None = None
+            if self._db.is_sqlite:
+                wrapped = await credential_rows.get_sealed(conn, tenant_id, cred_id)
+                assert wrapped is not None  # the code's row cascades with its credential
+                data_key = wrapped[0]
+            else:
+                data_key = row.data_key
+                if row.head_seq is not None:
+                    head = (int(row.head_seq), str(row.head_hash))
             await self._audit.append(
-                conn, tenant_id, actor, action, credential_id=cred_id, object_id=row.id
-            )
+                conn, tenant_id, actor, "code.read" if kind == CODE else "link.read",
+                credential_id=cred_id, object_id=row.id, head=head,
+            )  # fmt: skip
         if answered:
             self._bells.ring(row.id)  # its own long poll now answers 410
-        assert wrapped is not None  # the code's row cascades with its credential
         field = f"code:{row.id}" if kind == CODE else f"link:{row.id}"
         value = self._vault.open_field_under(
-            wrapped[0], row.code, tenant_id=tenant_id, credential_id=cred_id, field=field
+            data_key, row.code, tenant_id=tenant_id, credential_id=cred_id, field=field
         ).decode()
         if kind == LINK:
             return Link(value, row.link_kind, row.source, row.received_at, row.sender)

@@ -8,6 +8,10 @@ and the chain never forks.  (SQLite has one writer at a time anyway.)
 Several tenants' events in one transaction take their heads in tenant order,
 so two such transactions never wait on each other in a cycle.
 
+A caller may take the head inside a statement of its own (:func:`head_cte`,
+as handing out a code does) and then :func:`link` its events after it.  On
+PostgreSQL the events' insert and the head's move are one statement.
+
 ``hash`` is the hex SHA-256 of ``prev_hash + "\\n" +`` the canonical JSON of
 the event as the API returns it, every field but ``hash``.  Nothing here
 updates or deletes an event.
@@ -21,11 +25,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import bindparam, insert, literal, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.sql.expression import CTE
 from sqlmodel import col
 
 from ..timestamps import iso
-from .db import Conn
+from .db import Conn, is_postgres
 from .models import AuditEvent, AuditHead
 
 #: The ``prev_hash`` of a chain's first event.
@@ -38,6 +44,13 @@ _TAKE_HEAD = text(
 )
 _MOVE_HEAD = text("UPDATE audit_heads SET seq = :seq, hash = :hash WHERE tenant_id = :tenant_id")
 _INSERT = insert(AuditEvent)
+_INSERT_AND_MOVE = text(
+    "WITH moved AS (UPDATE audit_heads SET seq = :head_seq, hash = :head_hash "
+    "WHERE tenant_id = :tenant_id) "
+    "INSERT INTO audit_events (tenant_id, seq, at, at_ts, actor, action, credential_id, "
+    "object_id, outcome, prev_hash, hash) VALUES (:tenant_id, :seq, :at, :at_ts, :actor, "
+    ":action, :credential_id, :object_id, :outcome, :prev_hash, :hash)"
+)
 
 
 def canonical(value: Any) -> bytes:
@@ -70,32 +83,62 @@ async def append(conn: Conn, entries: Sequence[Entry]) -> None:
         by_tenant.setdefault(entry.tenant_id, []).append(entry)
     for tenant_id in sorted(by_tenant):
         head = (await conn.execute(_TAKE_HEAD, {"tenant_id": tenant_id, "genesis": GENESIS})).one()
-        seq, prev = int(head[0]), str(head[1])
-        rows: list[dict[str, Any]] = []
-        for entry in by_tenant[tenant_id]:
-            seq += 1
-            event = {
-                "seq": seq,
-                "at": iso(entry.at),
-                "actor": entry.actor,
-                "action": entry.action,
-                "credential_id": entry.credential_id,
-                "object_id": entry.object_id,
-                "outcome": entry.outcome,
-                "prev_hash": prev,
+        await link(conn, tenant_id, (int(head[0]), str(head[1])), by_tenant[tenant_id])
+
+
+def head_cte(tenant_id: Any, when: Any) -> CTE:
+    """PostgreSQL: take *tenant_id*'s head (as :func:`append` does) only if *when* has a row.
+
+    *tenant_id* is an expression of the statement (a bound parameter, say).
+
+    *when* is a selectable (a ``DELETE .. RETURNING`` CTE, say) of the
+    statement the returned CTE joins; its columns are ``seq`` and ``hash``.
+    """
+    return (
+        pg_insert(AuditHead)
+        .from_select(
+            ["tenant_id", "seq", "hash"],
+            select(tenant_id, literal(0), literal(GENESIS)).select_from(when),
+        )
+        .on_conflict_do_update(index_elements=["tenant_id"], set_={"seq": AuditHead.seq})
+        .returning(col(AuditHead.seq), col(AuditHead.hash))
+        .cte("head")
+    )
+
+
+async def link(conn: Conn, tenant_id: str, head: tuple[int, str], entries: Sequence[Entry]) -> None:
+    """Insert *entries* after the head this transaction took, and move the head past them."""
+    seq, prev = head
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        seq += 1
+        event = {
+            "seq": seq,
+            "at": iso(entry.at),
+            "actor": entry.actor,
+            "action": entry.action,
+            "credential_id": entry.credential_id,
+            "object_id": entry.object_id,
+            "outcome": entry.outcome,
+            "prev_hash": prev,
+        }
+        prev = chain_hash(prev, event)
+        rows.append(
+            event
+            | {
+                "tenant_id": tenant_id,
+                "actor": canonical(entry.actor).decode(),
+                "at_ts": entry.at,
+                "hash": prev,
             }
-            prev = chain_hash(prev, event)
-            rows.append(
-                event
-                | {
-                    "tenant_id": tenant_id,
-                    "actor": canonical(entry.actor).decode(),
-                    "at_ts": entry.at,
-                    "hash": prev,
-                }
-            )
-        await conn.execute(_INSERT, rows)
-        await conn.execute(_MOVE_HEAD, {"tenant_id": tenant_id, "seq": seq, "hash": prev})
+        )
+    if len(rows) == 1 and is_postgres(conn):
+        # One statement, one round trip: the head moves in a CTE of the insert.
+        # (Several events keep a fixed statement for any number of them.)
+        await conn.execute(_INSERT_AND_MOVE, rows[0] | {"head_seq": seq, "head_hash": prev})
+        return
+    await conn.execute(_INSERT, rows)
+    await conn.execute(_MOVE_HEAD, {"tenant_id": tenant_id, "seq": seq, "hash": prev})
 
 
 def as_event(row: Any) -> dict[str, Any]:

@@ -4,8 +4,14 @@ Handing out is one ``DELETE ... RETURNING`` of the newest eligible row, then
 the deletion of every older code of the same credential, in one transaction.
 On PostgreSQL the row is chosen ``FOR UPDATE SKIP LOCKED``, so concurrent
 takers (on any replica) never get the same row; "older" follows the total
-order ``(received_at, id)`` so two takers never wait on each other in a cycle.
-On SQLite the write lock already serialises takers.
+order ``(received_at, id)``, and the older rows are locked newest first, so
+two takers never wait on each other in a cycle.  On SQLite the write lock
+already serialises takers.
+
+On PostgreSQL both deletions, the credential's wrapped data key and the
+audit chain's head are one statement (:func:`take_code_in_one`): an agent
+woken for a code has it after four round trips (``BEGIN``, this, the
+``code.read`` event, ``COMMIT``).
 """
 
 from __future__ import annotations
@@ -14,10 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select
+from sqlalchemy import String, and_, bindparam, delete, func, insert, or_, select, true
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from .db import Conn, any_row
+from . import audit as audit_rows
+from . import signals
+from .db import Conn, any_row, is_postgres
 from .models import Credential, ReceivedCode
 
 _RC = ReceivedCode
@@ -57,15 +66,34 @@ class CodeRow:
 
 
 _INSERT = insert(_RC)
+_INSERT_AND_WAKE = signals.notify_returned(
+    "INSERT INTO received_codes (id, tenant_id, credential_id, source, kind, link_kind, code, "
+    "sender, received_at, expires_at) VALUES (:id, :tenant_id, :credential_id, :source, :kind, "
+    ":link_kind, :code, :sender, :received_at, :expires_at) RETURNING credential_id"
+)
 
 
-async def insert_codes(conn: Conn, rows: Sequence[CodeRow]) -> None:
-    if rows:
-        await conn.execute(_INSERT, [row.params() for row in rows])
+async def insert_codes(conn: Conn, rows: Sequence[CodeRow], *, wake: bool = False) -> None:
+    """Store *rows*; with *wake*, their credentials' waiters on every replica are woken.
+
+    On PostgreSQL a lone row's wake-up (``NOTIFY`` at commit, see
+    ``signals``) is part of its insert: one round trip, not two, before the
+    commit.  (A batch keeps one fixed statement for any number of rows, and
+    its wake-ups cost one round trip for all of them.)
+    """
+    if not rows:
+        return
+    params = [row.params() for row in rows]
+    if wake and len(params) == 1 and is_postgres(conn):
+        await conn.execute(_INSERT_AND_WAKE, params[0])
+        return
+    await conn.execute(_INSERT, params)
+    if wake:
+        await signals.notify(conn, (row.credential_id for row in rows))
 
 
-def _eligible(tenant_id: str, cred_id: str, *, now: float, since: float | None,
-              source: str | None, kind: str) -> Any:  # fmt: skip
+def _eligible(tenant_id: Any, cred_id: Any, *, now: Any, since: Any, source: Any,
+              kind: Any) -> Any:  # fmt: skip
     stmt = select(col(_RC.id)).where(
         col(_RC.tenant_id) == tenant_id,
         col(_RC.credential_id) == cred_id,
@@ -88,6 +116,154 @@ async def has_code(
     return (await conn.execute(stmt)).first() is not None
 
 
+_TAKEN = (
+    col(_RC.id),
+    col(_RC.source),
+    col(_RC.code),
+    col(_RC.sender),
+    col(_RC.received_at),
+    col(_RC.link_kind),
+)
+
+
+def _newest(tenant_id: Any, cred_id: Any, *, now: Any, since: Any, source: Any, kind: Any,
+            lock: bool) -> Any:  # fmt: skip
+    chosen = (
+        _eligible(tenant_id, cred_id, now=now, since=since, source=source, kind=kind)
+        .order_by(col(_RC.received_at).desc(), col(_RC.id).desc())
+        .limit(1)
+    )
+    if lock:
+        chosen = chosen.with_for_update(skip_locked=True)
+    return delete(_RC).where(col(_RC.id) == chosen.scalar_subquery()).returning(*_TAKEN)
+
+
+def _older(tenant_id: Any, cred_id: Any, kind: Any, received_at: Any, row_id: Any, *,
+           lock: bool) -> Any:  # fmt: skip
+    """Delete the credential's codes (or links) before ``(received_at, row_id)``.
+
+    With *lock* (PostgreSQL) they are locked newest first before they go:
+    a taker then waits only for takers of older codes, never in a cycle.
+    (A plain ``DELETE`` locks rows in whatever order it finds them: two
+    takers each holding a few of the other's older codes deadlock.)
+    """
+    if not lock:
+        return delete(_RC).where(*_before(_RC, tenant_id, cred_id, kind, received_at, row_id))
+    older = aliased(_RC, name="older_codes")  # not the DELETE's own table
+    in_order = (
+        select(col(older.id))
+        .where(*_before(older, tenant_id, cred_id, kind, received_at, row_id))
+        .order_by(col(older.received_at).desc(), col(older.id).desc())
+        .with_for_update(of=older)
+    )
+    return delete(_RC).where(col(_RC.id).in_(in_order.scalar_subquery()))
+
+
+def _before(table: Any, tenant_id: Any, cred_id: Any, kind: Any, received_at: Any,
+            row_id: Any) -> tuple[Any, ...]:  # fmt: skip
+    return (
+        col(table.tenant_id) == tenant_id,
+        col(table.credential_id) == cred_id,
+        col(table.kind) == kind,
+        or_(
+            col(table.received_at) < received_at,
+            and_(col(table.received_at) == received_at, col(table.id) < row_id),
+        ),
+    )
+
+
+def _take_in_one(*, since: bool, source: bool) -> Any:
+    """The statement :func:`take_code_in_one` runs, built once (its values are bound).
+
+    Building it costs more than running it, so each shape (with or without
+    *since*, with or without *source*) is built at import.
+    """
+    tenant_id: Any = bindparam("tenant_id")
+    cred_id: Any = bindparam("cred_id")
+    kind: Any = bindparam("kind")
+    taken = _newest(
+        tenant_id,
+        cred_id,
+        now=bindparam("now"),
+        since=bindparam("since") if since else None,
+        source=bindparam("source") if source else None,
+        kind=kind,
+        lock=True,
+    ).cte("taken")
+    older = (
+        _older(tenant_id, cred_id, kind, taken.c.received_at, taken.c.id, lock=True)
+        .returning(col(_RC.id))
+        .cte("older")
+    )
+    answered = and_(taken.c.source == "user", taken.c.id.like(bindparam("answer"), escape="/"))
+    # The head is locked only once every older code is deleted: deleting one may
+    # wait for another taker, which must not be waiting for this head meanwhile.
+    # (PostgreSQL runs a CTE nobody reads after the statement's own work; the
+    # count makes the older codes' deletion a step that comes before the head.)
+    older_gone = select(func.count()).select_from(older).scalar_subquery() >= 0
+    head = audit_rows.head_cte(
+        bindparam("head_tenant", type_=String),
+        select(taken.c.id).where(~answered, older_gone).subquery(),
+    )
+    return (
+        select(
+            *taken.c,
+            col(Credential.data_key),
+            head.c.seq.label("head_seq"),
+            head.c.hash.label("head_hash"),
+        )
+        .select_from(taken)
+        .join(
+            Credential,
+            and_(col(Credential.tenant_id) == tenant_id, col(Credential.id) == cred_id),
+        )
+        .outerjoin(head, true())
+    )
+
+
+_TAKE_IN_ONE = {
+    (since, source): _take_in_one(since=since, source=source)
+    for since in (False, True)
+    for source in (False, True)
+}
+
+
+async def take_code_in_one(
+    conn: Conn,
+    tenant_id: str,
+    cred_id: str,
+    *,
+    now: float,
+    since: float | None,
+    source: str | None,
+    kind: str = CODE,
+    answer_prefix: str,
+) -> Any:
+    """PostgreSQL: :func:`take_code`, the credential's ``data_key`` and the audit head, at once.
+
+    The row has the taken code's columns, ``data_key``, and the tenant's
+    audit head as ``head_seq`` and ``head_hash`` (taken, and locked, in this
+    transaction: link the ``code.read`` event with ``audit.link``).  A
+    person's answer to an interaction (source ``user``, an id starting with
+    *answer_prefix*) leaves the head alone (both None): its interaction is
+    settled first, and the event appended after, in the order every other
+    writer takes those locks.
+    """
+    escaped = answer_prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    params = {
+        "tenant_id": tenant_id,
+        "head_tenant": tenant_id,
+        "cred_id": cred_id,
+        "kind": kind,
+        "now": now,
+        "since": since,
+        "source": source,
+        "answer": escaped + "%",
+    }
+    stmt = _TAKE_IN_ONE[since is not None, source is not None]
+    return (await conn.execute(stmt, params)).first()
+
+
 async def take_code(
     conn: Conn,
     tenant_id: str,
@@ -100,40 +276,11 @@ async def take_code(
     kind: str = CODE,
 ) -> Any:
     """Delete and return the newest eligible code (or link), and drop every older one."""
-    chosen = (
-        _eligible(tenant_id, cred_id, now=now, since=since, source=source, kind=kind)
-        .order_by(col(_RC.received_at).desc(), col(_RC.id).desc())
-        .limit(1)
-    )
-    if lock:
-        chosen = chosen.with_for_update(skip_locked=True)
-    row = (
-        await conn.execute(
-            delete(_RC)
-            .where(col(_RC.id) == chosen.scalar_subquery())
-            .returning(
-                col(_RC.id),
-                col(_RC.source),
-                col(_RC.code),
-                col(_RC.sender),
-                col(_RC.received_at),
-                col(_RC.link_kind),
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    await conn.execute(
-        delete(_RC).where(
-            col(_RC.tenant_id) == tenant_id,
-            col(_RC.credential_id) == cred_id,
-            col(_RC.kind) == kind,
-            or_(
-                col(_RC.received_at) < row.received_at,
-                and_(col(_RC.received_at) == row.received_at, col(_RC.id) < row.id),
-            ),
-        )
-    )
+    newest = _newest(tenant_id, cred_id, now=now, since=since, source=source, kind=kind, lock=lock)
+    row = (await conn.execute(newest)).first()
+    if row is not None:
+        older = _older(tenant_id, cred_id, kind, row.received_at, row.id, lock=lock)
+        await conn.execute(older)
     return row
 
 

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import ColumnElement, Engine, create_engine, event, literal, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.base import Executable
@@ -112,7 +118,10 @@ class Database:
         """A connection for queries that change nothing.
 
         Consume each result before the next ``await``: on SQLite the
-        connection is shared by every reader on the loop.
+        connection is shared by every reader on the loop.  On PostgreSQL it
+        runs without a transaction: each query is one round trip, where
+        ``BEGIN`` and ``ROLLBACK`` around it would cost two more, and under
+        READ COMMITTED each statement has its own snapshot either way.
         """
         try:
             if self._inline is not None:
@@ -120,7 +129,7 @@ class Database:
                     yield InlineConnection(sync_conn)
             else:
                 async with self.engine.connect() as conn:
-                    yield conn
+                    yield await conn.execution_options(isolation_level="AUTOCOMMIT")
         except (DBAPIError, OSError) as exc:
             if not _temporary(exc):
                 raise
@@ -201,6 +210,28 @@ class Database:
         async with self.write() as conn:
             return await remove(conn)
 
+    @contextlib.contextmanager
+    def round_trips(self) -> Iterator[RoundTrips]:
+        """Count the round trips to the database made while the block runs (by anyone)."""
+        trips = RoundTrips(postgres=not self.is_sqlite)
+        engines = [self.engine.sync_engine]
+        engines += [e for e in (self._inline, self._inline_writer) if e is not None]
+        hooks = [
+            ("before_cursor_execute", trips.statement),
+            ("begin", trips.begin),
+            ("commit", trips.commit),
+            ("rollback", trips.rollback),
+        ]
+        for engine in engines:
+            for name, hook in hooks:
+                event.listen(engine, name, hook)
+        try:
+            yield trips
+        finally:
+            for engine in engines:
+                for name, hook in hooks:
+                    event.remove(engine, name, hook)
+
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
         async with self.engine.connect() as conn:
@@ -231,6 +262,44 @@ class Database:
             return await conn.run_sync(
                 lambda c: MigrationContext.configure(c).get_current_revision()
             )
+
+
+class RoundTrips:
+    """Round trips to the database, counted from SQLAlchemy's events.
+
+    Each statement is one (a cached prepared statement on asyncpg; an
+    ``executemany`` is pipelined), and so is each ``COMMIT`` or ``ROLLBACK``.
+    asyncpg sends ``BEGIN`` as a round trip of its own; a connection in
+    autocommit (a read on PostgreSQL) sends neither it nor its end.  On
+    SQLite, where a "round trip" is a call into a library, not a network
+    exchange, statements (``BEGIN IMMEDIATE`` among them) and commits count.
+    """
+
+    __slots__ = ("_postgres", "count")
+
+    def __init__(self, *, postgres: bool) -> None:
+        self.count = 0
+        self._postgres = postgres
+
+    def statement(self, *_args: Any) -> None:
+        self.count += 1
+
+    def begin(self, conn: Connection) -> None:
+        if self._postgres and _in_transaction(conn):
+            self.count += 1
+
+    def commit(self, conn: Connection) -> None:
+        if _in_transaction(conn):
+            self.count += 1
+
+    def rollback(self, conn: Connection) -> None:
+        # SQLite's reader ends each read with a rollback that has nothing to end.
+        if self._postgres and _in_transaction(conn):
+            self.count += 1
+
+
+def _in_transaction(conn: Connection) -> bool:
+    return conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
 
 
 class InlineConnection:
@@ -264,6 +333,11 @@ async def any_row(conn: Conn, by: Any, *where: ColumnElement[bool]) -> bool:
     """
     stmt = select(literal(1)).select_from(by.table).where(*where).order_by(by).limit(1)
     return (await conn.execute(stmt)).first() is not None
+
+
+def is_postgres(conn: Conn) -> bool:
+    """Whether *conn* talks to PostgreSQL (else SQLite, inline or deferred)."""
+    return isinstance(conn, AsyncConnection) and conn.dialect.name == "postgresql"
 
 
 def _inline_engine(engine: AsyncEngine, *, writer: bool) -> Engine:
@@ -349,7 +423,18 @@ def _make_engine(url: str, *, create: bool) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=10, max_overflow=10)
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        # A connection the server closed (a restart, a terminated backend) is
+        # known closed to asyncpg as soon as the loop has read its end: the pool
+        # replaces it.  This costs no round trip, where SQLAlchemy's pre-ping on
+        # asyncpg costs three (BEGIN, a ping, ROLLBACK) before every transaction.
+        if dbapi_conn.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
+
+    return engine
 
 
 #: SQLite's primary result codes for a database that cannot be written for now:

@@ -30,7 +30,6 @@ from .codes import ROUTE_COLUMNS, CodeRow, insert_codes
 from .counts import CountRow
 from .db import Conn, any_row
 from .models import Credential, Forward, ForwardOutbox, InboundSeen, SmsDevice
-from .signals import notify
 from .webhooks import enqueue_many, fan_out_params
 
 
@@ -169,9 +168,7 @@ async def write(conn: Conn, items: Sequence[Write]) -> None:
     if seen:
         # First: a redelivery fails here, before anything else is written.
         await conn.execute(_INSERT_SEEN, seen)
-    if codes:
-        await insert_codes(conn, codes)
-        await notify(conn, (row.credential_id for row in codes))
+    await insert_codes(conn, codes, wake=True)
     if forwards:
         await conn.execute(_INSERT_FORWARDS, forwards)
     await enqueue_many(conn, events)

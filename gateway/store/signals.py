@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import TextClause, text
 
-from .db import Conn
+from .db import Conn, is_postgres
 
 CHANNEL = "otpgate_wake"
 ROUTES_CHANNEL = "otpgate_routes"
@@ -28,24 +27,32 @@ KEYS_CHANNEL = "otpgate_keys"
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :key)")
 _ROUTES = text(f"SELECT pg_notify('{ROUTES_CHANNEL}', '')")
 _KEYS = text(f"SELECT pg_notify('{KEYS_CHANNEL}', '')")
+_NOTIFY_WRITTEN = f"SELECT pg_notify('{CHANNEL}', key) FROM (SELECT DISTINCT key FROM written) k"  # noqa: S608 - constants only
 
 
 async def notify(conn: Conn, keys: Iterable[str]) -> None:
     """Wake the waiters on *keys* in every replica, when this transaction commits."""
-    if not isinstance(conn, AsyncConnection) or conn.dialect.name != "postgresql":
+    if not is_postgres(conn):
         return
     unique = list(dict.fromkeys(keys))
     if unique:
         await conn.execute(_NOTIFY, [{"key": key} for key in unique])
 
 
+def notify_returned(returning: str) -> TextClause:
+    """PostgreSQL: the write *returning* (SQL, a constant, returning key strings), and
+    a ``pg_notify`` for each distinct key: one statement."""
+    written = f"WITH written(key) AS ({returning}) "
+    return text(written + _NOTIFY_WRITTEN)
+
+
 async def routes_changed(conn: Conn) -> None:
     """Have every replica drop its cached routes, when this transaction commits."""
-    if isinstance(conn, AsyncConnection) and conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         await conn.execute(_ROUTES)
 
 
 async def keys_changed(conn: Conn) -> None:
     """Have every replica drop its cached API keys, when this transaction commits."""
-    if isinstance(conn, AsyncConnection) and conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         await conn.execute(_KEYS)
