@@ -99,13 +99,13 @@ class ClientConnections:
 
     def __init__(self, per_client: int, trusted: TrustedProxies | None = None) -> None:
         self.per_client = per_client
-        self.trusted = trusted or TrustedProxies()
+        self.trusted = trusted or NO_PROXIES
         self.refused = 0
         self._open: dict[str, int] = {}
 
     def enter(self, client: str) -> bool:
         """Count a connection from *client*; False if it is one too many (a front's never is)."""
-        if self.trusted and self.trusted.trusts(client):
+        if self.trusted.trusts(client):
             return True
         held = self._open.get(client, 0)
         if held >= self.per_client:

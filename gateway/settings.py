@@ -67,6 +67,8 @@ class TrustedProxies:
 
     def trusts(self, address: str) -> bool:
         """Whether *address* (an IP address as text) is one of the fronts."""
+        if not self.networks:
+            return False
         ip = _ip(address)
         return ip is not None and any(ip in network for network in self.networks)
 
@@ -79,7 +81,7 @@ class TrustedProxies:
         before it, so a client can never pass itself off as someone else by
         writing the header itself.
         """
-        if not self.networks or not forwarded_for or not self.trusts(peer):
+        if not forwarded_for or not self.trusts(peer):
             return peer
         hops = ",".join(forwarded_for).split(",")[-MAX_FORWARDED_HOPS:]
         client = peer

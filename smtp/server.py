@@ -375,7 +375,7 @@ class InboxSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._counted and not self._refused:
             peer = _client_of(transport)
-            fronted = bool(self._limits.proxy_protocol) and self._limits.proxy_protocol.trusts(peer)
+            fronted = self._limits.proxy_protocol.trusts(peer)
             self._client = None if fronted else peer
             if fronted:
                 # aiosmtpd reads a PROXY header before its greeting when this is

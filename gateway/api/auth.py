@@ -90,8 +90,6 @@ def client_address(request: web.Request) -> str:
     front names in ``X-Forwarded-For`` (``OTPGATE_HTTP_TRUSTED_PROXIES``)."""
     peer = request.remote or "unknown"
     trusted = request.config_dict[SERVICES].settings.http_trusted_proxies
-    if not trusted:
-        return peer
     forwarded: list[str] = request.headers.getall("X-Forwarded-For", [])
     return trusted.client(peer, forwarded)
 
