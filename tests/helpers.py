@@ -30,7 +30,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
@@ -130,6 +130,19 @@ def bearer(key: str) -> dict[str, str]:
 ADMIN = bearer(ADMIN_KEY)
 
 
+async def owner_and_credential(http: Any, **credential: Any) -> tuple[str, dict[str, Any]]:
+    """A new tenant's owner key and one credential of it, made through *http* (an
+    ``aiohttp.ClientSession`` on the gateway's base URL) with the admin key."""
+    async with http.post("/v1/tenants", json={"name": "acme"}, headers=ADMIN) as r:
+        assert r.status == 201
+        owner: str = (await r.json())["api_key"]
+    body = {"name": "Acme", **credential}
+    async with http.post("/v1/credentials", json=body, headers=bearer(owner)) as r:
+        assert r.status == 201
+        cred: dict[str, Any] = await r.json()
+    return owner, cred
+
+
 # -- requirements ---------------------------------------------------------------------
 
 
@@ -202,6 +215,33 @@ def need_tool(tool: str, package: str) -> str:
             f"{tool} is not installed (Debian package {package})", "OTPGATE_REQUIRE_DEPLOY_TOOLS"
         )
     return path
+
+
+@contextlib.contextmanager
+def running(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    """*command* running for the block, its output in *log*; still running at the end of it."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        yield
+        assert proc.poll() is None, log.read_text()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for_port(port: int, seconds: float = 20) -> None:
+    """Wait until something listens on the loopback *port* (a process just started)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
 
 
 async def pg_admin(sql: str) -> None:

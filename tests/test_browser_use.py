@@ -27,7 +27,6 @@ import pytest
 from aiohttp import web
 
 from .helpers import (
-    ADMIN_KEY,
     CHROMIUM,
     ROOT,
     Served,
@@ -37,6 +36,7 @@ from .helpers import (
     listening,
     need_browser,
     otp_mail,
+    owner_and_credential,
     port_of,
     served_on_loopback,
 )
@@ -140,10 +140,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 async def site_on(served: Served) -> AsyncIterator[tuple[Site, str, str]]:
     """The site on loopback, for one credential; its id and an agent key limited to it."""
     async with aiohttp.ClientSession(served.url) as http:
-        async with http.post("/v1/tenants", json={"name": "acme"}, headers=bearer(ADMIN_KEY)) as r:
-            owner = (await r.json())["api_key"]
-        async with http.post("/v1/credentials", json={"name": "Acme"}, headers=bearer(owner)) as r:
-            cred = await r.json()
+        owner, cred = await owner_and_credential(http)
         key = {"name": "browser-use", "role": "agent", "credential_ids": [cred["id"]]}
         async with http.post("/v1/keys", json=key, headers=bearer(owner)) as r:
             agent_key = (await r.json())["key"]

@@ -24,7 +24,6 @@ import shlex
 import shutil
 import signal
 import smtplib
-import socket
 import ssl
 import stat
 import subprocess
@@ -40,7 +39,16 @@ from typing import Any
 
 import pytest
 
-from .helpers import OTPGATE, ROOT, create_database, drop_database, free_port, need_tool
+from .helpers import (
+    OTPGATE,
+    ROOT,
+    create_database,
+    drop_database,
+    free_port,
+    need_tool,
+    running,
+    wait_for_port,
+)
 
 DEPLOY = ROOT / "deploy"
 ADMIN_KEY = "deploy-test-admin-key-0123456789"
@@ -582,31 +590,6 @@ def test_prepare_makes_a_key_ring_only_for_a_new_store(cluster: Cluster, tmp_pat
 
 
 # --- the fronts, for real ------------------------------------------------------
-
-
-@contextlib.contextmanager
-def running(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        yield
-        assert proc.poll() is None, log.read_text()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wait_for_port(port: int, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
 
 
 @contextlib.contextmanager

@@ -15,9 +15,8 @@ import asyncio
 import contextlib
 import logging
 import re
-import subprocess
 import textwrap
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,15 @@ from gateway.errors import ConfigError
 from gateway.settings import Settings, parse_proxies
 
 from .helpers import (
-    ADMIN_KEY,
     Served,
     bearer,
-    eventually,
     free_port,
     need_tool,
     otp_mail,
+    owner_and_credential,
+    running,
     served_on_loopback,
+    wait_for_port,
 )
 
 # --- the setting -------------------------------------------------------------
@@ -254,10 +254,7 @@ def proxy_v1(source: str, port: int = 40000) -> bytes:
 
 async def _inbox(served: Served) -> tuple[str, dict[str, Any], str]:
     async with aiohttp.ClientSession(served.url) as http:
-        async with http.post("/v1/tenants", json={"name": "t"}, headers=bearer(ADMIN_KEY)) as r:
-            key = (await r.json())["api_key"]
-        async with http.post("/v1/credentials", json={"name": "c"}, headers=bearer(key)) as r:
-            cred = await r.json()
+        key, cred = await owner_and_credential(http)
     return key, cred, cred["inbox"]
 
 
@@ -329,33 +326,11 @@ async def test_a_front_must_send_the_header_and_nobody_else_may(tmp_path: Path) 
 # --- the real fronts -----------------------------------------------------------
 
 
-@contextlib.contextmanager
-def running(command: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 async def _listening(port: int, log: Path) -> None:
-    async def up() -> bool:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        return True
-
+    """Wait, off the event loop the gateway runs on, until a front listens on *port*."""
     try:
-        await eventually(up, within=15)
-    except BaseException:
+        await asyncio.to_thread(wait_for_port, port, 15)
+    except AssertionError:
         print(await asyncio.to_thread(log.read_text, errors="replace"))
         raise
 

@@ -33,7 +33,6 @@ from mcp.types import CallToolResult, TextContent
 from gateway.client import AsyncClient
 
 from .helpers import (
-    ADMIN_KEY,
     OTPGATE,
     ROOT,
     Served,
@@ -41,6 +40,7 @@ from .helpers import (
     free_port,
     link_mail,
     otp_mail,
+    owner_and_credential,
     send_mail,
     served_on_loopback,
 )
@@ -65,11 +65,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 async def agent_setup(served: Served) -> tuple[str, dict[str, Any]]:
     """A tenant, one credential, and an agent-role key limited to it (the key MCP gets)."""
     async with aiohttp.ClientSession(served.url) as http:
-        async with http.post("/v1/tenants", json={"name": "acme"}, headers=bearer(ADMIN_KEY)) as r:
-            owner = (await r.json())["api_key"]
-        body = {"name": "Acme Cloud", "username": "ops@acme.example"}
-        async with http.post("/v1/credentials", json=body, headers=bearer(owner)) as r:
-            cred = await r.json()
+        owner, cred = await owner_and_credential(
+            http, name="Acme Cloud", username="ops@acme.example"
+        )
         key = {"name": "mcp", "role": "agent", "credential_ids": [cred["id"]]}
         async with http.post("/v1/keys", json=key, headers=bearer(owner)) as r:
             assert r.status == 201

@@ -28,13 +28,13 @@ import pytest
 from gateway.client import AsyncClient
 
 from .helpers import (
-    ADMIN_KEY,
     ROOT,
     Served,
     bearer,
     extra_env,
     link_mail,
     otp_mail,
+    owner_and_credential,
     send_mail,
     served_on_loopback,
 )
@@ -54,10 +54,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 async def setup(served: Served) -> tuple[str, dict[str, Any], str]:
     """A tenant's owner key, a credential, and its totp_url for the Skyvern key above."""
     async with aiohttp.ClientSession(served.url) as http:
-        async with http.post("/v1/tenants", json={"name": "acme"}, headers=bearer(ADMIN_KEY)) as r:
-            owner = (await r.json())["api_key"]
-        async with http.post("/v1/credentials", json={"name": "Acme"}, headers=bearer(owner)) as r:
-            cred = await r.json()
+        owner, cred = await owner_and_credential(http)
         async with http.put(
             f"/v1/credentials/{cred['id']}/skyvern",
             json={"api_key": SKYVERN_KEY},
