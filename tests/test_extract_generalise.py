@@ -127,8 +127,7 @@ def test_leave_one_source_out() -> None:
         if f.exact < f.n:
             print(f"  {source}: {f}")
         for into in (overall, with_codes) if source in coded_sources else (overall,):
-            for key in ("n", "exact", "wrong", "ambiguous", "missed"):
-                setattr(into, key, getattr(into, key) + getattr(f, key))
+            into.include(f)
         if source not in coded_sources:
             assert f.wrong == 0, source
     assert len(by_source) >= 50
@@ -217,8 +216,7 @@ def test_every_kept_apart_set_together() -> None:
         assert not tuned & {r["id"] for r in rows}, name
         figures = _figures(rows)
         print(f"{name}: {figures} (pinned at {pinned:.1%})")
-        for key in ("n", "exact", "wrong", "ambiguous", "missed"):
-            setattr(together, key, getattr(together, key) + getattr(figures, key))
+        together.include(figures)
     assert together.n >= 357
     _check("every kept-apart set", together, ALL_KEPT_APART_MIN_EXACT)
 

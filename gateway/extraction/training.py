@@ -200,6 +200,14 @@ class Figures:
         else:
             self.missed += 1
 
+    def include(self, other: Figures) -> None:
+        """Count *other*'s messages in these figures too."""
+        self.n += other.n
+        self.exact += other.exact
+        self.wrong += other.wrong
+        self.ambiguous += other.ambiguous
+        self.missed += other.missed
+
     def __str__(self) -> str:
         n = max(self.n, 1)
         return (
@@ -265,17 +273,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         only = Figures()
         for source, f in figures.items():
             if source in coded_sources:
-                for k in ("n", "exact", "wrong", "ambiguous", "missed"):
-                    setattr(only, k, getattr(only, k) + getattr(f, k))
+                only.include(f)
             if source != "all" and f.exact < f.n:
                 print(f"  {source}: {f}")
         print(f"leave-one-source-out, every message: {figures['all']}")
         print(f"leave-one-source-out, code corpora: {only}")
         rules, rules_coded = Figures(), Figures()
         for s in samples:
-            rules.add(s.expected, rules_decide(s))
+            decision = rules_decide(s)
+            rules.add(s.expected, decision)
             if s.source in coded_sources:
-                rules_coded.add(s.expected, rules_decide(s))
+                rules_coded.add(s.expected, decision)
         print(f"hand-written score alone, every message: {rules}")
         print(f"hand-written score alone, code corpora: {rules_coded}")
     for name in KEPT_APART:
