@@ -143,31 +143,33 @@ def test_kept_apart_set() -> None:
     _check("kept-apart set", _figures(rows), KEPT_APART_MIN_EXACT)
 
 
+def _gathered_set(number: int, *, at_least: int, sources: int) -> list[dict[str, Any]]:
+    """A gathered set's kept-apart third, checked against its tune part: at least *at_least*
+    messages from *sources* sources in all, no message in both, and the split the hash's
+    (not a choice); the tune part's figures are printed."""
+    rows = training.load(CODES / f"heldout{number}.jsonl")
+    tune = training.load(CODES / f"tune{number}.jsonl")
+    assert len(rows) + len(tune) >= at_least
+    assert len({training.source_of(r) for r in rows + tune}) >= sources
+    assert not {r["id"] for r in tune} & {r["id"] for r in rows}
+    for row in rows + tune:
+        apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
+        assert apart == (row in rows), row["id"]
+    print(f"set {number}, tune part: {_figures(tune)}")
+    return rows
+
+
 def test_second_kept_apart_set() -> None:
     """The second gathered set's kept-apart third (by a hash of the id): never a wrong code,
     and no fewer exact than now; its tune part is measured too, all figures printed."""
-    rows = training.load(CODES / "heldout2.jsonl")
-    tune = training.load(CODES / "tune2.jsonl")
-    assert len(rows) + len(tune) >= 200
-    assert not {r["id"] for r in tune} & {r["id"] for r in rows}
-    for row in rows + tune:  # the split is the hash's, not a choice
-        apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
-        assert apart == (row in rows), row["id"]
-    print(f"second set, tune part: {_figures(tune)}")
+    rows = _gathered_set(2, at_least=200, sources=1)
     _check("second kept-apart set", _figures(rows), KEPT_APART_2_MIN_EXACT)
 
 
 def test_third_kept_apart_set() -> None:
     """The third gathered set's kept-apart third (by a hash of the id), committed before any
     tuning on the set: never a wrong code, and no fewer exact than now."""
-    rows = training.load(CODES / "heldout3.jsonl")
-    tune = training.load(CODES / "tune3.jsonl")
-    assert len(rows) + len(tune) >= 130
-    assert len({training.source_of(r) for r in rows + tune}) >= 3
-    for row in rows + tune:  # the split is the hash's, not a choice
-        apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
-        assert apart == (row in rows), row["id"]
-    print(f"third set, tune part: {_figures(tune)}")
+    rows = _gathered_set(3, at_least=130, sources=3)
     _check("third kept-apart set", _figures(rows), KEPT_APART_3_MIN_EXACT)
 
 
@@ -175,14 +177,7 @@ def test_fourth_kept_apart_set() -> None:
     """The fourth gathered set's kept-apart third (by a hash of the id), committed before any
     tuning on the set (bank SMS, discount mails, sign-in mails in many languages): never a
     wrong code, and no fewer exact than now."""
-    rows = training.load(CODES / "heldout4.jsonl")
-    tune = training.load(CODES / "tune4.jsonl")
-    assert len(rows) + len(tune) >= 360
-    assert len({training.source_of(r) for r in rows + tune}) >= 3
-    for row in rows + tune:  # the split is the hash's, not a choice
-        apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
-        assert apart == (row in rows), row["id"]
-    print(f"fourth set, tune part: {_figures(tune)}")
+    rows = _gathered_set(4, at_least=360, sources=3)
     _check("fourth kept-apart set", _figures(rows), KEPT_APART_4_MIN_EXACT)
 
 
@@ -191,14 +186,7 @@ def test_fifth_kept_apart_set() -> None:
     before any tuning on it (sign-in code and link mails in the languages of South-East and
     South Asia, the Middle East and Africa, CJK SMS and mails, promotions): never a wrong
     code, and no fewer exact than now."""
-    rows = training.load(CODES / "heldout5.jsonl")
-    tune = training.load(CODES / "tune5.jsonl")
-    assert len(rows) + len(tune) >= 148
-    assert len({training.source_of(r) for r in rows + tune}) >= 10
-    for row in rows + tune:  # the split is the hash's, not a choice
-        apart = int(hashlib.sha256(row["id"].encode()).hexdigest(), 16) % 3 == 0
-        assert apart == (row in rows), row["id"]
-    print(f"fifth set, tune part: {_figures(tune)}")
+    rows = _gathered_set(5, at_least=148, sources=10)
     _check("fifth kept-apart set", _figures(rows), KEPT_APART_5_MIN_EXACT)
 
 
