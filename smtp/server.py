@@ -108,12 +108,7 @@ class SessionGate:
     def enter(self, session: InboxSMTP, client: str | None = "unknown") -> bool:
         """Count a new session from *client*; None: a front's, whose client is not known yet."""
         held = self._by_client.get(client, 0) if client is not None else 0
-        if (
-            self.draining
-            or self.active >= self.limit
-            or held >= self.per_client
-            or (held and self.active >= self.limit - self.reserved)
-        ):
+        if self.draining or self.active >= self.limit or self._over(held, self.active):
             self.refused += 1
             return False
         self.active += 1
@@ -127,12 +122,15 @@ class SessionGate:
         """A front's session (entered with no client) turns out to be *client*'s:
         count it as theirs, or False if that is one too many for them."""
         held = self._by_client.get(client, 0)
-        # This session is already among the active ones.
-        if held >= self.per_client or (held and self.active > self.limit - self.reserved):
+        if self._over(held, self.active - 1):  # this session is already among the active ones
             self.refused += 1
             return False
         self._by_client[client] = held + 1
         return True
+
+    def _over(self, held: int, others: int) -> bool:
+        """Whether a client holding *held* sessions may not have one more, *others* open."""
+        return held >= self.per_client or (held > 0 and others >= self.limit - self.reserved)
 
     def leave(self, session: InboxSMTP, client: str | None = "unknown") -> None:
         self.active -= 1
