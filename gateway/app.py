@@ -46,7 +46,7 @@ from .api.limits import body_deadline
 from .errors import ConfigError
 from .extraction.extractor import Extractor
 from .ingest.worker import IngestWorker
-from .listeners import SHUTDOWN_GRACE, HttpLimits, bind, bound, start_http
+from .listeners import LISTEN_BACKLOG, SHUTDOWN_GRACE, HttpLimits, bind, bound, start_http
 from .logs import configure
 from .metrics import Metrics
 from .services import forward_delivery, keys, outbox, webhook_delivery
@@ -213,7 +213,11 @@ async def serving(
                         await worker.start()
                     if smtp is not None:
                         server, gw.smtp_sessions = await start_smtp(
-                            smtp, gw.services.inbound, smtp_limits(settings), tls=tls
+                            smtp,
+                            gw.services.inbound,
+                            smtp_limits(settings),
+                            tls=tls,
+                            backlog=LISTEN_BACKLOG,
                         )
                         smtp = None  # the server owns it now
                     if http is not None:

@@ -71,11 +71,19 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
+#: How many connections the kernel holds for the gateway before it accepts them: enough for a
+#: fleet of agents reconnecting at once after a restart (Linux caps it at ``net.core.somaxconn``).
+#: asyncio listens again on a socket it is given, with its own default of 100, unless told.
+LISTEN_BACKLOG = 4096
+
+
 def bind(address: Address, setting: str) -> socket.socket:
     """Take a listening socket now, so a busy port stops the start before anything else."""
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     try:
-        sock = socket.create_server((address.host, address.port), family=family, backlog=512)
+        sock = socket.create_server(
+            (address.host, address.port), family=family, backlog=LISTEN_BACKLOG
+        )
     except OSError as exc:
         raise ConfigError(f"cannot listen on {address} ({setting}): {_reason(exc)}") from None
     sock.setblocking(False)
@@ -241,7 +249,7 @@ class _Site(web.BaseSite):
         options: dict[str, Any],
         limits: HttpLimits,
     ) -> None:
-        super().__init__(runner, backlog=512)
+        super().__init__(runner, backlog=LISTEN_BACKLOG)
         self._sock = sock
         self._options = options
         self.clients = ClientConnections(limits.max_connections_per_client, limits.trusted_proxies)
@@ -259,7 +267,7 @@ class _Site(web.BaseSite):
         def connection() -> GatewayRequestHandler:
             return GatewayRequestHandler(manager, loop=loop, clients=self.clients, **self._options)
 
-        self._server = await loop.create_server(connection, sock=self._sock)
+        self._server = await loop.create_server(connection, sock=self._sock, backlog=LISTEN_BACKLOG)
 
 
 async def start_http(

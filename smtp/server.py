@@ -456,8 +456,10 @@ async def start_smtp(
     limits: SmtpLimits,
     *,
     tls: ssl.SSLContext | None = None,
+    backlog: int,
 ) -> tuple[asyncio.Server, SessionGate]:
-    """Serve SMTP on an already bound socket, on the running loop."""
+    """Serve SMTP on an already bound socket, on the running loop, holding up to *backlog*
+    connections not yet accepted (asyncio listens on the socket again)."""
     loop = asyncio.get_running_loop()
     handler = InboxHandler(inbound, limits)
     gate = SessionGate(
@@ -482,5 +484,5 @@ async def start_smtp(
             loop=loop,
         )
 
-    server = await loop.create_server(factory, sock=sock)
+    server = await loop.create_server(factory, sock=sock, backlog=backlog)
     return server, gate
