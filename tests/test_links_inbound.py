@@ -278,6 +278,8 @@ async def test_a_wait_on_another_replica_counts(tmp_path: Path, postgres_databas
         got = await asyncio.wait_for(waiting, 20)
         assert got is not None and got.code == "919293"
         assert await _queued(a, "code.unsolicited") == []
-        # Nobody waits now: the next one is reported.
+        # Nobody waits now (once B has removed its record of the wait, which it does just
+        # after the answer): the next one is reported.
+        await b.services.codes.waits.settle()
         await a.services.inbound.accept(message, [route])
         assert len(await _queued(a, "code.unsolicited")) == 1
