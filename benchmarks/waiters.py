@@ -16,7 +16,8 @@ until ``/metrics`` shows every one parked, and measures again: memory (the
 difference over the number of waiters is the cost of one), the API's latency
 and the collector's pauses while they wait, and arrival-to-agent (the final
 ``.`` of a mail's DATA to a further agent holding the code, as ``latency.py``)
-with all of them waiting.
+with all of them waiting; then the API's latency once more, idle again, so
+that the machine's own noise shows beside the difference the waiters make.
 
     python benchmarks/waiters.py [--waiters 10000] [--credentials 500] [--database-url ...]
 
@@ -163,6 +164,9 @@ def main() -> int:
             busy_gc = gw.gc_pauses()
             arrival = asyncio.run(rounds(gw.base, gw.smtp_port, key, timed, args.rounds))
             arrival_gc = gw.gc_pauses()
+        # Idle again, once they have gone: the two idle phases show how much of a
+        # difference the machine's own noise makes.
+        after_api = asyncio.run(api_latency(gw.base, key, creds, args.requests))
         per_waiter = (holding_rss - idle_rss) * 1024 / args.waiters
         engine = "PostgreSQL" if args.database_url else "SQLite"
         ms = [s * 1000 for s in arrival]
@@ -175,7 +179,8 @@ def main() -> int:
             f"API (GET /v1/credentials/{{id}}, {args.requests} calls): "
             f"p50 {pct(idle_api, 0.5):.2f} ms / p99 {pct(idle_api, 0.99):.2f} ms idle; "
             f"p50 {pct(busy_api, 0.5):.2f} ms / "
-            f"p99 {pct(busy_api, 0.99):.2f} ms holding {args.waiters} waiters"
+            f"p99 {pct(busy_api, 0.99):.2f} ms holding {args.waiters} waiters; "
+            f"p50 {pct(after_api, 0.5):.2f} ms / p99 {pct(after_api, 0.99):.2f} ms idle again"
         )
         print(
             f"gateway CPU per API call: {idle_cpu / args.requests * 1000:.2f} ms idle, "

@@ -26,8 +26,12 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_protocol
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.helpers import ceil_timeout
+from aiohttp.http_parser import HttpRequestParser
+from aiohttp.http_writer import StreamWriter
+from aiohttp.streams import EMPTY_PAYLOAD
 from aiohttp.web_request import BaseRequest
 
 from .errors import ConfigError
@@ -167,10 +171,24 @@ class _Requests(list[Any]):
 
 
 class GatewayRequestHandler(web.RequestHandler):
-    """aiohttp's connection protocol, capped per client address, with JSON for its own errors."""
+    """aiohttp's connection protocol, capped per client address, with JSON for its own errors.
+
+    It also holds less per connection, which matters when 10,000 agents each hold
+    one open in a long poll (``benchmarks/waiters.py``):
+
+    - a request runs in the connection's own task (:meth:`start`), not in a
+      second task per request as aiohttp does so that each request gets a copy
+      of the context variables; the gateway sets none;
+    - the parser goes once the request it parsed is handed over with nothing
+      behind it, and a new one comes with the next bytes (:meth:`data_received`):
+      aiohttp's keeps the last request's raw headers, the API key among them,
+      for as long as the connection stays open;
+    - the request keeps no second, raw copy of its headers (``raw_headers``,
+      which nothing here reads).
+    """
 
     # aiohttp's protocol is slotted: so is this, or each connection carries a dict.
-    __slots__ = ("_client", "_clients", "_refused")
+    __slots__ = ("_client", "_clients", "_idle", "_refused")
 
     def __init__(self, manager: web.Server, *, clients: ClientConnections, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -179,6 +197,8 @@ class GatewayRequestHandler(web.RequestHandler):
         self._clients = clients
         self._client: str | None = None
         self._refused = False
+        #: The parser stopped at the end of a request without a body, with nothing after it.
+        self._idle = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
@@ -203,8 +223,177 @@ class GatewayRequestHandler(web.RequestHandler):
                 self._client = None
 
     def data_received(self, data: bytes) -> None:
-        if not self._refused:
-            super().data_received(data)
+        if self._refused:
+            return
+        if self._parser is None:
+            if not data or self._force_close or self._close:
+                return
+            self._parser = self._new_parser()
+        queued = len(self._messages)
+        super().data_received(data)
+        # Only a whole head without a body ends exactly at its blank line: a body's first bytes,
+        # or part of a next request, would follow it.
+        self._idle = (
+            len(self._messages) > queued
+            and data.endswith(b"\r\n\r\n")
+            and self._messages[-1][1] is EMPTY_PAYLOAD
+        )
+
+    def _new_parser(self) -> HttpRequestParser:
+        """A parser as aiohttp's ``RequestHandler.__init__`` makes one."""
+        return HttpRequestParser(
+            self,
+            self._loop,
+            self._read_bufsize,
+            max_line_size=self.max_line_size,
+            max_field_size=self.max_field_size,
+            max_headers=self.max_headers,
+            payload_exception=web_protocol.RequestPayloadError,
+            max_msg_queue_size=web_protocol.MAX_MSG_QUEUE_SIZE,
+        )
+
+    def _drop_idle_parser(self) -> None:
+        """Let the parser go if it holds nothing but what it kept of the request just taken."""
+        if (
+            self._idle
+            and not self._messages
+            and not self._upgraded
+            and not self._buffer_paused
+            and not self._reading_paused
+        ):
+            self._parser = None
+        self._idle = False
+
+    async def start(self) -> None:
+        """aiohttp's ``RequestHandler.start`` (3.14), with the request handled in this task.
+
+        Changed from aiohttp's:
+
+        - the request handled in this coroutine (aiohttp awaits a task running
+          ``_handle_request`` for it, whose lines are copied here);
+        - the request's message without ``raw_headers``;
+        - the parser dropped when idle (:meth:`_drop_idle_parser`);
+        - nothing of a request kept once it is answered (aiohttp's loop holds the
+          last request, its body and its answer until the next request);
+        - no debug logging, and no warning for a handler that returns an
+          ``HTTPException`` rather than raising it (none here does).
+
+        ``tests/test_waiters.py`` pins the source of both aiohttp methods: a new
+        aiohttp that changes either makes it fail, to have this copy reviewed.
+        """
+        loop = self._loop
+        manager = self._manager
+        assert manager is not None
+        keepalive_timeout = self._keepalive_timeout
+        resp = None
+        assert self._request_factory is not None
+        assert self._request_handler is not None
+
+        while not self._force_close:
+            if not self._messages:
+                try:
+                    self._waiter = loop.create_future()
+                    await self._waiter
+                finally:
+                    self._waiter = None
+
+            message, payload = self._messages.popleft()
+            if self._parser is not None:
+                self._parser.message_consumed()
+            if self._buffer_paused and len(self._messages) <= self._msg_queue_resume_size:
+                self._resume_reading_if_drained()
+            self._drop_idle_parser()
+
+            start = loop.time() if self._logging_enabled else None
+            manager.requests_count += 1
+            writer = StreamWriter(self, loop)
+            if isinstance(message, web_protocol._ErrInfo):
+                request_handler = self._make_error_handler(message)
+                message = web_protocol.ERROR
+            else:
+                request_handler = self._request_handler
+                message = message._replace(raw_headers=())
+            request = self._request_factory(
+                message,
+                payload,
+                self,
+                writer,
+                self._task_handler or asyncio.current_task(loop),  # type: ignore[arg-type]
+            )
+            # The request holds its message: this frame, parked for as long as a long
+            # poll waits, does not.
+            del message
+            try:
+                # aiohttp's _handle_request, here rather than in a coroutine of its own: the
+                # handler's answer, or the error page for what it raised, written out.
+                self._request_in_progress = True
+                try:
+                    try:
+                        self._current_request = request
+                        try:
+                            resp = await request_handler(request)
+                        finally:
+                            self._current_request = None
+                    except web.HTTPException as exc:
+                        resp = exc
+                    except TimeoutError:
+                        resp = self.handle_error(request, 504)
+                    except Exception as exc:
+                        resp = self.handle_error(request, 500, exc)
+                    resp, reset = await self.finish_response(request, resp, start)
+                except ConnectionError:
+                    break
+                finally:
+                    self._request_in_progress = False
+                    if self._handler_waiter is not None:
+                        self._handler_waiter.set_result(None)
+                if reset:
+                    break
+                self._keepalive = bool(resp.keep_alive)
+                # Read and ignore what is left of an unread body, for a while.
+                if not payload.is_eof():
+                    lingering_time = self._lingering_time
+                    if not self._force_close and lingering_time:
+                        now = loop.time()
+                        end_t = now + lingering_time
+                        try:
+                            while not payload.is_eof() and now < end_t:
+                                async with ceil_timeout(end_t - now):
+                                    await payload.readany()
+                                now = loop.time()
+                        except (TimeoutError, asyncio.CancelledError):
+                            if (task := asyncio.current_task()) and task.cancelling():
+                                raise
+                    if not payload.is_eof() and not self._force_close:
+                        self.close()
+                payload.set_exception(web_protocol._PAYLOAD_ACCESS_ERROR)
+            except asyncio.CancelledError:
+                self.force_close()
+                raise
+            except Exception as exc:
+                self.log_exception("Unhandled exception", exc_info=exc)
+                self.force_close()
+            except BaseException:
+                self.force_close()
+                raise
+            finally:
+                request._task = None  # type: ignore[assignment]  # as aiohttp: no cycle
+                # Nor does it keep the request, its body or its answer until the next comes.
+                del request, payload, writer
+                resp = None
+
+            if self._keepalive and not self._close and not self._force_close:
+                close_time = loop.time() + keepalive_timeout
+                self._next_keepalive_close_time = close_time
+                if self._keepalive_handle is None:
+                    self._keepalive_handle = loop.call_at(close_time, self._process_keepalive)
+            else:
+                break
+
+        if not self._force_close:
+            self._task_handler = None
+            if self.transport is not None:
+                self.transport.close()
 
     def handle_error(
         self,

@@ -13,16 +13,14 @@ from ..services.codes import AUTHENTICATOR_SOURCES, RECEIVED_SOURCES, Code, Link
 from ..timestamps import iso
 from .auth import actor_of, credential_of
 from .container import SERVICES
-from .inputs import query_number, query_time
+from .inputs import MAX_WAIT, query_number, query_time, wait_of
 from .openapi import NOT_FOUND, Operation, query, route
 from .replies import json_response
-
-MAX_WAIT = 300
 
 
 async def get_code(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
-    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    wait = wait_of(request)
     min_validity = int(
         query_number(request, "min_validity", default=0, low=0, high=MAX_WAIT, integer=True)
     )
@@ -70,7 +68,7 @@ def link_json(link: Link) -> dict[str, Any]:
 
 async def get_link(request: web.Request) -> web.Response:
     tenant, cred_id = await credential_of(request)
-    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    wait = wait_of(request)
     since = query_time(request, "since")
     link = await request.app[SERVICES].codes.link(
         tenant, cred_id, wait=wait, since=since, actor=actor_of(request)

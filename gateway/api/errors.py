@@ -30,6 +30,7 @@ from ..errors import (
     UpstreamFailed,
     VaultError,
 )
+from .auth import authorize
 from .container import SERVICES
 from .limits import BodyTooSlow
 from .replies import json_response
@@ -86,8 +87,10 @@ def status_of(exc: RequestError) -> int:
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Turn every error into the contract's JSON body; never a stack trace."""
+    """Check the caller's key where the route asks for one (``auth.authorize``), then turn
+    every error into the contract's JSON body; never a stack trace."""
     try:
+        await authorize(request)  # the route's guard, if it has one
         response = await handler(request)
     except RequestError as exc:
         response = error_body(status_of(exc), exc.code, exc.message)

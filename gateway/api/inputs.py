@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 from pydantic import BaseModel, ValidationError
 
 from .. import ids
@@ -124,6 +125,29 @@ def object_id(request: web.Request, name: str = "id") -> str:
     if not ids.looks_like_id(value):
         raise NotFound("no such object")
     return value
+
+
+#: The longest a long poll holds its request open, in seconds (``?wait=``).
+MAX_WAIT = 300
+
+_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+
+
+def wait_of(request: web.Request) -> float:
+    """``?wait=``: the seconds a long poll may hold its request open, 0 to :data:`MAX_WAIT`.
+
+    A request that is to wait lets go of its headers first: they have been read
+    by then (the key checked, the client's address found), and each of thousands
+    of parked long polls would otherwise keep them, API key included, for minutes.
+    """
+    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    if wait:
+        # aiohttp's request offers no public way to drop them; nothing reads them later
+        # (the answer's headers depend on the version and keep-alive, which stay).
+        request._message = request._message._replace(headers=_NO_HEADERS, raw_headers=())
+        request._headers = _NO_HEADERS
+        request._cache.pop("headers", None)  # where aiohttp caches what ``request.headers`` gave
+    return wait
 
 
 def query_number(

@@ -33,11 +33,10 @@ from . import submit_page
 from .auth import actor_of, attempt, credential_of, interaction_of
 from .container import SERVICES
 from .errors import status_of
-from .inputs import json_body, json_object, json_raw, query_number, read_capped, validate
+from .inputs import json_body, json_object, json_raw, read_capped, validate, wait_of
 from .openapi import ERROR, NOT_FOUND, Answer, Operation, query, route, text
 from .replies import json_response
 
-MAX_WAIT = 300
 #: Largest body the submit URL reads: a code is at most 64 characters.
 MAX_SUBMIT_BODY = 4096
 _FORM = "application/x-www-form-urlencoded"
@@ -105,7 +104,7 @@ async def create_interaction(request: web.Request) -> web.Response:
 
 async def get_interaction(request: web.Request) -> web.Response:
     tenant, interaction_id = await interaction_of(request)
-    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    wait = wait_of(request)
     info = await request.app[SERVICES].interactions.get(tenant, interaction_id, wait=wait)
     return json_response(interaction_json(info))
 
@@ -130,7 +129,7 @@ async def submit_code(request: web.Request) -> web.Response:
 
 async def take_code(request: web.Request) -> web.Response:
     tenant, interaction_id = await interaction_of(request)
-    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    wait = wait_of(request)
     services = request.app[SERVICES]
     code = await services.interactions.take(
         tenant, interaction_id, wait=wait, actor=actor_of(request)

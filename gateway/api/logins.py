@@ -12,9 +12,9 @@ from ..roles import Access
 from ..services.logins import LoginInfo
 from ..timestamps import iso, iso_or_none
 from .auth import actor_of, credential_of, login_of
-from .codes import CODE, LINK, MAX_WAIT, code_json, link_json
+from .codes import CODE, LINK, code_json, link_json
 from .container import SERVICES
-from .inputs import json_body, json_object, json_raw, query_number, validate
+from .inputs import MAX_WAIT, json_body, json_object, json_raw, validate, wait_of
 from .openapi import ERROR, NOT_FOUND, Operation, query, route
 from .replies import json_response
 
@@ -61,7 +61,7 @@ async def get_login(request: web.Request) -> web.Response:
 
 async def login_code(request: web.Request) -> web.Response:
     tenant, login_id = await login_of(request)
-    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    wait = wait_of(request)
     services = request.app[SERVICES]
     code = await services.logins.code(tenant, login_id, wait=wait, actor=actor_of(request))
     if code is None:
@@ -74,7 +74,7 @@ async def login_code(request: web.Request) -> web.Response:
 
 async def login_link(request: web.Request) -> web.Response:
     tenant, login_id = await login_of(request)
-    wait = query_number(request, "wait", default=0, low=0, high=MAX_WAIT)
+    wait = wait_of(request)
     link = await request.app[SERVICES].logins.link(
         tenant, login_id, wait=wait, actor=actor_of(request)
     )

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from ..roles import Access, credential_bound, who_may
 from .auth import guard
+from .errors import error_middleware
 
 #: A JSON Schema, as it appears in the document.
 Schema = Mapping[str, Any]
@@ -206,7 +207,9 @@ def route(
     if operation_id in taken:
         operation_id = f"{operation_id}_{method.lower()}"
     if operation.auth is not None:
-        handler = guard(handler, operation.auth, bound=credential_bound(method, path))
+        if error_middleware not in app.middlewares:  # which applies the guard
+            raise RuntimeError(f"{method} {path} is guarded, on an app without error_middleware")
+        handler = guard(app, handler, operation.auth, bound=credential_bound(method, path))
     if method == "GET":
         app.router.add_get(path, handler, allow_head=head)
     else:

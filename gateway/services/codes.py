@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .. import ids, otp
 from ..errors import Conflict, Invalid, NotFound
@@ -92,7 +92,7 @@ class CodeService:
         """How many requests wait on this replica for a code or link."""
         return self._bells.total()
 
-    async def code(
+    def code(
         self,
         tenant_id: str,
         cred_id: str,
@@ -103,36 +103,22 @@ class CodeService:
         min_validity: int = 0,
         actor: Actor = SYSTEM,
         after_step: int | None = None,
-    ) -> Code | None:
+    ) -> Coroutine[Any, Any, Code | None]:
         """The code for an agent now, or None when none came within *wait* seconds.
 
         Each code handed out is recorded in the audit trail (``code.read`` in
         the transaction that takes it; ``authenticator.read`` committed
         before it is returned).  *after_step* (a login's refused TOTP step)
         makes a TOTP request wait for a later step, within *wait*.
-        """
-        row = await self._authenticator_row(tenant_id, cred_id)
-        use_authenticator = row.kind is not None and (
-            source is None or source in AUTHENTICATOR_SOURCES
-        )
-        if source in AUTHENTICATOR_SOURCES and row.kind != source:
-            raise Invalid(f"this credential has no {source} authenticator")
-        if use_authenticator:
-            if row.kind == "totp":
-                code = await self._totp(tenant_id, cred_id, row, wait, min_validity, after_step)
-                if code is not None:
-                    await self._audit.record(
-                        tenant_id, actor, "authenticator.read", credential_id=cred_id
-                    )
-                return code
-            return await self._hotp(tenant_id, cred_id, actor)
-        # A long poll may park here for minutes: its frame keeps nothing of the lookup.
-        del row
-        found = await self._received(tenant_id, cred_id, wait, since, source, actor, CODE)
-        assert found is None or isinstance(found, Code)
-        return found
 
-    async def link(
+        Not a coroutine itself but the one that does the work: a long poll,
+        one of thousands parked at once, waits in one frame less.
+        """
+        work = self._look(tenant_id, cred_id, wait, since, source, actor, CODE,
+                          min_validity, after_step)  # fmt: skip
+        return cast("Coroutine[Any, Any, Code | None]", work)
+
+    def link(
         self,
         tenant_id: str,
         cred_id: str,
@@ -140,16 +126,14 @@ class CodeService:
         wait: float = 0,
         since: float | None = None,
         actor: Actor = SYSTEM,
-    ) -> Link | None:
+    ) -> Coroutine[Any, Any, Link | None]:
         """The newest link received (at or after *since*) not handed out yet, once.
 
         Like a received code: deleted, with every older link of the
         credential, in the transaction that hands it out (``link.read``).
         """
-        await self._authenticator_row(tenant_id, cred_id)  # the credential exists
-        found = await self._received(tenant_id, cred_id, wait, since, None, actor, LINK)
-        assert found is None or isinstance(found, Link)
-        return found
+        work = self._look(tenant_id, cred_id, wait, since, None, actor, LINK)
+        return cast("Coroutine[Any, Any, Link | None]", work)
 
     async def _authenticator_row(self, tenant_id: str, cred_id: str) -> Any:
         """The credential's authenticator columns; NotFound if there is no such credential.
@@ -163,7 +147,7 @@ class CodeService:
             raise NotFound("no such credential")
         return row
 
-    async def _received(
+    async def _look(
         self,
         tenant_id: str,
         cred_id: str,
@@ -172,7 +156,20 @@ class CodeService:
         source: str | None,
         actor: Actor,
         kind: str,
+        min_validity: int = 0,
+        after_step: int | None = None,
     ) -> Code | Link | None:
+        """A code (*kind* CODE: the authenticator's, or one received) or a link, within *wait*."""
+        row = await self._authenticator_row(tenant_id, cred_id)
+        if kind == CODE:
+            if source in AUTHENTICATOR_SOURCES and row.kind != source:
+                raise Invalid(f"this credential has no {source} authenticator")
+            if row.kind is not None and (source is None or source in AUTHENTICATOR_SOURCES):
+                return await self._authenticator_code(
+                    tenant_id, cred_id, row, wait, min_validity, after_step, actor
+                )
+        # A long poll may park here for minutes: its frame keeps nothing of the lookup.
+        del row
         deadline = time.monotonic() + wait
         parked: Parked | None = None
         found: Code | Link | None = None
@@ -196,6 +193,26 @@ class CodeService:
                     await self.waits.end(parked)
                 else:  # the agent has its answer at once, not after a commit
                     self.waits.end_soon(parked)
+
+    async def _authenticator_code(
+        self,
+        tenant_id: str,
+        cred_id: str,
+        row: Any,
+        wait: float,
+        min_validity: int,
+        after_step: int | None,
+        actor: Actor,
+    ) -> Code | None:
+        """The vault-stored authenticator's code (TOTP, or the next HOTP counter)."""
+        if row.kind == "totp":
+            code = await self._totp(tenant_id, cred_id, row, wait, min_validity, after_step)
+            if code is not None:
+                await self._audit.record(
+                    tenant_id, actor, "authenticator.read", credential_id=cred_id
+                )
+            return code
+        return await self._hotp(tenant_id, cred_id, actor)
 
     async def _take(
         self,
