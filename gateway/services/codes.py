@@ -34,7 +34,7 @@ from ..store.db import Database
 from ..vault import Vault
 from .audit import SYSTEM, Actor, AuditTrail
 from .presence import Parked, Waits
-from .waiters import Bells, sleep_on
+from .waiters import Bells
 
 AUTHENTICATOR_SOURCES = ("totp", "hotp")
 CODE, LINK = code_rows.CODE, code_rows.LINK
@@ -186,7 +186,11 @@ class CodeService:
                     if parked is None:
                         # Recorded for every replica: a code arriving now is awaited.
                         parked = await self.waits.start(cred_id, self._clock() + remaining)
-                    await sleep_on(ticket, remaining)
+                    nap = ticket.nap(remaining)  # awaited here, with no frame around it
+                    try:
+                        await nap
+                    finally:
+                        ticket.forget(nap)
         finally:
             if parked is not None:
                 if found is None:

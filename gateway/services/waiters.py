@@ -17,39 +17,55 @@ from typing import Any
 class Ticket:
     """A credential's bell as one waiter holds it: rung once, then replaced.
 
-    A slotted object with a set of bare futures, not an ``asyncio.Event``: a
-    parked request holds one future and one timer, and no ``Event.wait``
-    coroutine or ``asyncio.timeout`` context of its own.
+    A slotted object holding bare futures with their timers, not an
+    ``asyncio.Event``: a parked request holds one future and one timer, and
+    no ``Event.wait`` coroutine or ``asyncio.timeout`` context of its own.
     """
 
     __slots__ = ("_rung", "_sleepers")
 
     def __init__(self) -> None:
         self._rung = False
-        self._sleepers: set[asyncio.Future[None]] = set()
+        self._sleepers: dict[asyncio.Future[None], asyncio.TimerHandle] = {}
 
     def is_set(self) -> bool:
         return self._rung
 
     def set(self) -> None:
         self._rung = True
-        sleepers, self._sleepers = self._sleepers, set()
-        for sleeper in sleepers:
+        sleepers, self._sleepers = self._sleepers, {}
+        for sleeper, timer in sleepers.items():
+            timer.cancel()
             _wake(sleeper)
+
+    def nap(self, seconds: float) -> asyncio.Future[None]:
+        """A future done when this ticket is rung or *seconds* have passed, whichever is first.
+
+        Await it, then hand it to :meth:`forget` (in a ``finally``): the
+        caller's own frame waits, with no coroutine of the ticket's around
+        the future (a long poll is one of thousands parked at once).
+        """
+        loop = asyncio.get_running_loop()
+        sleeper: asyncio.Future[None] = loop.create_future()
+        if self._rung:
+            sleeper.set_result(None)
+        else:
+            self._sleepers[sleeper] = loop.call_later(seconds, _wake, sleeper)
+        return sleeper
+
+    def forget(self, sleeper: asyncio.Future[None]) -> None:
+        """Let go of a nap's future, done or given up (its timer is cancelled)."""
+        timer = self._sleepers.pop(sleeper, None)
+        if timer is not None:
+            timer.cancel()
 
     async def sleep(self, seconds: float) -> None:
         """Return when this ticket is rung or *seconds* have passed (see :func:`sleep_on`)."""
-        if self._rung:
-            return
-        loop = asyncio.get_running_loop()
-        sleeper: asyncio.Future[None] = loop.create_future()
-        self._sleepers.add(sleeper)
-        timer = loop.call_later(seconds, _wake, sleeper)
+        sleeper = self.nap(seconds)
         try:
             await sleeper
         finally:
-            timer.cancel()
-            self._sleepers.discard(sleeper)
+            self.forget(sleeper)
 
 
 def _wake(sleeper: asyncio.Future[None]) -> None:
