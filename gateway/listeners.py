@@ -14,6 +14,10 @@ answered 429 and closed before it is read (a front named in
 aiohttp's own answers to what it cannot parse (a request line or header over
 8 KiB, bad syntax) are the contract's JSON error, logged in one line.  The body's deadline is the
 application's (``gateway.api.limits``).
+
+The connection protocol also keeps a connection small, for the thousands that
+agents hold open in long polls: one coroutine per connection, no parser while
+it is idle, nothing of a request once answered (:class:`GatewayRequestHandler`).
 """
 
 from __future__ import annotations
