@@ -65,16 +65,19 @@ async def test_aiohttp_own_refusals_are_the_json_error(tmp_path: Path) -> None:
 
 
 async def test_huge_announced_body_is_refused_at_once(tmp_path: Path) -> None:
-    """A Content-Length larger than any route takes is a 413 before any of it arrives."""
+    """A Content-Length larger than any route takes is a 413 before any of it arrives, with a
+    key or without one (the key is not even checked)."""
     async with served_on_loopback(tmp_path) as served:
         key = await _tenant_key(served)
-        for length in (10**12, 10**7, 10**6):
+        for length, auth in ((10**12, True), (10**7, True), (10**6, True), (10**12, False)):
             started = time.monotonic()
             reader, writer = await asyncio.open_connection("127.0.0.1", _port(served))
             writer.write(
                 b"POST /v1/credentials HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Authorization: Bearer " + key.encode() + b"\r\n"
-                b"Content-Length: " + str(length).encode() + b"\r\n\r\n{"
+                + (b"Authorization: Bearer " + key.encode() + b"\r\n" if auth else b"")
+                + b"Content-Length: "
+                + str(length).encode()
+                + b"\r\n\r\n{"
             )
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             writer.close()

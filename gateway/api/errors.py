@@ -32,7 +32,7 @@ from ..errors import (
 )
 from .auth import authorize
 from .container import SERVICES
-from .limits import BodyTooSlow
+from .limits import BodyTooSlow, too_large
 from .replies import json_response
 
 log = logging.getLogger("otpgate.http")
@@ -89,9 +89,13 @@ async def error_middleware(
 ) -> web.StreamResponse:
     """Check the caller's key where the route asks for one (``auth.authorize``), then turn
     every error into the contract's JSON body; never a stack trace."""
+    response: web.StreamResponse
     try:
-        await authorize(request)  # the route's guard, if it has one
-        response = await handler(request)
+        if (refused := too_large(request)) is not None:
+            response = refused
+        else:
+            await authorize(request)  # the route's guard, if it has one
+            response = await handler(request)
     except RequestError as exc:
         response = error_body(status_of(exc), exc.code, exc.message)
         if isinstance(exc, Unauthenticated):

@@ -41,27 +41,32 @@ def _too_slow(content: StreamReader) -> None:
         content.set_exception(BodyTooSlow())
 
 
-@web.middleware
-def body_deadline(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
-    """Refuse a body announced larger than any route takes; bound the time to send one.
+def too_large(request: web.Request) -> web.Response | None:
+    """413, closing the connection, for a body announced larger than any route takes.
 
-    Not a coroutine itself: a request without a body (every long poll) goes
-    straight to *handler*, and a parked one keeps no frame of this middleware.
+    The error middleware asks first, before the key is checked: nothing of such a
+    body is read, whoever sends it.
     """
-    if request.content_length is not None and request.content_length > LARGEST_BODY:
-        return _too_large()
-    if not request.body_exists or request.content.is_eof():
-        return handler(request)
-    return _with_deadline(request, handler)
-
-
-async def _too_large() -> web.StreamResponse:
+    if request.content_length is None or request.content_length <= LARGEST_BODY:
+        return None
     response = json_response(
         {"error": {"code": "too_large", "message": "the request body is too large"}},
         status=413,
     )
     response.force_close()
     return response
+
+
+@web.middleware
+def body_deadline(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Bound the time to send a request's body.
+
+    Not a coroutine itself: a request without a body (every long poll) goes
+    straight to *handler*, and a parked one keeps no frame of this middleware.
+    """
+    if not request.body_exists or request.content.is_eof():
+        return handler(request)
+    return _with_deadline(request, handler)
 
 
 async def _with_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
