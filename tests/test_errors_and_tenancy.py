@@ -188,6 +188,21 @@ async def test_names_hold_no_control_characters(client: Client, new_tenant: Any,
     assert resp.status == 201
 
 
+async def test_names_are_at_most_200_characters_as_sent(client: Client, new_tenant: Any) -> None:
+    """A name is stripped, but its limit is the document's ``maxLength`` of what is sent: 200
+    characters and a space around them are a 422 (Schemathesis found them accepted)."""
+    h = (await new_tenant())["headers"]
+    over = " " + "n" * 200
+    for url, body, headers in (
+        ("/v1/credentials", {"name": over}, h),
+        ("/v1/keys", {"name": over, "role": "agent"}, h),
+        ("/v1/tenants", {"name": over}, ADMIN),
+    ):
+        await assert_error(await client.post(url, json=body, headers=headers), 422, "invalid")
+    resp = await client.post("/v1/credentials", json={"name": " " + "n" * 199}, headers=h)
+    assert resp.status == 201 and (await resp.json())["name"] == "n" * 199
+
+
 def _no_traceback(caplog: pytest.LogCaptureFixture) -> None:
     """Nothing was logged at ERROR or with a traceback."""
     bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

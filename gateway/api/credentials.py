@@ -22,15 +22,10 @@ from ..services.credentials import AuthenticatorInfo, CredentialInfo, Extraction
 from ..timestamps import iso
 from .auth import actor_of, credential_of, principal_of, tenant_of
 from .container import SERVICES
-from .inputs import json_body, plain_text, query_number
+from .inputs import Name, json_body, plain_text, query_number
 from .openapi import ERROR, NOT_FOUND, Answer, Operation, listing, query, route
 from .replies import json_response
 
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(plain_text),
-]
 Username = Annotated[str, StringConstraints(max_length=320), AfterValidator(plain_text)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 #: The largest body of the two routes that take a picture (the app's limit is 64 KiB):

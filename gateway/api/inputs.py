@@ -11,11 +11,17 @@ import json
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
-from pydantic import BaseModel, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    StringConstraints,
+    ValidationError,
+)
 
 from .. import ids
 from ..errors import BadInput, Invalid, NotFound, RequestError, TooLarge
@@ -96,6 +102,27 @@ def plain_text(value: str) -> str:
     if not is_plain_text(value):
         raise ValueError("must not hold control characters or bidirectional overrides")
     return value
+
+
+#: The longest name (of a tenant, a credential, an API key), in characters as sent.
+MAX_NAME = 200
+
+
+def _sent_at_most_max_name(value: Any) -> Any:
+    # The document says maxLength of what is sent; the stripping below would let a name of
+    # 200 characters and a space around it through.
+    if isinstance(value, str) and len(value) > MAX_NAME:
+        raise ValueError(f"must be at most {MAX_NAME} characters")
+    return value
+
+
+#: A name a person gives something: one readable line, stripped, 1 to 200 characters.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME),
+    BeforeValidator(_sent_at_most_max_name),
+    AfterValidator(plain_text),
+]
 
 
 def validate(model: type[M], data: dict[str, Any]) -> M:

@@ -5,22 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..roles import Access
 from ..services.apikeys import MAX_CREDENTIALS, KeyInfo
 from ..timestamps import iso, iso_or_none
 from .auth import actor_of, tenant_and_id, tenant_of
 from .container import SERVICES
-from .inputs import json_body, parse_time, plain_text
+from .inputs import Name, json_body, parse_time
 from .openapi import NOT_FOUND, Operation, route
 from .replies import json_response
 
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(plain_text),
-]
 CredentialId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 
 

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict
 
 from ..roles import Access
 from .container import SERVICES
-from .inputs import json_body, plain_text
+from .inputs import Name, json_body
 from .openapi import ERROR, Operation, route
 from .replies import json_response
-
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(plain_text),
-]
 
 
 class TenantIn(BaseModel):
