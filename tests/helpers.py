@@ -362,6 +362,11 @@ class Served:
     gateway: Gateway
     smtp_port: int | None = None
 
+    @property
+    def port(self) -> int:
+        """The HTTP listener's port."""
+        return int(self.url.rsplit(":", 1)[1])
+
 
 @contextlib.asynccontextmanager
 async def served_on_loopback(

@@ -134,10 +134,6 @@ def test_the_compose_replicas_trust_exactly_their_fronts() -> None:
 # --- HTTP --------------------------------------------------------------------
 
 
-def _port(served: Served) -> int:
-    return int(served.url.rsplit(":", 1)[1])
-
-
 async def _get(port: int, source: str, path: str, **headers: str) -> int:
     """One request from *source* on a connection of its own; the status."""
     connector = aiohttp.TCPConnector(local_addr=(source, 0), force_close=True)
@@ -157,7 +153,7 @@ async def test_a_trusted_front_is_not_capped_per_client(tmp_path: Path) -> None:
         OTPGATE_HTTP_MAX_CONNECTIONS_PER_CLIENT="3",
         OTPGATE_HTTP_TRUSTED_PROXIES="127.0.0.3",
     ) as served:
-        port = _port(served)
+        port = served.port
         front = [
             await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.3", 0))
             for _ in range(8)
@@ -189,7 +185,7 @@ async def test_failed_keys_count_against_the_forwarded_client(tmp_path: Path) ->
         OTPGATE_AUTH_FAILURES_PER_MINUTE="3",
     ) as served:
         served.gateway.app[AUTH_FAILURES].hold = 0.0
-        port = _port(served)
+        port = served.port
         wrong = bearer("otpg_wrong")
 
         async def statuses(source: str, forwarded: str, count: int) -> list[int]:
@@ -460,7 +456,7 @@ async def test_agents_behind_caddy_are_not_one_capped_client(tmp_path: Path, tru
     async with served_on_loopback(tmp_path, **env) as served:
         served.gateway.app[AUTH_FAILURES].hold = 0.0
         key, cred, _ = await _inbox(served)
-        async with caddy_in_front(tmp_path, _port(served)) as port:
+        async with caddy_in_front(tmp_path, served.port) as port:
             statuses = await _long_polls(port, key, cred["id"], 10)
             wrong = bearer("otpg_wrong")
             guesser = [await _get(port, "127.0.0.7", "/v1/credentials", **wrong) for _ in range(4)]

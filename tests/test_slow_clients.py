@@ -16,10 +16,6 @@ from gateway.listeners import MAX_REQUEST_LINE
 from .helpers import ADMIN, Served, assert_raw_error, raw_http, served_on_loopback
 
 
-def _port(served: Served) -> int:
-    return int(served.url.rsplit(":", 1)[1])
-
-
 async def _tenant_key(served: Served) -> str:
     async with (
         aiohttp.ClientSession() as http,
@@ -54,7 +50,7 @@ async def test_aiohttp_own_refusals_are_the_json_error(tmp_path: Path) -> None:
     """A request line over the gateway's limit (32 KiB: a Twilio GET webhook carries its text)
     or a header over aiohttp's 8 KiB gets the contract's JSON error."""
     async with served_on_loopback(tmp_path) as served:
-        port = _port(served)
+        port = served.port
         over = b"x" * (MAX_REQUEST_LINE + 10)
         long_line = await raw_http(port, b"GET /" + over + b" HTTP/1.1\r\nHost: x")
         assert_raw_error(long_line, 400, "bad_input")
@@ -71,7 +67,7 @@ async def test_huge_announced_body_is_refused_at_once(tmp_path: Path) -> None:
         key = await _tenant_key(served)
         for length, auth in ((10**12, True), (10**7, True), (10**6, True), (10**12, False)):
             started = time.monotonic()
-            reader, writer = await asyncio.open_connection("127.0.0.1", _port(served))
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
             writer.write(
                 b"POST /v1/credentials HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 + (b"Authorization: Bearer " + key.encode() + b"\r\n" if auth else b"")
@@ -91,7 +87,7 @@ async def test_dripping_headers_and_bodies_are_cut_off(tmp_path: Path) -> None:
     async with served_on_loopback(
         tmp_path, OTPGATE_HTTP_HEADER_TIMEOUT="1", OTPGATE_HTTP_BODY_TIMEOUT="1"
     ) as served:
-        port = _port(served)
+        port = served.port
         key = await _tenant_key(served)
         slow_head = _drip(port, "127.0.0.1", b"GET /healthz HTTP/1.1\r\nX-Slow: ", 0.2)
         took = await asyncio.wait_for(slow_head, 10)
@@ -116,7 +112,7 @@ async def test_dripping_headers_and_bodies_are_cut_off(tmp_path: Path) -> None:
 async def test_connections_per_client_address_are_capped(tmp_path: Path) -> None:
     """One address gets its share of connections, the next a 429; other addresses still get in."""
     async with served_on_loopback(tmp_path, OTPGATE_HTTP_MAX_CONNECTIONS_PER_CLIENT="5") as served:
-        port = _port(served)
+        port = served.port
         held = [
             await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.3", 0))
             for _ in range(5)
@@ -155,7 +151,7 @@ async def test_api_answers_while_400_slow_clients_drip(tmp_path: Path) -> None:
     async with served_on_loopback(
         tmp_path, OTPGATE_HTTP_HEADER_TIMEOUT="3", OTPGATE_HTTP_BODY_TIMEOUT="3"
     ) as served:
-        port = _port(served)
+        port = served.port
         key = await _tenant_key(served)
         await _latencies(served.url, key, 20)  # warm up
         calm = await _latencies(served.url, key, 300)

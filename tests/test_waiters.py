@@ -328,7 +328,7 @@ async def test_requests_in_pieces_and_back_to_back_on_one_connection(tmp_path: P
     while a long poll waits are all read whole and answered in order."""
     async with served_on_loopback(tmp_path) as served:
         key, cred = await _owner_and_credential(served)
-        reader, writer = await asyncio.open_connection("127.0.0.1", _port(served))
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
         try:
             writer.write(_request("GET", "/healthz", key))
             assert (await _answer(reader))[0] == 200
@@ -393,7 +393,7 @@ async def test_an_answered_connection_keeps_no_copy_of_the_api_key(tmp_path: Pat
     nothing of its headers: aiohttp's parser kept the last request's until another came."""
     async with served_on_loopback(tmp_path) as served:
         key, _ = await _owner_and_credential(served)
-        reader, writer = await asyncio.open_connection("127.0.0.1", _port(served))
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
         try:
             writer.write(_request("GET", "/v1/credentials", key))
             assert (await _answer(reader))[0] == 200
@@ -414,7 +414,7 @@ async def test_a_parked_long_poll_runs_in_its_connection_s_task_and_keeps_no_hea
     async with served_on_loopback(tmp_path) as served:
         key, cred = await _owner_and_credential(served)
         before = len(asyncio.all_tasks())
-        connections = [await asyncio.open_connection("127.0.0.1", _port(served)) for _ in range(20)]
+        connections = [await asyncio.open_connection("127.0.0.1", served.port) for _ in range(20)]
         try:
             for _, writer in connections:
                 writer.write(_request("GET", f"/v1/credentials/{cred}/code?wait=30", key))
@@ -433,10 +433,6 @@ async def test_a_parked_long_poll_runs_in_its_connection_s_task_and_keeps_no_hea
 
 def _names(task: asyncio.Task[Any]) -> list[str]:
     return [c.__qualname__ for c in _frames(task)]
-
-
-def _port(served: Served) -> int:
-    return int(served.url.rsplit(":", 1)[1])
 
 
 def test_the_copied_request_loop_is_aiohttp_s_current_one() -> None:

@@ -165,9 +165,11 @@ class CodeService:
             if source in AUTHENTICATOR_SOURCES and row.kind != source:
                 raise Invalid(f"this credential has no {source} authenticator")
             if row.kind is not None and (source is None or source in AUTHENTICATOR_SOURCES):
-                return await self._authenticator_code(
-                    tenant_id, cred_id, row, wait, min_validity, after_step, actor
-                )
+                if row.kind == "totp":
+                    return await self._totp(
+                        tenant_id, cred_id, row, wait, min_validity, after_step, actor
+                    )
+                return await self._hotp(tenant_id, cred_id, actor)
         # A long poll may park here for minutes: its frame keeps nothing of the lookup.
         del row
         deadline = time.monotonic() + wait
@@ -197,26 +199,6 @@ class CodeService:
                     await self.waits.end(parked)
                 else:  # the agent has its answer at once, not after a commit
                     self.waits.end_soon(parked)
-
-    async def _authenticator_code(
-        self,
-        tenant_id: str,
-        cred_id: str,
-        row: Any,
-        wait: float,
-        min_validity: int,
-        after_step: int | None,
-        actor: Actor,
-    ) -> Code | None:
-        """The vault-stored authenticator's code (TOTP, or the next HOTP counter)."""
-        if row.kind == "totp":
-            code = await self._totp(tenant_id, cred_id, row, wait, min_validity, after_step)
-            if code is not None:
-                await self._audit.record(
-                    tenant_id, actor, "authenticator.read", credential_id=cred_id
-                )
-            return code
-        return await self._hotp(tenant_id, cred_id, actor)
 
     async def _take(
         self,
@@ -314,7 +296,9 @@ class CodeService:
         wait: float,
         min_validity: int,
         after_step: int | None,
+        actor: Actor,
     ) -> Code | None:
+        """The TOTP code, once it is ready within *wait*; recorded (``authenticator.read``)."""
         auth = self._authenticator(tenant_id, cred_id, row)
         if min_validity >= auth.period:
             raise Invalid(
@@ -336,6 +320,7 @@ class CodeService:
             await asyncio.sleep(pause)
             code, valid_until = otp.totp_window(auth, max(self._clock(), ready))
         step = round(valid_until / auth.period) - 1
+        await self._audit.record(tenant_id, actor, "authenticator.read", credential_id=cred_id)
         return Code(code, "totp", expires_at=valid_until, step=step)
 
     async def _hotp(self, tenant_id: str, cred_id: str, actor: Actor) -> Code:
